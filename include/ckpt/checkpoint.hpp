@@ -1,0 +1,210 @@
+#pragma once
+// ckpt::checkpoint: named references to the objects that make up a training state, saved to and
+// restored from one checkpoint file.
+//
+//   ckpt::checkpoint ck{ckpt::track("model", model), ckpt::track("optimizer", opt), ckpt::track("step", step)};
+//   auto path = ck.save("run/ckpt");        // run/ckpt-1, run/ckpt-2, ...
+//   ck.restore(path).assert_consumed();
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include <ckpt/detail/restore_walk.hpp>
+#include <ckpt/detail/save_walk.hpp>
+#include <ckpt/error.hpp>
+#include <ckpt/format/file_reader.hpp>
+#include <ckpt/format/writer.hpp>
+#include <ckpt/metadata.hpp>
+
+namespace ckpt {
+
+/// strict: every tracked object must be in the file. partial: objects the file lacks are left as
+/// they are and listed in restore_status::missing().
+enum class restore_mode { strict, partial };
+inline constexpr restore_mode strict = restore_mode::strict;
+inline constexpr restore_mode partial = restore_mode::partial;
+
+/// What a restore did. `ck.restore(p).assert_consumed();`
+class restore_status {
+public:
+    restore_status() = default;
+    restore_status(std::filesystem::path file, ckpt::metadata meta, std::vector<std::string> missing, std::vector<std::string> unused)
+        : file_(std::move(file)), metadata_(std::move(meta)), missing_(std::move(missing)), unused_(std::move(unused)) {}
+
+    const std::filesystem::path& file() const noexcept { return file_; }
+    const ckpt::metadata& metadata() const noexcept { return metadata_; }
+    /// Tracked paths the file did not have (only a partial restore gets this far with any).
+    const std::vector<std::string>& missing() const noexcept { return missing_; }
+    /// Entries of the file that no tracked object took.
+    const std::vector<std::string>& unused() const noexcept { return unused_; }
+
+    /// Throws mismatch_error unless every entry of the file was restored and every tracked object found.
+    const restore_status& assert_consumed() const {
+        if (!unused_.empty())
+            throw mismatch_error(std::to_string(unused_.size()) + " entries of the checkpoint were not restored into any tracked object" +
+                                 list(unused_), file_, unused_.front());
+        return assert_existing_objects_matched();
+    }
+    /// Throws mismatch_error unless every tracked object was found in the file (extra entries are fine).
+    const restore_status& assert_existing_objects_matched() const {
+        if (!missing_.empty())
+            throw mismatch_error(std::to_string(missing_.size()) + " tracked objects were not found in the checkpoint" + list(missing_),
+                                 file_, missing_.front());
+        return *this;
+    }
+
+private:
+    static std::string list(const std::vector<std::string>& paths) {
+        std::string s = ": ";
+        for (std::size_t i = 0; i < paths.size() && i < 10; ++i) s += (i ? ", " : "") + paths[i];
+        if (paths.size() > 10) s += ", ...";
+        return s;
+    }
+
+    std::filesystem::path file_;
+    ckpt::metadata metadata_;
+    std::vector<std::string> missing_, unused_;
+};
+
+/// A name bound to an object the checkpoint saves and restores. Made by ckpt::track.
+template <class T>
+struct tracked {
+    std::string name;
+    T* object;
+};
+
+/// `ckpt::track("model", model)`: the object's entries are named "model/...".
+template <class T>
+tracked<T> track(std::string name, T& object) {
+    detail::require_checkpointable<T>();
+    return {std::move(name), &object};
+}
+
+/// What a checkpoint_manager (or other code that should not know the tracked types) needs.
+class any_checkpoint {
+public:
+    virtual ~any_checkpoint() = default;
+
+    /// Writes the tracked state to exactly `file` (atomically), leaving the save counter as it is.
+    std::filesystem::path write(const std::filesystem::path& file, const save_options& options = {}) {
+        do_write(file, options, save_counter_);
+        return file;
+    }
+    /// Counts one more save and writes it to exactly `file`: what a manager uses for its own names.
+    std::filesystem::path save_as(const std::filesystem::path& file, const save_options& options = {}) {
+        do_write(file, options, save_counter_ + 1);
+        ++save_counter_;
+        return file;
+    }
+    /// Counts one more save and writes it to `<prefix>-<n>`, n the new save counter (moved past any
+    /// file that already has that name, so an earlier run's checkpoint is never overwritten).
+    std::filesystem::path save(const std::filesystem::path& prefix, const save_options& options = {}) {
+        std::uint64_t n = save_counter_ + 1;
+        std::filesystem::path file;
+        std::error_code ec;
+        for (;; ++n) {
+            file = prefix;
+            file += "-" + std::to_string(n);
+            if (!std::filesystem::exists(file, ec)) break;
+        }
+        do_write(file, options, n);
+        save_counter_ = n;
+        return file;
+    }
+    /// Restores every tracked object from `file`; see restore_mode. Checks everything before it
+    /// changes anything: a mismatch throws mismatch_error and leaves every object as it was.
+    restore_status restore(const std::filesystem::path& file, restore_mode mode = restore_mode::strict) {
+        return do_restore(file, mode);
+    }
+
+    /// Saves so far, including those of the run a restore came from.
+    std::uint64_t save_counter() const noexcept { return save_counter_; }
+
+protected:
+    virtual void do_write(const std::filesystem::path& file, const save_options& options, std::uint64_t counter) = 0;
+    virtual restore_status do_restore(const std::filesystem::path& file, restore_mode mode) = 0;
+    std::uint64_t save_counter_ = 0;
+};
+
+/// The tracked objects of a training state. Holds references: the objects must outlive it.
+template <class... Ts>
+class checkpoint : public any_checkpoint {
+public:
+    explicit checkpoint(tracked<Ts>... objects) : objects_(std::move(objects)...) {
+        const std::vector<std::string> names = std::apply([](const auto&... t) { return std::vector<std::string>{t.name...}; }, objects_);
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            if (!detail::is_valid_entry_path(names[i]))
+                throw error("invalid track name '" + names[i] + "': use '/'-separated names with no empty, '.' or '..' parts");
+            for (std::size_t j = 0; j < i; ++j) {
+                const auto& a = names[i].size() < names[j].size() ? names[i] : names[j];
+                const auto& b = names[i].size() < names[j].size() ? names[j] : names[i];
+                if (a == b || (b.compare(0, a.size(), a) == 0 && b[a.size()] == '/'))
+                    throw error("track names '" + names[j] + "' and '" + names[i] + "' overlap: each name must be unique and not a prefix of another");
+            }
+        }
+    }
+
+private:
+    void do_write(const std::filesystem::path& file, const save_options& options, std::uint64_t counter) override {
+        detail::file_writer writer(file);
+        std::apply([&](auto&... t) { (detail::save_walker<detail::file_writer>(writer, t.name).visit(*t.object), ...); }, objects_);
+        writer.finish(options, counter, std::chrono::system_clock::now());
+    }
+
+    restore_status do_restore(const std::filesystem::path& file, restore_mode mode) override {
+        detail::file_reader reader(file);
+        detail::restore_context ctx(reader, mode == restore_mode::partial);
+        auto pass = [&] {
+            std::apply([&](auto&... t) { (detail::restore_walker(ctx, t.name).visit(*t.object), ...); }, objects_);
+        };
+        pass();
+        if (!ctx.problems.empty()) {
+            std::string what = ctx.problems.front().what;
+            for (std::size_t i = 1; i < ctx.problems.size() && i < 20; ++i)
+                what += "\n  and entry '" + ctx.problems[i].path + "': " + ctx.problems[i].what;
+            if (ctx.problems.size() > 20) what += "\n  and " + std::to_string(ctx.problems.size() - 20) + " more";
+            throw mismatch_error(what, file, ctx.problems.front().path);
+        }
+        ctx.apply = true;
+        pass();
+        std::vector<std::string> unused;
+        for (std::size_t i = 0; i < ctx.consumed.size(); ++i)
+            if (!ctx.consumed[i]) unused.push_back(reader.entries()[i].path);
+        save_counter_ = reader.metadata().save_counter;
+        return restore_status(file, reader.metadata(), std::move(ctx.missing), std::move(unused));
+    }
+
+    std::tuple<tracked<Ts>...> objects_;
+};
+
+template <class... Ts>
+checkpoint(tracked<Ts>...) -> checkpoint<Ts...>;
+
+/// The most recent checkpoint file in `dir` (by the save time in its header), or nothing.
+/// Temporary files and files that are not checkpoints are ignored.
+inline std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& dir) {
+    std::error_code ec;
+    std::optional<std::filesystem::path> best;
+    std::pair<std::int64_t, std::uint64_t> best_key{};
+    for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        if (!it->is_regular_file(ec)) continue;
+        const auto header = detail::peek_header(it->path());
+        if (!header) continue;
+        const std::pair<std::int64_t, std::uint64_t> key{header->wall_time_ns, header->save_counter};
+        if (!best || key > best_key) {
+            best = it->path();
+            best_key = key;
+        }
+    }
+    return best;
+}
+
+}  // namespace ckpt

@@ -1,0 +1,104 @@
+#pragma once
+// Decides, at compile time, how a type is checkpointed. In this order:
+//   tensor      tensor_traits<T> exists (scalars, std::vector/array of elements, Eigen dense, Tensor)
+//   sparse      Eigen::SparseMatrix
+//   text        standard random engines and distributions: their full state via operator<< / >>
+//   structure   annotated with CKPT_FIELDS
+//   sequence    std::vector / std::array / C array of structural elements  -> path/0, path/1, ...
+//   mapping     std::map / std::unordered_map from string or integer keys to structural elements
+//   serialized  anything cereal can serialize (strings, optional, variant, user serialize functions)
+//   structure   any other aggregate, fields named by position
+
+#include <array>
+#include <iosfwd>
+#include <map>
+#include <random>
+#include <string>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <ckpt/detail/archive.hpp>
+#include <ckpt/eigen.hpp>
+#include <ckpt/fields.hpp>
+#include <ckpt/leaf.hpp>
+
+namespace ckpt {
+
+/// Customization point: specialize as true_type for a type whose whole state round-trips through
+/// `os << value` and `is >> value` (the standard engines and distributions already are).
+template <class T, class = void>
+struct is_text_serialized : std::false_type {};
+
+template <class U, U a, U c, U m>
+struct is_text_serialized<std::linear_congruential_engine<U, a, c, m>> : std::true_type {};
+template <class U, std::size_t w, std::size_t n, std::size_t m, std::size_t r, U a, std::size_t u, U d,
+          std::size_t s, U b, std::size_t t, U c, std::size_t l, U f>
+struct is_text_serialized<std::mersenne_twister_engine<U, w, n, m, r, a, u, d, s, b, t, c, l, f>> : std::true_type {};
+template <class U, std::size_t w, std::size_t s, std::size_t r>
+struct is_text_serialized<std::subtract_with_carry_engine<U, w, s, r>> : std::true_type {};
+template <class E, std::size_t p, std::size_t r>
+struct is_text_serialized<std::discard_block_engine<E, p, r>> : std::true_type {};
+template <class E, std::size_t w, class U>
+struct is_text_serialized<std::independent_bits_engine<E, w, U>> : std::true_type {};
+template <class E, std::size_t k>
+struct is_text_serialized<std::shuffle_order_engine<E, k>> : std::true_type {};
+// Distributions carry state too (normal_distribution caches its second value).
+template <class T>
+struct is_text_serialized<T, std::void_t<typename T::param_type, typename T::result_type, decltype(std::declval<T&>().reset()),
+                                         decltype(std::declval<T&>().param())>> : std::true_type {};
+
+namespace detail {
+
+enum class node { tensor, sparse, text, structure, sequence, mapping, serialized, unsupported };
+
+template <class T> struct sequence_of { using element = void; };
+template <class E, class A> struct sequence_of<std::vector<E, A>> { using element = E; static constexpr bool fixed = false; };
+template <class E, std::size_t N> struct sequence_of<std::array<E, N>> { using element = E; static constexpr bool fixed = true; static constexpr std::size_t size = N; };
+template <class E, std::size_t N> struct sequence_of<E[N]> { using element = E; static constexpr bool fixed = true; static constexpr std::size_t size = N; };
+
+template <class K> inline constexpr bool is_map_key_v = std::is_same_v<K, std::string> || (std::is_integral_v<K> && !std::is_same_v<K, bool>);
+template <class T> struct mapping_of { using element = void; };
+template <class K, class E, class C, class A>
+struct mapping_of<std::map<K, E, C, A>> { using key = K; using element = std::conditional_t<is_map_key_v<K>, E, void>; };
+template <class K, class E, class H, class Q, class A>
+struct mapping_of<std::unordered_map<K, E, H, Q, A>> { using key = K; using element = std::conditional_t<is_map_key_v<K>, E, void>; };
+
+template <class T> constexpr node classify();
+
+// Containers are expanded into one entry per element when the elements are themselves structural;
+// containers of plain scalars (std::vector<bool>, std::map<int, float>) stay one cereal entry.
+template <class E>
+constexpr bool is_structural() {
+    if constexpr (std::is_void_v<E> || is_element_v<E>) return false;
+    else {
+        constexpr node n = classify<E>();
+        return n != node::serialized && n != node::unsupported;
+    }
+}
+
+template <class T>
+constexpr node classify() {
+    using U = std::remove_cv_t<T>;
+    if constexpr (is_tensor_v<U>) return node::tensor;
+    else if constexpr (is_sparse_v<U>) return node::sparse;
+    else if constexpr (is_text_serialized<U>::value) return node::text;
+    else if constexpr (has_field_list<U>::value) return node::structure;
+    else if constexpr (is_structural<typename sequence_of<U>::element>()) return node::sequence;
+    else if constexpr (is_structural<typename mapping_of<U>::element>()) return node::mapping;
+    else if constexpr (is_cereal_serializable_v<U>) return node::serialized;
+    else if constexpr (is_pfr_reflectable_v<U>) return node::structure;
+    else return node::unsupported;
+}
+
+template <class T>
+constexpr void require_checkpointable() {
+    static_assert(classify<T>() != node::unsupported,
+                  "ckpt: this type cannot be checkpointed: it is not a tensor, an annotated or aggregate "
+                  "struct, a container of those, or cereal-serializable. Add CKPT_FIELDS(Type, fields...), "
+                  "a cereal serialize function, or a ckpt::tensor_traits specialization");
+}
+
+}  // namespace detail
+}  // namespace ckpt

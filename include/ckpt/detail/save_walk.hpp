@@ -1,0 +1,91 @@
+#pragma once
+// The save side of the compile-time walk: turns a tracked object into blocks handed to a sink,
+// `sink.block(path, kind, dtype, shape, column_major, data, size)`. Tensors point at the object's
+// own memory; everything else is encoded into a scratch buffer that the sink must consume (write
+// or copy) before returning.
+
+#include <algorithm>
+#include <locale>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <ckpt/detail/archive.hpp>
+#include <ckpt/detail/classify.hpp>
+#include <ckpt/detail/keys.hpp>
+
+namespace ckpt::detail {
+
+template <class Sink>
+class save_walker {
+public:
+    save_walker(Sink& sink, std::string root) : sink_(sink), path_(std::move(root)) {}
+
+    template <class T>
+    void visit(const T& obj) {
+        require_checkpointable<T>();
+        constexpr node kind = classify<T>();
+        if constexpr (kind == node::tensor) {
+            using traits = tensor_traits<T>;
+            const shape dims = traits::shape_of(obj);
+            sink_.block(path_, entry_kind::tensor, dtype_of<typename traits::element>(), dims, traits::column_major,
+                        traits::data(obj), static_cast<std::size_t>(dims.elements()) * sizeof(typename traits::element));
+        } else if constexpr (kind == node::sparse) {
+            encode_sparse(obj, scratch_);
+            const bool column_major = !(T::IsRowMajor);
+            sink_.block(path_, entry_kind::sparse, dtype_of<typename T::Scalar>(),
+                        shape{static_cast<std::uint64_t>(obj.rows()), static_cast<std::uint64_t>(obj.cols())}, column_major,
+                        scratch_.data(), scratch_.size());
+        } else if constexpr (kind == node::text) {
+            std::ostringstream os;
+            os.imbue(std::locale::classic());
+            os << obj;
+            opaque(entry_kind::text, os.str());
+        } else if constexpr (kind == node::serialized) {
+            scratch_.clear();
+            {
+                opaque_output_archive ar(scratch_);
+                ar(obj);
+            }
+            opaque(entry_kind::serialized, scratch_);
+        } else if constexpr (kind == node::structure) {
+            for_each_field(obj, [&](std::string_view name, const auto& member) { child(name, member); });
+        } else if constexpr (kind == node::sequence) {
+            const auto n = static_cast<std::uint64_t>(std::size(obj));
+            sink_.block(path_, entry_kind::sequence, dtype::bytes, shape{n}, false, nullptr, 0);
+            std::uint64_t i = 0;
+            for (const auto& element : obj) child(std::to_string(i++), element);
+        } else if constexpr (kind == node::mapping) {
+            // Sorted, so that an unordered_map gives the same file every time.
+            std::vector<std::pair<std::string, const typename T::mapped_type*>> items;
+            items.reserve(obj.size());
+            for (const auto& [key, value] : obj) items.emplace_back(key_text(key), &value);
+            std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+            std::vector<std::string> keys;
+            keys.reserve(items.size());
+            for (const auto& item : items) keys.push_back(item.first);
+            encode_keys(keys, scratch_);
+            sink_.block(path_, entry_kind::mapping, dtype::bytes, shape{items.size()}, false, scratch_.data(), scratch_.size());
+            for (const auto& [key, value] : items) child(key_segment(key), *value);
+        }
+    }
+
+private:
+    template <class T>
+    void child(std::string_view segment, const T& member) {
+        const auto size = path_.size();
+        path_ += '/';
+        path_ += segment;
+        visit(member);
+        path_.resize(size);
+    }
+    void opaque(entry_kind kind, const std::string& bytes) {
+        sink_.block(path_, kind, dtype::bytes, shape{bytes.size()}, false, bytes.data(), bytes.size());
+    }
+
+    Sink& sink_;
+    std::string path_;
+    std::string scratch_;
+};
+
+}  // namespace ckpt::detail

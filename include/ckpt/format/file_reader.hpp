@@ -1,0 +1,234 @@
+#pragma once
+// Opens a checkpoint file and checks its structure before anything else trusts it: header,
+// index checksum, and a layout in which every entry's block lies where the previous one ends
+// (rounded up to 64), inside the file. Blocks are then read on demand, each checked against its
+// checksum and its padding against zero. Nothing is allocated that the file size cannot justify.
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <ckpt/detail/hash.hpp>
+#include <ckpt/format/layout.hpp>
+#include <ckpt/io/file.hpp>
+#include <ckpt/metadata.hpp>
+
+namespace ckpt::detail {
+
+class file_reader {
+public:
+    explicit file_reader(std::filesystem::path path) : path_(std::move(path)), fd_(open_for_reading(path_)) {
+        size_ = file_size(fd_.get(), path_);
+        if (size_ < header_size) {
+            if (size_ >= 8) {
+                char magic[8];
+                pread_all(fd_.get(), magic, 8, 0, path_);
+                if (std::memcmp(magic, file_magic, 8) != 0) throw format_error("not a ckpt checkpoint (wrong magic bytes)", path_);
+            }
+            throw corrupt_error("file is " + std::to_string(size_) + " bytes, shorter than a checkpoint header", path_);
+        }
+        char raw[header_size];
+        pread_all(fd_.get(), raw, header_size, 0, path_);
+        header_ = decode_header(raw, size_, path_);
+        read_index();
+    }
+
+    const std::filesystem::path& path() const noexcept { return path_; }
+    const std::vector<entry_info>& entries() const noexcept { return entries_; }
+    const ckpt::metadata& metadata() const noexcept { return metadata_; }
+    std::uint64_t size() const noexcept { return size_; }
+
+    /// The entry at `path`, or nullptr.
+    const entry_info* find(std::string_view path) const {
+        auto it = by_path_.find(path);
+        return it == by_path_.end() ? nullptr : &entries_[it->second];
+    }
+    std::size_t index_of(const entry_info& e) const noexcept { return static_cast<std::size_t>(&e - entries_.data()); }
+
+    /// Reads an entry's block into `dest` (e.length bytes), checking checksum and padding.
+    void read_block(const entry_info& e, void* dest) {
+        const std::uint64_t padding = align_up(e.offset + e.length) - (e.offset + e.length);
+        auto out = static_cast<char*>(dest);
+        if (e.length + padding <= small_block) {
+            const char* src = window(e.offset, e.length + padding);
+            if (e.length) std::memcpy(out, src, static_cast<std::size_t>(e.length));
+            check(e, hash64(src, static_cast<std::size_t>(e.length)), src + e.length, padding);
+            return;
+        }
+        // Large blocks go straight into the destination; each chunk is hashed while still in cache.
+        hasher h;
+        std::uint64_t done = 0;
+        while (done < e.length) {
+            const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, e.length - done));
+            pread_all(fd_.get(), out + done, n, e.offset + done, path_);
+            h.update(out + done, n);
+            done += n;
+        }
+        char pad[block_alignment];
+        if (padding) pread_all(fd_.get(), pad, static_cast<std::size_t>(padding), e.offset + e.length, path_);
+        check(e, h.digest(), pad, padding);
+    }
+
+    /// The whole block as a string; for small entries (serialized, text, keys, sparse).
+    std::string read_block(const entry_info& e) {
+        std::string s(static_cast<std::size_t>(e.length), '\0');
+        read_block(e, s.data());
+        return s;
+    }
+
+    /// Reads and checks every block; throws corrupt_error naming the first bad entry.
+    void verify() {
+        std::vector<char> scratch;
+        for (const auto& e : entries_) {
+            scratch.resize(static_cast<std::size_t>(std::min<std::uint64_t>(e.length, chunk)));
+            verify_block(e, scratch);
+        }
+    }
+
+private:
+    static constexpr std::uint64_t small_block = 64 << 10;
+    static constexpr std::uint64_t chunk = 4 << 20;
+    static constexpr std::size_t window_size = 1 << 20;
+
+    void verify_block(const entry_info& e, std::vector<char>& scratch) {
+        if (e.length + 64 <= small_block) {
+            read_block(e, scratch.data());
+            return;
+        }
+        hasher h;
+        for (std::uint64_t done = 0; done < e.length;) {
+            const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, e.length - done));
+            pread_all(fd_.get(), scratch.data(), n, e.offset + done, path_);
+            h.update(scratch.data(), n);
+            done += n;
+        }
+        const std::uint64_t padding = align_up(e.offset + e.length) - (e.offset + e.length);
+        char pad[block_alignment];
+        if (padding) pread_all(fd_.get(), pad, static_cast<std::size_t>(padding), e.offset + e.length, path_);
+        check(e, h.digest(), pad, padding);
+    }
+
+    void check(const entry_info& e, std::uint64_t digest, const char* pad, std::uint64_t padding) const {
+        if (digest != e.checksum) throw corrupt_error("checksum mismatch: the block's bytes are damaged", path_, e.path);
+        for (std::uint64_t i = 0; i < padding; ++i)
+            if (pad[i] != 0) throw corrupt_error("padding after the block is not zero", path_, e.path);
+    }
+
+    // Serves small reads from a 1 MiB read-ahead window, so many tiny entries cost few syscalls.
+    const char* window(std::uint64_t offset, std::uint64_t length) {
+        if (offset < window_offset_ || offset + length > window_offset_ + window_.size()) {
+            const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(window_size, header_.index_offset - offset));
+            window_.resize(n);
+            pread_all(fd_.get(), window_.data(), n, offset, path_);
+            window_offset_ = offset;
+        }
+        return window_.data() + (offset - window_offset_);
+    }
+
+    void read_index() {
+        const auto& h = header_;
+        std::string bytes(static_cast<std::size_t>(h.index_length), '\0');  // index_length <= file size: checked
+        pread_all(fd_.get(), bytes.data(), bytes.size(), h.index_offset, path_);
+        if (hash64(bytes.data(), bytes.size()) != h.index_checksum) throw corrupt_error("index checksum mismatch", path_);
+
+        index_parser in(bytes, path_);
+        // The smallest record is 33 bytes: a count larger than the index can hold is a lie.
+        if (h.entry_count > bytes.size() / 33) in.fail("entry count " + std::to_string(h.entry_count) + " cannot fit in the index");
+        entries_.reserve(static_cast<std::size_t>(h.entry_count));
+        std::uint64_t expected_offset = header_size;
+        for (std::uint64_t i = 0; i < h.entry_count; ++i) {
+            entry_info e;
+            e.path = in.text("entry path");
+            if (!is_valid_entry_path(e.path)) in.fail("invalid entry path '" + e.path + "'");
+            const auto kind = in.u8(), type = in.u8(), flags = in.u8(), rank = in.u8();
+            if (kind > static_cast<std::uint8_t>(entry_kind::mapping)) in.fail("entry '" + e.path + "' has unknown kind " + std::to_string(kind));
+            if (!is_valid_dtype(type)) in.fail("entry '" + e.path + "' has unknown dtype " + std::to_string(type));
+            if (flags > 1) in.fail("entry '" + e.path + "' has unknown flags");
+            if (rank > shape::max_rank) in.fail("entry '" + e.path + "' has rank " + std::to_string(rank));
+            e.kind = static_cast<entry_kind>(kind);
+            e.dtype = static_cast<ckpt::dtype>(type);
+            e.column_major = flags == 1;
+            for (unsigned r = 0; r < rank; ++r) e.shape.push_back(in.u64());
+            e.offset = in.u64();
+            e.length = in.u64();
+            e.checksum = in.u64();
+            if (e.offset != expected_offset || e.length > h.index_offset - e.offset)
+                in.fail("entry '" + e.path + "' block lies outside its place in the file");
+            expected_offset = align_up(e.offset + e.length);
+            check_shape(e, in);
+            entries_.push_back(std::move(e));
+        }
+        if (expected_offset != h.index_offset) in.fail("blocks do not end where the index begins");
+        for (std::size_t i = 0; i < entries_.size(); ++i)
+            if (!by_path_.emplace(entries_[i].path, i).second) in.fail("duplicate entry path '" + entries_[i].path + "'");
+
+        metadata_.save_counter = h.save_counter;
+        metadata_.wall_time = std::chrono::system_clock::time_point(
+            std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(h.wall_time_ns)));
+        if (h.step != no_step) metadata_.step = h.step;
+        for (auto n = in.u32(); n > 0; --n) {
+            auto name = in.text("metric name");
+            metadata_.metrics[std::move(name)] = in.f64();
+        }
+        for (auto n = in.u32(); n > 0; --n) {
+            auto key = in.text("metadata key");
+            metadata_.strings[std::move(key)] = in.text("metadata value");
+        }
+        if (in.remaining() != 0) in.fail(std::to_string(in.remaining()) + " unexpected bytes after the metadata");
+    }
+
+    static void check_shape(const entry_info& e, index_parser& in) {
+        const auto& s = e.shape;
+        const bool bytes = e.dtype == ckpt::dtype::bytes;
+        bool ok = true;
+        switch (e.kind) {
+            case entry_kind::tensor: {
+                bool fits = true;
+                const auto n = s.elements(&fits);
+                ok = !bytes && fits && n <= UINT64_MAX / dtype_size(e.dtype) && n * dtype_size(e.dtype) == e.length;
+                break;
+            }
+            case entry_kind::sparse: ok = !bytes && s.rank() == 2 && e.length >= 8; break;
+            case entry_kind::serialized:
+            case entry_kind::text: ok = bytes && s.rank() == 1 && s[0] == e.length; break;
+            case entry_kind::sequence: ok = bytes && s.rank() == 1 && e.length == 0; break;
+            case entry_kind::mapping: ok = bytes && s.rank() == 1 && s[0] <= e.length / 4; break;
+        }
+        if (!ok)
+            in.fail("entry '" + e.path + "': " + entry_kind_name(e.kind) + " of " + dtype_name(e.dtype) + " " + s.to_string() +
+                    " does not agree with its block length " + std::to_string(e.length));
+    }
+
+    std::filesystem::path path_;
+    file_descriptor fd_;
+    std::uint64_t size_ = 0;
+    file_header header_;
+    std::vector<entry_info> entries_;
+    std::unordered_map<std::string_view, std::size_t> by_path_;
+    ckpt::metadata metadata_;
+    std::vector<char> window_;
+    std::uint64_t window_offset_ = 0;
+};
+
+/// The header of a checkpoint file, or nothing when `path` is not a readable, sound checkpoint
+/// header. Cheap (one 128-byte read): used to scan directories.
+inline std::optional<file_header> peek_header(const std::filesystem::path& path) noexcept {
+    try {
+        if (is_temp_name(path)) return std::nullopt;
+        file_descriptor fd = open_for_reading(path);
+        char raw[header_size];
+        const auto size = file_size(fd.get(), path);
+        if (size < header_size) return std::nullopt;
+        pread_all(fd.get(), raw, header_size, 0, path);
+        return decode_header(raw, size, path);
+    } catch (...) {
+        return std::nullopt;
+    }
+}
+
+}  // namespace ckpt::detail

@@ -1,0 +1,189 @@
+#pragma once
+// Thin POSIX file handling: descriptors, full reads and writes, and the atomic publication of a
+// file (write a temporary in the same directory, fsync, rename over the final name, fsync the
+// directory) so a reader never finds a partial checkpoint under a final name.
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ckpt/error.hpp>
+
+namespace ckpt::detail {
+
+inline std::error_code last_error() noexcept { return {errno, std::generic_category()}; }
+
+/// An owned file descriptor.
+class file_descriptor {
+public:
+    file_descriptor() = default;
+    explicit file_descriptor(int fd) noexcept : fd_(fd) {}
+    file_descriptor(file_descriptor&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+    file_descriptor& operator=(file_descriptor&& other) noexcept {
+        if (this != &other) { close(); fd_ = std::exchange(other.fd_, -1); }
+        return *this;
+    }
+    file_descriptor(const file_descriptor&) = delete;
+    file_descriptor& operator=(const file_descriptor&) = delete;
+    ~file_descriptor() { close(); }
+
+    int get() const noexcept { return fd_; }
+    int release() noexcept { return std::exchange(fd_, -1); }
+    explicit operator bool() const noexcept { return fd_ >= 0; }
+    void close() noexcept {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+    }
+
+private:
+    int fd_ = -1;
+};
+
+inline file_descriptor open_for_reading(const std::filesystem::path& path) {
+    int fd;
+    do fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0) throw io_error("cannot open for reading", path, last_error());
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        ::close(fd);
+        throw io_error("is a directory, not a checkpoint file", path);
+    }
+    return file_descriptor(fd);
+}
+
+inline std::uint64_t file_size(int fd, const std::filesystem::path& path) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) throw io_error("cannot stat", path, last_error());
+    return static_cast<std::uint64_t>(st.st_size);
+}
+
+inline void write_all(int fd, const void* data, std::size_t size, const std::filesystem::path& path) {
+    auto p = static_cast<const char*>(data);
+    while (size > 0) {
+        // Linux writes at most ~2 GiB per call.
+        const ssize_t n = ::write(fd, p, size < (std::size_t{1} << 30) ? size : (std::size_t{1} << 30));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw io_error("cannot write", path, last_error());
+        }
+        p += n;
+        size -= static_cast<std::size_t>(n);
+    }
+}
+
+inline void pwrite_all(int fd, const void* data, std::size_t size, std::uint64_t offset, const std::filesystem::path& path) {
+    auto p = static_cast<const char*>(data);
+    while (size > 0) {
+        const ssize_t n = ::pwrite(fd, p, size, static_cast<off_t>(offset));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw io_error("cannot write", path, last_error());
+        }
+        p += n;
+        offset += static_cast<std::uint64_t>(n);
+        size -= static_cast<std::size_t>(n);
+    }
+}
+
+/// Reads exactly `size` bytes at `offset`; a short read means the file shrank under us.
+inline void pread_all(int fd, void* data, std::size_t size, std::uint64_t offset, const std::filesystem::path& path) {
+    auto p = static_cast<char*>(data);
+    while (size > 0) {
+        const ssize_t n = ::pread(fd, p, size < (std::size_t{1} << 30) ? size : (std::size_t{1} << 30), static_cast<off_t>(offset));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw io_error("cannot read", path, last_error());
+        }
+        if (n == 0) throw corrupt_error("file ended early at byte " + std::to_string(offset), path);
+        p += n;
+        offset += static_cast<std::uint64_t>(n);
+        size -= static_cast<std::size_t>(n);
+    }
+}
+
+inline void fsync_or_throw(int fd, const std::filesystem::path& path) {
+    int rc;
+    do rc = ::fsync(fd);
+    while (rc != 0 && errno == EINTR);
+    if (rc != 0) throw io_error("cannot fsync", path, last_error());
+}
+
+/// Makes a rename or unlink in `dir` durable.
+inline void fsync_directory(const std::filesystem::path& dir) {
+    const auto d = dir.empty() ? std::filesystem::path(".") : dir;
+    file_descriptor fd(::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) throw io_error("cannot open directory to fsync it", d, last_error());
+    fsync_or_throw(fd.get(), d);
+}
+
+inline void create_parent_directories(const std::filesystem::path& file) {
+    const auto parent = file.parent_path();
+    if (parent.empty()) return;
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    if (ec) throw io_error("cannot create directory", parent, ec);
+    if (!std::filesystem::is_directory(parent, ec)) throw io_error("is not a directory", parent);
+}
+
+/// Temporary files carry this marker in their names; readers and managers skip such files and
+/// managers delete the ones a crash left behind.
+inline constexpr const char* temp_marker = ".ckpt-tmp.";
+
+inline bool is_temp_name(const std::filesystem::path& path) {
+    return path.filename().string().find(temp_marker) != std::string::npos;
+}
+
+/// A file written under a temporary name and published atomically by commit(). Destroying it
+/// uncommitted removes the temporary: a failed save leaves nothing behind.
+class atomic_file {
+public:
+    explicit atomic_file(std::filesystem::path final_path) : final_(std::move(final_path)) {
+        create_parent_directories(final_);
+        static std::atomic<unsigned> counter{0};
+        temp_ = final_;
+        temp_ += std::string(temp_marker) + std::to_string(::getpid()) + "." + std::to_string(counter++);
+        int fd;
+        do fd = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        while (fd < 0 && errno == EINTR);
+        if (fd < 0) throw io_error("cannot create temporary file", temp_, last_error());
+        fd_ = file_descriptor(fd);
+    }
+    atomic_file(const atomic_file&) = delete;
+    atomic_file& operator=(const atomic_file&) = delete;
+    ~atomic_file() {
+        if (!committed_) {
+            fd_.close();
+            ::unlink(temp_.c_str());
+        }
+    }
+
+    int fd() const noexcept { return fd_.get(); }
+    const std::filesystem::path& temp_path() const noexcept { return temp_; }
+    const std::filesystem::path& final_path() const noexcept { return final_; }
+
+    /// fsync, rename over the final name, fsync the directory.
+    void commit() {
+        fsync_or_throw(fd_.get(), temp_);
+        // close() can report a deferred write error (NFS, quota): check it before publishing.
+        if (::close(fd_.release()) != 0) throw io_error("cannot close", temp_, last_error());
+        if (::rename(temp_.c_str(), final_.c_str()) != 0) throw io_error("cannot rename temporary file into place", final_, last_error());
+        committed_ = true;
+        fsync_directory(final_.parent_path());
+    }
+
+private:
+    std::filesystem::path final_, temp_;
+    file_descriptor fd_;
+    bool committed_ = false;
+};
+
+}  // namespace ckpt::detail

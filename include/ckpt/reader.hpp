@@ -1,0 +1,66 @@
+#pragma once
+// ckpt::reader: a checkpoint file read without the types that wrote it. Lists entries and
+// metadata, reads one entry (or a whole subtree) into a given type, or checks every checksum.
+//
+//   ckpt::reader r("run/ckpt-3");
+//   for (const auto& e : r.entries()) std::cout << e.path << " " << e.shape.to_string() << "\n";
+//   auto kernel = r.read<Eigen::MatrixXf>("model/hidden/kernel");
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <ckpt/detail/restore_walk.hpp>
+#include <ckpt/format/file_reader.hpp>
+
+namespace ckpt {
+
+class reader {
+public:
+    /// Opens the file and checks its header and index; throws format_error or corrupt_error.
+    explicit reader(const std::filesystem::path& file) : file_(file) {}
+
+    const std::filesystem::path& path() const noexcept { return file_.path(); }
+    /// In file order. `for (auto& e : r.entries()) ...`
+    const std::vector<entry_info>& entries() const noexcept { return file_.entries(); }
+    /// `if (auto* e = r.find("step")) ...`
+    const entry_info* find(std::string_view path) const { return file_.find(path); }
+    bool contains(std::string_view path) const { return file_.find(path) != nullptr; }
+    const ckpt::metadata& metadata() const noexcept { return file_.metadata(); }
+    /// Size of the file in bytes.
+    std::uint64_t size() const noexcept { return file_.size(); }
+
+    /// Reads the entry (or subtree of entries) at `path` into `into`, with the rules of a strict
+    /// restore: `Eigen::MatrixXf k; r.read("model/hidden/kernel", k);`
+    template <class T>
+    void read(std::string_view path, T& into) {
+        if (path.empty() || !detail::is_valid_entry_path(path))
+            throw error("invalid entry path '" + std::string(path) + "'", file_.path());
+        detail::restore_context ctx(file_, false);
+        detail::restore_walker(ctx, std::string(path)).visit(into);
+        if (!ctx.problems.empty()) throw mismatch_error(ctx.problems.front().what, file_.path(), ctx.problems.front().path);
+        ctx.apply = true;
+        detail::restore_walker(ctx, std::string(path)).visit(into);
+    }
+    /// `auto step = r.read<std::int64_t>("step");`
+    template <class T>
+    T read(std::string_view path) {
+        T value{};
+        read(path, value);
+        return value;
+    }
+
+    /// The raw bytes of one entry's block, checked against its checksum.
+    std::string read_bytes(const entry_info& e) { return file_.read_block(e); }
+    /// The same into caller memory of `e.length` bytes.
+    void read_bytes(const entry_info& e, void* dest) { file_.read_block(e, dest); }
+
+    /// Reads every block and checks its checksum and padding; throws corrupt_error at the first bad one.
+    void verify() { file_.verify(); }
+
+private:
+    detail::file_reader file_;
+};
+
+}  // namespace ckpt
