@@ -7,6 +7,7 @@
 //   ck.restore(path).assert_consumed();
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -17,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include <ckpt/async.hpp>
 #include <ckpt/detail/restore_walk.hpp>
 #include <ckpt/detail/save_walk.hpp>
 #include <ckpt/error.hpp>
@@ -89,39 +91,73 @@ tracked<T> track(std::string name, T& object) {
 }
 
 /// What a checkpoint_manager (or other code that should not know the tracked types) needs.
+/// Every save first waits for an asynchronous save still in flight and rethrows its error.
 class any_checkpoint {
 public:
+    any_checkpoint() = default;
+    any_checkpoint(const any_checkpoint&) = delete;
+    any_checkpoint& operator=(const any_checkpoint&) = delete;
     virtual ~any_checkpoint() = default;
 
     /// Writes the tracked state to exactly `file` (atomically), leaving the save counter as it is.
     std::filesystem::path write(const std::filesystem::path& file, const save_options& options = {}) {
+        worker_.wait();
         do_write(file, options, save_counter_);
         return file;
     }
     /// Counts one more save and writes it to exactly `file`: what a manager uses for its own names.
     std::filesystem::path save_as(const std::filesystem::path& file, const save_options& options = {}) {
+        worker_.wait();
         do_write(file, options, save_counter_ + 1);
         ++save_counter_;
         return file;
     }
     /// Counts one more save and writes it to `<prefix>-<n>`, n the new save counter (moved past any
     /// file that already has that name, so an earlier run's checkpoint is never overwritten).
+    /// `auto p = ck.save("run/ckpt");  // run/ckpt-1`
     std::filesystem::path save(const std::filesystem::path& prefix, const save_options& options = {}) {
-        std::uint64_t n = save_counter_ + 1;
-        std::filesystem::path file;
-        std::error_code ec;
-        for (;; ++n) {
-            file = prefix;
-            file += "-" + std::to_string(n);
-            if (!std::filesystem::exists(file, ec)) break;
-        }
+        worker_.wait();
+        const std::uint64_t n = next_number(prefix);
+        const auto file = numbered(prefix, n);
         do_write(file, options, n);
         save_counter_ = n;
         return file;
     }
+
+    /// As save(), but returns once the state is copied; the file is written in the background.
+    /// `ck.save_async("run/ckpt"); train_more(); ck.wait();`
+    std::filesystem::path save_async(const std::filesystem::path& prefix, const save_options& options = {}) {
+        worker_.wait();
+        const std::uint64_t n = next_number(prefix);
+        const auto file = numbered(prefix, n);
+        start_async(file, options, n, {});
+        save_counter_ = n;
+        return file;
+    }
+    /// As write(), in the background.
+    std::filesystem::path write_async(const std::filesystem::path& file, const save_options& options = {}) {
+        worker_.wait();
+        start_async(file, options, save_counter_, {});
+        return file;
+    }
+    /// As save_as(), in the background; `then(file)` runs on the background thread once the file is
+    /// durable (a manager records and rotates there). An exception from it surfaces like a write error.
+    std::filesystem::path save_as_async(const std::filesystem::path& file, const save_options& options = {},
+                                        std::function<void(const std::filesystem::path&)> then = {}) {
+        worker_.wait();
+        start_async(file, options, save_counter_ + 1, std::move(then));
+        ++save_counter_;
+        return file;
+    }
+    /// Blocks until the asynchronous save in flight (if any) is durable; rethrows its error.
+    void wait() { worker_.wait(); }
+    /// True while an asynchronous save is being written.
+    bool save_in_progress() const { return worker_.busy(); }
+
     /// Restores every tracked object from `file`; see restore_mode. Checks everything before it
     /// changes anything: a mismatch throws mismatch_error and leaves every object as it was.
     restore_status restore(const std::filesystem::path& file, restore_mode mode = restore_mode::strict) {
+        worker_.wait();
         return do_restore(file, mode);
     }
 
@@ -130,8 +166,35 @@ public:
 
 protected:
     virtual void do_write(const std::filesystem::path& file, const save_options& options, std::uint64_t counter) = 0;
+    virtual void do_snapshot(detail::snapshot& into) = 0;
     virtual restore_status do_restore(const std::filesystem::path& file, restore_mode mode) = 0;
     std::uint64_t save_counter_ = 0;
+
+private:
+    static std::filesystem::path numbered(const std::filesystem::path& prefix, std::uint64_t n) {
+        auto file = prefix;
+        file += "-" + std::to_string(n);
+        return file;
+    }
+    std::uint64_t next_number(const std::filesystem::path& prefix) const {
+        std::uint64_t n = save_counter_ + 1;
+        std::error_code ec;
+        while (std::filesystem::exists(numbered(prefix, n), ec)) ++n;
+        return n;
+    }
+    void start_async(const std::filesystem::path& file, const save_options& options, std::uint64_t counter,
+                     std::function<void(const std::filesystem::path&)> then) {
+        snapshot_.clear();
+        do_snapshot(snapshot_);
+        const auto when = std::chrono::system_clock::now();
+        worker_.submit([this, file, options, counter, when, then = std::move(then)] {
+            snapshot_.write(file, options, counter, when);
+            if (then) then(file);
+        });
+    }
+
+    detail::snapshot snapshot_;
+    detail::background_worker worker_;  // last: destroyed (and joined) before the snapshot it writes
 };
 
 /// The tracked objects of a training state. Holds references: the objects must outlive it.
@@ -157,6 +220,10 @@ private:
         detail::file_writer writer(file);
         std::apply([&](auto&... t) { (detail::save_walker<detail::file_writer>(writer, t.name).visit(*t.object), ...); }, objects_);
         writer.finish(options, counter, std::chrono::system_clock::now());
+    }
+
+    void do_snapshot(detail::snapshot& into) override {
+        std::apply([&](auto&... t) { (detail::save_walker<detail::snapshot>(into, t.name).visit(*t.object), ...); }, objects_);
     }
 
     restore_status do_restore(const std::filesystem::path& file, restore_mode mode) override {

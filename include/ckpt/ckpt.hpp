@@ -8,5 +8,6 @@
 #include <ckpt/fields.hpp>
 #include <ckpt/leaf.hpp>
 #include <ckpt/eigen.hpp>
+#include <ckpt/async.hpp>
 #include <ckpt/checkpoint.hpp>
 #include <ckpt/reader.hpp>
