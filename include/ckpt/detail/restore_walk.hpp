@@ -34,6 +34,8 @@ struct restore_context {
     std::vector<restore_problem> problems;  // found by the check pass
     std::vector<std::string> missing;       // tracked paths the file lacks (partial mode)
     std::vector<char> consumed;             // per entry, set by the apply pass
+    std::vector<const entry_info*> plan;    // the check pass's lookups, in visiting order
+    std::size_t replayed = 0;
 };
 
 inline std::string describe(const entry_info& e) {
@@ -79,7 +81,10 @@ public:
         constexpr node kind = classify<T>();
         const entry_info* e = nullptr;
         if constexpr (kind != node::structure) {
-            e = ctx_.file.find(path_);
+            // Both passes visit the same nodes in the same order: the apply pass replays the
+            // lookups of the check pass instead of hashing every path again.
+            if (ctx_.apply) e = ctx_.plan[ctx_.replayed++];
+            else ctx_.plan.push_back(e = ctx_.file.find(path_));
             if (!e) return missing();
             if (ctx_.apply) ctx_.consumed[ctx_.file.index_of(*e)] = 1;
         }
@@ -120,10 +125,10 @@ private:
         using traits = tensor_traits<T>;
         using element = typename traits::element;
         if (!ctx_.apply) {
-            const std::string object = std::string(dtype_name(dtype_of<element>())) + " " + traits::shape_of(obj).to_string();
             if (e.kind != entry_kind::tensor || e.dtype != dtype_of<element>() || e.shape.rank() != traits::rank ||
                 !traits::accepts(obj, e.shape))
-                problem("checkpoint has " + describe(e) + ", object has " + object);
+                problem("checkpoint has " + describe(e) + ", object has " + dtype_name(dtype_of<element>()) + " " +
+                        traits::shape_of(obj).to_string());
             return;
         }
         if (traits::shape_of(obj) != e.shape) traits::resize(obj, e.shape);

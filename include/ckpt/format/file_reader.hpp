@@ -10,7 +10,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include <ckpt/detail/hash.hpp>
@@ -45,8 +44,19 @@ public:
 
     /// The entry at `path`, or nullptr.
     const entry_info* find(std::string_view path) const {
-        auto it = by_path_.find(path);
-        return it == by_path_.end() ? nullptr : &entries_[it->second];
+        // A restore asks for entries in the order they were written: try the one after the last hit
+        // before hashing.
+        if (next_ < entries_.size() && entries_[next_].path == path) return &entries_[next_++];
+        if (slots_.empty()) return nullptr;
+        const std::uint64_t h = hash64(path.data(), path.size());
+        for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+            const std::uint32_t slot = slots_[i];
+            if (slot == 0) return nullptr;
+            if (hashes_[slot - 1] == h && entries_[slot - 1].path == path) {
+                next_ = slot;
+                return &entries_[slot - 1];
+            }
+        }
     }
     std::size_t index_of(const entry_info& e) const noexcept { return static_cast<std::size_t>(&e - entries_.data()); }
 
@@ -138,7 +148,7 @@ private:
 
         index_parser in(bytes, path_);
         // The smallest record is 33 bytes: a count larger than the index can hold is a lie.
-        if (h.entry_count > bytes.size() / 33) in.fail("entry count " + std::to_string(h.entry_count) + " cannot fit in the index");
+        if (h.entry_count > bytes.size() / 33 || h.entry_count >= UINT32_MAX) in.fail("entry count " + std::to_string(h.entry_count) + " cannot fit in the index");
         entries_.reserve(static_cast<std::size_t>(h.entry_count));
         std::uint64_t expected_offset = header_size;
         for (std::uint64_t i = 0; i < h.entry_count; ++i) {
@@ -164,8 +174,7 @@ private:
             entries_.push_back(std::move(e));
         }
         if (expected_offset != h.index_offset) in.fail("blocks do not end where the index begins");
-        for (std::size_t i = 0; i < entries_.size(); ++i)
-            if (!by_path_.emplace(entries_[i].path, i).second) in.fail("duplicate entry path '" + entries_[i].path + "'");
+        build_lookup(in);
 
         metadata_.save_counter = h.save_counter;
         metadata_.wall_time = std::chrono::system_clock::time_point(
@@ -180,6 +189,24 @@ private:
             metadata_.strings[std::move(key)] = in.text("metadata value");
         }
         if (in.remaining() != 0) in.fail(std::to_string(in.remaining()) + " unexpected bytes after the metadata");
+    }
+
+    // An open-addressing table over entry indices: a path lookup per restored leaf must stay cheap
+    // for 100k entries, which std::unordered_map's node chasing is not.
+    void build_lookup(index_parser& in) {
+        std::size_t capacity = 16;
+        while (capacity < 2 * entries_.size()) capacity *= 2;
+        slots_.assign(capacity, 0);
+        mask_ = capacity - 1;
+        hashes_.resize(entries_.size());
+        for (std::size_t e = 0; e < entries_.size(); ++e) {
+            const auto& path = entries_[e].path;
+            const std::uint64_t h = hashes_[e] = hash64(path.data(), path.size());
+            std::size_t i = h & mask_;
+            for (; slots_[i] != 0; i = (i + 1) & mask_)
+                if (hashes_[slots_[i] - 1] == h && entries_[slots_[i] - 1].path == path) in.fail("duplicate entry path '" + path + "'");
+            slots_[i] = static_cast<std::uint32_t>(e + 1);
+        }
     }
 
     static void check_shape(const entry_info& e, index_parser& in) {
@@ -209,7 +236,10 @@ private:
     std::uint64_t size_ = 0;
     file_header header_;
     std::vector<entry_info> entries_;
-    std::unordered_map<std::string_view, std::size_t> by_path_;
+    std::vector<std::uint32_t> slots_;  // entry index + 1; 0 = empty
+    std::vector<std::uint64_t> hashes_;
+    std::size_t mask_ = 0;
+    mutable std::size_t next_ = 0;
     ckpt::metadata metadata_;
     std::vector<char> window_;
     std::uint64_t window_offset_ = 0;
