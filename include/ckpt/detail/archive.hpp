@@ -41,8 +41,9 @@ private:
     std::string& out_;
 };
 
-/// Thrown inside cereal's load functions; the caller adds the file and entry to the message.
-struct opaque_underflow {
+/// Thrown inside cereal's load functions when the bytes cannot be a value; the caller adds the file
+/// and entry to the message.
+struct opaque_load_error {
     std::string what;
 };
 
@@ -52,7 +53,7 @@ public:
         : cereal::InputArchive<opaque_input_archive, cereal::AllowEmptyClassElision>(this), in_(in) {}
     void loadBinary(void* data, std::size_t size) {
         if (size > in_.size())
-            throw opaque_underflow{"needs " + std::to_string(size) + " more bytes, the entry has " +
+            throw opaque_load_error{"needs " + std::to_string(size) + " more bytes, the entry has " +
                                    std::to_string(in_.size()) + " left"};
         if (size) std::memcpy(data, in_.data(), size);
         in_.remove_prefix(size);
@@ -69,7 +70,15 @@ std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_SAVE_FUNCTION_NAME(opaque_outpu
 }
 template <class T>
 std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_LOAD_FUNCTION_NAME(opaque_input_archive& ar, T& t) {
-    ar.loadBinary(&t, sizeof(t));
+    if constexpr (std::is_same_v<T, bool>) {
+        // A byte other than 0 or 1 read into a bool is undefined behaviour.
+        unsigned char byte = 0;
+        ar.loadBinary(&byte, 1);
+        if (byte > 1) throw opaque_load_error{"a bool holds the byte " + std::to_string(byte)};
+        t = byte != 0;
+    } else {
+        ar.loadBinary(&t, sizeof(t));
+    }
 }
 template <class T>
 void CEREAL_SAVE_FUNCTION_NAME(opaque_output_archive& ar, const cereal::NameValuePair<T>& t) { ar(t.value); }
@@ -86,7 +95,7 @@ void CEREAL_LOAD_FUNCTION_NAME(opaque_input_archive& ar, cereal::SizeTag<T>& t) 
     ar.loadBinary(&size, sizeof(size));
     // Every element of a non-empty container takes at least one byte, so a larger count is a lie.
     if (size > ar.remaining())
-        throw opaque_underflow{"a container size of " + std::to_string(size) + " exceeds the " +
+        throw opaque_load_error{"a container size of " + std::to_string(size) + " exceeds the " +
                                std::to_string(ar.remaining()) + " bytes left in the entry"};
     t.size = static_cast<std::remove_reference_t<T>>(size);
 }

@@ -195,7 +195,7 @@ private:
                 ar(into);
                 if (ar.remaining() != 0)
                     return std::to_string(ar.remaining()) + " bytes left over after reading the value: it was saved as another type";
-            } catch (const opaque_underflow& u) {
+            } catch (const opaque_load_error& u) {
                 return "the saved bytes do not hold a value of this type (" + u.what + ")";
             } catch (const cereal::Exception& x) {
                 return std::string("the saved bytes do not hold a value of this type (") + x.what() + ")";

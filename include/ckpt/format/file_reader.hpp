@@ -124,7 +124,7 @@ private:
     }
 
     void check(const entry_info& e, std::uint64_t digest, const char* pad, std::uint64_t padding) const {
-        if (digest != e.checksum) throw corrupt_error("checksum mismatch: the block's bytes are damaged", path_, e.path);
+        if (digest != e.checksum && checksums_enforced) throw corrupt_error("checksum mismatch: the block's bytes are damaged", path_, e.path);
         for (std::uint64_t i = 0; i < padding; ++i)
             if (pad[i] != 0) throw corrupt_error("padding after the block is not zero", path_, e.path);
     }
@@ -144,7 +144,7 @@ private:
         const auto& h = header_;
         std::string bytes(static_cast<std::size_t>(h.index_length), '\0');  // index_length <= file size: checked
         pread_all(fd_.get(), bytes.data(), bytes.size(), h.index_offset, path_);
-        if (hash64(bytes.data(), bytes.size()) != h.index_checksum) throw corrupt_error("index checksum mismatch", path_);
+        if (hash64(bytes.data(), bytes.size()) != h.index_checksum && checksums_enforced) throw corrupt_error("index checksum mismatch", path_);
 
         index_parser in(bytes, path_);
         // The smallest record is 33 bytes: a count larger than the index can hold is a lie.
