@@ -21,6 +21,20 @@ namespace ckpt::detail {
 
 inline std::error_code last_error() noexcept { return {errno, std::generic_category()}; }
 
+/// The system calls a save makes, for fault-injection tests.
+enum class io_op { create, write, fsync, close, rename, fsync_directory };
+
+/// Test hook: when set, called before each of those calls; a non-zero return is taken as the
+/// call's errno, as if the system had failed it. Never set outside tests.
+inline int (*io_fault_injector)(io_op op, const std::filesystem::path& path) = nullptr;
+
+inline bool injected_failure(io_op op, const std::filesystem::path& path) noexcept {
+    if (!io_fault_injector) return false;
+    const int err = io_fault_injector(op, path);
+    if (err) errno = err;
+    return err != 0;
+}
+
 /// An owned file descriptor.
 class file_descriptor {
 public:
@@ -70,7 +84,7 @@ inline void write_all(int fd, const void* data, std::size_t size, const std::fil
     auto p = static_cast<const char*>(data);
     while (size > 0) {
         // Linux writes at most ~2 GiB per call.
-        const ssize_t n = ::write(fd, p, size < (std::size_t{1} << 30) ? size : (std::size_t{1} << 30));
+        const ssize_t n = injected_failure(io_op::write, path) ? -1 : ::write(fd, p, size < (std::size_t{1} << 30) ? size : (std::size_t{1} << 30));
         if (n < 0) {
             if (errno == EINTR) continue;
             throw io_error("cannot write", path, last_error());
@@ -83,7 +97,7 @@ inline void write_all(int fd, const void* data, std::size_t size, const std::fil
 inline void pwrite_all(int fd, const void* data, std::size_t size, std::uint64_t offset, const std::filesystem::path& path) {
     auto p = static_cast<const char*>(data);
     while (size > 0) {
-        const ssize_t n = ::pwrite(fd, p, size, static_cast<off_t>(offset));
+        const ssize_t n = injected_failure(io_op::write, path) ? -1 : ::pwrite(fd, p, size, static_cast<off_t>(offset));
         if (n < 0) {
             if (errno == EINTR) continue;
             throw io_error("cannot write", path, last_error());
@@ -110,9 +124,9 @@ inline void pread_all(int fd, void* data, std::size_t size, std::uint64_t offset
     }
 }
 
-inline void fsync_or_throw(int fd, const std::filesystem::path& path) {
+inline void fsync_or_throw(int fd, const std::filesystem::path& path, io_op op = io_op::fsync) {
     int rc;
-    do rc = ::fsync(fd);
+    do rc = injected_failure(op, path) ? -1 : ::fsync(fd);
     while (rc != 0 && errno == EINTR);
     if (rc != 0) throw io_error("cannot fsync", path, last_error());
 }
@@ -122,7 +136,7 @@ inline void fsync_directory(const std::filesystem::path& dir) {
     const auto d = dir.empty() ? std::filesystem::path(".") : dir;
     file_descriptor fd(::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!fd) throw io_error("cannot open directory to fsync it", d, last_error());
-    fsync_or_throw(fd.get(), d);
+    fsync_or_throw(fd.get(), d, io_op::fsync_directory);
 }
 
 inline void create_parent_directories(const std::filesystem::path& file) {
@@ -152,7 +166,7 @@ public:
         temp_ = final_;
         temp_ += std::string(temp_marker) + std::to_string(::getpid()) + "." + std::to_string(counter++);
         int fd;
-        do fd = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        do fd = injected_failure(io_op::create, temp_) ? -1 : ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         while (fd < 0 && errno == EINTR);
         if (fd < 0) throw io_error("cannot create temporary file", temp_, last_error());
         fd_ = file_descriptor(fd);
@@ -174,8 +188,9 @@ public:
     void commit() {
         fsync_or_throw(fd_.get(), temp_);
         // close() can report a deferred write error (NFS, quota): check it before publishing.
-        if (::close(fd_.release()) != 0) throw io_error("cannot close", temp_, last_error());
-        if (::rename(temp_.c_str(), final_.c_str()) != 0) throw io_error("cannot rename temporary file into place", final_, last_error());
+        const int fd = fd_.release();
+        if (::close(fd) != 0 || injected_failure(io_op::close, temp_)) throw io_error("cannot close", temp_, last_error());
+        if (injected_failure(io_op::rename, final_) || ::rename(temp_.c_str(), final_.c_str()) != 0) throw io_error("cannot rename temporary file into place", final_, last_error());
         committed_ = true;
         fsync_directory(final_.parent_path());
     }
