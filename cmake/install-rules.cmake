@@ -1,0 +1,16 @@
+# Installs the headers, the ckpt::ckpt target and a package config so that
+# find_package(ckpt CONFIG) works, with a version file that does not depend on the architecture.
+include(CMakePackageConfigHelpers)
+
+install(DIRECTORY include/ckpt DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(TARGETS ckpt EXPORT ckptTargets)
+set(ckpt_config_dir ${CMAKE_INSTALL_DATADIR}/cmake/ckpt)
+install(EXPORT ckptTargets NAMESPACE ckpt:: DESTINATION ${ckpt_config_dir})
+
+configure_package_config_file(cmake/ckptConfig.cmake.in ${PROJECT_BINARY_DIR}/ckptConfig.cmake
+                              INSTALL_DESTINATION ${ckpt_config_dir})
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/ckptConfigVersion.cmake
+                                 COMPATIBILITY SameMajorVersion ARCH_INDEPENDENT)
+install(FILES ${PROJECT_BINARY_DIR}/ckptConfig.cmake ${PROJECT_BINARY_DIR}/ckptConfigVersion.cmake
+              cmake/FindxxHash.cmake
+        DESTINATION ${ckpt_config_dir})

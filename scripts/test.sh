@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: every test built with g++ and with clang++ (the clang build
+# under AddressSanitizer and UndefinedBehaviorSanitizer, with a short fuzzing run), each for C++17
+# and C++20, warnings as errors; then the thread-sensitive tests under ThreadSanitizer.
+# Build trees under build/ are reused. Overrides: CKPT_COMPILERS="gcc clang tsan", CKPT_TEST_STANDARDS="17;20".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh || exit 1
+
+jobs=$(nproc)
+standards=${CKPT_TEST_STANDARDS:-17;20}
+compilers=${CKPT_COMPILERS:-gcc clang tsan}
+# Tests build quickly at -O1 and still run fast; no debug info keeps the link small.
+common=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g0" -DCKPT_BUILD_TESTS=ON -DCKPT_BUILD_EXAMPLES=ON
+        -DCKPT_BUILD_TOOLS=ON "-DCKPT_TEST_STANDARDS=$standards")
+total_passed=0
+total_failed=0
+status=0
+
+run_tree() {
+  local name=$1; shift
+  local dir=build/$name
+  echo "=== $name: configure and build"
+  if ! cmake -S . -B "$dir" "${common[@]}" "$@" >"$dir.configure.log" 2>&1; then
+    cat "$dir.configure.log"; status=1; total_failed=$((total_failed + 1)); return
+  fi
+  if ! cmake --build "$dir" -j"$jobs" >"$dir.build.log" 2>&1; then
+    grep -E "error|Error" -A5 "$dir.build.log" | head -100; status=1; total_failed=$((total_failed + 1)); return
+  fi
+  echo "=== $name: test"
+  local log=$dir.ctest.log
+  ctest --test-dir "$dir" -j"$jobs" --output-on-failure --timeout 600 2>&1 | tee "$log"
+  local line
+  line=$(grep -E "tests passed, [0-9]+ tests? failed out of [0-9]+" "$log" | tail -1)
+  if [ -z "$line" ]; then
+    status=1; total_failed=$((total_failed + 1)); return
+  fi
+  local failed all
+  failed=$(echo "$line" | sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/')
+  all=$(echo "$line" | sed -E 's/.* failed out of ([0-9]+).*/\1/')
+  total_passed=$((total_passed + all - failed))
+  total_failed=$((total_failed + failed))
+  [ "$failed" -eq 0 ] || status=1
+}
+
+mkdir -p build
+for c in $compilers; do
+  case $c in
+    gcc) run_tree gcc -DCMAKE_CXX_COMPILER=g++ -DCKPT_SANITIZE= ;;
+    clang) run_tree clang -DCMAKE_CXX_COMPILER=clang++ -DCKPT_SANITIZE=address,undefined -DCKPT_FUZZ_SECONDS=20 ;;
+    tsan) run_tree tsan -DCMAKE_CXX_COMPILER=clang++ -DCKPT_SANITIZE=thread -DCKPT_FUZZ_SECONDS=0 "-DCKPT_TEST_FILTER=async|manager|interrupt" \
+                   -DCKPT_BUILD_EXAMPLES=OFF -DCKPT_BUILD_TOOLS=OFF -DCKPT_TEST_STANDARDS=17 ;;
+    *) echo "unknown compiler setting: $c" >&2; exit 2 ;;
+  esac
+done
+
+echo
+echo "all builds: $total_passed passed, $total_failed failed"
+echo "$total_passed passed, $total_failed failed"
+exit $status
