@@ -255,23 +255,4 @@ private:
 template <class... Ts>
 checkpoint(tracked<Ts>...) -> checkpoint<Ts...>;
 
-/// The most recent checkpoint file in `dir` (by the save time in its header), or nothing.
-/// Temporary files and files that are not checkpoints are ignored.
-inline std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& dir) {
-    std::error_code ec;
-    std::optional<std::filesystem::path> best;
-    std::pair<std::int64_t, std::uint64_t> best_key{};
-    for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-        if (!it->is_regular_file(ec)) continue;
-        const auto header = detail::peek_header(it->path());
-        if (!header) continue;
-        const std::pair<std::int64_t, std::uint64_t> key{header->wall_time_ns, header->save_counter};
-        if (!best || key > best_key) {
-            best = it->path();
-            best_key = key;
-        }
-    }
-    return best;
-}
-
 }  // namespace ckpt

@@ -11,3 +11,5 @@
 #include <ckpt/async.hpp>
 #include <ckpt/checkpoint.hpp>
 #include <ckpt/reader.hpp>
+#include <ckpt/policy.hpp>
+#include <ckpt/manager.hpp>
