@@ -13,3 +13,4 @@
 #include <ckpt/reader.hpp>
 #include <ckpt/policy.hpp>
 #include <ckpt/manager.hpp>
+#include <ckpt/interrupt.hpp>

@@ -345,14 +345,16 @@ public:
         return save_impl(options, async_);
     }
     /// Whether save_if_due(step, force) would save.
+    /// Intervals count from the latest checkpoint, or from step 0 and the manager's creation.
     bool is_due(std::int64_t step, bool force = false) const {
         std::lock_guard lock(mutex_);
-        if (state_.records.empty()) return true;
-        const auto& last = state_.records.back();
-        if (last.step && *last.step == step) return false;
+        const checkpoint_record* last = state_.records.empty() ? nullptr : &state_.records.back();
+        if (last && last->step && *last->step == step) return false;
         if (force || (!every_steps_ && !every_time_)) return true;
-        if (every_steps_ && (!last.step || step - *last.step >= *every_steps_)) return true;
-        if (every_time_ && std::chrono::system_clock::now() - last.wall_time >= *every_time_) return true;
+        const std::int64_t last_step = last ? last->step.value_or(INT64_MIN / 2) : 0;
+        if (every_steps_ && step - last_step >= *every_steps_) return true;
+        const auto since = last ? last->wall_time : opened_;
+        if (every_time_ && std::chrono::system_clock::now() - since >= *every_time_) return true;
         return false;
     }
 
@@ -574,6 +576,7 @@ private:
     std::optional<std::int64_t> every_steps_;
     std::optional<std::chrono::nanoseconds> every_time_;
     std::string prefix_ = "ckpt", template_;
+    std::chrono::system_clock::time_point opened_ = std::chrono::system_clock::now();
 };
 
 }  // namespace ckpt
