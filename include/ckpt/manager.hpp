@@ -456,7 +456,26 @@ private:
                              state_.records.end());
         changed = changed || state_.records.size() != before;
         for (const auto& r : state_.records) state_.next_number = std::max(state_.next_number, r.number + 1);
+        changed = adopt_unrecorded() || changed;
         if (changed) write_state();
+    }
+
+    // A crash between writing a checkpoint and recording it leaves a complete file the state does
+    // not list. Files named as this manager names them and newer than its latest record are its own.
+    bool adopt_unrecorded() {
+        const auto latest = state_.records.empty() ? std::chrono::system_clock::time_point::min() : state_.records.back().wall_time;
+        std::vector<checkpoint_record> found;
+        for (auto& r : detail::scan_directory(dir_).records) {
+            const bool ours = r.name.size() > prefix_.size() + 1 && r.name.compare(0, prefix_.size() + 1, prefix_ + "-") == 0 &&
+                              r.name.find_first_not_of("0123456789", prefix_.size() + 1) == std::string::npos;
+            const bool listed = std::any_of(state_.records.begin(), state_.records.end(), [&](const auto& x) { return x.name == r.name; });
+            if (ours && !listed && r.wall_time > latest) found.push_back(std::move(r));
+        }
+        for (auto& r : found) {
+            r.number = state_.next_number++;
+            state_.records.push_back(std::move(r));
+        }
+        return !found.empty();
     }
 
     std::filesystem::path save_impl(save_options options, bool async) {
