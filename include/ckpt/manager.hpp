@@ -7,9 +7,10 @@
 //   for (; step < steps; ++step) { train(); mgr.save_if_due(step); }
 //
 // Order of work in a save: write the checkpoint (atomically), record it in the state file
-// (atomically), delete what the policies drop, record again. A crash between any two steps leaves
-// the latest checkpoint loadable: a recorded file that is gone is forgotten when the directory is
-// next opened, and temporary files of an interrupted write are removed then.
+// (atomically), record what the policies drop as "deleting", delete those files, record again. A
+// crash between any two steps leaves every listed checkpoint loadable and every checkpoint file
+// accounted for: the next manager to open the directory finishes the deletions and removes the
+// temporary files of an interrupted write.
 
 #include <algorithm>
 #include <cerrno>
@@ -103,6 +104,7 @@ struct manager_state {
     std::uint64_t next_number = 1;
     std::optional<std::int64_t> preserve_anchor_ns;
     std::vector<checkpoint_record> records;  // oldest first
+    std::vector<std::string> deleting;       // dropped by the policies, files perhaps not yet removed
 };
 
 inline std::string format_double(double v) {
@@ -124,6 +126,7 @@ inline std::string encode_state(const manager_state& s) {
         for (const auto& [k, v] : r.strings) out << " " << escape_field(k) << "=" << escape_field(v);
         out << "\n";
     }
+    for (const auto& name : s.deleting) out << "deleting " << escape_field(name) << "\n";
     std::string text = out.str();
     char sum[32];
     std::snprintf(sum, sizeof sum, "end %016llx\n", static_cast<unsigned long long>(hash64(text.data(), text.size())));
@@ -181,6 +184,10 @@ inline bool decode_state(const std::string& text, const std::filesystem::path& d
             }
             r.path = dir / r.name;
             s.records.push_back(std::move(r));
+        } else if (word == "deleting") {
+            std::string name, raw;
+            if (!(fields >> raw) || !unescape_field(raw, name) || !is_plain_file_name(name)) return false;
+            s.deleting.push_back(name);
         } else {
             return false;
         }
@@ -449,6 +456,10 @@ private:
             state_ = detail::scan_directory(dir_);
             changed = true;
         }
+        // Deletions a crash interrupted: the files are ours and no longer listed.
+        for (const auto& name : state_.deleting) std::filesystem::remove(dir_ / name, ec);
+        changed = changed || !state_.deleting.empty();
+        state_.deleting.clear();
         // A recorded file that is gone was deleted by a save that crashed before recording it.
         const auto before = state_.records.size();
         state_.records.erase(std::remove_if(state_.records.begin(), state_.records.end(),
@@ -524,25 +535,27 @@ private:
         write_state();
         hook(detail::manager_point::recorded);
 
+        // Drop from the list first (as "deleting"), then delete: a listed checkpoint always exists.
         const auto keep = kept(state_.records);
         std::vector<checkpoint_record> survivors;
-        bool deleted = false;
         for (std::size_t i = 0; i < state_.records.size(); ++i) {
-            if (keep[i]) {
-                survivors.push_back(state_.records[i]);
-                continue;
-            }
-            std::error_code ec;
-            std::filesystem::remove(state_.records[i].path, ec);
-            if (ec) {
-                survivors.push_back(state_.records[i]);  // still there: still ours to delete later
-                std::fprintf(stderr, "ckpt: cannot delete %s: %s\n", state_.records[i].path.c_str(), ec.message().c_str());
-            }
-            deleted = true;
+            if (keep[i]) survivors.push_back(state_.records[i]);
+            else state_.deleting.push_back(state_.records[i].name);
         }
-        if (!deleted) return;
-        hook(detail::manager_point::deleted);
+        if (state_.deleting.empty()) return;
         state_.records = std::move(survivors);
+        write_state();
+        std::vector<std::string> remaining;
+        for (const auto& name : state_.deleting) {
+            std::error_code ec;
+            std::filesystem::remove(dir_ / name, ec);
+            if (ec) {
+                remaining.push_back(name);  // still ours: the next open tries again
+                std::fprintf(stderr, "ckpt: cannot delete %s: %s\n", (dir_ / name).c_str(), ec.message().c_str());
+            }
+        }
+        hook(detail::manager_point::deleted);
+        state_.deleting = std::move(remaining);
         write_state();
     }
 
