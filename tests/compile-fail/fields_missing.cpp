@@ -1,0 +1,14 @@
+// CKPT_FIELDS must name every field of an aggregate: leaving out `bias` does not compile.
+// expect: ckpt: CKPT_FIELDS must name every field of the struct, in declaration order
+// expect: field_count_matches
+#include <ckpt/ckpt.hpp>
+
+namespace user {
+struct dense {
+    Eigen::MatrixXf kernel;
+    Eigen::VectorXf bias;
+};
+CKPT_FIELDS(dense, kernel)
+}  // namespace user
+
+int main() {}
