@@ -82,8 +82,10 @@ std::vector<std::string> slowed(std::vector<std::string> a) {
 
 const std::string& reference_digest() {
     static const std::string digest = [] {
-        std::filesystem::remove_all("resume_reference");
-        const auto o = run(command("resume_reference"));
+        // Test cases run in parallel processes in one directory: each makes its own reference.
+        const std::string dir = "resume_reference_" + std::to_string(::getpid());
+        std::filesystem::remove_all(dir);
+        const auto o = run(command(dir));
         REQUIRE(o.exit_code == 0);
         CHECK_THAT(o.output, Catch::Contains("starting from scratch"));
         return digest_of(o);
