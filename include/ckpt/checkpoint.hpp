@@ -101,13 +101,13 @@ public:
 
     /// Writes the tracked state to exactly `file` (atomically), leaving the save counter as it is.
     std::filesystem::path write(const std::filesystem::path& file, const save_options& options = {}) {
-        worker_.wait();
+        wait_for_worker();
         do_write(file, options, save_counter_);
         return file;
     }
     /// Counts one more save and writes it to exactly `file`: what a manager uses for its own names.
     std::filesystem::path save_as(const std::filesystem::path& file, const save_options& options = {}) {
-        worker_.wait();
+        wait_for_worker();
         do_write(file, options, save_counter_ + 1);
         ++save_counter_;
         return file;
@@ -116,7 +116,7 @@ public:
     /// file that already has that name, so an earlier run's checkpoint is never overwritten).
     /// `auto p = ck.save("run/ckpt");  // run/ckpt-1`
     std::filesystem::path save(const std::filesystem::path& prefix, const save_options& options = {}) {
-        worker_.wait();
+        wait_for_worker();
         const std::uint64_t n = next_number(prefix);
         const auto file = numbered(prefix, n);
         do_write(file, options, n);
@@ -127,7 +127,7 @@ public:
     /// As save(), but returns once the state is copied; the file is written in the background.
     /// `ck.save_async("run/ckpt"); train_more(); ck.wait();`
     std::filesystem::path save_async(const std::filesystem::path& prefix, const save_options& options = {}) {
-        worker_.wait();
+        wait_for_worker();
         const std::uint64_t n = next_number(prefix);
         const auto file = numbered(prefix, n);
         start_async(file, options, n, {});
@@ -136,7 +136,7 @@ public:
     }
     /// As write(), in the background.
     std::filesystem::path write_async(const std::filesystem::path& file, const save_options& options = {}) {
-        worker_.wait();
+        wait_for_worker();
         start_async(file, options, save_counter_, {});
         return file;
     }
@@ -144,20 +144,20 @@ public:
     /// durable (a manager records and rotates there). An exception from it surfaces like a write error.
     std::filesystem::path save_as_async(const std::filesystem::path& file, const save_options& options = {},
                                         std::function<void(const std::filesystem::path&)> then = {}) {
-        worker_.wait();
+        wait_for_worker();
         start_async(file, options, save_counter_ + 1, std::move(then));
         ++save_counter_;
         return file;
     }
     /// Blocks until the asynchronous save in flight (if any) is durable; rethrows its error.
-    void wait() { worker_.wait(); }
+    void wait() { wait_for_worker(); }
     /// True while an asynchronous save is being written.
     bool save_in_progress() const { return worker_.busy(); }
 
     /// Restores every tracked object from `file`; see restore_mode. Checks everything before it
     /// changes anything: a mismatch throws mismatch_error and leaves every object as it was.
     restore_status restore(const std::filesystem::path& file, restore_mode mode = restore_mode::strict) {
-        worker_.wait();
+        wait_for_worker();
         return do_restore(file, mode);
     }
 
@@ -171,6 +171,15 @@ protected:
     std::uint64_t save_counter_ = 0;
 
 private:
+    // A failed asynchronous save did not happen: its number is given out again.
+    void wait_for_worker() {
+        try {
+            worker_.wait();
+        } catch (...) {
+            save_counter_ = counter_before_async_;
+            throw;
+        }
+    }
     static std::filesystem::path numbered(const std::filesystem::path& prefix, std::uint64_t n) {
         auto file = prefix;
         file += "-" + std::to_string(n);
@@ -184,6 +193,7 @@ private:
     }
     void start_async(const std::filesystem::path& file, const save_options& options, std::uint64_t counter,
                      std::function<void(const std::filesystem::path&)> then) {
+        counter_before_async_ = save_counter_;
         snapshot_.clear();
         do_snapshot(snapshot_);
         const auto when = std::chrono::system_clock::now();
@@ -193,6 +203,7 @@ private:
         });
     }
 
+    std::uint64_t counter_before_async_ = 0;
     detail::snapshot snapshot_;
     detail::background_worker worker_;  // last: destroyed (and joined) before the snapshot it writes
 };

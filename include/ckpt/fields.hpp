@@ -7,6 +7,7 @@
 //      found by argument-dependent lookup from the user's namespace.
 //   2. Any other aggregate is reflected by Boost.PFR, its fields named by position: "0", "1", ...
 
+#include <array>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -82,11 +83,26 @@ struct field_count_matches : std::bool_constant<Listed == Declared> {};
 template <class T, bool InDeclarationOrder>
 struct field_order_matches : std::bool_constant<InDeclarationOrder> {};
 
+template <class M> struct is_std_array_of_classes : std::false_type {};
+template <class E, std::size_t N> struct is_std_array_of_classes<std::array<E, N>> : std::is_class<E> {};
+
+// Members Boost.PFR cannot count: C arrays (it counts their elements), and std::array of structs,
+// on which g++ 12 crashes inside PFR's field counting. Structs listing them skip the PFR checks.
+template <class T, std::size_t... I>
+constexpr bool lists_c_array(std::index_sequence<I...>) {
+    using list = decltype(field_list<T>());
+    return ((std::is_array_v<std::remove_reference_t<decltype(std::declval<T&>().*(std::get<I>(std::declval<list>()).pointer))>> ||
+             is_std_array_of_classes<std::remove_cv_t<std::remove_reference_t<decltype(std::declval<T&>().*(std::get<I>(std::declval<list>()).pointer))>>>::value) ||
+            ...);
+}
+
 /// Compile-time check run by CKPT_FIELDS: for an aggregate, the list must name every field, in
-/// declaration order. Non-aggregates (classes with constructors, private members) are trusted.
+/// declaration order. Non-aggregates (classes with constructors, private members) are trusted, and
+/// so are structs with members Boost.PFR cannot take apart (see lists_c_array).
 template <class T>
 constexpr bool check_field_list() {
-    if constexpr (is_pfr_reflectable_v<T>) {
+    constexpr std::size_t count = std::tuple_size_v<decltype(field_list<T>())>;
+    if constexpr (is_pfr_reflectable_v<T> && !lists_c_array<T>(std::make_index_sequence<count>{})) {
         constexpr std::size_t listed = std::tuple_size_v<decltype(field_list<T>())>;
         constexpr std::size_t declared = boost::pfr::tuple_size_v<T>;
         static_assert(field_count_matches<T, listed, declared>::value,
@@ -105,7 +121,8 @@ constexpr bool check_field_list() {
 /// this compares addresses once per type at run time instead.
 template <class T>
 void check_field_addresses(const T& object) {
-    if constexpr (has_field_list<T>::value && is_pfr_reflectable_v<T>) {
+    if constexpr (has_field_list<T>::value && is_pfr_reflectable_v<T> &&
+                  !lists_c_array<T>(std::make_index_sequence<std::tuple_size_v<decltype(field_list<T>())>>{})) {
         constexpr auto list = field_list<T>();
         std::apply([&](const auto&... f) {
             std::size_t i = 0;
