@@ -1,0 +1,373 @@
+// Saves and restores the same training state with ckpt and with its peers, in one run, and prints
+// medians and ratios to raw I/O. Every writer ends with fsync, as ckpt does, so all pay for
+// durability; restores read files that are warm in the page cache and end with the values in the
+// program's own Eigen matrices.
+//
+//   bench_checkpoint [--reps N] [--dir DIR] [--quick] [--csv FILE]
+
+#include <ckpt/ckpt.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cereal/archives/binary.hpp>
+
+#ifdef CKPT_BENCH_HAVE_BOOST_SERIALIZATION
+#include <boost/archive/binary_iarchive.hpp>
+#include <boost/archive/binary_oarchive.hpp>
+#include <boost/serialization/binary_object.hpp>
+#endif
+#ifdef CKPT_BENCH_HAVE_HDF5
+#include <hdf5.h>
+#endif
+#ifdef CKPT_BENCH_HAVE_TORCH
+#include <torch/serialize.h>
+#include <torch/torch.h>
+#endif
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using tensors = std::vector<Eigen::MatrixXf>;
+
+double seconds_since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const auto n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+std::size_t state_bytes(const tensors& t) {
+    std::size_t n = 0;
+    for (const auto& m : t) n += static_cast<std::size_t>(m.size()) * sizeof(float);
+    return n;
+}
+
+void fsync_path(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    if (fd < 0 || ::fsync(fd) != 0) throw std::runtime_error("fsync " + path);
+    ::close(fd);
+}
+
+// Peak resident memory since the last reset, from /proc (Linux): VmHWM, reset through clear_refs.
+long read_status_kb(const char* key) {
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind(key, 0) == 0) return std::stol(line.substr(std::strlen(key)));
+    return -1;
+}
+bool reset_peak_rss() {
+    std::ofstream out("/proc/self/clear_refs");
+    out << "5";
+    return static_cast<bool>(out);
+}
+
+struct method {
+    std::string name;
+    std::function<void(const tensors&, const std::string&)> save;
+    std::function<void(tensors&, const std::string&)> load;
+};
+
+// ---- raw I/O: the limit of this machine --------------------------------------------------------
+void raw_save(const tensors& t, const std::string& path) {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    if (!f) throw std::runtime_error("cannot create " + path);
+    for (const auto& m : t) std::fwrite(m.data(), sizeof(float), static_cast<std::size_t>(m.size()), f);
+    std::fflush(f);
+    ::fsync(::fileno(f));
+    std::fclose(f);
+}
+void raw_load(tensors& t, const std::string& path) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) throw std::runtime_error("cannot open " + path);
+    for (auto& m : t)
+        if (std::fread(m.data(), sizeof(float), static_cast<std::size_t>(m.size()), f) != static_cast<std::size_t>(m.size()))
+            throw std::runtime_error("short read");
+    std::fclose(f);
+}
+
+// ---- hand-written cereal ------------------------------------------------------------------------
+void cereal_save(const tensors& t, const std::string& path) {
+    {
+        std::ofstream os(path, std::ios::binary);
+        cereal::BinaryOutputArchive ar(os);
+        ar(static_cast<std::uint64_t>(t.size()));
+        for (const auto& m : t) {
+            ar(static_cast<std::int64_t>(m.rows()), static_cast<std::int64_t>(m.cols()));
+            ar(cereal::binary_data(m.data(), static_cast<std::size_t>(m.size()) * sizeof(float)));
+        }
+    }
+    fsync_path(path);
+}
+void cereal_load(tensors& t, const std::string& path) {
+    std::ifstream is(path, std::ios::binary);
+    cereal::BinaryInputArchive ar(is);
+    std::uint64_t n = 0;
+    ar(n);
+    t.resize(n);
+    for (auto& m : t) {
+        std::int64_t r = 0, c = 0;
+        ar(r, c);
+        m.resize(r, c);
+        ar(cereal::binary_data(m.data(), static_cast<std::size_t>(m.size()) * sizeof(float)));
+    }
+}
+
+#ifdef CKPT_BENCH_HAVE_BOOST_SERIALIZATION
+void boost_save(const tensors& t, const std::string& path) {
+    {
+        std::ofstream os(path, std::ios::binary);
+        boost::archive::binary_oarchive ar(os);
+        const std::uint64_t n = t.size();
+        ar << n;
+        for (const auto& m : t) {
+            const std::int64_t r = m.rows(), c = m.cols();
+            ar << r << c;
+            ar << boost::serialization::make_binary_object(const_cast<float*>(m.data()), static_cast<std::size_t>(m.size()) * sizeof(float));
+        }
+    }
+    fsync_path(path);
+}
+void boost_load(tensors& t, const std::string& path) {
+    std::ifstream is(path, std::ios::binary);
+    boost::archive::binary_iarchive ar(is);
+    std::uint64_t n = 0;
+    ar >> n;
+    t.resize(n);
+    for (auto& m : t) {
+        std::int64_t r = 0, c = 0;
+        ar >> r >> c;
+        m.resize(r, c);
+        auto blob = boost::serialization::make_binary_object(m.data(), static_cast<std::size_t>(m.size()) * sizeof(float));
+        ar >> blob;
+    }
+}
+#endif
+
+#ifdef CKPT_BENCH_HAVE_HDF5
+void hdf5_save(const tensors& t, const std::string& path) {
+    const hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    for (std::size_t i = 0; i < t.size(); ++i) {
+        const hsize_t dims[2] = {static_cast<hsize_t>(t[i].cols()), static_cast<hsize_t>(t[i].rows())};
+        const hid_t space = H5Screate_simple(2, dims, nullptr);
+        const hid_t set = H5Dcreate2(file, ("t" + std::to_string(i)).c_str(), H5T_NATIVE_FLOAT, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        H5Dwrite(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t[i].data());
+        H5Dclose(set);
+        H5Sclose(space);
+    }
+    H5Fclose(file);
+    fsync_path(path);
+}
+void hdf5_load(tensors& t, const std::string& path) {
+    const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    for (std::size_t i = 0; i < t.size(); ++i) {
+        const hid_t set = H5Dopen2(file, ("t" + std::to_string(i)).c_str(), H5P_DEFAULT);
+        H5Dread(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t[i].data());
+        H5Dclose(set);
+    }
+    H5Fclose(file);
+}
+#endif
+
+#ifdef CKPT_BENCH_HAVE_TORCH
+void torch_save(const tensors& t, const std::string& path) {
+    std::vector<torch::Tensor> list;
+    list.reserve(t.size());
+    for (const auto& m : t)
+        list.push_back(torch::from_blob(const_cast<float*>(m.data()), {m.cols(), m.rows()}, torch::kFloat32));
+    torch::save(list, path);
+    fsync_path(path);
+}
+void torch_load(tensors& t, const std::string& path) {
+    std::vector<torch::Tensor> list;
+    torch::load(list, path);
+    for (std::size_t i = 0; i < t.size(); ++i)
+        std::memcpy(t[i].data(), list[i].data_ptr<float>(), static_cast<std::size_t>(t[i].size()) * sizeof(float));
+}
+#endif
+
+// ---- ckpt ---------------------------------------------------------------------------------------
+void ckpt_save(const tensors& t, const std::string& path) {
+    ckpt::checkpoint ck{ckpt::track("weights", const_cast<tensors&>(t))};
+    ck.write(path);
+}
+void ckpt_load(tensors& t, const std::string& path) {
+    ckpt::checkpoint ck{ckpt::track("weights", t)};
+    ck.restore(path);
+}
+
+struct result {
+    std::string state, method;
+    double save_s = 0, load_s = 0, save_ratio = 0, load_ratio = 0, extra_peak_mib = -1;
+};
+
+tensors make_state(std::size_t count, Eigen::Index rows, Eigen::Index cols) {
+    tensors t(count);
+    for (auto& m : t) m = Eigen::MatrixXf::Random(rows, cols);
+    return t;
+}
+
+std::vector<result> run_state(const std::string& label, tensors& state, const std::vector<method>& methods, int reps,
+                              const std::string& dir) {
+    std::vector<result> out;
+    tensors sink = state;  // restore target, same shapes
+    for (const auto& m : methods) {
+        const std::string path = dir + "/method" + std::to_string(&m - methods.data());
+        std::vector<double> save_times, load_times;
+        long extra_peak_kb = -1;
+        for (int r = 0; r < reps; ++r) {
+            std::remove(path.c_str());
+            const long rss_before = read_status_kb("VmRSS:");
+            const bool peak_reset = reset_peak_rss();
+            auto t0 = clock_type::now();
+            m.save(state, path);
+            save_times.push_back(seconds_since(t0));
+            if (peak_reset) extra_peak_kb = std::max(extra_peak_kb, read_status_kb("VmHWM:") - rss_before);
+            t0 = clock_type::now();
+            m.load(sink, path);
+            load_times.push_back(seconds_since(t0));
+        }
+        for (std::size_t i = 0; i < state.size(); ++i)
+            if (sink[i] != state[i]) throw std::runtime_error(m.name + " restored different values");
+        for (auto& s : sink) s.setZero();
+        std::remove(path.c_str());
+        result r;
+        r.state = label;
+        r.method = m.name;
+        r.save_s = median(save_times);
+        r.load_s = median(load_times);
+        r.extra_peak_mib = extra_peak_kb < 0 ? -1 : extra_peak_kb / 1024.0;
+        out.push_back(r);
+    }
+    const auto& raw = out.front();
+    for (auto& r : out) {
+        r.save_ratio = raw.save_s / r.save_s;  // throughput relative to raw: 1.0 = as fast
+        r.load_ratio = raw.load_s / r.load_s;
+    }
+    return out;
+}
+
+// Async: how long the training thread is blocked per save, against a memcpy of the same bytes.
+struct async_result {
+    std::string state;
+    double memcpy_s, blocked_s, total_s;
+};
+async_result run_async(const std::string& label, tensors& state, int reps, const std::string& dir) {
+    std::vector<char> copy(state_bytes(state));
+    std::vector<double> memcpy_times, blocked, total;
+    ckpt::checkpoint ck{ckpt::track("weights", state)};
+    for (int r = 0; r < reps + 1; ++r) {  // the first round grows the snapshot buffer: not counted
+        auto t0 = clock_type::now();
+        std::size_t at = 0;
+        for (const auto& m : state) {
+            std::memcpy(copy.data() + at, m.data(), static_cast<std::size_t>(m.size()) * sizeof(float));
+            at += static_cast<std::size_t>(m.size()) * sizeof(float);
+        }
+        const double mc = seconds_since(t0);
+        t0 = clock_type::now();
+        ck.write_async(dir + "/async");
+        const double b = seconds_since(t0);
+        ck.wait();
+        const double all = seconds_since(t0);
+        if (r > 0) {
+            memcpy_times.push_back(mc);
+            blocked.push_back(b);
+            total.push_back(all);
+        }
+    }
+    std::remove((dir + "/async").c_str());
+    return {label, median(memcpy_times), median(blocked), median(total)};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int reps = 5;
+    bool quick = false;
+    std::string dir = "bench_tmp", csv;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--reps" && i + 1 < argc) reps = std::stoi(argv[++i]);
+        else if (a == "--dir" && i + 1 < argc) dir = argv[++i];
+        else if (a == "--csv" && i + 1 < argc) csv = argv[++i];
+        else if (a == "--quick") quick = true;
+        else {
+            std::cerr << "usage: bench_checkpoint [--reps N] [--dir DIR] [--quick] [--csv FILE]\n";
+            return 2;
+        }
+    }
+    std::filesystem::create_directories(dir);
+    Eigen::setNbThreads(1);
+
+    std::vector<method> methods = {{"raw fwrite/fread", raw_save, raw_load}, {"ckpt", ckpt_save, ckpt_load},
+                                   {"cereal (hand-written)", cereal_save, cereal_load}};
+#ifdef CKPT_BENCH_HAVE_BOOST_SERIALIZATION
+    methods.push_back({"Boost.Serialization", boost_save, boost_load});
+#else
+    std::cout << "note: Boost.Serialization not found, skipped\n";
+#endif
+#ifdef CKPT_BENCH_HAVE_HDF5
+    methods.push_back({"HDF5", hdf5_save, hdf5_load});
+#else
+    std::cout << "note: HDF5 not found, skipped\n";
+#endif
+#ifdef CKPT_BENCH_HAVE_TORCH
+    methods.push_back({"libtorch torch::save/load", torch_save, torch_load});
+#else
+    std::cout << "note: libtorch not found, skipped\n";
+#endif
+
+    const Eigen::Index scale = quick ? 4 : 1;  // --quick: 1/16 of the bytes, for a smoke run
+    struct state_spec { std::string label; std::size_t count; Eigen::Index rows, cols; };
+    const std::string size = quick ? "16 MiB" : "256 MiB";
+    const std::vector<state_spec> specs = {
+        {size + " as 16 tensors", 16, 2048 / scale, 2048 / scale},
+        {size + " as 4096 tensors", 4096, 128 / scale, 128 / scale},
+        {quick ? "10k tensors of 16 floats" : "100k tensors of 16 floats", quick ? 10000u : 100000u, 4, 4},
+    };
+
+    std::vector<result> results;
+    std::vector<async_result> async_results;
+    for (const auto& s : specs) {
+        tensors state = make_state(s.count, s.rows, s.cols);
+        std::cerr << "running: " << s.label << " (" << state_bytes(state) / (1 << 20) << " MiB)\n";
+        auto r = run_state(s.label, state, methods, reps, dir);
+        results.insert(results.end(), r.begin(), r.end());
+        async_results.push_back(run_async(s.label, state, reps, dir));
+    }
+
+    std::printf("| state | method | save (s) | save vs raw | restore (s) | restore vs raw | extra peak RSS in save (MiB) |\n");
+    std::printf("|---|---|---:|---:|---:|---:|---:|\n");
+    for (const auto& r : results)
+        std::printf("| %s | %s | %.4f | %.2fx | %.4f | %.2fx | %.1f |\n", r.state.c_str(), r.method.c_str(), r.save_s, r.save_ratio,
+                    r.load_s, r.load_ratio, r.extra_peak_mib);
+    std::printf("\n| state | memcpy of state (s) | ckpt async: blocked (s) | blocked / memcpy | async save until durable (s) |\n");
+    std::printf("|---|---:|---:|---:|---:|\n");
+    for (const auto& a : async_results)
+        std::printf("| %s | %.4f | %.4f | %.2fx | %.4f |\n", a.state.c_str(), a.memcpy_s, a.blocked_s, a.blocked_s / a.memcpy_s, a.total_s);
+    std::printf("\nmedians of %d repetitions; \"vs raw\" is throughput relative to raw fwrite/fread measured in the same run (1.00x = as fast)\n", reps);
+
+    if (!csv.empty()) {
+        std::ofstream out(csv);
+        out << "state,method,save_s,load_s,save_ratio,load_ratio,extra_peak_mib\n";
+        for (const auto& r : results)
+            out << '"' << r.state << "\",\"" << r.method << "\"," << r.save_s << ',' << r.load_s << ',' << r.save_ratio << ','
+                << r.load_ratio << ',' << r.extra_peak_mib << '\n';
+    }
+    std::filesystem::remove_all(dir);
+    return 0;
+}
