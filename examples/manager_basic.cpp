@@ -6,14 +6,7 @@
 #include <cstdio>
 
 #include "example_args.hpp"
-#include "mlp_training.hpp"
-
-namespace demo {
-CKPT_FIELDS(dense, kernel, bias)
-CKPT_FIELDS(mlp, hidden, out)
-CKPT_FIELDS(adam, lr, beta1, beta2, eps, iterations, m, v)
-CKPT_FIELDS(data_cursor, epoch, index, order)
-}  // namespace demo
+#include "mlp_fields.hpp"
 
 int main(int argc, char** argv) {
     const auto dir = demo::checkpoint_dir(argc, argv, "manager_basic_ckpts");

@@ -26,14 +26,7 @@
 #include <string>
 #include <thread>
 
-#include "mlp_training.hpp"
-
-namespace demo {
-CKPT_FIELDS(dense, kernel, bias)
-CKPT_FIELDS(mlp, hidden, out)
-CKPT_FIELDS(adam, lr, beta1, beta2, eps, iterations, m, v)
-CKPT_FIELDS(data_cursor, epoch, index, order)
-}  // namespace demo
+#include "mlp_fields.hpp"
 
 namespace {
 

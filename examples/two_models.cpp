@@ -6,12 +6,7 @@
 #include <cstdio>
 
 #include "example_args.hpp"
-#include "mlp_training.hpp"
-
-namespace demo {
-CKPT_FIELDS(dense, kernel, bias)
-CKPT_FIELDS(mlp, hidden, out)
-}  // namespace demo
+#include "mlp_fields.hpp"
 
 int main(int argc, char** argv) {
     const auto dir = demo::checkpoint_dir(argc, argv, "two_models_ckpts");

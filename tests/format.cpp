@@ -11,6 +11,10 @@
 #include <iterator>
 #include <string>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -210,4 +214,24 @@ TEST_CASE("a serialized entry whose size tag claims 2^60 elements fails cleanly"
     ckpt::checkpoint restore{ckpt::track("names", back)};
     CHECK_THROWS_WITH(restore.restore(file), Catch::Contains("exceeds the") && Catch::Contains("names"));
     CHECK(back.empty());  // nothing half-restored
+
+    // And the attempt allocated next to nothing: measured in a child, whose peak RSS is its own.
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        rusage before{};
+        ::getrusage(RUSAGE_SELF, &before);
+        std::vector<std::string> v;
+        ckpt::checkpoint c{ckpt::track("names", v)};
+        try {
+            c.restore(file);
+        } catch (const ckpt::error&) {
+        }
+        rusage after{};
+        ::getrusage(RUSAGE_SELF, &after);
+        ::_exit(after.ru_maxrss - before.ru_maxrss < 16 * 1024 ? 0 : 1);  // KiB: under 16 MiB more
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
 }

@@ -257,3 +257,25 @@ TEST_CASE("bad directories give clear errors", "[manager]") {
     // The state file cannot be written where a directory stands: said at once, naming it.
     CHECK_THROWS_WITH((ckpt::checkpoint_manager{ck, "manager_bad/state_is_dir"}), Catch::Contains("state_is_dir/ckpt-state"));
 }
+
+TEST_CASE("a manager whose directory is removed or replaced under it", "[manager][faults]") {
+    const auto dir = fresh("manager_vanishing");
+    model m;
+    ckpt::checkpoint ck{ckpt::track("weights", m.weights), ckpt::track("step", m.step)};
+    ckpt::checkpoint_manager mgr{ck, dir, ckpt::keep_last(2)};
+    mgr.save(1);
+    fs::remove_all(dir);
+    std::ofstream(dir) << "a file where the directory was";
+    try {
+        mgr.save(2);
+        FAIL("the save should have failed");
+    } catch (const ckpt::io_error& e) {
+        CHECK_THAT(e.what(), Catch::Contains("manager_vanishing"));
+    }
+    fs::remove(dir);  // the cause is gone: the manager carries on
+    CHECK(mgr.save(3) == dir / "ckpt-3");
+    m.step = 0;
+    ckpt::checkpoint_manager reopened_elsewhere{ck, "manager_vanishing_check"};
+    CHECK(ckpt::reader(dir / "ckpt-3").metadata().step == 3);
+    CHECK(*ckpt::latest_checkpoint(dir) == dir / "ckpt-3");
+}
