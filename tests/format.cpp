@@ -6,10 +6,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <vector>
 
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -61,6 +63,14 @@ verdict check(const fs::path& file) {
     } catch (...) {
         return verdict::other_error;
     }
+}
+
+// Memory for `size` bytes starting `misalignment` bytes past a 64-byte boundary; valid until the next call.
+char* aligned_scratch(std::uint64_t size, std::size_t misalignment) {
+    static std::vector<char> buffer;
+    buffer.assign(static_cast<std::size_t>(size) + 128, '\0');
+    const auto at = reinterpret_cast<std::uintptr_t>(buffer.data());
+    return buffer.data() + (64 - at % 64) % 64 + misalignment;
 }
 
 // Rewrites the index and header checksums of a file whose index was edited, so that only the
@@ -234,4 +244,61 @@ TEST_CASE("a serialized entry whose size tag claims 2^60 elements fails cleanly"
     ::waitpid(pid, &status, 0);
     CHECK(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("blocks read straight into the object: damage in their bytes or padding is caught", "[format]") {
+    // Above the read-ahead window's size a block is read directly, in chunks, with its padding in
+    // the same call: a 20 KB block and a 5 MB block of several chunks, both followed by padding.
+    fs::create_directories("format_direct");
+    Eigen::VectorXf medium = Eigen::VectorXf::Random(5003), large = Eigen::VectorXf::Random((5 << 20) / 4 + 1);
+    ckpt::checkpoint saver{ckpt::track("medium", medium), ckpt::track("large", large)};
+    const auto good = saver.write("format_direct/good");
+    const std::string bytes = slurp(good);
+
+    Eigen::VectorXf medium_back, large_back;
+    ckpt::checkpoint loader{ckpt::track("medium", medium_back), ckpt::track("large", large_back)};
+    loader.restore(good).assert_consumed();
+    CHECK(medium_back == medium);
+    CHECK(large_back == large);
+
+    const ckpt::reader r(good);
+    const auto m = *r.find("medium");
+    const auto l = *r.find("large");
+    REQUIRE(m.length % 64 != 0);
+    REQUIRE(l.length % 64 != 0);
+    const fs::path damaged = "format_direct/damaged";
+    auto restore_damaged = [&] {
+        Eigen::VectorXf a, b;
+        ckpt::checkpoint ck{ckpt::track("medium", a), ckpt::track("large", b)};
+        ck.restore(damaged);
+    };
+    for (const std::uint64_t at : {m.offset, m.offset + m.length - 1, m.offset + m.length, l.offset, l.offset + (4 << 20) + 7,
+                                   l.offset + l.length - 1, l.offset + l.length + 3}) {
+        INFO("byte " << at << " flipped");
+        std::string copy = bytes;
+        copy[at] = static_cast<char>(copy[at] ^ 0x10);
+        spit(damaged, copy);
+        CHECK_THROWS_AS(restore_damaged(), ckpt::corrupt_error);
+        // Straight into memory in step with the file's alignment, and through the aligned buffer.
+        ckpt::reader opened(damaged);
+        const auto& e = at < l.offset ? m : l;
+        for (const std::size_t misalignment : {0, 16}) {
+            INFO("destination " << misalignment << " bytes past 64-byte alignment");
+            CHECK_THROWS_AS(opened.read_bytes(e, aligned_scratch(e.length, misalignment)), ckpt::corrupt_error);
+        }
+    }
+    for (const std::size_t misalignment : {0, 16}) {
+        ckpt::reader opened(good);
+        char* dest = aligned_scratch(l.length, misalignment);
+        opened.read_bytes(l, dest);
+        CHECK(std::memcmp(dest, large.data(), l.length) == 0);
+    }
+    // A file that shrinks after it was opened (the header's size check has passed): short reads.
+    for (const std::uint64_t length : {m.offset + 100, m.offset + m.length + 1, l.offset + (4 << 20) + 1, l.offset + l.length + 1}) {
+        INFO("truncated to " << length << " bytes after opening");
+        spit(damaged, bytes);
+        ckpt::reader opened(damaged);
+        fs::resize_file(damaged, length);
+        CHECK_THROWS_AS(opened.read<Eigen::VectorXf>(length < l.offset ? "medium" : "large"), ckpt::corrupt_error);
+    }
 }

@@ -5,6 +5,7 @@
 // and read blocks into their memory. So a mismatch never leaves an object half restored.
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <locale>
 #include <memory>
@@ -101,11 +102,21 @@ public:
 private:
     template <class T>
     void child(std::string_view segment, T& member) {
+        // The apply pass replays the check pass's lookups and reports through entry paths: it
+        // needs no path of its own, which saves building one per leaf.
+        if (ctx_.apply) return visit(member);
         const auto size = path_.size();
         path_ += '/';
         path_ += segment;
         visit(member);
         path_.resize(size);
+    }
+
+    template <class T>
+    void child_at(std::uint64_t index, T& member) {
+        char digits[20];
+        const auto end = std::to_chars(digits, digits + sizeof digits, index).ptr;
+        child(std::string_view(digits, static_cast<std::size_t>(end - digits)), member);
     }
 
     void missing() {
@@ -222,7 +233,7 @@ private:
                 if (!ctx_.apply) problem("checkpoint has " + std::to_string(n) + " elements, object holds " + std::to_string(seq::size));
                 return;
             }
-            for (std::uint64_t i = 0; i < n; ++i) child(std::to_string(i), obj[i]);
+            for (std::uint64_t i = 0; i < n; ++i) child_at(i, obj[i]);
         } else {
             static_assert(std::is_default_constructible_v<E>, "ckpt: elements of a restored std::vector must be default-constructible");
             if (!ctx_.apply) {
@@ -230,16 +241,16 @@ private:
                 if (n > ctx_.file.entries().size()) throw corrupt_error("sequence claims " + std::to_string(n) + " elements, more than the file has entries", ctx_.file.path(), e.path);
                 std::unique_ptr<E> fresh;
                 for (std::uint64_t i = 0; i < n; ++i) {
-                    if (i < obj.size()) child(std::to_string(i), obj[i]);
+                    if (i < obj.size()) child_at(i, obj[i]);
                     else {
                         if (!fresh) fresh = std::make_unique<E>();
-                        child(std::to_string(i), *fresh);
+                        child_at(i, *fresh);
                     }
                 }
                 return;
             }
             obj.resize(static_cast<std::size_t>(n));
-            for (std::uint64_t i = 0; i < n; ++i) child(std::to_string(i), obj[i]);
+            for (std::uint64_t i = 0; i < n; ++i) child_at(i, obj[i]);
         }
     }
 

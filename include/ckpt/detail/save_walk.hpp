@@ -5,6 +5,7 @@
 // or copy) before returning.
 
 #include <algorithm>
+#include <charconv>
 #include <locale>
 #include <sstream>
 #include <string>
@@ -54,7 +55,11 @@ public:
             const auto n = static_cast<std::uint64_t>(std::size(obj));
             sink_.block(path_, entry_kind::sequence, dtype::bytes, shape{n}, false, nullptr, 0);
             std::uint64_t i = 0;
-            for (const auto& element : obj) child(std::to_string(i++), element);
+            for (const auto& element : obj) {
+                char digits[20];
+                const auto end = std::to_chars(digits, digits + sizeof digits, i++).ptr;
+                child(std::string_view(digits, static_cast<std::size_t>(end - digits)), element);
+            }
         } else if constexpr (kind == node::mapping) {
             // Sorted, so that an unordered_map gives the same file every time.
             std::vector<std::pair<std::string, const typename T::mapped_type*>> items;

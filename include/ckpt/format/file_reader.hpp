@@ -5,8 +5,10 @@
 // checksum and its padding against zero. Nothing is allocated that the file size cannot justify.
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -62,26 +64,15 @@ public:
 
     /// Reads an entry's block into `dest` (e.length bytes), checking checksum and padding.
     void read_block(const entry_info& e, void* dest) {
-        const std::uint64_t padding = align_up(e.offset + e.length) - (e.offset + e.length);
         auto out = static_cast<char*>(dest);
-        if (e.length + padding <= small_block) {
+        if (is_small(e)) {
+            const std::uint64_t padding = padding_after(e);
             const char* src = window(e.offset, e.length + padding);
             if (e.length) std::memcpy(out, src, static_cast<std::size_t>(e.length));
             check(e, hash64(src, static_cast<std::size_t>(e.length)), src + e.length, padding);
             return;
         }
-        // Large blocks go straight into the destination; each chunk is hashed while still in cache.
-        hasher h;
-        std::uint64_t done = 0;
-        while (done < e.length) {
-            const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, e.length - done));
-            pread_all(fd_.get(), out + done, n, e.offset + done, path_);
-            h.update(out + done, n);
-            done += n;
-        }
-        char pad[block_alignment];
-        if (padding) pread_all(fd_.get(), pad, static_cast<std::size_t>(padding), e.offset + e.length, path_);
-        check(e, h.digest(), pad, padding);
+        read_large(e, out);
     }
 
     /// The whole block as a string; for small entries (serialized, text, keys, sparse).
@@ -93,34 +84,54 @@ public:
 
     /// Reads and checks every block; throws corrupt_error naming the first bad entry.
     void verify() {
-        std::vector<char> scratch;
         for (const auto& e : entries_) {
-            scratch.resize(static_cast<std::size_t>(std::min<std::uint64_t>(e.length, chunk)));
-            verify_block(e, scratch);
+            if (!is_small(e)) {
+                read_large(e, nullptr);
+                continue;
+            }
+            const std::uint64_t padding = padding_after(e);
+            const char* src = window(e.offset, e.length + padding);
+            check(e, hash64(src, static_cast<std::size_t>(e.length)), src + e.length, padding);
         }
     }
 
 private:
-    static constexpr std::uint64_t small_block = 64 << 10;
-    static constexpr std::uint64_t chunk = 4 << 20;
+    // Below this size a block is copied out of the read-ahead window; above it, a direct read into
+    // the destination is cheaper than the second copy (measured: the two cost the same near 8 KiB).
+    static constexpr std::uint64_t small_block = 16 << 10;
+    static constexpr std::size_t chunk = 1 << 20;
     static constexpr std::size_t window_size = 1 << 20;
 
-    void verify_block(const entry_info& e, std::vector<char>& scratch) {
-        if (e.length + 64 <= small_block) {
-            read_block(e, scratch.data());
-            return;
-        }
+    static std::uint64_t padding_after(const entry_info& e) noexcept { return align_up(e.offset + e.length) - (e.offset + e.length); }
+    static bool is_small(const entry_info& e) noexcept { return e.length + padding_after(e) <= small_block; }
+
+    // Reads a large block chunk by chunk, hashing each chunk while it is still in cache. The
+    // kernel copies from the page cache fastest when source and destination agree in alignment
+    // (measured: twice as fast as when they differ by 16 bytes mod 32, which is where glibc puts
+    // large allocations such as Eigen's), so a destination out of step with the file gets the
+    // bytes through an aligned buffer and memcpy, which realigns. With no destination (verify)
+    // the bytes are only checked.
+    void read_large(const entry_info& e, char* out) {
+        const std::uint64_t padding = padding_after(e);
+        const bool direct = out && (reinterpret_cast<std::uintptr_t>(out) - e.offset) % 32 == 0;
+        char pad[block_alignment];
         hasher h;
         for (std::uint64_t done = 0; done < e.length;) {
             const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, e.length - done));
-            pread_all(fd_.get(), scratch.data(), n, e.offset + done, path_);
-            h.update(scratch.data(), n);
+            char* into = direct ? out + done : bounce_buffer();
+            if (done + n < e.length) pread_all(fd_.get(), into, n, e.offset + done, path_);
+            else pread_all_with_tail(fd_.get(), into, n, pad, static_cast<std::size_t>(padding), e.offset + done, path_);
+            h.update(into, n);
+            if (out && !direct) std::memcpy(out + done, into, n);
             done += n;
         }
-        const std::uint64_t padding = align_up(e.offset + e.length) - (e.offset + e.length);
-        char pad[block_alignment];
-        if (padding) pread_all(fd_.get(), pad, static_cast<std::size_t>(padding), e.offset + e.length, path_);
         check(e, h.digest(), pad, padding);
+    }
+
+    char* bounce_buffer() {
+        if (!bounce_) bounce_.reset(new char[chunk + block_alignment]);
+        const auto at = reinterpret_cast<std::uintptr_t>(bounce_.get());
+        return bounce_.get() + (align_up(at) - at);
     }
 
     void check(const entry_info& e, std::uint64_t digest, const char* pad, std::uint64_t padding) const {
@@ -243,6 +254,7 @@ private:
     ckpt::metadata metadata_;
     std::vector<char> window_;
     std::uint64_t window_offset_ = 0;
+    std::unique_ptr<char[]> bounce_;
 };
 
 /// The header of a checkpoint file, or nothing when `path` is not a readable, sound checkpoint

@@ -160,13 +160,15 @@ private:
 /// and may become file names in exports, so they can never point anywhere else.
 inline bool is_valid_entry_path(std::string_view p) noexcept {
     if (p.empty() || p.size() > max_path_length) return false;
-    std::size_t start = 0;
-    while (start <= p.size()) {
-        const auto end = std::min(p.find('/', start), p.size());
-        const auto segment = p.substr(start, end - start);
+    std::size_t segment_start = 0;
+    for (std::size_t i = 0; i <= p.size(); ++i) {
+        if (i < p.size() && p[i] != '/') {
+            if (p[i] == '\0') return false;
+            continue;
+        }
+        const auto segment = p.substr(segment_start, i - segment_start);
         if (segment.empty() || segment == "." || segment == "..") return false;
-        if (segment.find('\0') != std::string_view::npos) return false;
-        start = end + 1;
+        segment_start = i + 1;
     }
     return true;
 }

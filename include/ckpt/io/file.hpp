@@ -13,6 +13,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <ckpt/error.hpp>
@@ -122,6 +123,22 @@ inline void pread_all(int fd, void* data, std::size_t size, std::uint64_t offset
         offset += static_cast<std::uint64_t>(n);
         size -= static_cast<std::size_t>(n);
     }
+}
+
+/// Reads `size` bytes into `data` and the `tail_size` bytes that follow them into `tail`: one
+/// system call for a block and its padding when the kernel returns everything at once.
+inline void pread_all_with_tail(int fd, void* data, std::size_t size, void* tail, std::size_t tail_size, std::uint64_t offset,
+                                const std::filesystem::path& path) {
+    iovec pieces[2] = {{data, size}, {tail, tail_size}};
+    ssize_t n;
+    do n = ::preadv(fd, pieces, tail_size ? 2 : 1, static_cast<off_t>(offset));
+    while (n < 0 && errno == EINTR);
+    if (n < 0) throw io_error("cannot read", path, last_error());
+    // A short read (end of file, a signal, a huge request) finishes piece by piece.
+    const auto got = static_cast<std::size_t>(n);
+    if (got < size) pread_all(fd, static_cast<char*>(data) + got, size - got, offset + got, path);
+    const std::size_t tail_got = got > size ? got - size : 0;
+    pread_all(fd, static_cast<char*>(tail) + tail_got, tail_size - tail_got, offset + size + tail_got, path);
 }
 
 inline void fsync_or_throw(int fd, const std::filesystem::path& path, io_op op = io_op::fsync) {
