@@ -7,6 +7,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
 
 namespace fs = std::filesystem;
 
@@ -57,6 +60,53 @@ TEST_CASE("a shape mismatch names the entry and both shapes, and changes nothing
     CHECK(other_step == 5);  // "step" comes first and matched, yet was not restored
     CHECK(other.hidden.kernel == before.hidden.kernel);
     CHECK(other.out.bias == before.out.bias);
+}
+
+TEST_CASE("verify_first: damaged bytes leave every object as it was", "[restore]") {
+    fs::remove_all("restore_verify");
+    mlp model = make_mlp(10, 64, 4);
+    ckpt::checkpoint ck{ckpt::track("model", model)};
+    const auto good = ck.write("restore_verify/good");
+    // One flipped bit in the last block, out/bias: its checksum fails, everything else is sound.
+    std::string bytes;
+    {
+        std::ifstream in(good, std::ios::binary);
+        bytes.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    const auto bias = *ckpt::reader(good).find("model/out/bias");
+    bytes[bias.offset + 1] = static_cast<char>(bytes[bias.offset + 1] ^ 0x04);
+    const fs::path damaged = "restore_verify/damaged";
+    std::ofstream(damaged, std::ios::binary) << bytes;
+
+    mlp other = make_mlp(10, 64, 4);
+    const mlp before = other;
+    ckpt::checkpoint loader{ckpt::track("model", other)};
+    try {
+        loader.restore(damaged, ckpt::verify_first);
+        FAIL("expected a corrupt_error");
+    } catch (const ckpt::corrupt_error& e) {
+        CHECK(e.entry() == "model/out/bias");
+        CHECK(e.file() == damaged);
+        CHECK_THAT(e.what(), Catch::Contains("checksum"));
+    }
+    CHECK(other.hidden.kernel == before.hidden.kernel);
+    CHECK(other.out.kernel == before.out.kernel);
+    CHECK(other.out.bias == before.out.bias);
+
+    // Without it the damage is caught as well, but only once the blocks before it were restored.
+    CHECK_THROWS_AS(loader.restore(damaged), ckpt::corrupt_error);
+    CHECK(other.hidden.kernel == model.hidden.kernel);
+
+    // It combines with a partial restore, and a sound file restores as usual.
+    const mlp saved = model;
+    mlp fresh = make_mlp(10, 64, 4);
+    std::int64_t not_saved = 3;
+    ckpt::checkpoint partial{ckpt::track("model", fresh), ckpt::track("not_saved", not_saved)};
+    const auto status = partial.restore(good, ckpt::partial | ckpt::verify_first);
+    CHECK(status.missing() == std::vector<std::string>{"not_saved"});
+    CHECK(fresh.hidden.kernel == saved.hidden.kernel);
+    CHECK(fresh.out.bias == saved.out.bias);
+    CHECK(not_saved == 3);
 }
 
 TEST_CASE("dtype mismatches and missing objects are errors in a strict restore", "[restore]") {

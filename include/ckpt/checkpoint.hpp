@@ -28,11 +28,25 @@
 
 namespace ckpt {
 
-/// strict: every tracked object must be in the file. partial: objects the file lacks are left as
-/// they are and listed in restore_status::missing().
-enum class restore_mode { strict, partial };
+/// strict (the default): every tracked object must be in the file. partial: objects the file
+/// lacks are left as they are and listed in restore_status::missing(). verify_first, alone or with
+/// partial (`ckpt::partial | ckpt::verify_first`): every block the restore takes is checked
+/// against its checksum before any object changes, so even damaged bytes leave every object as it
+/// was; it costs one more read of those blocks. Without it a damaged block is caught while it is
+/// read into its object, after the objects before it were restored.
+enum class restore_mode : unsigned { strict = 0, partial = 1, verify_first = 2 };
 inline constexpr restore_mode strict = restore_mode::strict;
 inline constexpr restore_mode partial = restore_mode::partial;
+inline constexpr restore_mode verify_first = restore_mode::verify_first;
+constexpr restore_mode operator|(restore_mode a, restore_mode b) noexcept {
+    return static_cast<restore_mode>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
+}
+
+namespace detail {
+constexpr bool includes(restore_mode mode, restore_mode flag) noexcept {
+    return (static_cast<unsigned>(mode) & static_cast<unsigned>(flag)) != 0;
+}
+}  // namespace detail
 
 /// What a restore did. `ck.restore(p).assert_consumed();`
 class restore_status {
@@ -154,7 +168,7 @@ public:
     /// True while an asynchronous save is being written.
     bool save_in_progress() const { return worker_.busy(); }
 
-    /// Restores every tracked object from `file`; see restore_mode. Checks everything before it
+    /// Restores every tracked object from `file`; see restore_mode. Checks the structure before it
     /// changes anything: a mismatch throws mismatch_error and leaves every object as it was.
     restore_status restore(const std::filesystem::path& file, restore_mode mode = restore_mode::strict) {
         wait_for_worker();
@@ -239,7 +253,7 @@ private:
 
     restore_status do_restore(const std::filesystem::path& file, restore_mode mode) override {
         detail::file_reader reader(file);
-        detail::restore_context ctx(reader, mode == restore_mode::partial);
+        detail::restore_context ctx(reader, detail::includes(mode, restore_mode::partial));
         auto pass = [&] {
             std::apply([&](auto&... t) { (detail::restore_walker(ctx, t.name).visit(*t.object), ...); }, objects_);
         };
@@ -251,6 +265,9 @@ private:
             if (ctx.problems.size() > 20) what += "\n  and " + std::to_string(ctx.problems.size() - 20) + " more";
             throw mismatch_error(what, file, ctx.problems.front().path);
         }
+        if (detail::includes(mode, restore_mode::verify_first))
+            for (const entry_info* e : ctx.plan)
+                if (e) reader.verify_block(*e);
         ctx.apply = true;
         pass();
         std::vector<std::string> unused;
