@@ -1,4 +1,5 @@
 // Compile-time benchmark: the state of compile_time_ckpt.cpp written by hand with plain cereal.
+// The ten structs and their save/load pairs are alike on purpose, as in compile_time_ckpt.cpp.
 #include <Eigen/Core>
 #include <cereal/archives/binary.hpp>
 #include <cereal/types/vector.hpp>

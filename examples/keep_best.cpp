@@ -12,10 +12,7 @@
 
 namespace {
 float validation_loss(const demo::mlp& model, const demo::dataset& data) {
-    Eigen::MatrixXf z = model.hidden.kernel * data.x;
-    z.colwise() += model.hidden.bias;
-    Eigen::MatrixXf logits = model.out.kernel * z.cwiseMax(0.0f);
-    logits.colwise() += model.out.bias;
+    const Eigen::MatrixXf logits = demo::logits_of(model, data.x);
     double loss = 0;
     for (Eigen::Index s = 0; s < logits.cols(); ++s) {
         const float top = logits.col(s).maxCoeff();

@@ -154,12 +154,18 @@ inline step_result train_step(mlp& model, adam& opt, const dataset& data, data_c
     return {loss * inv, static_cast<float>(correct) * inv};
 }
 
-/// Accuracy over the whole dataset.
-inline float evaluate(const mlp& model, const dataset& data) {
-    Eigen::MatrixXf z1 = model.hidden.kernel * data.x;
+/// The model's output for every column of `x` (inference only: no activations kept for a backward pass).
+inline Eigen::MatrixXf logits_of(const mlp& model, const Eigen::MatrixXf& x) {
+    Eigen::MatrixXf z1 = model.hidden.kernel * x;
     z1.colwise() += model.hidden.bias;
     Eigen::MatrixXf logits = model.out.kernel * z1.cwiseMax(0.0f);
     logits.colwise() += model.out.bias;
+    return logits;
+}
+
+/// Accuracy over the whole dataset.
+inline float evaluate(const mlp& model, const dataset& data) {
+    const Eigen::MatrixXf logits = logits_of(model, data.x);
     int correct = 0;
     for (Eigen::Index s = 0; s < logits.cols(); ++s) {
         Eigen::Index argmax = 0;

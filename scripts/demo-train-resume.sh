@@ -20,24 +20,24 @@ echo "== 1. An uninterrupted run ($bin ${args[*]})"
 "$bin" --dir "$work/straight" "${args[@]}" | tee "$work/straight.log"
 straight=$(sed -n 's/^final_digest=//p' "$work/straight.log")
 
+# Starts the run in the background, sends signal $2 once its log ($1) shows step $3, waits for it.
+run_and_signal() {
+  "$bin" --dir "$work/resumed" "${args[@]}" --sleep-ms-per-step 1 > "$1" 2>&1 &
+  local pid=$!
+  wait_for_line "$1" "step $3 " "$pid"
+  kill "-$2" "$pid"
+  status=0; wait "$pid" 2>/dev/null || status=$?
+  cat "$1"
+}
+
 echo
 echo "== 2a. The same run in another directory, stopped with SIGTERM after step 1000"
-"$bin" --dir "$work/resumed" "${args[@]}" --sleep-ms-per-step 1 > "$work/run1.log" 2>&1 &
-pid=$!
-wait_for_line "$work/run1.log" "step 1000 " "$pid"
-kill -TERM "$pid"
-status=0; wait "$pid" || status=$?
-cat "$work/run1.log"
+run_and_signal "$work/run1.log" TERM 1000
 echo "(exit status $status: 75 means 'interrupted and saved, run me again')"
 
 echo
 echo "== 2b. Rerun the same command; this time kill -9 after step 2000 (no chance to save)"
-"$bin" --dir "$work/resumed" "${args[@]}" --sleep-ms-per-step 1 > "$work/run2.log" 2>&1 &
-pid=$!
-wait_for_line "$work/run2.log" "step 2000 " "$pid"
-kill -KILL "$pid"
-status=0; wait "$pid" 2>/dev/null || status=$?
-cat "$work/run2.log"
+run_and_signal "$work/run2.log" KILL 2000
 echo "(killed: exit status $status)"
 
 echo

@@ -302,3 +302,18 @@ TEST_CASE("blocks read straight into the object: damage in their bytes or paddin
         CHECK_THROWS_AS(opened.read<Eigen::VectorXf>(length < l.offset ? "medium" : "large"), ckpt::corrupt_error);
     }
 }
+
+TEST_CASE("entry paths: '/'-separated segments, none empty, '.' or '..', no NUL", "[format]") {
+    using ckpt::detail::is_valid_entry_path;
+    for (const std::string_view good : {"a", "model/hidden/kernel", "a.b", "..a", "a..", ".a/b.", "heads/en%2Fus/bias"}) {
+        INFO(good);
+        CHECK(is_valid_entry_path(good));
+    }
+    for (const std::string_view bad : {"", "/a", "a/", "a//b", ".", "..", "a/./b", "a/../b", "a/..", "../a"}) {
+        INFO(bad);
+        CHECK_FALSE(is_valid_entry_path(bad));
+    }
+    CHECK_FALSE(is_valid_entry_path(std::string_view("a\0b", 3)));
+    CHECK_FALSE(is_valid_entry_path(std::string(ckpt::detail::max_path_length + 1, 'a')));
+    CHECK(is_valid_entry_path(std::string(ckpt::detail::max_path_length, 'a')));
+}

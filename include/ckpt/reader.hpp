@@ -58,6 +58,8 @@ public:
 
     /// Reads every block and checks its checksum and padding; throws corrupt_error at the first bad one.
     void verify() { file_.verify(); }
+    /// The same for one entry, in chunks: nothing the size of the block is allocated.
+    void verify(const entry_info& e) { file_.verify_block(e); }
 
 private:
     detail::file_reader file_;
