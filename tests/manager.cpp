@@ -6,6 +6,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <string>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -203,6 +205,38 @@ TEST_CASE("the state file: relative names, rebuilt when missing or damaged", "[m
         CHECK(fs::exists("manager_state_outside"));
         for (const auto& r : mgr.records()) CHECK(r.path.parent_path() == dir);
     }
+}
+
+TEST_CASE("without a state file, latest_checkpoint is the newest sound file, ties broken by save counter", "[manager]") {
+    const auto dir = fresh("manager_latest_scan");
+    std::int64_t step = 0;
+    ckpt::checkpoint ck{ckpt::track("step", step)};
+    for (int i = 0; i < 10; ++i) ck.save(dir / "ckpt");  // ckpt-1 ... ckpt-10, no manager
+    // Give ckpt-9 and ckpt-10 the same wall time: the save counter decides, not the name's order.
+    auto set_wall_time = [](const fs::path& file, std::int64_t ns) {
+        char raw[ckpt::detail::header_size];
+        std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+        f.read(raw, sizeof raw);
+        auto h = ckpt::detail::decode_header(raw, fs::file_size(file), file);
+        h.wall_time_ns = ns;
+        ckpt::detail::encode_header(h, raw);
+        f.seekp(0);
+        f.write(raw, sizeof raw);
+    };
+    const std::int64_t late = ckpt::detail::to_ns(std::chrono::system_clock::now()) + 1'000'000'000;
+    set_wall_time(dir / "ckpt-9", late);
+    set_wall_time(dir / "ckpt-10", late);
+    CHECK(*ckpt::latest_checkpoint(dir) == dir / "ckpt-10");
+
+    // A damaged index (the file's last byte is the index's): passed over for the newest that reads.
+    std::string bytes;
+    {
+        std::ifstream in(dir / "ckpt-10", std::ios::binary);
+        bytes.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    bytes[bytes.size() - 1] = static_cast<char>(bytes.back() ^ 0x01);
+    std::ofstream(dir / "ckpt-10", std::ios::binary) << bytes;
+    CHECK(*ckpt::latest_checkpoint(dir) == dir / "ckpt-9");
 }
 
 TEST_CASE("a manager deletes only checkpoints it recorded, and removes a crash's temporary files", "[manager]") {

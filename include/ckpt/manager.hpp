@@ -26,6 +26,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <sys/file.h>
@@ -213,9 +214,11 @@ inline std::optional<manager_state> read_state_file(const std::filesystem::path&
     }
 }
 
-/// Every checkpoint file in `dir`, read from its own metadata, oldest first (by save time).
+/// The sound checkpoint files in `dir`, oldest first (by wall time, then save counter), numbered
+/// in that order. Files whose header or index do not read are left out: never adopted, and so
+/// never deleted by a manager either.
 inline manager_state scan_directory(const std::filesystem::path& dir) {
-    manager_state s;
+    std::vector<std::pair<std::uint64_t, checkpoint_record>> found;  // with its save counter
     std::error_code ec;
     for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
         const auto name = it->path().filename().string();
@@ -229,15 +232,19 @@ inline manager_state scan_directory(const std::filesystem::path& dir) {
             rec.wall_time = r.metadata().wall_time;
             rec.metrics = r.metadata().metrics;
             rec.strings = r.metadata().strings;
-            s.records.push_back(std::move(rec));
+            found.emplace_back(r.metadata().save_counter, std::move(rec));
         } catch (const error&) {
-            // Damaged: not adopted, and so never deleted by the manager either.
+            // Damaged: left out.
         }
     }
-    std::sort(s.records.begin(), s.records.end(), [](const auto& a, const auto& b) {
-        return a.wall_time != b.wall_time ? a.wall_time < b.wall_time : a.name < b.name;
+    std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
+        return std::tie(a.second.wall_time, a.first, a.second.name) < std::tie(b.second.wall_time, b.first, b.second.name);
     });
-    for (auto& r : s.records) r.number = s.next_number++;
+    manager_state s;
+    for (auto& counted : found) {
+        counted.second.number = s.next_number++;
+        s.records.push_back(std::move(counted.second));
+    }
     return s;
 }
 
@@ -287,7 +294,7 @@ inline std::optional<std::vector<checkpoint_record>> read_manager_records(const 
 }
 
 /// The most recent checkpoint in `dir`: the latest its manager recorded, or, without a readable
-/// state file, the most recently saved checkpoint file found there. `if (auto p = ckpt::latest_checkpoint("run")) ...`
+/// state file, the most recently saved sound checkpoint file found there. `if (auto p = ckpt::latest_checkpoint("run")) ...`
 inline std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& dir) {
     if (auto s = detail::read_state_file(dir)) {
         for (auto it = s->records.rbegin(); it != s->records.rend(); ++it) {
@@ -296,20 +303,9 @@ inline std::optional<std::filesystem::path> latest_checkpoint(const std::filesys
         }
         return std::nullopt;
     }
-    std::optional<std::filesystem::path> best;
-    std::pair<std::int64_t, std::uint64_t> best_key{};
-    std::error_code ec;
-    for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-        if (!it->is_regular_file(ec)) continue;
-        const auto header = detail::peek_header(it->path());
-        if (!header) continue;
-        const std::pair<std::int64_t, std::uint64_t> key{header->wall_time_ns, header->save_counter};
-        if (!best || key > best_key) {
-            best = it->path();
-            best_key = key;
-        }
-    }
-    return best;
+    auto found = detail::scan_directory(dir).records;
+    if (found.empty()) return std::nullopt;
+    return found.back().path;
 }
 
 class checkpoint_manager {
