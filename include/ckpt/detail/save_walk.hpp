@@ -53,6 +53,11 @@ public:
             for_each_field(obj, [&](std::string_view name, const auto& member) { child(name, member); });
         } else if constexpr (kind == node::sequence) {
             const auto n = static_cast<std::uint64_t>(std::size(obj));
+            using E = typename sequence_of<T>::element;
+            if constexpr (!makes_an_entry<E>()) {
+                if (n > max_entryless_bytes / sizeof(E))  // the restore's bound for them: see makes_an_entry
+                    throw error("cannot save: " + std::to_string(n) + " elements of a struct with no fields are more than a restore accepts", {}, path_);
+            }
             sink_.block(path_, entry_kind::sequence, dtype::bytes, shape{n}, false, nullptr, 0);
             std::uint64_t i = 0;
             for (const auto& element : obj) {
