@@ -14,7 +14,9 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -232,6 +234,20 @@ TEST_CASE("an entry path over the format's limit is refused at save time, naming
     ck.restore(saved).assert_consumed();
     CHECK(heads.begin()->first.size() == 4090);
     CHECK(ckpt::reader(saved).entries().size() == 2);
+}
+
+TEST_CASE("a distribution whose state would not read back is refused at save time", "[trust][writer]") {
+    const auto dir = fresh("trust_text_state");
+    std::normal_distribution<double> noise(0.0, std::numeric_limits<double>::infinity());
+    ckpt::checkpoint ck{ckpt::track("noise", noise)};
+    CHECK_THROWS_WITH(ck.save(dir / "ckpt"), Catch::Contains("entry 'noise'") && Catch::Contains("does not read back"));
+    CHECK_FALSE(fs::exists(dir / "ckpt-1"));
+    CHECK_FALSE(has_temp_files(dir));
+    noise = std::normal_distribution<double>(0.0, 2.0);
+    const auto file = ck.save(dir / "ckpt");
+    noise = std::normal_distribution<double>(5.0, 1.0);
+    ck.restore(file).assert_consumed();
+    CHECK(noise.stddev() == 2.0);
 }
 
 TEST_CASE("the writer's checks mirror every rule of the reader's index", "[trust][writer]") {

@@ -9,6 +9,7 @@
 #include <locale>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <ckpt/detail/archive.hpp>
@@ -41,7 +42,19 @@ public:
             std::ostringstream os;
             os.imbue(std::locale::classic());
             os << obj;
-            opaque(entry_kind::text, os.str());
+            const std::string text = os.str();
+            if constexpr (std::is_copy_constructible_v<T>) {
+                // A parameter of inf or nan is written as "inf"/"nan", which operator>> does not
+                // read: refused now rather than saved as a checkpoint that never restores.
+                T copy = obj;
+                std::istringstream is(text);
+                is.imbue(std::locale::classic());
+                is >> copy;
+                if (is.fail() || !(is >> std::ws).eof())
+                    throw error("cannot save: this random engine's or distribution's state does not read back (an infinite or "
+                                "NaN parameter?): " + text.substr(0, 200), {}, path_);
+            }
+            opaque(entry_kind::text, text);
         } else if constexpr (kind == node::serialized) {
             scratch_.clear();
             {
