@@ -6,10 +6,12 @@
 //   auto path = ck.save("run/ckpt");        // run/ckpt-1, run/ckpt-2, ...
 //   ck.restore(path).assert_consumed();
 
+#include <atomic>
 #include <chrono>
-#include <functional>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -106,6 +108,8 @@ tracked<T> track(std::string name, T& object) {
 
 /// What a checkpoint_manager (or other code that should not know the tracked types) needs.
 /// Every save first waits for an asynchronous save still in flight and rethrows its error.
+/// Saves, restores and waits on one checkpoint object may come from several threads: they take
+/// turns (the tracked objects themselves must not change while a save copies them).
 class any_checkpoint {
 public:
     any_checkpoint() = default;
@@ -114,13 +118,18 @@ public:
     virtual ~any_checkpoint() = default;
 
     /// Writes the tracked state to exactly `file` (atomically), leaving the save counter as it is.
+    /// `ck.write("export/final");`
     std::filesystem::path write(const std::filesystem::path& file, const save_options& options = {}) {
+        std::lock_guard lock(mutex_);
         wait_for_worker();
+        remove_stale_temporaries_of(file);
         do_write(file, options, save_counter_);
         return file;
     }
     /// Counts one more save and writes it to exactly `file`: what a manager uses for its own names.
+    /// `ck.save_as("run/best");`
     std::filesystem::path save_as(const std::filesystem::path& file, const save_options& options = {}) {
+        std::lock_guard lock(mutex_);
         wait_for_worker();
         do_write(file, options, save_counter_ + 1);
         ++save_counter_;
@@ -128,9 +137,12 @@ public:
     }
     /// Counts one more save and writes it to `<prefix>-<n>`, n the new save counter (moved past any
     /// file that already has that name, so an earlier run's checkpoint is never overwritten).
+    /// Temporary files of `<prefix>-<n>` that a crashed save left are removed.
     /// `auto p = ck.save("run/ckpt");  // run/ckpt-1`
     std::filesystem::path save(const std::filesystem::path& prefix, const save_options& options = {}) {
+        std::lock_guard lock(mutex_);
         wait_for_worker();
+        remove_stale_temporaries_of_prefix(prefix);
         const std::uint64_t n = next_number(prefix);
         const auto file = numbered(prefix, n);
         do_write(file, options, n);
@@ -141,36 +153,47 @@ public:
     /// As save(), but returns once the state is copied; the file is written in the background.
     /// `ck.save_async("run/ckpt"); train_more(); ck.wait();`
     std::filesystem::path save_async(const std::filesystem::path& prefix, const save_options& options = {}) {
+        std::lock_guard lock(mutex_);
         wait_for_worker();
+        remove_stale_temporaries_of_prefix(prefix);
         const std::uint64_t n = next_number(prefix);
         const auto file = numbered(prefix, n);
         start_async(file, options, n, {});
         save_counter_ = n;
         return file;
     }
-    /// As write(), in the background.
+    /// As write(), in the background. `ck.write_async("export/final"); ck.wait();`
     std::filesystem::path write_async(const std::filesystem::path& file, const save_options& options = {}) {
+        std::lock_guard lock(mutex_);
         wait_for_worker();
+        remove_stale_temporaries_of(file);
         start_async(file, options, save_counter_, {});
         return file;
     }
     /// As save_as(), in the background; `then(file)` runs on the background thread once the file is
     /// durable (a manager records and rotates there). An exception from it surfaces like a write error.
+    /// `ck.save_as_async("run/best", {}, [](const auto& p) { log(p); });`
     std::filesystem::path save_as_async(const std::filesystem::path& file, const save_options& options = {},
                                         std::function<void(const std::filesystem::path&)> then = {}) {
+        std::lock_guard lock(mutex_);
         wait_for_worker();
         start_async(file, options, save_counter_ + 1, std::move(then));
         ++save_counter_;
         return file;
     }
     /// Blocks until the asynchronous save in flight (if any) is durable; rethrows its error.
-    void wait() { wait_for_worker(); }
-    /// True while an asynchronous save is being written.
+    /// `ck.wait();`
+    void wait() {
+        std::lock_guard lock(mutex_);
+        wait_for_worker();
+    }
+    /// True while an asynchronous save is being written. `if (!ck.save_in_progress()) ...`
     bool save_in_progress() const { return worker_.busy(); }
 
     /// Restores every tracked object from `file`; see restore_mode. Checks the structure before it
     /// changes anything: a mismatch throws mismatch_error and leaves every object as it was.
     restore_status restore(const std::filesystem::path& file, restore_mode mode = restore_mode::strict) {
+        std::lock_guard lock(mutex_);
         wait_for_worker();
         return do_restore(file, mode);
     }
@@ -182,15 +205,16 @@ protected:
     virtual void do_write(const std::filesystem::path& file, const save_options& options, std::uint64_t counter) = 0;
     virtual void do_snapshot(detail::snapshot& into) = 0;
     virtual restore_status do_restore(const std::filesystem::path& file, restore_mode mode) = 0;
-    std::uint64_t save_counter_ = 0;
+    std::atomic<std::uint64_t> save_counter_{0};
 
 private:
-    // A failed asynchronous save did not happen: its number is given out again.
+    // A failed asynchronous save did not happen: its number is given out again. One whose file was
+    // written (a manager could not record it) did happen, and keeps its number.
     void wait_for_worker() {
         try {
             worker_.wait();
         } catch (...) {
-            save_counter_ = counter_before_async_;
+            if (!async_written_) save_counter_ = counter_before_async_;
             throw;
         }
     }
@@ -205,19 +229,38 @@ private:
         while (std::filesystem::exists(numbered(prefix, n), ec)) ++n;
         return n;
     }
-    void start_async(const std::filesystem::path& file, const save_options& options, std::uint64_t counter,
-                     std::function<void(const std::filesystem::path&)> then) {
-        counter_before_async_ = save_counter_;
-        snapshot_.clear();
-        do_snapshot(snapshot_);
-        const auto when = std::chrono::system_clock::now();
-        worker_.submit([this, file, options, counter, when, then = std::move(then)] {
-            snapshot_.write(file, options, counter, when);
-            if (then) then(file);
+    // Without a manager nothing else cleans up after a crashed save: the temporaries of our own
+    // names that no live writer holds (see remove_stale_temporaries) go before the next save.
+    static void remove_stale_temporaries_of(const std::filesystem::path& file) {
+        const std::string head = file.filename().string() + detail::temp_marker;
+        detail::remove_stale_temporaries(file.parent_path(), [&](const std::string& name) { return name.compare(0, head.size(), head) == 0; });
+    }
+    static void remove_stale_temporaries_of_prefix(const std::filesystem::path& prefix) {
+        const std::string head = prefix.filename().string() + "-";
+        detail::remove_stale_temporaries(prefix.parent_path(), [&](const std::string& name) {
+            const auto marker = name.find(detail::temp_marker);
+            return name.compare(0, head.size(), head) == 0 && marker > head.size() &&
+                   name.find_first_not_of("0123456789", head.size()) == marker;
         });
     }
+    void start_async(const std::filesystem::path& file, const save_options& options, std::uint64_t counter,
+                     std::function<void(const std::filesystem::path&)> then) {
+        detail::check_writable_metadata(options, file);
+        snapshot_.clear(file);
+        do_snapshot(snapshot_);
+        const auto when = std::chrono::system_clock::now();
+        async_written_ = false;
+        worker_.submit([this, file, options, counter, when, then = std::move(then)] {
+            snapshot_.write(file, options, counter, when);
+            async_written_ = true;
+            if (then) then(file);
+        }, file);
+        counter_before_async_ = save_counter_;
+    }
 
+    std::mutex mutex_;  // one save, restore or wait at a time
     std::uint64_t counter_before_async_ = 0;
+    std::atomic<bool> async_written_{false};
     detail::snapshot snapshot_;
     detail::background_worker worker_;  // last: destroyed (and joined) before the snapshot it writes
 };

@@ -10,11 +10,13 @@
 //   structure   any other aggregate, fields named by position
 
 #include <array>
+#include <cstdint>
 #include <iosfwd>
 #include <map>
 #include <random>
 #include <string>
 #include <type_traits>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -91,6 +93,32 @@ constexpr node classify() {
     else if constexpr (is_pfr_reflectable_v<U>) return node::structure;
     else return node::unsupported;
 }
+
+template <class T> constexpr bool makes_an_entry();
+template <class T, std::size_t... I>
+constexpr bool some_field_makes_an_entry(std::index_sequence<I...>) {
+    if constexpr (has_field_list<T>::value) {
+        using list = decltype(field_list<T>());
+        return (makes_an_entry<std::remove_cv_t<std::remove_reference_t<decltype(std::declval<T&>().*(std::get<I>(std::declval<list>()).pointer))>>>() ||
+                ...);
+    } else {
+        return (makes_an_entry<boost::pfr::tuple_element_t<I, T>>() || ...);
+    }
+}
+
+/// Whether every value of T makes at least one entry. All but structs do (a container has an
+/// entry of its own); a struct with no fields, or only such structs, makes none. A restore bounds
+/// a vector's size by the file's entry count, which says nothing about such elements: they are
+/// bounded by max_entryless_bytes instead, on both sides.
+template <class T>
+constexpr bool makes_an_entry() {
+    using U = std::remove_cv_t<T>;
+    if constexpr (classify<U>() != node::structure) return true;
+    else if constexpr (has_field_list<U>::value)
+        return some_field_makes_an_entry<U>(std::make_index_sequence<std::tuple_size_v<decltype(field_list<U>())>>{});
+    else return some_field_makes_an_entry<U>(std::make_index_sequence<boost::pfr::tuple_size_v<U>>{});
+}
+inline constexpr std::uint64_t max_entryless_bytes = std::uint64_t{1} << 24;
 
 template <class T>
 constexpr void require_checkpointable() {

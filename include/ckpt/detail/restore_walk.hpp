@@ -238,7 +238,11 @@ private:
             static_assert(std::is_default_constructible_v<E>, "ckpt: elements of a restored std::vector must be default-constructible");
             if (!ctx_.apply) {
                 // Every element has at least its own entry: a larger count cannot be honest.
-                if (n > ctx_.file.entries().size()) throw corrupt_error("sequence claims " + std::to_string(n) + " elements, more than the file has entries", ctx_.file.path(), e.path);
+                if constexpr (makes_an_entry<E>()) {
+                    if (n > ctx_.file.entries().size()) throw corrupt_error("sequence claims " + std::to_string(n) + " elements, more than the file has entries", ctx_.file.path(), e.path);
+                } else if (n > max_entryless_bytes / sizeof(E)) {  // elements with no entries: the bound the writer keeps
+                    throw corrupt_error("sequence claims " + std::to_string(n) + " elements of a struct with no fields, more than a save writes", ctx_.file.path(), e.path);
+                }
                 std::unique_ptr<E> fresh;
                 for (std::uint64_t i = 0; i < n; ++i) {
                     if (i < obj.size()) child_at(i, obj[i]);

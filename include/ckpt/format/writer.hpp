@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -14,6 +15,54 @@
 #include <ckpt/io/file.hpp>
 
 namespace ckpt::detail {
+
+/// Why the reader would refuse this entry (file_reader::read_index and check_shape), or "" when it
+/// reads back. Every save checks each entry with it before the file gets its final name, so a save
+/// either produces a file that restores or throws -- never a checkpoint that can never be read.
+inline std::string unreadable_entry(std::string_view path, entry_kind kind, dtype type, const shape& dims, std::size_t size) {
+    if (path.size() > max_path_length)
+        return "the entry path is " + std::to_string(path.size()) + " bytes, longer than the format's limit of " +
+               std::to_string(max_path_length) + " (a long map key or track name?)";
+    if (!is_valid_entry_path(path)) return "the entry path is empty, has an empty, '.' or '..' segment, or holds a NUL byte";
+    if (dims.rank() > shape::max_rank) return "rank " + std::to_string(dims.rank()) + " is above the format's limit";
+    const bool bytes = type == dtype::bytes;
+    bool ok = true;
+    switch (kind) {
+        case entry_kind::tensor: {
+            bool fits = true;
+            const auto n = dims.elements(&fits);
+            ok = !bytes && fits && n <= UINT64_MAX / dtype_size(type) && n * dtype_size(type) == size;
+            break;
+        }
+        case entry_kind::sparse: ok = !bytes && dims.rank() == 2 && size >= 8; break;
+        case entry_kind::serialized:
+        case entry_kind::text: ok = bytes && dims.rank() == 1 && dims[0] == size; break;
+        case entry_kind::sequence: ok = bytes && dims.rank() == 1 && size == 0; break;
+        case entry_kind::mapping: ok = bytes && dims.rank() == 1 && dims[0] <= size / 4; break;
+    }
+    if (!ok)
+        return std::string(entry_kind_name(kind)) + " of " + dtype_name(type) + " " + dims.to_string() +
+               " does not agree with its block length " + std::to_string(size) + " (the product of the dimensions overflows?)";
+    return {};
+}
+
+/// Throws ckpt::error naming the entry when the reader would refuse it (see unreadable_entry);
+/// `entries_before` counts the entries already in the file.
+inline void check_writable_entry(std::string_view path, entry_kind kind, dtype type, const shape& dims, std::size_t size,
+                                 std::uint64_t entries_before, const std::filesystem::path& file) {
+    std::string why = unreadable_entry(path, kind, type, dims, size);
+    if (why.empty() && entries_before + 1 >= UINT32_MAX) why = "more than " + std::to_string(UINT32_MAX - 1) + " entries in one checkpoint";
+    if (!why.empty()) throw error("cannot save: " + why + "; nothing was written", file, std::string(path.substr(0, 200)));
+}
+
+/// The same for the metadata: each name, key and value is stored with a 32-bit length.
+inline void check_writable_metadata(const save_options& options, const std::filesystem::path& file) {
+    auto fits = [](const std::string& s) { return s.size() < UINT32_MAX; };
+    bool ok = options.metrics.size() < UINT32_MAX && options.strings.size() < UINT32_MAX;
+    for (const auto& m : options.metrics) ok = ok && fits(m.first);
+    for (const auto& [k, v] : options.strings) ok = ok && fits(k) && fits(v);
+    if (!ok) throw error("cannot save: a metric or metadata string is 4 GiB or longer; nothing was written", file);
+}
 
 class file_writer {
 public:
@@ -30,6 +79,7 @@ public:
     /// Appends one entry's block; `data` need only live for the duration of the call.
     void block(std::string_view path, entry_kind kind, dtype type, const shape& dims, bool column_major,
                const void* data, std::size_t size) {
+        check_writable_entry(path, kind, type, dims, size, entries_, file_.final_path());
         pad_to_alignment();
         index_.text(path);
         index_.u8(static_cast<std::uint8_t>(kind));
@@ -46,6 +96,7 @@ public:
 
     /// Writes the index and header, fsyncs and renames into place.
     void finish(const save_options& options, std::uint64_t save_counter, std::chrono::system_clock::time_point when) {
+        check_writable_metadata(options, file_.final_path());
         pad_to_alignment();
         file_header h;
         h.index_offset = position_;
