@@ -1,6 +1,7 @@
 // Compatibility: checkpoints written by earlier format versions stay readable. The fixtures under
 // tests/data/ were written by tests/data/make_fixtures.cpp built at the commit of their version;
-// they restore into today's types bit for bit, with their metadata.
+// they restore into today's types bit for bit, with their metadata, and byte ranges of their
+// blocks read back checked (version 1 by its whole-block checksum, version 2 by chunks).
 
 #include "data/fixture_state.hpp"
 
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace fs = std::filesystem;
 
@@ -75,4 +77,48 @@ TEST_CASE("a version 1 file restores into today's types bit for bit", "[format][
     const auto* big = r.find("big");
     REQUIRE(big);
     CHECK(big->length == ckpt_fixture::big_size * 4);
+}
+
+TEST_CASE("a version 2 file restores bit for bit, its large tensor with one checksum per 1 MiB chunk", "[format][compat]") {
+    const auto file = fixture("v2");
+    REQUIRE(fs::exists(file));
+    check_restores_bit_for_bit(file);
+    ckpt::detail::file_reader r(file);
+    CHECK(r.format_version() == 2);
+    CHECK(r.chunk_size() == (1u << 20));
+    r.verify();
+    const auto* big = r.find("big");
+    REQUIRE(big);
+    CHECK(r.chunk_checksums(*big).second == 2);
+    CHECK(r.chunk_checksums(*r.find("f32")).second == 0);
+    CHECK(ckpt::detail::file_reader(fixture("v1")).format_version() == 1);
+    CHECK(ckpt::detail::file_reader(fixture("v1")).chunk_size() == 0);
+}
+
+TEST_CASE("byte ranges of the fixtures' blocks read back exactly, in both versions", "[format][compat][range]") {
+    const auto want = ckpt_fixture::expected();
+    const char* expected = reinterpret_cast<const char*>(want.big.data());
+    const std::uint64_t length = ckpt_fixture::big_size * 4, mib = 1 << 20;
+    for (const char* version : {"v1", "v2"}) {
+        INFO(version);
+        ckpt::reader r(fixture(version));
+        const auto& big = *r.find("big");
+        REQUIRE(big.length == length);
+        const std::pair<std::uint64_t, std::uint64_t> ranges[] = {
+            {0, 1}, {0, length}, {length - 1, 1}, {mib - 3, 6}, {mib, 4}, {mib - 4, 4}, {12345, 2 * 4 * 1000}, {4, length - 8}, {length, 0}};
+        for (const auto& [offset, count] : ranges) {
+            INFO("bytes " << offset << " + " << count);
+            std::vector<char> got(static_cast<std::size_t>(count) + 1, '\x5a');
+            r.read_range(big, offset, count, got.data());
+            CHECK(std::memcmp(got.data(), expected + offset, static_cast<std::size_t>(count)) == 0);
+            CHECK(got.back() == '\x5a');  // nothing past the range
+        }
+        // Small blocks, through the read-ahead window.
+        const auto& f32 = *r.find("f32");
+        float two[2];
+        r.read_range(f32, 8, 8, two);
+        CHECK(std::memcmp(two, want.f32.data() + 2, 8) == 0);
+        CHECK_THROWS_AS(r.read_range(big, length, 1, nullptr), ckpt::error);
+        CHECK_THROWS_WITH(r.read_range(big, 8, UINT64_MAX, nullptr), Catch::Contains("outside the block") && Catch::Contains("big"));
+    }
 }

@@ -1,8 +1,11 @@
 #pragma once
 // Writes one checkpoint file: blocks stream out as they come (large ones straight from the
 // caller's memory, small ones coalesced in a 1 MiB buffer), the index accumulates in memory,
-// and finish() appends it, fills in the header and publishes the file atomically.
+// and finish() appends it, fills in the header and publishes the file atomically. A block longer
+// than one chunk is hashed chunk by chunk just before each group of chunks is written (the bytes
+// are then still in cache for the kernel's copy), and its chunk checksums go into its index record.
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -21,7 +24,10 @@ public:
     // Blocks this large skip the buffer: one copy less, and the kernel gets a big write.
     static constexpr std::size_t direct_threshold = std::size_t{256} << 10;
 
-    explicit file_writer(const std::filesystem::path& final_path) : file_(final_path) {
+    /// `chunk_size`: a power of two in [min_chunk_size, max_chunk_size]; other than the default only in tests.
+    explicit file_writer(const std::filesystem::path& final_path, std::uint64_t chunk_size = default_chunk_size)
+        : file_(final_path), chunk_size_(chunk_size) {
+        if (!is_valid_chunk_size(chunk_size)) throw error("invalid chunk size " + std::to_string(chunk_size), final_path);
         buffer_.reserve(buffer_size);
         buffer_.resize(header_size, '\0');  // the header is written last, over these zeros
         position_ = header_size;
@@ -39,9 +45,32 @@ public:
         for (auto d : dims) index_.u64(d);
         index_.u64(position_);
         index_.u64(size);
-        index_.u64(hash64(size ? data : "", size));
+        const std::uint64_t chunks = chunk_count(size, chunk_size_);
+        if (chunks == 0) {
+            index_.u64(hash64(size ? data : "", size));
+            index_.u64(0);
+            ++entries_;
+            append(data, size);
+            return;
+        }
+        // Chunked: hash a group of chunks (about 1 MiB), write it, go on; the block's checksum is
+        // the hash of its chunk table, which follows the record.
+        sums_.resize(static_cast<std::size_t>(chunks));
+        const auto bytes = static_cast<const char*>(data);
+        const std::uint64_t group = std::max<std::uint64_t>(chunk_size_, default_chunk_size);
+        std::uint64_t c = 0;
+        for (std::uint64_t done = 0; done < size;) {
+            const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(group, size - done));
+            for (std::uint64_t at = done; at < done + n; at += chunk_size_)
+                sums_[static_cast<std::size_t>(c++)] =
+                    hash64(bytes + at, static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size_, size - at)));
+            append(bytes + done, n, size);
+            done += n;
+        }
+        index_.u64(hash64(sums_.data(), sums_.size() * sizeof(std::uint64_t)));
+        index_.u64(chunks);
+        index_.append(sums_.data(), sums_.size() * sizeof(std::uint64_t));
         ++entries_;
-        append(data, size);
     }
 
     /// Writes the index and header, fsyncs and renames into place.
@@ -60,6 +89,7 @@ public:
         h.save_counter = save_counter;
         h.wall_time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count();
         h.step = options.step ? *options.step : no_step;
+        h.chunk_size = chunk_size_;
         char header[header_size];
         encode_header(h, header);
         pwrite_all(file_.fd(), header, header_size, 0, file_.temp_path());
@@ -74,8 +104,9 @@ private:
         const auto padding = align_up(position_) - position_;
         if (padding) append(zeros, static_cast<std::size_t>(padding));
     }
-    void append(const void* data, std::size_t size) {
-        if (size >= direct_threshold) {
+    // `whole`: the size of the block `data` is part of, which decides whether it bypasses the buffer.
+    void append(const void* data, std::size_t size, std::size_t whole = 0) {
+        if (std::max(size, whole) >= direct_threshold) {
             flush();
             write_all(file_.fd(), data, size, file_.temp_path());
         } else {
@@ -90,6 +121,8 @@ private:
     }
 
     atomic_file file_;
+    std::uint64_t chunk_size_;
+    std::vector<std::uint64_t> sums_;
     std::vector<char> buffer_;
     std::uint64_t position_ = 0;
     std::uint64_t entries_ = 0;
