@@ -7,14 +7,31 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include <sys/wait.h>
 
 namespace fs = std::filesystem;
 
 namespace {
+
+// Runs a command, returns its exit status and output (stdout and stderr).
+std::pair<int, std::string> run(const std::string& command) {
+    std::string out;
+    std::FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+    REQUIRE(p);
+    char buffer[4096];
+    for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, p)) > 0;) out.append(buffer, n);
+    const int status = ::pclose(p);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
 
 fs::path fixture(const char* version) { return fs::path(CKPT_SOURCE_DIR) / "tests" / "data" / version / "fixture.ckpt"; }
 
@@ -121,4 +138,28 @@ TEST_CASE("byte ranges of the fixtures' blocks read back exactly, in both versio
         CHECK_THROWS_AS(r.read_range(big, length, 1, nullptr), ckpt::error);
         CHECK_THROWS_WITH(r.read_range(big, 8, UINT64_MAX, nullptr), Catch::Contains("outside the block") && Catch::Contains("big"));
     }
+}
+
+TEST_CASE("the Python reader printed in docs/format.md reads both versions and checks every chunk", "[format][compat][python]") {
+    // Python 3 with numpy and libxxhash are installed by scripts/install-deps.sh.
+    const std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+    const std::string script = python + " " + CKPT_SOURCE_DIR + "/tests/python/check_format_doc.py " + CKPT_SOURCE_DIR + "/docs/format.md ";
+    const auto [status, out] = run(script + fixture("v1").string() + " " + fixture("v2").string());
+    INFO(out);
+    CHECK(status == 0);
+    CHECK(out.find("v2/fixture.ckpt: ok") != std::string::npos);
+
+    // A flipped bit in the second chunk of the large tensor: the sketch names the chunk.
+    std::string bytes;
+    {
+        std::ifstream in(fixture("v2"), std::ios::binary);
+        bytes.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    const auto big = *ckpt::reader(fixture("v2")).find("big");
+    bytes[static_cast<std::size_t>(big.offset + (1 << 20) + 100)] ^= 0x01;
+    std::ofstream("damaged_v2.ckpt", std::ios::binary) << bytes;
+    const auto [damaged_status, damaged_out] = run(script + "damaged_v2.ckpt");
+    INFO(damaged_out);
+    CHECK(damaged_status == 1);
+    CHECK(damaged_out.find("big: chunk 1 damaged") != std::string::npos);
 }
