@@ -110,7 +110,7 @@ public:
         const entry_info& e = own(entry);
         const auto n = static_cast<std::size_t>(chunk_count(e.length, header_.chunk_size));
         if (n == 0) return {nullptr, 0};
-        return {chunk_sums_.data() + chunk_first_[index_of(e)], n};
+        return {chunk_table(e), n};
     }
 
     /// The whole block as a string; for small entries (serialized, text, keys, sparse).
@@ -188,7 +188,7 @@ private:
     void read_chunks(const entry_info& e, std::uint64_t lo, std::uint64_t hi, char* out) {
         const std::uint64_t size = header_.chunk_size;
         const std::uint64_t group = std::max<std::uint64_t>(size, chunk);
-        const std::uint64_t* sums = chunk_sums_.data() + chunk_first_[index_of(e)];
+        const std::uint64_t* sums = chunk_table(e);
         const std::uint64_t padding = padding_after(e);
         const bool in_step = out && (reinterpret_cast<std::uintptr_t>(out) - lo - e.offset) % 32 == 0;
         char pad[block_alignment];
@@ -255,13 +255,9 @@ private:
         if (hash64(bytes.data(), bytes.size()) != h.index_checksum && checksums_enforced) throw corrupt_error("index checksum mismatch", path_);
 
         index_parser in(bytes, path_);
-        // The smallest record is 33 bytes (41 with version 2's chunk count): a count larger than the
-        // index can hold is a lie.
-        const bool chunked = h.version >= 2;
-        if (h.entry_count > bytes.size() / (chunked ? 41 : 33) || h.entry_count >= UINT32_MAX)
-            in.fail("entry count " + std::to_string(h.entry_count) + " cannot fit in the index");
+        // The smallest record is 33 bytes: a count larger than the index can hold is a lie.
+        if (h.entry_count > bytes.size() / 33 || h.entry_count >= UINT32_MAX) in.fail("entry count " + std::to_string(h.entry_count) + " cannot fit in the index");
         entries_.reserve(static_cast<std::size_t>(h.entry_count));
-        if (chunked) chunk_first_.reserve(static_cast<std::size_t>(h.entry_count));
         std::uint64_t expected_offset = header_size;
         for (std::uint64_t i = 0; i < h.entry_count; ++i) {
             entry_info e;
@@ -281,7 +277,7 @@ private:
             e.checksum = in.u64();
             if (e.offset != expected_offset || e.length > h.index_offset - e.offset)
                 in.fail("entry '" + e.path + "' block lies outside its place in the file");
-            if (chunked) read_chunk_table(e, in);
+            read_chunk_table(e, in);
             expected_offset = align_up(e.offset + e.length);
             check_shape(e, in);
             entries_.push_back(std::move(e));
@@ -304,20 +300,27 @@ private:
         if (in.remaining() != 0) in.fail(std::to_string(in.remaining()) + " unexpected bytes after the metadata");
     }
 
-    // A version 2 record ends with its chunk count and table: exactly as many checksums as the
-    // block's length and the file's chunk size give (so their bytes are bounded by the file), and
-    // a whole-block checksum equal to the table's hash.
+    // A version 2 record of a block longer than one chunk ends with its chunk table: as many
+    // checksums as the block's length and the file's chunk size give (so their bytes are bounded by
+    // the file; checked against the index before anything is stored), whose hash is the block's checksum.
     void read_chunk_table(const entry_info& e, index_parser& in) {
-        const std::uint64_t expected = chunk_count(e.length, header_.chunk_size);
-        const std::uint64_t count = in.u64();
-        if (count != expected)
-            in.fail("entry '" + e.path + "' has " + std::to_string(count) + " chunk checksums, its block of " + std::to_string(e.length) +
-                    " bytes needs " + std::to_string(expected));
-        if (count > in.remaining() / 8) in.fail("entry '" + e.path + "' chunk table runs past the end of the index");
-        chunk_first_.push_back(chunk_sums_.size());
+        const std::uint64_t count = chunk_count(e.length, header_.chunk_size);
+        if (count == 0) return;
+        if (count > in.remaining() / 8)
+            in.fail("entry '" + e.path + "' has a block of " + std::to_string(e.length) + " bytes, whose table of " + std::to_string(count) +
+                    " chunk checksums runs past the end of the index");
+        const std::uint64_t first = chunk_sums_.size();
+        chunk_tables_.emplace_back(entries_.size(), first);
         for (std::uint64_t i = 0; i < count; ++i) chunk_sums_.push_back(in.u64());
-        if (count && hash64(chunk_sums_.data() + chunk_first_.back(), static_cast<std::size_t>(count) * 8) != e.checksum && checksums_enforced)
+        if (hash64(chunk_sums_.data() + first, static_cast<std::size_t>(count) * 8) != e.checksum && checksums_enforced)
             in.fail("entry '" + e.path + "' checksum does not match its chunk table");
+    }
+
+    // The chunk checksums of a chunked entry of this file (found by its position in entries_).
+    const std::uint64_t* chunk_table(const entry_info& e) const noexcept {
+        const auto i = index_of(e);
+        const auto at = std::lower_bound(chunk_tables_.begin(), chunk_tables_.end(), std::make_pair(i, std::uint64_t{0}));
+        return chunk_sums_.data() + at->second;
     }
 
     // An open-addressing table over entry indices: a path lookup per restored leaf must stay cheap
@@ -374,8 +377,8 @@ private:
     std::uint64_t window_offset_ = 0;
     std::unique_ptr<char[]> bounce_;
     std::size_t bounce_size_ = 0;
-    std::vector<std::uint64_t> chunk_sums_;   // version 2: the chunk tables of all entries, in order
-    std::vector<std::uint64_t> chunk_first_;  // per entry: where its table starts in chunk_sums_
+    std::vector<std::uint64_t> chunk_sums_;  // version 2: the chunk tables of all entries, in order
+    std::vector<std::pair<std::size_t, std::uint64_t>> chunk_tables_;  // (entry index, start in chunk_sums_), ascending
 };
 
 /// The header of a checkpoint file, or nothing when `path` is not a readable, sound checkpoint

@@ -2,8 +2,8 @@
 // Writes one checkpoint file: blocks stream out as they come (large ones straight from the
 // caller's memory, small ones coalesced in a 1 MiB buffer), the index accumulates in memory,
 // and finish() appends it, fills in the header and publishes the file atomically. A block longer
-// than one chunk is hashed chunk by chunk just before each group of chunks is written (the bytes
-// are then still in cache for the kernel's copy), and its chunk checksums go into its index record.
+// than one chunk is hashed chunk by chunk (one pass, as a whole-block hash would be) and its chunk
+// checksums go into its index record.
 
 #include <algorithm>
 #include <chrono>
@@ -48,29 +48,21 @@ public:
         const std::uint64_t chunks = chunk_count(size, chunk_size_);
         if (chunks == 0) {
             index_.u64(hash64(size ? data : "", size));
-            index_.u64(0);
-            ++entries_;
-            append(data, size);
-            return;
+        } else {
+            // Chunked: one hash per chunk, and the block's checksum is the hash of that table, which
+            // follows the record. The block is then written in one piece, as before version 2
+            // (writing chunk by chunk, between the hashes, measured slower).
+            sums_.resize(static_cast<std::size_t>(chunks));
+            const auto bytes = static_cast<const char*>(data);
+            for (std::uint64_t c = 0; c < chunks; ++c) {
+                const std::uint64_t at = c * chunk_size_;
+                sums_[static_cast<std::size_t>(c)] = hash64(bytes + at, static_cast<std::size_t>(std::min(chunk_size_, size - at)));
+            }
+            index_.u64(hash64(sums_.data(), sums_.size() * sizeof(std::uint64_t)));
+            index_.append(sums_.data(), sums_.size() * sizeof(std::uint64_t));
         }
-        // Chunked: hash a group of chunks (about 1 MiB), write it, go on; the block's checksum is
-        // the hash of its chunk table, which follows the record.
-        sums_.resize(static_cast<std::size_t>(chunks));
-        const auto bytes = static_cast<const char*>(data);
-        const std::uint64_t group = std::max<std::uint64_t>(chunk_size_, default_chunk_size);
-        std::uint64_t c = 0;
-        for (std::uint64_t done = 0; done < size;) {
-            const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(group, size - done));
-            for (std::uint64_t at = done; at < done + n; at += chunk_size_)
-                sums_[static_cast<std::size_t>(c++)] =
-                    hash64(bytes + at, static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size_, size - at)));
-            append(bytes + done, n, size);
-            done += n;
-        }
-        index_.u64(hash64(sums_.data(), sums_.size() * sizeof(std::uint64_t)));
-        index_.u64(chunks);
-        index_.append(sums_.data(), sums_.size() * sizeof(std::uint64_t));
         ++entries_;
+        append(data, size);
     }
 
     /// Writes the index and header, fsyncs and renames into place.
@@ -104,9 +96,8 @@ private:
         const auto padding = align_up(position_) - position_;
         if (padding) append(zeros, static_cast<std::size_t>(padding));
     }
-    // `whole`: the size of the block `data` is part of, which decides whether it bypasses the buffer.
-    void append(const void* data, std::size_t size, std::size_t whole = 0) {
-        if (std::max(size, whole) >= direct_threshold) {
+    void append(const void* data, std::size_t size) {
+        if (size >= direct_threshold) {
             flush();
             write_all(file_.fd(), data, size, file_.temp_path());
         } else {
