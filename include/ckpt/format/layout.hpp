@@ -60,7 +60,7 @@ struct file_header {
     std::int64_t wall_time_ns = 0;
     std::int64_t step = no_step;
     std::uint64_t chunk_size = default_chunk_size;  // 0 in version 1: no chunk checksums
-    std::uint32_t version = format_version;         // as read; encode_header always writes format_version
+    std::uint32_t version = format_version;         // as read; what encode_header writes (only 2 by writers)
 };
 
 template <class T> void put(char* at, T value) noexcept { std::memcpy(at, &value, sizeof(T)); }
@@ -69,7 +69,7 @@ template <class T> T get(const char* at) noexcept { T v; std::memcpy(&v, at, siz
 inline void encode_header(const file_header& h, char (&out)[header_size]) noexcept {
     std::memset(out, 0, header_size);
     std::memcpy(out, file_magic, 8);
-    put<std::uint32_t>(out + 8, format_version);
+    put<std::uint32_t>(out + 8, h.version);  // a version 1 header re-encoded stays version 1
     put<std::uint32_t>(out + 12, byte_order_mark);
     put(out + 16, h.file_size);
     put(out + 24, h.index_offset);
@@ -79,7 +79,7 @@ inline void encode_header(const file_header& h, char (&out)[header_size]) noexce
     put(out + 56, h.save_counter);
     put(out + 64, h.wall_time_ns);
     put(out + 72, h.step);
-    put(out + 80, h.chunk_size);
+    if (h.version >= 2) put(out + 80, h.chunk_size);
     put(out + 120, hash64(out, 120));
 }
 
