@@ -56,6 +56,14 @@ public:
     /// The same into caller memory of `e.length` bytes.
     void read_bytes(const entry_info& e, void* dest) { file_.read_block(e, dest); }
 
+    /// Bytes [offset, offset + count) of one entry's block into `dest`, reading and checking only the
+    /// chunks the range covers (a version 1 file: the whole block). Throws ckpt::error for a range
+    /// outside the block, corrupt_error on damage (then `dest` may hold damaged bytes).
+    /// `std::vector<float> row(cols); r.read_range(*r.find("emb"), 4 * cols * i, 4 * cols, row.data());`
+    void read_range(const entry_info& e, std::uint64_t offset, std::uint64_t count, void* dest) {
+        file_.read_range(e, offset, count, dest);
+    }
+
     /// Reads every block and checks its checksum and padding; throws corrupt_error at the first bad one.
     void verify() { file_.verify(); }
     /// The same for one entry, in chunks: nothing the size of the block is allocated.

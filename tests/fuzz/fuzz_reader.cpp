@@ -1,20 +1,25 @@
-// libFuzzer harness for everything that parses bytes from disk: the header, the index, every
-// block (verify), the typeless reader, and a strict and a partial restore into a typical model.
+// libFuzzer harness for everything that parses bytes from disk: the header, the index (with
+// version 2's chunk tables), every block (verify), byte ranges of blocks (read_range), the typeless
+// reader, and a strict and a partial restore into a typical model.
 // A finding is anything but a ckpt::error: a crash, a sanitizer report, std::bad_alloc, another
 // exception type, or an allocation larger than libFuzzer's -rss_limit_mb / -malloc_limit_mb.
 //
-//   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -I include -I /usr/include/eigen3 \
-//       tests/fuzz/fuzz_reader.cpp -o fuzz_reader
+//   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -I include -I /usr/include/eigen3 tests/fuzz/fuzz_reader.cpp -o fuzz_reader
 //   ./fuzz_reader -max_total_time=600 -malloc_limit_mb=256 tests/fuzz/corpus
-// With -DCKPT_FUZZ_MAKE_CORPUS and without -fsanitize=fuzzer it builds a program writing the seeds.
+// With -DCKPT_FUZZ_MAKE_CORPUS and without -fsanitize=fuzzer it builds a program writing the seeds:
+//   g++ -std=c++17 -O1 -DCKPT_FUZZ_MAKE_CORPUS -I include -I /usr/include/eigen3 tests/fuzz/fuzz_reader.cpp -o make_corpus
+//   ./make_corpus tests/fuzz/corpus
+// seed-v1-*.ckpt are the seeds of format version 1, written before version 2 existed: keep them.
 
 #include <ckpt/ckpt.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <map>
 #include <random>
 #include <string>
+#include <utility>
 #include <unistd.h>
 
 namespace fuzz_model {
@@ -42,6 +47,22 @@ auto with_checkpoint(state& s, F&& f) {
                         ckpt::track("tensor", s.tensor), ckpt::track("flags", s.flags), ckpt::track("mask", s.mask)};
     return f(ck);
 }
+
+// The same state written with a small chunk size, so that small seeds have chunk tables.
+inline void write_chunked(state& s, const std::string& file, const ckpt::save_options& options, std::uint64_t chunk_size) {
+    ckpt::detail::file_writer w(file, chunk_size);
+    auto put = [&](const char* name, const auto& object) { ckpt::detail::save_walker<ckpt::detail::file_writer>(w, name).visit(object); };
+    put("model", s.model);
+    put("optimizer", s.opt);
+    put("step", s.step);
+    put("rng", s.rng);
+    put("note", s.note);
+    put("sparse", s.sparse);
+    put("tensor", s.tensor);
+    put("flags", s.flags);
+    put("mask", s.mask);
+    w.finish(options, 1, std::chrono::system_clock::time_point(std::chrono::seconds(1700000000)));
+}
 }  // namespace fuzz_model
 
 #ifndef CKPT_FUZZ_MAKE_CORPUS
@@ -59,6 +80,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             try {
                 (void)r.read_bytes(e);
             } catch (const ckpt::error&) {
+            }
+            // Ranges: the first byte, a middle stretch across chunk boundaries, the last bytes.
+            if (e.length == 0 || e.length > (std::uint64_t{1} << 24)) continue;
+            std::string dest(static_cast<std::size_t>(e.length), '\0');
+            for (const auto& [offset, count] : {std::pair<std::uint64_t, std::uint64_t>{0, 1}, {e.length / 3, e.length / 3 + 1},
+                                                {e.length - e.length / 4 - 1, e.length / 4 + 1}}) {
+                try {
+                    r.read_range(e, offset, count, dest.data());
+                } catch (const ckpt::error&) {
+                }
             }
         }
         r.verify();
@@ -103,6 +134,8 @@ int main(int argc, char** argv) {
         options.metrics["loss"] = 0.5 / n;
         options.strings["run"] = "seed";
         fuzz_model::with_checkpoint(s, [&](auto& ck) { return ck.write(dir + "/seed-" + std::to_string(variant) + ".ckpt", options); });
+        // Chunk tables on every block longer than 64 or 128 bytes.
+        fuzz_model::write_chunked(s, dir + "/seed-chunked-" + std::to_string(variant) + ".ckpt", options, variant % 2 ? 128 : 64);
     }
     return 0;
 }
