@@ -50,9 +50,33 @@ inline std::string unreadable_entry(std::string_view path, entry_kind kind, dtyp
 }
 
 /// Throws ckpt::error naming the entry when the reader would refuse it (see unreadable_entry);
-/// `entries_before` counts the entries already in the file.
+/// `entries_before` counts the entries already in the file. Runs for every block, so the common
+/// case is a few comparisons: the walker builds paths from validated track names, identifiers,
+/// indices and escaped map keys, so their length is the only rule of is_valid_entry_path a path
+/// can break (a long key), and the full scan runs only in debug builds and on the way to an error.
 inline void check_writable_entry(std::string_view path, entry_kind kind, dtype type, const shape& dims, std::size_t size,
                                  std::uint64_t entries_before, const std::filesystem::path& file) {
+    bool ok = !path.empty() && path.size() <= max_path_length && dims.rank() <= shape::max_rank && entries_before + 1 < UINT32_MAX;
+    if (ok) {
+        switch (kind) {
+            case entry_kind::tensor: {
+                // As shape::elements and the reader: any overflow on the way refuses, even when a
+                // later dimension is 0. No divisions: this runs per block.
+                std::uint64_t n = 1;
+                bool overflow = false;
+                for (const auto d : dims) overflow |= __builtin_mul_overflow(n, d, &n);
+                std::uint64_t bytes = 0;
+                overflow |= __builtin_mul_overflow(n, static_cast<std::uint64_t>(dtype_size(type)), &bytes);
+                ok = type != dtype::bytes && !overflow && bytes == size;
+                break;
+            }
+            default: ok = false; break;  // the rarer kinds take the full check below
+        }
+    }
+#ifndef NDEBUG
+    ok = ok && is_valid_entry_path(path);
+#endif
+    if (ok) return;
     std::string why = unreadable_entry(path, kind, type, dims, size);
     if (why.empty() && entries_before + 1 >= UINT32_MAX) why = "more than " + std::to_string(UINT32_MAX - 1) + " entries in one checkpoint";
     if (!why.empty()) throw error("cannot save: " + why + "; nothing was written", file, std::string(path.substr(0, 200)));
