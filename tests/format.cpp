@@ -390,6 +390,9 @@ TEST_CASE("read_range returns exactly the bytes asked for, at any offset, for an
             CHECK_THROWS_AS(r.read_range(e, 1, want.size(), nullptr), ckpt::error);
         }
     }
+    // Chunk sizes the reader would refuse are refused by the writer, leaving no file behind.
+    for (const std::uint64_t bad : {0u, 32u, 100u}) CHECK_THROWS_WITH(ckpt::detail::file_writer("range_exact/bad", bad), Catch::Contains("chunk size"));
+    CHECK(std::distance(fs::directory_iterator("range_exact"), fs::directory_iterator()) == 3);
     // An entry of another file is refused, not looked up by position.
     ckpt::reader a("range_exact/c64");
     ckpt::entry_info stranger = *a.find("t7");

@@ -124,8 +124,8 @@ public:
             index_.u64(hash64(size ? data : "", size));
         } else {
             // Chunked: one hash per chunk, and the block's checksum is the hash of that table, which
-            // follows the record. The block is then written in one piece, as before version 2
-            // (writing chunk by chunk, between the hashes, measured slower).
+            // follows the record. The block is then written in one piece, as before version 2 (a
+            // write per chunk between the hashes was no faster here).
             sums_.resize(static_cast<std::size_t>(chunks));
             const auto bytes = static_cast<const char*>(data);
             for (std::uint64_t c = 0; c < chunks; ++c) {
