@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <iterator>
 #include <locale>
 #include <memory>
 #include <new>
@@ -149,6 +150,7 @@ void read_tensor(file_reader& file, const entry_info& e, T& obj) {
 // Steps. Moving an Eigen dynamic object, a std::vector or a std::string swaps pointers.
 template <class T>
 struct move_step final : plan_step {
+    explicit move_step(T& t) : target(t), value() {}  // a fresh value, filled before the step runs
     move_step(T& t, T&& v) : target(t), value(std::move(v)) {}
     void apply() override { target = std::move(value); }
     T& target;
@@ -160,6 +162,13 @@ struct swap_step final : plan_step {
     void apply() override { target.swap(value); }
     T& target;
     T value;
+};
+template <class T>
+struct array_step final : plan_step {  // C arrays: not assignable, copied element by element
+    explicit array_step(T& t) : target(t) {}
+    void apply() override { std::copy(std::begin(value), std::end(value), std::begin(target)); }
+    T& target;
+    T value{};
 };
 template <class T>
 struct read_step final : plan_step {
@@ -298,10 +307,14 @@ private:
         if constexpr (!std::is_same_v<element, bool>) {
             if (plan_.in_place) return stage(std::make_unique<read_step<T>>(plan_.file, e, obj));
         }
-        if constexpr (std::is_default_constructible_v<T> && std::is_move_assignable_v<T>) {
+        if constexpr (std::is_array_v<T>) {
+            auto step = std::make_unique<array_step<T>>(obj);
+            read_tensor(plan_.file, e, step->value);
+            return stage(std::move(step));
+        } else if constexpr (std::is_default_constructible_v<T> && std::is_move_assignable_v<T>) {
             std::unique_ptr<move_step<T>> step;
             try {
-                step = std::make_unique<move_step<T>>(obj, T{});
+                step = std::make_unique<move_step<T>>(obj);
                 if (traits::shape_of(step->value) != e.shape) traits::resize(step->value, e.shape);
             } catch (const std::bad_alloc&) {
                 throw error("not enough memory to stage " + std::to_string(e.length) + " bytes for the restore (ckpt::in_place needs none)",
@@ -312,13 +325,15 @@ private:
                 return stage(std::move(step));
             }
         }
-        // A tensor type that cannot be made empty and resized: stage a copy of the object.
-        static_assert(std::is_copy_constructible_v<T> && std::is_move_assignable_v<T>,
-                      "ckpt: a restored tensor type must be default-constructible or copyable, and move-assignable");
-        T copy = obj;
-        if (traits::shape_of(copy) != e.shape) traits::resize(copy, e.shape);
-        read_tensor(plan_.file, e, copy);
-        stage(std::make_unique<move_step<T>>(obj, std::move(copy)));
+        if constexpr (!std::is_array_v<T>) {
+            // A tensor type that cannot be made empty and resized: stage a copy of the object.
+            static_assert(std::is_copy_constructible_v<T> && std::is_move_assignable_v<T>,
+                          "ckpt: a restored tensor type must be default-constructible or copyable, and move-assignable");
+            T copy = obj;
+            if (traits::shape_of(copy) != e.shape) traits::resize(copy, e.shape);
+            read_tensor(plan_.file, e, copy);
+            stage(std::make_unique<move_step<T>>(obj, std::move(copy)));
+        }
     }
 
     template <class T>
