@@ -375,3 +375,43 @@ TEST_CASE("a cereal container of large elements is bounded by the elements' enco
     CHECK(r.head == 3);
     CHECK(n == nested);
 }
+
+namespace {
+// A cereal type whose load function reserves what the bytes claim, as careless user code does.
+struct careless {
+    std::string text;
+    template <class A>
+    void save(A& ar) const { ar(static_cast<std::uint64_t>(text.size())); }
+    template <class A>
+    void load(A& ar) {
+        std::uint64_t n = 0;
+        ar(n);
+        text.reserve(static_cast<std::size_t>(n));  // std::length_error or std::bad_alloc for a lie
+        text.assign(static_cast<std::size_t>(std::min<std::uint64_t>(n, 4)), 'x');
+    }
+};
+}  // namespace
+
+TEST_CASE("any other exception from decoding a damaged value is a corrupt_error naming the entry", "[restore]") {
+    fs::remove_all("atomic_foreign");
+    std::int64_t step = 42;
+    careless c{"abc"};
+    ckpt::checkpoint ck{ckpt::track("step", step), ckpt::track("careless", c)};
+    const auto file = ck.write("atomic_foreign/ckpt");
+    std::string block(8, '\0');
+    ckpt::detail::put<std::uint64_t>(block.data(), ~std::uint64_t{0});
+    damage::rewrite(file, "careless", block);
+
+    std::int64_t s = 1;
+    careless back{"kept"};
+    ckpt::checkpoint loader{ckpt::track("step", s), ckpt::track("careless", back)};
+    try {
+        loader.restore(file);
+        FAIL("expected a corrupt_error");
+    } catch (const ckpt::corrupt_error& e) {
+        CHECK(e.entry() == "careless");
+        CHECK(e.file() == file);
+    }
+    CHECK(s == 1);
+    CHECK(back.text == "kept");
+}
