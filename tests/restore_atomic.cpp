@@ -415,3 +415,18 @@ TEST_CASE("any other exception from decoding a damaged value is a corrupt_error 
     CHECK(s == 1);
     CHECK(back.text == "kept");
 }
+
+namespace {
+struct no_fields {};
+}  // namespace
+
+TEST_CASE("a std::vector of an empty struct restores: its elements have no entries of their own", "[restore]") {
+    fs::remove_all("atomic_empty_struct");
+    std::vector<no_fields> v(5);
+    ckpt::checkpoint ck{ckpt::track("v", v)};
+    const auto file = ck.write("atomic_empty_struct/ckpt");
+    std::vector<no_fields> back;
+    ckpt::checkpoint loader{ckpt::track("v", back)};
+    loader.restore(file).assert_consumed();
+    CHECK(back.size() == 5);
+}
