@@ -30,16 +30,26 @@
 
 namespace ckpt {
 
-/// strict (the default): every tracked object must be in the file. partial: objects the file
-/// lacks are left as they are and listed in restore_status::missing(). verify_first, alone or with
-/// partial (`ckpt::partial | ckpt::verify_first`): every block the restore takes is checked
-/// against its checksum before any object changes, so even damaged bytes leave every object as it
-/// was; it costs one more read of those blocks. Without it a damaged block is caught while it is
-/// read into its object, after the objects before it were restored.
-enum class restore_mode : unsigned { strict = 0, partial = 1, verify_first = 2 };
+/// How a restore treats the file and the objects. Whatever the mode, a restore that fails leaves
+/// every tracked object as it was: every check (entries, dtypes, shapes, container sizes and keys,
+/// every block's checksum, bool bytes, the decoding of every opaque value) happens before the first
+/// object changes. Blocks are read once, into new storage that the objects then take by a swap, so
+/// a restore needs memory for the tensors it replaces until it ends.
+///   strict (the default): every tracked object must be in the file, and non-empty containers must
+///     have the file's size and keys (an empty one takes them).
+///   partial: objects the file lacks are left as they are and listed in restore_status::missing();
+///     containers restore the elements both have, keep the object's others and list them as missing.
+///   in_place: tensor blocks are read straight into the objects once everything else checked out:
+///     no extra memory, but a block whose checksum fails is then found after earlier objects changed.
+///   verify_first: with in_place (`ckpt::in_place | ckpt::verify_first`), every block is checked
+///     against its checksum before any object changes, at the cost of reading it twice. Alone it
+///     changes nothing: the default already checks every block first.
+/// Flags combine: `ck.restore(p, ckpt::partial | ckpt::in_place);`
+enum class restore_mode : unsigned { strict = 0, partial = 1, verify_first = 2, in_place = 4 };
 inline constexpr restore_mode strict = restore_mode::strict;
 inline constexpr restore_mode partial = restore_mode::partial;
 inline constexpr restore_mode verify_first = restore_mode::verify_first;
+inline constexpr restore_mode in_place = restore_mode::in_place;
 constexpr restore_mode operator|(restore_mode a, restore_mode b) noexcept {
     return static_cast<restore_mode>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
 }
@@ -190,8 +200,8 @@ public:
     /// True while an asynchronous save is being written. `if (!ck.save_in_progress()) ...`
     bool save_in_progress() const { return worker_.busy(); }
 
-    /// Restores every tracked object from `file`; see restore_mode. Checks the structure before it
-    /// changes anything: a mismatch throws mismatch_error and leaves every object as it was.
+    /// Restores every tracked object from `file`; see restore_mode. Checks everything before it
+    /// changes anything: any error (mismatch_error, corrupt_error, ...) leaves every object as it was.
     restore_status restore(const std::filesystem::path& file, restore_mode mode = restore_mode::strict) {
         std::lock_guard lock(mutex_);
         wait_for_worker();
@@ -295,29 +305,16 @@ private:
     }
 
     restore_status do_restore(const std::filesystem::path& file, restore_mode mode) override {
+        // The check pass builds the plan and changes nothing; only plan.apply() touches the objects.
         detail::file_reader reader(file);
-        detail::restore_context ctx(reader, detail::includes(mode, restore_mode::partial));
-        auto pass = [&] {
-            std::apply([&](auto&... t) { (detail::restore_walker(ctx, t.name).visit(*t.object), ...); }, objects_);
-        };
-        pass();
-        if (!ctx.problems.empty()) {
-            std::string what = ctx.problems.front().what;
-            for (std::size_t i = 1; i < ctx.problems.size() && i < 20; ++i)
-                what += "\n  and entry '" + ctx.problems[i].path + "': " + ctx.problems[i].what;
-            if (ctx.problems.size() > 20) what += "\n  and " + std::to_string(ctx.problems.size() - 20) + " more";
-            throw mismatch_error(what, file, ctx.problems.front().path);
-        }
-        if (detail::includes(mode, restore_mode::verify_first))
-            for (const entry_info* e : ctx.plan)
-                if (e) reader.verify_block(*e);
-        ctx.apply = true;
-        pass();
-        std::vector<std::string> unused;
-        for (std::size_t i = 0; i < ctx.consumed.size(); ++i)
-            if (!ctx.consumed[i]) unused.push_back(reader.entries()[i].path);
+        const bool in_place = detail::includes(mode, restore_mode::in_place);
+        detail::restore_plan plan(reader, detail::includes(mode, restore_mode::partial), in_place);
+        std::apply([&](auto&... t) { (detail::restore_walker(plan, t.name).visit(*t.object), ...); }, objects_);
+        plan.throw_if_problems();
+        if (in_place && detail::includes(mode, restore_mode::verify_first)) plan.verify_deferred();
+        plan.apply();
         save_counter_ = reader.metadata().save_counter;
-        return restore_status(file, reader.metadata(), std::move(ctx.missing), std::move(unused));
+        return restore_status(file, reader.metadata(), std::move(plan.missing), plan.unused());
     }
 
     std::tuple<tracked<Ts>...> objects_;

@@ -37,11 +37,10 @@ public:
     void read(std::string_view path, T& into) {
         if (path.empty() || !detail::is_valid_entry_path(path))
             throw error("invalid entry path '" + std::string(path) + "'", file_.path());
-        detail::restore_context ctx(file_, false);
-        detail::restore_walker(ctx, std::string(path)).visit(into);
-        if (!ctx.problems.empty()) throw mismatch_error(ctx.problems.front().what, file_.path(), ctx.problems.front().path);
-        ctx.apply = true;
-        detail::restore_walker(ctx, std::string(path)).visit(into);
+        detail::restore_plan plan(file_, false, false);
+        detail::restore_walker(plan, std::string(path)).visit(into);
+        plan.throw_if_problems();
+        plan.apply();
     }
     /// `auto step = r.read<std::int64_t>("step");`
     template <class T>
