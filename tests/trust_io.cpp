@@ -347,6 +347,14 @@ TEST_CASE("a full disk at the state file: the manager converges once there is ro
             } catch (const ckpt::io_error&) {
             }
         }
+        {
+            // Reopened while the disk is still full and there is nothing to rotate: it opens (a
+            // restarted training can restore), and lists what is on disk.
+            ckpt::checkpoint_manager full{ck, dir / "keeping"};
+            if (names(full.checkpoints()) != std::vector<std::string>{"ckpt-1", "ckpt-2", "ckpt-3", "ckpt-4"}) return 37;
+            m.step = 0;
+            if (full.restore_or_initialize() != dir / "keeping" / "ckpt-4" || m.step != 4) return 38;
+        }
         free_inodes(dir, made, 4);
         ckpt::checkpoint_manager reopened{ck, dir / "keeping", ckpt::keep_last(2)};
         if (names(reopened.checkpoints()) != std::vector<std::string>{"ckpt-3", "ckpt-4"}) return 32;

@@ -474,10 +474,16 @@ private:
         changed = adopt_unrecorded() || changed;
         // The directory was not as the state file said (a crash, or a state file that could not
         // be written): record what is there and apply the policies now, as the interrupted save
-        // would have. A state file that cannot be written here is an error at once.
+        // would have. A full disk must not keep a restarted training from restoring: the record
+        // is left to the next save. Any other reason is an error at once.
         if (changed) {
             dirty_ = true;
-            settle();
+            try {
+                settle();
+            } catch (const io_error& e) {
+                if (e.code() != std::errc::no_space_on_device && e.code().value() != EDQUOT) throw;
+                std::fprintf(stderr, "ckpt: %s (the next save records the directory's checkpoints)\n", e.what());
+            }
         }
     }
 

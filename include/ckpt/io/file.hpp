@@ -215,8 +215,10 @@ inline const std::string& process_token() {
         std::random_device device;
         const std::uint64_t bits = (std::uint64_t{device()} << 32) ^ device() ^
                                    static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-        char text[17];
-        std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(bits));
+        // 32 bits: names stay short (a long template name plus this suffix must fit NAME_MAX), and
+        // the rare collision is passed over like any existing name.
+        char text[9];
+        std::snprintf(text, sizeof text, "%08llx", static_cast<unsigned long long>((bits ^ (bits >> 32)) & 0xffffffffu));
         return std::string(text);
     }();
     return token;
