@@ -99,9 +99,12 @@ struct tracked {
 
 /// `ckpt::track("model", model)`: the object's entries are named "model/...".
 template <class T>
-tracked<T> track(std::string name, T& object) {
+tracked<std::remove_const_t<T>> track(std::string name, T& object) {
+    static_assert(!std::is_const_v<T>, "ckpt: a checkpoint needs a mutable object: it restores into what it tracks. "
+                                       "Track a non-const object (or a copy); to only read a file use ckpt::reader");
     detail::require_checkpointable<T>();
-    return {std::move(name), &object};
+    if constexpr (std::is_const_v<T>) return {std::move(name), nullptr};  // unreachable: the assertion failed
+    else return {std::move(name), &object};
 }
 
 /// What a checkpoint_manager (or other code that should not know the tracked types) needs.

@@ -21,13 +21,19 @@ public:
     /// Opens the file and checks its header and index; throws format_error or corrupt_error.
     explicit reader(const std::filesystem::path& file) : file_(file) {}
 
-    const std::filesystem::path& path() const noexcept { return file_.path(); }
+    const std::filesystem::path& path() const& noexcept { return file_.path(); }
+    const std::filesystem::path& path() && = delete;  // would dangle: keep the reader in a variable
     /// In file order. `for (auto& e : r.entries()) ...`
-    const std::vector<entry_info>& entries() const noexcept { return file_.entries(); }
+    const std::vector<entry_info>& entries() const& noexcept { return file_.entries(); }
+    /// `for (auto& e : ckpt::reader(p).entries())` would iterate a destroyed reader: keep it in a variable.
+    const std::vector<entry_info>& entries() && = delete;
     /// `if (auto* e = r.find("step")) ...`
-    const entry_info* find(std::string_view path) const { return file_.find(path); }
+    const entry_info* find(std::string_view path) const& { return file_.find(path); }
+    const entry_info* find(std::string_view path) && = delete;  // would dangle
     bool contains(std::string_view path) const { return file_.find(path) != nullptr; }
-    const ckpt::metadata& metadata() const noexcept { return file_.metadata(); }
+    const ckpt::metadata& metadata() const& noexcept { return file_.metadata(); }
+    /// On a temporary reader, a copy: `auto m = ckpt::reader(p).metadata();` is safe.
+    ckpt::metadata metadata() && { return file_.metadata(); }
     /// Size of the file in bytes.
     std::uint64_t size() const noexcept { return file_.size(); }
 

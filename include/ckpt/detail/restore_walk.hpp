@@ -17,6 +17,7 @@
 #include <ckpt/detail/archive.hpp>
 #include <ckpt/detail/classify.hpp>
 #include <ckpt/detail/keys.hpp>
+#include <ckpt/detail/suggest.hpp>
 #include <ckpt/format/file_reader.hpp>
 
 namespace ckpt::detail {
@@ -97,6 +98,7 @@ public:
             for_each_field(obj, [&](std::string_view name, auto& member) { child(name, member); });
         else if constexpr (kind == node::sequence) sequence(obj, *e);
         else if constexpr (kind == node::mapping) mapping(obj, *e);
+        else if constexpr (kind == node::nullable) nullable(obj, *e);
     }
 
 private:
@@ -122,7 +124,9 @@ private:
     void missing() {
         if (ctx_.apply) return;
         if (ctx_.partial) ctx_.missing.push_back(path_);
-        else ctx_.problems.push_back({path_, "not found in the checkpoint"});
+        // Suggestions cost a pass over the index each: only for the problems an error message shows.
+        else ctx_.problems.push_back({path_, "not found in the checkpoint" +
+                                                 (ctx_.problems.size() < 20 ? suggest_path(path_, ctx_.file.entries()) : std::string())});
     }
     void problem(std::string what) { ctx_.problems.push_back({path_, std::move(what)}); }
     bool kind_is(const entry_info& e, entry_kind k, const std::string& object) {
@@ -288,6 +292,28 @@ private:
             else ++it;
         }
         for (std::size_t i = 0; i < keys.size(); ++i) child(key_segment(texts[i]), obj[keys[i]]);
+    }
+
+    // An empty optional in the file resets the object; a present one is emplaced (if need be) and restored.
+    template <class T>
+    void nullable(T& obj, const entry_info& e) {
+        using E = typename nullable_of<T>::element;
+        static_assert(std::is_default_constructible_v<E>, "ckpt: the value of a restored std::optional or std::unique_ptr must be default-constructible");
+        if (!ctx_.apply && !kind_is(e, entry_kind::sequence, "an optional value")) return;
+        const std::uint64_t n = e.shape[0];
+        if (n > 1) {
+            if (!ctx_.apply) problem("checkpoint has a sequence of " + std::to_string(n) + " elements, object is an optional value");
+            return;
+        }
+        if (ctx_.apply) {
+            if (n == 0) return obj.reset();
+            if (!obj) nullable_of<T>::emplace(obj);
+            return child_at(0, *obj);
+        }
+        if (n == 0) return;
+        if (obj) return child_at(0, *obj);
+        auto fresh = std::make_unique<E>();
+        child_at(0, *fresh);
     }
 
     restore_context& ctx_;
