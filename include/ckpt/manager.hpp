@@ -329,7 +329,7 @@ public:
     }
 
     /// Saves now, numbered by `options.step` when given (TensorFlow's checkpoint_number), and rotates.
-    /// `mgr.save({.step = 100, .metrics = {{"val_loss", 0.25}}});`
+    /// `ckpt::save_options o; o.step = 100; o.metrics["val_loss"] = 0.25; mgr.save(o);`
     std::filesystem::path save(const save_options& options = {}) { return save_impl(options, false); }
     /// `mgr.save(step)`
     std::filesystem::path save(std::int64_t step, save_options options = {}) {
@@ -380,6 +380,24 @@ public:
     std::vector<checkpoint_record> records() const {
         std::lock_guard lock(mutex_);
         return state_.records;
+    }
+    /// The kept checkpoint with the lowest (ckpt::minimize) or highest (ckpt::maximize) value of a
+    /// metric given at save time; nothing when no kept checkpoint has it. Ties go to the newest.
+    /// `if (auto best = mgr.best_checkpoint("val_loss", ckpt::minimize)) ck.restore(*best);`
+    std::optional<std::filesystem::path> best_checkpoint(const std::string& metric, direction goal = minimize) const {
+        std::lock_guard lock(mutex_);
+        const checkpoint_record* best = nullptr;
+        double best_value = 0;
+        for (const auto& r : state_.records) {
+            const auto m = r.metrics.find(metric);
+            if (m == r.metrics.end() || m->second != m->second) continue;  // absent or NaN
+            if (!best || (goal == minimize ? m->second <= best_value : m->second >= best_value)) {
+                best = &r;
+                best_value = m->second;
+            }
+        }
+        if (!best) return std::nullopt;
+        return best->path;
     }
     const std::filesystem::path& directory() const noexcept { return dir_; }
 

@@ -22,14 +22,14 @@ public:
     explicit reader(const std::filesystem::path& file) : file_(file) {}
 
     const std::filesystem::path& path() const& noexcept { return file_.path(); }
-    const std::filesystem::path& path() && = delete;  // would dangle: keep the reader in a variable
+    std::filesystem::path path() && { return file_.path(); }  // a copy: a reference would dangle
     /// In file order. `for (auto& e : r.entries()) ...`
     const std::vector<entry_info>& entries() const& noexcept { return file_.entries(); }
     /// `for (auto& e : ckpt::reader(p).entries())` would iterate a destroyed reader: keep it in a variable.
     const std::vector<entry_info>& entries() && = delete;
     /// `if (auto* e = r.find("step")) ...`
-    const entry_info* find(std::string_view path) const& { return file_.find(path); }
-    const entry_info* find(std::string_view path) && = delete;  // would dangle
+    /// The pointer lives as long as the reader: on a temporary reader use it within the expression.
+    const entry_info* find(std::string_view path) const { return file_.find(path); }
     bool contains(std::string_view path) const { return file_.find(path) != nullptr; }
     const ckpt::metadata& metadata() const& noexcept { return file_.metadata(); }
     /// On a temporary reader, a copy: `auto m = ckpt::reader(p).metadata();` is safe.
