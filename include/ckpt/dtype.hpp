@@ -61,6 +61,11 @@ constexpr const char* dtype_name(dtype t) noexcept {
 constexpr bool is_valid_dtype(std::uint8_t raw) noexcept { return raw <= 15; }
 
 namespace detail {
+// A count from the file (std::uint64_t) as a std::size_t. A function template: the same cast
+// written inline is a "useless cast" to g++'s -Wuseless-cast where the two types coincide.
+template <class From>
+constexpr std::size_t to_size(From n) noexcept { return static_cast<std::size_t>(n); }
+
 template <class T> struct always_false : std::false_type {};
 
 template <class T>

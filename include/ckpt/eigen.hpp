@@ -71,15 +71,15 @@ struct tensor_traits<Eigen::Tensor<S, N, Options, I>, std::enable_if_t<is_elemen
 
     static shape shape_of(const type& t) {
         shape s;
-        for (int i = 0; i < N; ++i) s.push_back(static_cast<std::uint64_t>(t.dimension(i)));
+        for (std::size_t i = 0; i < rank; ++i) s.push_back(static_cast<std::uint64_t>(t.dimension(i)));
         return s;
     }
     static const S* data(const type& t) { return t.data(); }
     static S* data(type& t) { return t.data(); }
     static bool accepts(const type& t, const shape& s) {
-        for (int i = 0; i < N; ++i) {
-            if (!detail::fits_index(s[static_cast<std::size_t>(i)])) return false;
-            if (t.size() != 0 && static_cast<std::uint64_t>(t.dimension(i)) != s[static_cast<std::size_t>(i)]) return false;
+        for (std::size_t i = 0; i < rank; ++i) {
+            if (!detail::fits_index(s[i])) return false;
+            if (t.size() != 0 && static_cast<std::uint64_t>(t.dimension(i)) != s[i]) return false;
         }
         return true;
     }

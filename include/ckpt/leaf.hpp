@@ -61,7 +61,7 @@ struct tensor_traits<std::vector<T, A>, std::enable_if_t<is_element_v<T> && !std
     static const T* data(const std::vector<T, A>& v) { return v.data(); }
     static T* data(std::vector<T, A>& v) { return v.data(); }
     static bool accepts(const std::vector<T, A>&, const shape&) { return true; }
-    static void resize(std::vector<T, A>& v, const shape& s) { v.resize(static_cast<std::size_t>(s[0])); }
+    static void resize(std::vector<T, A>& v, const shape& s) { v.resize(detail::to_size(s[0])); }
 };
 
 /// std::array and C arrays of elements: rank 1, fixed size.

@@ -76,7 +76,8 @@ inline bool is_plain_file_name(const std::string& name) {
 // of everything before it, so a damaged file is recognised and rebuilt instead of trusted.
 inline std::string escape_field(const std::string& s) {
     std::string out;
-    for (unsigned char c : s) {
+    for (const char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
         if (c <= ' ' || c == '%' || c == '=' || c >= 0x7f) {
             char buf[4];
             std::snprintf(buf, sizeof buf, "%%%02X", c);
@@ -269,8 +270,13 @@ inline std::string fill_template(const std::string& tmpl, const std::optional<st
             if (flags.find_first_not_of("0123456789.") != std::string::npos || (type != 'd' && type != 'f' && type != 'g' && type != 'e'))
                 throw error("name template field '{" + field + "}' has an unsupported format (use d, f, g or e)");
             const std::string format = "%" + flags + (type == 'd' ? "lld" : std::string(1, type));
-            if (type == 'd') std::snprintf(buf, sizeof buf, format.c_str(), static_cast<long long>(std::llround(*number)));
+            // The format is built from checked parts only (digits, '.', one of d f g e): users'
+            // -Wformat-nonliteral has nothing to find here.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+            if (type == 'd') std::snprintf(buf, sizeof buf, format.c_str(), std::llround(*number));
             else std::snprintf(buf, sizeof buf, format.c_str(), *number);
+#pragma GCC diagnostic pop
             out += buf;
         } else if (auto s = strings.find(key); s != strings.end()) {
             out += s->second;

@@ -30,7 +30,7 @@ public:
             using traits = tensor_traits<T>;
             const shape dims = traits::shape_of(obj);
             sink_.block(path_, entry_kind::tensor, dtype_of<typename traits::element>(), dims, traits::column_major,
-                        traits::data(obj), static_cast<std::size_t>(dims.elements()) * sizeof(typename traits::element));
+                        traits::data(obj), to_size(dims.elements()) * sizeof(typename traits::element));
         } else if constexpr (kind == node::sparse) {
             encode_sparse(obj, scratch_);
             const bool column_major = !(T::IsRowMajor);
