@@ -35,9 +35,13 @@ namespace ckpt {
 /// was; it costs one more read of those blocks. Without it a damaged block is caught while it is
 /// read into its object, after the objects before it were restored.
 enum class restore_mode : unsigned { strict = 0, partial = 1, verify_first = 2 };
+/// `ck.restore(p, ckpt::strict)`, the default: every tracked object must be in the file.
 inline constexpr restore_mode strict = restore_mode::strict;
+/// `ck.restore(p, ckpt::partial).missing()`: objects the file lacks are left as they are.
 inline constexpr restore_mode partial = restore_mode::partial;
+/// `ck.restore(p, ckpt::verify_first)`: every checksum is checked before any object changes.
 inline constexpr restore_mode verify_first = restore_mode::verify_first;
+/// Both modes: `ckpt::partial | ckpt::verify_first`
 constexpr restore_mode operator|(restore_mode a, restore_mode b) noexcept {
     return static_cast<restore_mode>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
 }
@@ -52,10 +56,13 @@ constexpr bool includes(restore_mode mode, restore_mode flag) noexcept {
 class restore_status {
 public:
     restore_status() = default;
+    /// Made by a restore: `auto status = ck.restore(p);`
     restore_status(std::filesystem::path file, ckpt::metadata meta, std::vector<std::string> missing, std::vector<std::string> unused)
         : file_(std::move(file)), metadata_(std::move(meta)), missing_(std::move(missing)), unused_(std::move(unused)) {}
 
+    /// The file restored from: `ck.restore(p).file()`
     const std::filesystem::path& file() const noexcept { return file_; }
+    /// The file's metadata (step, metrics, save counter): `ck.restore(p).metadata().step`
     const ckpt::metadata& metadata() const noexcept { return metadata_; }
     /// Tracked paths the file did not have (only a partial restore gets this far with any).
     const std::vector<std::string>& missing() const noexcept { return missing_; }
@@ -93,7 +100,9 @@ private:
 /// A name bound to an object the checkpoint saves and restores. Made by ckpt::track.
 template <class T>
 struct tracked {
+    /// The track name: the first part of the object's entry paths.
     std::string name;
+    /// The tracked object; never null.
     T* object;
 };
 
@@ -182,9 +191,13 @@ public:
     std::uint64_t save_counter() const noexcept { return save_counter_; }
 
 protected:
+    /// Implemented by checkpoint<Ts...>: writes the tracked objects to `file`.
     virtual void do_write(const std::filesystem::path& file, const save_options& options, std::uint64_t counter) = 0;
+    /// Implemented by checkpoint<Ts...>: copies the tracked state for an asynchronous save.
     virtual void do_snapshot(detail::snapshot& into) = 0;
+    /// Implemented by checkpoint<Ts...>: restores the tracked objects from `file`.
     virtual restore_status do_restore(const std::filesystem::path& file, restore_mode mode) = 0;
+    /// Saves so far; see save_counter().
     std::uint64_t save_counter_ = 0;
 
 private:
@@ -229,6 +242,7 @@ private:
 template <class... Ts>
 class checkpoint : public any_checkpoint {
 public:
+    /// Tracks the given objects: `ckpt::checkpoint ck{ckpt::track("model", model), ckpt::track("step", step)};` Throws ckpt::error for invalid or overlapping names.
     explicit checkpoint(tracked<Ts>... objects) : objects_(std::move(objects)...) {
         const std::vector<std::string> names = std::apply([](const auto&... t) { return std::vector<std::string>{t.name...}; }, objects_);
         for (std::size_t i = 0; i < names.size(); ++i) {
@@ -283,6 +297,7 @@ private:
     std::tuple<tracked<Ts>...> objects_;
 };
 
+/// Deduces the tracked types: `ckpt::checkpoint ck{ckpt::track("w", w), ckpt::track("step", step)};`
 template <class... Ts>
 checkpoint(tracked<Ts>...) -> checkpoint<Ts...>;
 

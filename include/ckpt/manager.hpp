@@ -39,14 +39,18 @@ namespace ckpt {
 
 /// One checkpoint a manager keeps, as its state file records it.
 struct checkpoint_record {
-    std::uint64_t number = 0;        // 1, 2, ... in order of saving, never reused
-    std::string name;                // file name inside the directory
-    std::filesystem::path path;      // directory / name
+    std::uint64_t number = 0;        ///< 1, 2, ... in order of saving, never reused
+    std::string name;                ///< file name inside the directory
+    std::filesystem::path path;      ///< directory / name
+    /// The training step given at save time, if any.
     std::optional<std::int64_t> step;
+    /// When the checkpoint was saved.
     std::chrono::system_clock::time_point wall_time;
+    /// The metrics given at save time: `r.metrics.at("val_loss")`
     std::map<std::string, double> metrics;
+    /// The strings given at save time.
     std::map<std::string, std::string> strings;
-    bool preserved = false;          // kept for good by keep_every
+    bool preserved = false;          ///< kept for good by keep_every
 };
 
 namespace detail {
@@ -314,6 +318,7 @@ inline std::optional<std::filesystem::path> latest_checkpoint(const std::filesys
     return found.back().path;
 }
 
+/// Keeps a directory of numbered checkpoints of one ckpt::checkpoint, rotated by policies: `ckpt::checkpoint_manager mgr{ck, "run", ckpt::keep_last(3)};`
 class checkpoint_manager {
 public:
     /// Opens (creating it if needed) `dir` for `ck`, with any of the policies and naming options of
@@ -370,6 +375,7 @@ public:
     /// Blocks until an asynchronous save is written, recorded and rotated; rethrows its error.
     void wait() { ck_.wait(); }
 
+    /// The newest kept checkpoint, or nothing: `if (auto p = mgr.latest_checkpoint()) ck.restore(*p);`
     std::optional<std::filesystem::path> latest_checkpoint() const {
         std::lock_guard lock(mutex_);
         if (state_.records.empty()) return std::nullopt;
@@ -405,6 +411,7 @@ public:
         if (!best) return std::nullopt;
         return best->path;
     }
+    /// The directory the manager keeps: `mgr.directory() / "checkpoint"`
     const std::filesystem::path& directory() const noexcept { return dir_; }
 
     /// Restores the latest checkpoint and returns its path; with none, calls `init` (if given)
