@@ -46,9 +46,13 @@ namespace ckpt {
 ///     changes nothing: the default already checks every block first.
 /// Flags combine: `ck.restore(p, ckpt::partial | ckpt::in_place);`
 enum class restore_mode : unsigned { strict = 0, partial = 1, verify_first = 2, in_place = 4 };
+/// `ck.restore(p, ckpt::strict)`, the default: every tracked object must be in the file.
 inline constexpr restore_mode strict = restore_mode::strict;
+/// `ck.restore(p, ckpt::partial).missing()`: objects the file lacks are left as they are.
 inline constexpr restore_mode partial = restore_mode::partial;
+/// `ck.restore(p, ckpt::verify_first)`: every checksum is checked before any object changes.
 inline constexpr restore_mode verify_first = restore_mode::verify_first;
+/// `ck.restore(p, ckpt::in_place)`: tensor blocks read straight into the objects (see restore_mode).
 inline constexpr restore_mode in_place = restore_mode::in_place;
 constexpr restore_mode operator|(restore_mode a, restore_mode b) noexcept {
     return static_cast<restore_mode>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
@@ -64,10 +68,13 @@ constexpr bool includes(restore_mode mode, restore_mode flag) noexcept {
 class restore_status {
 public:
     restore_status() = default;
+    /// Made by a restore: `auto status = ck.restore(p);`
     restore_status(std::filesystem::path file, ckpt::metadata meta, std::vector<std::string> missing, std::vector<std::string> unused)
         : file_(std::move(file)), metadata_(std::move(meta)), missing_(std::move(missing)), unused_(std::move(unused)) {}
 
+    /// The file restored from: `ck.restore(p).file()`
     const std::filesystem::path& file() const noexcept { return file_; }
+    /// The file's metadata (step, metrics, save counter): `ck.restore(p).metadata().step`
     const ckpt::metadata& metadata() const noexcept { return metadata_; }
     /// Tracked paths the file did not have (only a partial restore gets this far with any).
     const std::vector<std::string>& missing() const noexcept { return missing_; }
@@ -105,15 +112,20 @@ private:
 /// A name bound to an object the checkpoint saves and restores. Made by ckpt::track.
 template <class T>
 struct tracked {
+    /// The track name: the first part of the object's entry paths.
     std::string name;
+    /// The tracked object; never null.
     T* object;
 };
 
 /// `ckpt::track("model", model)`: the object's entries are named "model/...".
 template <class T>
-tracked<T> track(std::string name, T& object) {
+tracked<std::remove_const_t<T>> track(std::string name, T& object) {
+    static_assert(!std::is_const_v<T>, "ckpt: a checkpoint needs a mutable object: it restores into what it tracks. "
+                                       "Track a non-const object (or a copy); to only read a file use ckpt::reader");
     detail::require_checkpointable<T>();
-    return {std::move(name), &object};
+    if constexpr (std::is_const_v<T>) return {std::move(name), nullptr};  // unreachable: the assertion failed
+    else return {std::move(name), &object};
 }
 
 /// What a checkpoint_manager (or other code that should not know the tracked types) needs.
@@ -212,9 +224,13 @@ public:
     std::uint64_t save_counter() const noexcept { return save_counter_; }
 
 protected:
+    /// Implemented by checkpoint<Ts...>: writes the tracked objects to `file`.
     virtual void do_write(const std::filesystem::path& file, const save_options& options, std::uint64_t counter) = 0;
+    /// Implemented by checkpoint<Ts...>: copies the tracked state for an asynchronous save.
     virtual void do_snapshot(detail::snapshot& into) = 0;
+    /// Implemented by checkpoint<Ts...>: restores the tracked objects from `file`.
     virtual restore_status do_restore(const std::filesystem::path& file, restore_mode mode) = 0;
+    /// Saves so far; see save_counter().
     std::atomic<std::uint64_t> save_counter_{0};
 
 private:
@@ -279,6 +295,7 @@ private:
 template <class... Ts>
 class checkpoint : public any_checkpoint {
 public:
+    /// Tracks the given objects: `ckpt::checkpoint ck{ckpt::track("model", model), ckpt::track("step", step)};` Throws ckpt::error for invalid or overlapping names.
     explicit checkpoint(tracked<Ts>... objects) : objects_(std::move(objects)...) {
         const std::vector<std::string> names = std::apply([](const auto&... t) { return std::vector<std::string>{t.name...}; }, objects_);
         for (std::size_t i = 0; i < names.size(); ++i) {
@@ -320,6 +337,7 @@ private:
     std::tuple<tracked<Ts>...> objects_;
 };
 
+/// Deduces the tracked types: `ckpt::checkpoint ck{ckpt::track("w", w), ckpt::track("step", step)};`
 template <class... Ts>
 checkpoint(tracked<Ts>...) -> checkpoint<Ts...>;
 

@@ -39,14 +39,18 @@ namespace ckpt {
 
 /// One checkpoint a manager keeps, as its state file records it.
 struct checkpoint_record {
-    std::uint64_t number = 0;        // 1, 2, ... in order of saving, never reused
-    std::string name;                // file name inside the directory
-    std::filesystem::path path;      // directory / name
+    std::uint64_t number = 0;        ///< 1, 2, ... in order of saving, never reused
+    std::string name;                ///< file name inside the directory
+    std::filesystem::path path;      ///< directory / name
+    /// The training step given at save time, if any.
     std::optional<std::int64_t> step;
+    /// When the checkpoint was saved.
     std::chrono::system_clock::time_point wall_time;
+    /// The metrics given at save time: `r.metrics.at("val_loss")`
     std::map<std::string, double> metrics;
+    /// The strings given at save time.
     std::map<std::string, std::string> strings;
-    bool preserved = false;          // kept for good by keep_every
+    bool preserved = false;          ///< kept for good by keep_every
 };
 
 namespace detail {
@@ -76,7 +80,8 @@ inline bool is_plain_file_name(const std::string& name) {
 // of everything before it, so a damaged file is recognised and rebuilt instead of trusted.
 inline std::string escape_field(const std::string& s) {
     std::string out;
-    for (unsigned char c : s) {
+    for (const char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
         if (c <= ' ' || c == '%' || c == '=' || c >= 0x7f) {
             char buf[4];
             std::snprintf(buf, sizeof buf, "%%%02X", c);
@@ -269,8 +274,13 @@ inline std::string fill_template(const std::string& tmpl, const std::optional<st
             if (flags.find_first_not_of("0123456789.") != std::string::npos || (type != 'd' && type != 'f' && type != 'g' && type != 'e'))
                 throw error("name template field '{" + field + "}' has an unsupported format (use d, f, g or e)");
             const std::string format = "%" + flags + (type == 'd' ? "lld" : std::string(1, type));
-            if (type == 'd') std::snprintf(buf, sizeof buf, format.c_str(), static_cast<long long>(std::llround(*number)));
+            // The format is built from checked parts only (digits, '.', one of d f g e): users'
+            // -Wformat-nonliteral has nothing to find here.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+            if (type == 'd') std::snprintf(buf, sizeof buf, format.c_str(), std::llround(*number));
             else std::snprintf(buf, sizeof buf, format.c_str(), *number);
+#pragma GCC diagnostic pop
             out += buf;
         } else if (auto s = strings.find(key); s != strings.end()) {
             out += s->second;
@@ -309,6 +319,7 @@ inline std::optional<std::filesystem::path> latest_checkpoint(const std::filesys
     return found.back().path;
 }
 
+/// Keeps a directory of numbered checkpoints of one ckpt::checkpoint, rotated by policies: `ckpt::checkpoint_manager mgr{ck, "run", ckpt::keep_last(3)};`
 class checkpoint_manager {
 public:
     /// Opens (creating it if needed) `dir` for `ck`, with any of the policies and naming options of
@@ -330,7 +341,7 @@ public:
     }
 
     /// Saves now, numbered by `options.step` when given (TensorFlow's checkpoint_number), and rotates.
-    /// `mgr.save({.step = 100, .metrics = {{"val_loss", 0.25}}});`
+    /// `ckpt::save_options o; o.step = 100; o.metrics["val_loss"] = 0.25; mgr.save(o);`
     std::filesystem::path save(const save_options& options = {}) { return save_impl(options, false); }
     /// `mgr.save(step)`
     std::filesystem::path save(std::int64_t step, save_options options = {}) {
@@ -365,6 +376,7 @@ public:
     /// Blocks until an asynchronous save is written, recorded and rotated; rethrows its error.
     void wait() { ck_.wait(); }
 
+    /// The newest kept checkpoint, or nothing: `if (auto p = mgr.latest_checkpoint()) ck.restore(*p);`
     std::optional<std::filesystem::path> latest_checkpoint() const {
         std::lock_guard lock(mutex_);
         if (state_.records.empty()) return std::nullopt;
@@ -382,6 +394,25 @@ public:
         std::lock_guard lock(mutex_);
         return state_.records;
     }
+    /// The kept checkpoint with the lowest (ckpt::minimize) or highest (ckpt::maximize) value of a
+    /// metric given at save time; nothing when no kept checkpoint has it. Ties go to the newest.
+    /// `if (auto best = mgr.best_checkpoint("val_loss", ckpt::minimize)) ck.restore(*best);`
+    std::optional<std::filesystem::path> best_checkpoint(const std::string& metric, direction goal = minimize) const {
+        std::lock_guard lock(mutex_);
+        const checkpoint_record* best = nullptr;
+        double best_value = 0;
+        for (const auto& r : state_.records) {
+            const auto m = r.metrics.find(metric);
+            if (m == r.metrics.end() || m->second != m->second) continue;  // absent or NaN
+            if (!best || (goal == minimize ? m->second <= best_value : m->second >= best_value)) {
+                best = &r;
+                best_value = m->second;
+            }
+        }
+        if (!best) return std::nullopt;
+        return best->path;
+    }
+    /// The directory the manager keeps: `mgr.directory() / "checkpoint"`
     const std::filesystem::path& directory() const noexcept { return dir_; }
 
     /// Restores the latest checkpoint and returns its path; with none, calls `init` (if given)

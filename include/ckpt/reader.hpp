@@ -16,18 +16,28 @@
 
 namespace ckpt {
 
+/// A checkpoint file read without the types that wrote it: `ckpt::reader r("run/ckpt-3"); auto k = r.read<Eigen::MatrixXf>("model/kernel");`
 class reader {
 public:
     /// Opens the file and checks its header and index; throws format_error or corrupt_error.
     explicit reader(const std::filesystem::path& file) : file_(file) {}
 
-    const std::filesystem::path& path() const noexcept { return file_.path(); }
+    /// The file read: `r.path()`; on a temporary reader, a copy.
+    const std::filesystem::path& path() const& noexcept { return file_.path(); }
+    std::filesystem::path path() && { return file_.path(); }  ///< a copy: a reference would dangle
     /// In file order. `for (auto& e : r.entries()) ...`
-    const std::vector<entry_info>& entries() const noexcept { return file_.entries(); }
+    const std::vector<entry_info>& entries() const& noexcept { return file_.entries(); }
+    /// `for (auto& e : ckpt::reader(p).entries())` would iterate a destroyed reader: keep it in a variable.
+    const std::vector<entry_info>& entries() && = delete;
     /// `if (auto* e = r.find("step")) ...`
+    /// The pointer lives as long as the reader: on a temporary reader use it within the expression.
     const entry_info* find(std::string_view path) const { return file_.find(path); }
+    /// `if (r.contains("model/kernel")) ...`
     bool contains(std::string_view path) const { return file_.find(path) != nullptr; }
-    const ckpt::metadata& metadata() const noexcept { return file_.metadata(); }
+    /// The file's metadata: `r.metadata().step`
+    const ckpt::metadata& metadata() const& noexcept { return file_.metadata(); }
+    /// On a temporary reader, a copy: `auto m = ckpt::reader(p).metadata();` is safe.
+    ckpt::metadata metadata() && { return file_.metadata(); }
     /// Size of the file in bytes.
     std::uint64_t size() const noexcept { return file_.size(); }
 

@@ -33,6 +33,7 @@
 #include <ckpt/detail/archive.hpp>
 #include <ckpt/detail/classify.hpp>
 #include <ckpt/detail/keys.hpp>
+#include <ckpt/detail/suggest.hpp>
 #include <ckpt/format/file_reader.hpp>
 
 namespace ckpt::detail {
@@ -171,6 +172,22 @@ struct array_step final : plan_step {  // C arrays: not assignable, copied eleme
     T value{};
 };
 template <class T>
+struct reset_step final : plan_step {  // an optional value the file says is empty
+    explicit reset_step(T& t) : target(t) {}
+    void apply() override { target.reset(); }
+    T& target;
+};
+template <class T, class E>
+struct emplace_step final : plan_step {  // an empty optional or unique_ptr takes a value built aside
+    emplace_step(T& t, std::unique_ptr<E> v) : target(t), value(std::move(v)) {}
+    void apply() override {
+        if constexpr (std::is_same_v<T, std::unique_ptr<E>>) target = std::move(value);
+        else target.emplace(std::move(*value));
+    }
+    T& target;
+    std::unique_ptr<E> value;
+};
+template <class T>
 struct read_step final : plan_step {
     read_step(file_reader& f, const entry_info& e, T& t) : file(f), entry(e), target(t) {}
     void apply() override {
@@ -224,6 +241,7 @@ public:
             plan_.consumed[plan_.file.index_of(*e)] = 1;
             if constexpr (kind == node::sequence) sequence(obj, *e);
             else if constexpr (kind == node::mapping) mapping(obj, *e);
+            else if constexpr (kind == node::nullable) nullable(obj, *e);
             else {
                 // A damaged file must not get past with another exception type (std::bad_alloc from a
                 // user's load function, std::length_error from a stream): it is a corrupt entry.
@@ -271,8 +289,9 @@ private:
     }
 
     void missing() {
-        if (plan_.partial) plan_.missing.push_back(path_);
-        else problem("not found in the checkpoint");
+        if (plan_.partial) return plan_.missing.push_back(path_);
+        // Suggestions cost a pass over the index each: only for the problems an error message shows.
+        problem("not found in the checkpoint" + (plan_.problems.size() < 20 ? suggest_path(path_, plan_.file.entries()) : std::string()));
     }
     void missing_child(std::string_view segment) {
         plan_.missing.push_back(path_ + '/' + std::string(segment));
@@ -509,6 +528,33 @@ private:
         }
         for (const std::size_t i : common) child(key_segment(texts[i]), obj.find(keys[i])->second);
         for (const auto& k : only_object) missing_child(key_segment(k));
+    }
+
+    // An empty optional in the file resets the object; a present one is restored into the object's
+    // value, or into a new value that the plan moves in (the object stays as it was until then).
+    template <class T>
+    void nullable(T& obj, const entry_info& e) {
+        using E = typename nullable_of<T>::element;
+        static_assert(std::is_default_constructible_v<E>, "ckpt: the value of a restored std::optional or std::unique_ptr must be default-constructible");
+        if (!kind_is(e, entry_kind::sequence, "an optional value")) return;
+        const std::uint64_t n = e.shape[0];
+        if (n > 1) return problem("checkpoint has a sequence of " + std::to_string(n) + " elements, object is an optional value");
+        if (direct_) {
+            if (n == 0) return obj.reset();
+            if (!obj) nullable_of<T>::emplace(obj);
+            return child_at(0, *obj);
+        }
+        if (n == 0) {
+            if (obj) stage(std::make_unique<reset_step<T>>(obj));
+            return;
+        }
+        if (obj) return child_at(0, *obj);
+        auto fresh = std::make_unique<E>();
+        {
+            direct_scope scope(direct_);
+            child_at(0, *fresh);
+        }
+        stage(std::make_unique<emplace_step<T, E>>(obj, std::move(fresh)));
     }
 
     restore_plan& plan_;

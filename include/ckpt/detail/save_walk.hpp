@@ -31,7 +31,7 @@ public:
             using traits = tensor_traits<T>;
             const shape dims = traits::shape_of(obj);
             sink_.block(path_, entry_kind::tensor, dtype_of<typename traits::element>(), dims, traits::column_major,
-                        traits::data(obj), static_cast<std::size_t>(dims.elements()) * sizeof(typename traits::element));
+                        traits::data(obj), to_size(dims.elements()) * sizeof(typename traits::element));
         } else if constexpr (kind == node::sparse) {
             encode_sparse(obj, scratch_);
             const bool column_major = !(T::IsRowMajor);
@@ -90,6 +90,11 @@ public:
             encode_keys(keys, scratch_);
             sink_.block(path_, entry_kind::mapping, dtype::bytes, shape{items.size()}, false, scratch_.data(), scratch_.size());
             for (const auto& [key, value] : items) child(key_segment(key), *value);
+        } else if constexpr (kind == node::nullable) {
+            // A sequence of 0 or 1 elements: readers and the tool need no new entry kind.
+            const bool present = static_cast<bool>(obj);
+            sink_.block(path_, entry_kind::sequence, dtype::bytes, shape{present ? 1u : 0u}, false, nullptr, 0);
+            if (present) child("0", *obj);
         }
     }
 
