@@ -301,6 +301,10 @@ TEST_CASE("exports escape names the reference readers cannot take and refuse the
     CHECK_THAT(inspect.output, Catch::Contains("layers/esc\\x1b[2J\\x01") && Catch::Contains("layers/bad\\xff\\xfeutf8") &&
                                    Catch::Contains("layers/caf\xc3\xa9"));
     CHECK_FALSE(contains_byte(tool("diff " + file + " tool_names/ckpt --only layers --json").output, '\x1b'));
+    std::ofstream("tool_names/inspect.json") << tool("inspect --json " + file).output;
+    const auto json = python_script("export_facts.py", "tool_names/inspect.json");
+    INFO(json.output);
+    CHECK(json.output == "json 8 entries\n");  // the map, its 6 tensors, __metadata__: valid JSON whatever the bytes
 }
 
 TEST_CASE("export --only and --exclude choose tensors by path prefix, a whole segment at a time", "[tool]") {
@@ -405,15 +409,17 @@ TEST_CASE("ckpt diff compares tensor values in logical order, with tolerances, J
     CHECK_THAT(plain.output, !Catch::Contains("~ w") && Catch::Contains("~ other: 1 of 2 elements differ"));
     CHECK(tool("diff " + fa + " " + fb + " --exclude other").status == 0);
     CHECK_THAT(tool("diff " + fa + " " + fb + " --only w").output, Catch::Contains("identical: 1 entries"));
-    CHECK(tool("diff " + fa + " " + fb + " --atol 0.01").status == 0);
+    const auto within = tool("diff " + fa + " " + fb + " --atol 0.01");
+    CHECK(within.status == 0);
+    CHECK(within.output == "equal within atol 0.01, rtol 0: 3 entries\n");
     CHECK(tool("diff " + fa + " " + fb + " --rtol 0.01").status == 0);
     CHECK(tool("diff " + fa + " " + fb + " --rtol 0.0001").status == 1);
     const auto json = tool("diff " + fa + " " + fb + " --json --only other --only ids");
     CHECK(json.status == 1);
-    CHECK_THAT(json.output, Catch::StartsWith("{\"a\":\"" + fa + "\",\"b\":\"" + fb + "\",\"atol\":0,\"rtol\":0,\"compared\":2,\"identical\":false,"
+    CHECK_THAT(json.output, Catch::StartsWith("{\"a\":\"" + fa + "\",\"b\":\"" + fb + "\",\"atol\":0,\"rtol\":0,\"compared\":2,\"equal\":false,"
                                               "\"differences\":[{\"path\":\"other\",\"change\":\"values\",\"elements\":2,\"differing\":1,"
                                               "\"max_abs_diff\":"));
     CHECK(tool("diff " + fa + " " + fa + " --json").output == "{\"a\":\"" + fa + "\",\"b\":\"" + fa +
-                                                                   "\",\"atol\":0,\"rtol\":0,\"compared\":3,\"identical\":true,\"differences\":[]}\n");
+                                                                   "\",\"atol\":0,\"rtol\":0,\"compared\":3,\"equal\":true,\"differences\":[]}\n");
     CHECK(tool("diff " + fa + " " + fb + " --atol -1").status == 2);
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Opens `ckpt export` outputs with the reference readers and prints what they see, for tests to
 match: python3 export_facts.py FILE...  (.npz through numpy.load and zipfile.extractall, as unzip
-would; anything else as safetensors, parsed by its published layout).
+would; .json through json.load, printing "json N entries"; anything else as safetensors, parsed
+by its published layout).
 
 Lines: "npz NAME DTYPE SHAPE", "safetensors NAME DTYPE SHAPE", "metadata KEY VALUE" (JSON-quoted
 names and values), and for every tensor whose name starts with "pattern": "pattern NAME ok|BAD",
@@ -50,5 +51,10 @@ def safetensors(path):
             pattern(name, np.frombuffer(data[begin:end], dtype=numpy_dtype[entry["dtype"]]).reshape(entry["shape"]))
 
 
+def json_file(path):
+    with open(path, encoding="utf-8") as f:
+        print("json", len(json.load(f)["entries"]), "entries")
+
+
 for file in sys.argv[1:]:
-    (npz if file.endswith(".npz") else safetensors)(file)
+    (npz if file.endswith(".npz") else json_file if file.endswith(".json") else safetensors)(file)

@@ -225,13 +225,14 @@ inline int diff(const std::filesystem::path& a_path, const std::filesystem::path
     }
     if (opt.json) {
         out << "{\"a\":" << json_string(a_path.string()) << ",\"b\":" << json_string(b_path.string()) << ",\"atol\":" << json_number(opt.atol)
-            << ",\"rtol\":" << json_number(opt.rtol) << ",\"compared\":" << compared << ",\"identical\":" << (text.empty() ? "true" : "false")
+            << ",\"rtol\":" << json_number(opt.rtol) << ",\"compared\":" << compared << ",\"equal\":" << (text.empty() ? "true" : "false")
             << ",\"differences\":[";
         for (std::size_t i = 0; i < json.size(); ++i) out << (i ? "," : "") << json[i];
         out << "]}\n";
     } else {
         for (const auto& line : text) out << line << "\n";
-        if (text.empty()) out << "identical: " << compared << " entries\n";
+        if (text.empty() && opt.atol == 0 && opt.rtol == 0) out << "identical: " << compared << " entries\n";
+        else if (text.empty()) out << "equal within atol " << number(opt.atol) << ", rtol " << number(opt.rtol) << ": " << compared << " entries\n";
     }
     return text.empty() ? 0 : 1;
 }
