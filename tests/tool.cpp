@@ -336,13 +336,15 @@ TEST_CASE("export streams: peak memory stays far below a large tensor's size, an
     const pid_t pid = ::fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
-        Eigen::MatrixXd pattern_matrix(2048, 4096);  // column-major; value = row-major index
+        // Column-major, values = row-major index. Sizes are not multiples of the transposition's
+        // tiles (512 rows, 1 MiB), so partial tiles are exercised.
+        Eigen::MatrixXd pattern_matrix(2050, 4093);  // 64 MiB
         for (Eigen::Index j = 0; j < pattern_matrix.cols(); ++j)
-            for (Eigen::Index i = 0; i < pattern_matrix.rows(); ++i) pattern_matrix(i, j) = static_cast<double>(i * 4096 + j);
-        Eigen::Tensor<float, 3> pattern_cube(64, 40, 129);  // column-major, 1.3 MiB: the tiled path too
-        for (int i = 0; i < 64; ++i)
-            for (int j = 0; j < 40; ++j)
-                for (int k = 0; k < 129; ++k) pattern_cube(i, j, k) = static_cast<float>((i * 40 + j) * 129 + k);
+            for (Eigen::Index i = 0; i < pattern_matrix.rows(); ++i) pattern_matrix(i, j) = static_cast<double>(i * 4093 + j);
+        Eigen::Tensor<float, 3> pattern_cube(600, 7, 131);  // 2.2 MiB: tiled too, with middle axes
+        for (int i = 0; i < 600; ++i)
+            for (int j = 0; j < 7; ++j)
+                for (int k = 0; k < 131; ++k) pattern_cube(i, j, k) = static_cast<float>((i * 7 + j) * 131 + k);
         Eigen::Matrix<float, 3, 2> pattern_small;  // column-major, reordered in memory
         pattern_small << 0, 1, 2, 3, 4, 5;
         ckpt::checkpoint ck{ckpt::track("pattern_matrix", pattern_matrix), ckpt::track("pattern_cube", pattern_cube),
@@ -355,7 +357,7 @@ TEST_CASE("export streams: peak memory stays far below a large tensor's size, an
     REQUIRE(WIFEXITED(status));
     REQUIRE(WEXITSTATUS(status) == 0);
 
-    const long tensor_kib = 64 << 10;
+    const long tensor_kib = 2050L * 4093 * 8 / 1024;
     const auto [npz_status, npz_peak] = tool_peak_kib({"export", "tool_stream/ckpt", "--format", "npz", "-o", "tool_stream/out.npz"});
     const auto [st_status, st_peak] = tool_peak_kib({"export", "tool_stream/ckpt", "--format", "safetensors", "-o", "tool_stream/out.safetensors"});
     const auto [inspect_status, baseline] = tool_peak_kib({"inspect", "tool_stream/ckpt"});
