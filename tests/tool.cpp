@@ -341,14 +341,18 @@ TEST_CASE("export streams: peak memory stays far below a large tensor's size, an
         Eigen::MatrixXd pattern_matrix(2050, 4093);  // 64 MiB
         for (Eigen::Index j = 0; j < pattern_matrix.cols(); ++j)
             for (Eigen::Index i = 0; i < pattern_matrix.rows(); ++i) pattern_matrix(i, j) = static_cast<double>(i * 4093 + j);
-        Eigen::Tensor<float, 3> pattern_cube(600, 7, 131);  // 2.2 MiB: tiled too, with middle axes
+        Eigen::Tensor<float, 3> pattern_cube(600, 3, 1100);  // 7.6 MiB: tiled too, with a middle axis
         for (int i = 0; i < 600; ++i)
-            for (int j = 0; j < 7; ++j)
-                for (int k = 0; k < 131; ++k) pattern_cube(i, j, k) = static_cast<float>((i * 7 + j) * 131 + k);
+            for (int j = 0; j < 3; ++j)
+                for (int k = 0; k < 1100; ++k) pattern_cube(i, j, k) = static_cast<float>((i * 3 + j) * 1100 + k);
+        Eigen::Tensor<float, 3> pattern_thin(1000, 300, 2);  // 2.3 MiB, a short last axis: written in bands of axis 0
+        for (int i = 0; i < 1000; ++i)
+            for (int j = 0; j < 300; ++j)
+                for (int k = 0; k < 2; ++k) pattern_thin(i, j, k) = static_cast<float>((i * 300 + j) * 2 + k);
         Eigen::Matrix<float, 3, 2> pattern_small;  // column-major, reordered in memory
         pattern_small << 0, 1, 2, 3, 4, 5;
         ckpt::checkpoint ck{ckpt::track("pattern_matrix", pattern_matrix), ckpt::track("pattern_cube", pattern_cube),
-                            ckpt::track("pattern_small", pattern_small)};
+                            ckpt::track("pattern_thin", pattern_thin), ckpt::track("pattern_small", pattern_small)};
         ck.write("tool_stream/ckpt");
         ::_exit(0);
     }
@@ -373,8 +377,8 @@ TEST_CASE("export streams: peak memory stays far below a large tensor's size, an
     const auto facts = python_script("export_facts.py", "tool_stream/out.npz tool_stream/out.safetensors");
     INFO(facts.output);
     CHECK(facts.status == 0);
-    for (const char* name : {"pattern_matrix", "pattern_cube", "pattern_small"}) CHECK_THAT(facts.output, Catch::Contains("pattern \"" + std::string(name) + "\" ok"));
-    CHECK(std::count(facts.output.begin(), facts.output.end(), '\n') >= 12);  // 6 tensor lines, 6 pattern lines
+    for (const char* name : {"pattern_matrix", "pattern_cube", "pattern_thin", "pattern_small"}) CHECK_THAT(facts.output, Catch::Contains("pattern \"" + std::string(name) + "\" ok"));
+    CHECK(std::count(facts.output.begin(), facts.output.end(), '\n') >= 16);  // 8 tensor lines, 8 pattern lines
     CHECK_THAT(facts.output, !Catch::Contains("BAD"));
 
     // A damaged block fails the export (checksum checked while streaming); nothing is left behind.

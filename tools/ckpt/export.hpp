@@ -180,41 +180,66 @@ private:
 };
 
 /// A column-major block written row-major into out[base, base + e.length), tile by tile, reading
-/// only a tile (at most ~1 MiB) at a time. With the middle axes fixed, the first and last axes
-/// form a matrix: contiguous along the first axis in the source and along the last in the output.
+/// only a tile (about 1 MiB) at a time. All axes but the last fuse into one, "a", contiguous in the
+/// source: the source is an a-by-last column-major matrix. In the output each a is a contiguous
+/// row of `last` elements, at the row-major rank of a's indices. A tile is read one contiguous run
+/// per column (one run in all when a tile spans every a), transposed, and written a row at a time.
 inline void write_transposed(block_source& in, const entry_info& e, output& out, std::uint64_t base) {
     const std::size_t rank = e.shape.rank(), esize = dtype_size(e.dtype);
-    const std::uint64_t first = e.shape[0], last = e.shape[rank - 1], n = e.shape.elements();
+    const std::uint64_t last = e.shape[rank - 1], n = e.shape.elements();
     if (n == 0) return;
-    std::uint64_t src_stride[shape::max_rank], dst_stride[shape::max_rank];
-    for (std::size_t k = 0, s = 1; k < rank; s *= static_cast<std::size_t>(e.shape[k]), ++k) src_stride[k] = s;
-    for (std::size_t k = rank, s = 1; k-- > 0; s *= static_cast<std::size_t>(e.shape[k])) dst_stride[k] = s;
-    const std::uint64_t rows = std::min<std::uint64_t>(first, 512);
+    // A short last axis makes short output rows, scattered when rank > 2: write bands of axis 0
+    // instead, contiguous in the output, when a band of at least 16 indices fits in a tile.
+    const std::uint64_t slice = n / e.shape[0], band = (block_source::chunk / esize) / slice;
+    if (rank > 2 && last * esize < 4096 && band >= 16) {
+        std::vector<char> source(static_cast<std::size_t>(band * slice * esize)), ordered(source.size());
+        for (std::uint64_t first = 0; first < e.shape[0]; first += band) {
+            ckpt::shape part = e.shape;
+            part[0] = std::min(band, e.shape[0] - first);
+            // Column-major, the band is part[0] contiguous elements for each index of the other axes.
+            for (std::uint64_t rest = 0; rest < slice; ++rest)
+                in.read(e, (first + rest * e.shape[0]) * esize, source.data() + rest * part[0] * esize, static_cast<std::size_t>(part[0] * esize));
+            ckpt::detail::reorder(source.data(), ordered.data(), part, esize, true);
+            out.write_at(base + first * slice * esize, ordered.data(), static_cast<std::size_t>(part[0] * slice * esize));
+        }
+        return;
+    }
+    const std::uint64_t fused = n / last;
+    // The output row of fused index a: a's indices (column-major, axis 0 fastest) ranked row-major.
+    auto output_row = [&](std::uint64_t a) {
+        std::uint64_t index[shape::max_rank];
+        for (std::size_t k = 0; k + 1 < rank; ++k) {
+            index[k] = a % e.shape[k];
+            a /= e.shape[k];
+        }
+        std::uint64_t row = 0;
+        for (std::size_t k = 0; k + 1 < rank; ++k) row = row * e.shape[k] + index[k];
+        return row;
+    };
+    const std::uint64_t rows = std::min<std::uint64_t>(fused, 512);
     const std::uint64_t cols = std::min<std::uint64_t>(last, std::max<std::uint64_t>(1, (block_source::chunk / esize) / rows));
     std::vector<char> tile(static_cast<std::size_t>(rows * cols * esize)), transposed(tile.size());
-    std::uint64_t middle[shape::max_rank] = {};
-    for (std::uint64_t m = 0, count = n / (first * last); m < count; ++m) {
-        std::uint64_t src_base = 0, dst_base = 0;
-        for (std::size_t k = 1; k + 1 < rank; ++k) {
-            src_base += middle[k] * src_stride[k];
-            dst_base += middle[k] * dst_stride[k];
-        }
-        for (std::uint64_t r0 = 0; r0 < first; r0 += rows) {
-            const std::uint64_t nr = std::min(rows, first - r0);
-            for (std::uint64_t c0 = 0; c0 < last; c0 += cols) {
-                const std::uint64_t nc = std::min(cols, last - c0);
-                // tile[j][i] = element (r0 + i, c0 + j): one read per column of the tile
+    for (std::uint64_t r0 = 0; r0 < fused; r0 += rows) {
+        const std::uint64_t nr = std::min(rows, fused - r0);
+        for (std::uint64_t c0 = 0; c0 < last; c0 += cols) {
+            const std::uint64_t nc = std::min(cols, last - c0);
+            // tile[j][i] = element (r0 + i, c0 + j)
+            if (nr == fused) {
+                in.read(e, c0 * fused * esize, tile.data(), static_cast<std::size_t>(nr * nc * esize));
+            } else {
                 for (std::uint64_t j = 0; j < nc; ++j)
-                    in.read(e, (src_base + r0 + (c0 + j) * src_stride[rank - 1]) * esize, tile.data() + j * nr * esize, static_cast<std::size_t>(nr * esize));
-                for (std::uint64_t i = 0; i < nr; ++i)
-                    for (std::uint64_t j = 0; j < nc; ++j) std::memcpy(transposed.data() + (i * nc + j) * esize, tile.data() + (j * nr + i) * esize, esize);
-                for (std::uint64_t i = 0; i < nr; ++i)
-                    out.write_at(base + (dst_base + (r0 + i) * dst_stride[0] + c0) * esize, transposed.data() + i * nc * esize, static_cast<std::size_t>(nc * esize));
+                    in.read(e, (r0 + (c0 + j) * fused) * esize, tile.data() + j * nr * esize, static_cast<std::size_t>(nr * esize));
             }
-        }
-        for (std::size_t k = 1; k + 1 < rank; ++k) {  // next middle index, first middle axis fastest
-            if (++middle[k] < e.shape[k]) break;
-            middle[k] = 0;
+            for (std::uint64_t i = 0; i < nr; ++i)
+                for (std::uint64_t j = 0; j < nc; ++j) std::memcpy(transposed.data() + (i * nc + j) * esize, tile.data() + (j * nr + i) * esize, esize);
+            for (std::uint64_t i = 0; i < nr;) {  // rows whose output rows are adjacent go in one write
+                const std::uint64_t row = output_row(r0 + i);
+                std::uint64_t k = 1;
+                if (nc == last)
+                    while (i + k < nr && output_row(r0 + i + k) == row + k) ++k;
+                out.write_at(base + (row * last + c0) * esize, transposed.data() + i * nc * esize, static_cast<std::size_t>(k * nc * esize));
+                i += k;
+            }
         }
     }
 }
