@@ -369,8 +369,9 @@ TEST_CASE("export streams: peak memory stays far below a large tensor's size, an
     CHECK(st_status == 0);
     CHECK(inspect_status == 0);
     INFO("peak KiB: npz " << npz_peak << ", safetensors " << st_peak << ", inspect " << baseline << ", tensor " << tensor_kib);
-    CHECK(npz_peak < tensor_kib / 4);
-    CHECK(st_peak < tensor_kib / 4);
+    // The tool alone (inspect) takes ~5 MiB, ~12 MiB under AddressSanitizer; export adds a few MiB.
+    CHECK(npz_peak < tensor_kib / 2);
+    CHECK(st_peak < tensor_kib / 2);
     CHECK(npz_peak < baseline + 8 * 1024);
     CHECK(st_peak < baseline + 8 * 1024);
 

@@ -184,7 +184,9 @@ private:
 /// source: the source is an a-by-last column-major matrix. In the output each a is a contiguous
 /// row of `last` elements, at the row-major rank of a's indices. A tile is read one contiguous run
 /// per column (one run in all when a tile spans every a), transposed, and written a row at a time.
-inline void write_transposed(block_source& in, const entry_info& e, output& out, std::uint64_t base) {
+/// `first`, `second`: scratch buffers, kept from one tensor to the next (fewer allocations).
+inline void write_transposed(block_source& in, const entry_info& e, output& out, std::uint64_t base, std::vector<char>& first_buffer,
+                             std::vector<char>& second_buffer) {
     const std::size_t rank = e.shape.rank(), esize = dtype_size(e.dtype);
     const std::uint64_t last = e.shape[rank - 1], n = e.shape.elements();
     if (n == 0) return;
@@ -192,7 +194,10 @@ inline void write_transposed(block_source& in, const entry_info& e, output& out,
     // instead, contiguous in the output, when a band of at least 16 indices fits in a tile.
     const std::uint64_t slice = n / e.shape[0], band = (block_source::chunk / esize) / slice;
     if (rank > 2 && last * esize < 4096 && band >= 16) {
-        std::vector<char> source(static_cast<std::size_t>(band * slice * esize)), ordered(source.size());
+        std::vector<char>& source = first_buffer;
+        std::vector<char>& ordered = second_buffer;
+        source.resize(std::max(source.size(), static_cast<std::size_t>(band * slice * esize)));
+        ordered.resize(source.size());
         for (std::uint64_t first = 0; first < e.shape[0]; first += band) {
             ckpt::shape part = e.shape;
             part[0] = std::min(band, e.shape[0] - first);
@@ -218,7 +223,10 @@ inline void write_transposed(block_source& in, const entry_info& e, output& out,
     };
     const std::uint64_t rows = std::min<std::uint64_t>(fused, 512);
     const std::uint64_t cols = std::min<std::uint64_t>(last, std::max<std::uint64_t>(1, (block_source::chunk / esize) / rows));
-    std::vector<char> tile(static_cast<std::size_t>(rows * cols * esize)), transposed(tile.size());
+    std::vector<char>& tile = first_buffer;
+    std::vector<char>& transposed = second_buffer;
+    tile.resize(std::max(tile.size(), static_cast<std::size_t>(rows * cols * esize)));
+    transposed.resize(tile.size());
     for (std::uint64_t r0 = 0; r0 < fused; r0 += rows) {
         const std::uint64_t nr = std::min(rows, fused - r0);
         for (std::uint64_t c0 = 0; c0 < last; c0 += cols) {
@@ -449,6 +457,7 @@ inline void write_safetensors(const std::filesystem::path& out_path, ckpt::reade
     if (header.size() > 100000000) throw ckpt::error("the safetensors header would be " + std::to_string(header.size()) + " bytes, over the 100 MB readers accept; export fewer tensors (--only, --exclude)", r.path());
     detail::output out(out_path);
     detail::block_source in(r.path());
+    std::vector<char> first, second;  // scratch for transpositions
     std::string length;
     detail::put_le<std::uint64_t>(length, header.size());
     out.write(length);
@@ -461,14 +470,16 @@ inline void write_safetensors(const std::filesystem::path& out_path, ckpt::reade
                 bar.advance(n);
             });
         } else if (e.length <= detail::block_source::chunk) {  // small: reordered in memory
-            const std::string bytes = r.read_bytes(e);
-            std::string row_major(bytes.size(), '\0');
-            ckpt::detail::reorder(bytes.data(), row_major.data(), e.shape, dtype_size(e.dtype), true);
-            out.write(row_major);
+            const auto n = static_cast<std::size_t>(e.length);
+            first.resize(std::max(first.size(), n));
+            second.resize(first.size());
+            r.read_bytes(e, first.data());
+            ckpt::detail::reorder(first.data(), second.data(), e.shape, dtype_size(e.dtype), true);
+            out.write({second.data(), n});
             bar.advance(e.length);
         } else {  // large: checked in one pass, then transposed tile by tile
             r.verify(e);
-            detail::write_transposed(in, e, out, out.reserve(e.length));
+            detail::write_transposed(in, e, out, out.reserve(e.length), first, second);
             bar.advance(e.length);
         }
     }
