@@ -292,6 +292,17 @@ TEST_CASE("exports escape names the reference readers cannot take and refuse the
     CHECK_THAT(facts.output, Catch::Contains("npz \"__metadata__\""));
     CHECK_THAT(facts.output, Catch::Contains("safetensors \"" + long_entry + "\""));  // JSON keys have no length limit
 
+    // Two entries whose exported names would be one: refused, naming both.
+    Eigen::VectorXf control = Eigen::VectorXf::Constant(1, 8.0f), percent = Eigen::VectorXf::Constant(1, 9.0f);
+    ckpt::checkpoint clash{ckpt::track("v\x01", control), ckpt::track("v%01", percent)};
+    const auto clash_file = clash.write("tool_names/clash").string();
+    for (const char* format : {"npz", "safetensors"}) {
+        const auto r = tool("export " + clash_file + " --format " + format + " -o tool_names/clash.out");
+        CHECK(r.status == 2);
+        CHECK_THAT(r.output, Catch::Contains("entry 'v%01'") && Catch::Contains("also that of entry 'v\\x01'"));
+        CHECK_FALSE(fs::exists("tool_names/clash.out"));
+    }
+
     // Text inspect cannot drive the terminal: control characters and invalid UTF-8 are escaped.
     const auto inspect = tool("inspect " + file);
     CHECK(inspect.status == 0);

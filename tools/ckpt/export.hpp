@@ -310,7 +310,7 @@ inline std::vector<export_item> plan_export(const ckpt::reader& r, const path_fi
             if (member.size() > 4095) refuse("its npz member name has " + std::to_string(member.size()) + " bytes (unzip and file systems allow 4095)");
         }
         const auto [it, fresh] = taken.emplace(name, e.path);
-        if (!fresh) refuse("its exported name '" + name + "' is also that of entry '" + printable(it->second) + "'");
+        if (!fresh) refuse("its exported name '" + name + "' is also that of entry '" + it->second + "'");  // escaped when printed
         items.push_back({&e, std::move(name)});
     }
     return items;
