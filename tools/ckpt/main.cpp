@@ -58,15 +58,15 @@ int main(int argc, char** argv) {
     ls->add_option("DIR", dir, "checkpoint directory")->required();
     auto* inspect = app.add_subcommand("inspect", "Show the metadata and every entry of a checkpoint file");
     inspect->add_option("FILE", file, "checkpoint file")->required();
-    inspect->add_flag("--json", json, "machine-readable output");
+    inspect->add_flag("--json", json, "machine-readable output; metrics read back exactly (NaN and infinities as the strings \"nan\", \"inf\", \"-inf\")");
     auto* verify = app.add_subcommand("verify", "Check every checksum and the structure of a file, or of every checkpoint in a directory");
     verify->add_option("PATH", file, "checkpoint file or directory")->required();
-    auto* diff = app.add_subcommand("diff", "Compare two checkpoints entry by entry; exit status 0 only when identical");
+    auto* diff = app.add_subcommand("diff", "Compare two checkpoints entry by entry, tensors by value in logical order; exit status 0 only when equal");
     diff->add_option("A", a, "first checkpoint")->required();
     diff->add_option("B", b, "second checkpoint")->required();
     diff->add_option("--atol", diff_opt.atol, "absolute tolerance: elements a, b are equal when |a-b| <= atol + rtol*|b| (default 0)")->check(CLI::NonNegativeNumber);
     diff->add_option("--rtol", diff_opt.rtol, "relative tolerance (default 0)")->check(CLI::NonNegativeNumber);
-    diff->add_flag("--json", diff_json, "machine-readable output");
+    diff->add_flag("--json", diff_json, "machine-readable output (NaN and infinities as the strings \"nan\", \"inf\", \"-inf\")");
     diff->add_option("--only", filter.only, "compare only entries under this path prefix (repeatable), e.g. --only model")
         ->expected(1)
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
