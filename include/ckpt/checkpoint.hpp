@@ -104,6 +104,22 @@ tracked<T> track(std::string name, T& object) {
     return {std::move(name), &object};
 }
 
+namespace detail {
+/// Track names must be valid entry paths, unique, and none a prefix of another.
+inline void check_track_names(const std::vector<std::string>& names) {
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        if (!is_valid_entry_path(names[i]))
+            throw error("invalid track name '" + names[i] + "': use '/'-separated names with no empty, '.' or '..' parts");
+        for (std::size_t j = 0; j < i; ++j) {
+            const auto& a = names[i].size() < names[j].size() ? names[i] : names[j];
+            const auto& b = names[i].size() < names[j].size() ? names[j] : names[i];
+            if (a == b || (b.compare(0, a.size(), a) == 0 && b[a.size()] == '/'))
+                throw error("track names '" + names[j] + "' and '" + names[i] + "' overlap: each name must be unique and not a prefix of another");
+        }
+    }
+}
+}  // namespace detail
+
 /// What a checkpoint_manager (or other code that should not know the tracked types) needs.
 /// Every save first waits for an asynchronous save still in flight and rethrows its error.
 class any_checkpoint {
@@ -227,17 +243,7 @@ template <class... Ts>
 class checkpoint : public any_checkpoint {
 public:
     explicit checkpoint(tracked<Ts>... objects) : objects_(std::move(objects)...) {
-        const std::vector<std::string> names = std::apply([](const auto&... t) { return std::vector<std::string>{t.name...}; }, objects_);
-        for (std::size_t i = 0; i < names.size(); ++i) {
-            if (!detail::is_valid_entry_path(names[i]))
-                throw error("invalid track name '" + names[i] + "': use '/'-separated names with no empty, '.' or '..' parts");
-            for (std::size_t j = 0; j < i; ++j) {
-                const auto& a = names[i].size() < names[j].size() ? names[i] : names[j];
-                const auto& b = names[i].size() < names[j].size() ? names[j] : names[i];
-                if (a == b || (b.compare(0, a.size(), a) == 0 && b[a.size()] == '/'))
-                    throw error("track names '" + names[j] + "' and '" + names[i] + "' overlap: each name must be unique and not a prefix of another");
-            }
-        }
+        detail::check_track_names(std::apply([](const auto&... t) { return std::vector<std::string>{t.name...}; }, objects_));
     }
 
 private:

@@ -7,10 +7,13 @@
 //   auto kernel = r.read<Eigen::MatrixXf>("model/hidden/kernel");
 
 #include <filesystem>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <ckpt/detail/mpi_manifest.hpp>
 #include <ckpt/detail/restore_walk.hpp>
 #include <ckpt/format/file_reader.hpp>
 
@@ -18,30 +21,40 @@ namespace ckpt {
 
 class reader {
 public:
-    /// Opens the file and checks its header and index; throws format_error or corrupt_error.
-    explicit reader(const std::filesystem::path& file) : file_(file) {}
+    /// Opens the file (or a sharded checkpoint's directory, see ckpt/mpi.hpp) and checks its header
+    /// and index; throws format_error or corrupt_error.
+    explicit reader(const std::filesystem::path& file) {
+        if (detail::is_sharded_checkpoint(file)) sharded_ = std::make_unique<detail::sharded_reader>(file);
+        else file_.emplace(file);
+    }
 
-    const std::filesystem::path& path() const noexcept { return file_.path(); }
-    /// In file order. `for (auto& e : r.entries()) ...`
-    const std::vector<entry_info>& entries() const noexcept { return file_.entries(); }
+    const std::filesystem::path& path() const noexcept { return file_ ? file_->path() : sharded_->path(); }
+    /// In file order. `for (auto& e : r.entries()) ...` A sharded checkpoint lists its replicated
+    /// entries and its shards (as whole tensors); per-rank entries are read with read_rank.
+    const std::vector<entry_info>& entries() const noexcept { return file_ ? file_->entries() : sharded_->entries(); }
     /// `if (auto* e = r.find("step")) ...`
-    const entry_info* find(std::string_view path) const { return file_.find(path); }
-    bool contains(std::string_view path) const { return file_.find(path) != nullptr; }
-    const ckpt::metadata& metadata() const noexcept { return file_.metadata(); }
-    /// Size of the file in bytes.
-    std::uint64_t size() const noexcept { return file_.size(); }
+    const entry_info* find(std::string_view path) const { return file_ ? file_->find(path) : sharded_->find(path); }
+    bool contains(std::string_view path) const { return find(path) != nullptr; }
+    const ckpt::metadata& metadata() const noexcept { return file_ ? file_->metadata() : sharded_->metadata(); }
+    /// Size of the file in bytes (of every file, for a sharded checkpoint).
+    std::uint64_t size() const {
+        if (file_) return file_->size();
+        std::uint64_t total = 0;
+        for (std::uint32_t r = 0; r < sharded_->world_size(); ++r) total += sharded_->file(r).size();
+        return total;
+    }
+    /// Number of ranks that saved: 1 for a checkpoint file. `for (std::uint32_t k = 0; k < r.ranks(); ++k) ...`
+    std::uint32_t ranks() const noexcept { return file_ ? 1 : sharded_->world_size(); }
+    /// True for a sharded checkpoint (a directory written by ckpt::mpi::checkpoint).
+    bool sharded() const noexcept { return !file_; }
 
     /// Reads the entry (or subtree of entries) at `path` into `into`, with the rules of a strict
-    /// restore: `Eigen::MatrixXf k; r.read("model/hidden/kernel", k);`
+    /// restore: `Eigen::MatrixXf k; r.read("model/hidden/kernel", k);` A shard reads as its whole
+    /// global tensor.
     template <class T>
     void read(std::string_view path, T& into) {
-        if (path.empty() || !detail::is_valid_entry_path(path))
-            throw error("invalid entry path '" + std::string(path) + "'", file_.path());
-        detail::restore_context ctx(file_, false);
-        detail::restore_walker(ctx, std::string(path)).visit(into);
-        if (!ctx.problems.empty()) throw mismatch_error(ctx.problems.front().what, file_.path(), ctx.problems.front().path);
-        ctx.apply = true;
-        detail::restore_walker(ctx, std::string(path)).visit(into);
+        if (file_) read_from(*file_, path, into);
+        else read_from(*sharded_, path, into);
     }
     /// `auto step = r.read<std::int64_t>("step");`
     template <class T>
@@ -50,19 +63,43 @@ public:
         read(path, value);
         return value;
     }
+    /// Reads rank `rank`'s copy of a per-rank entry (ckpt::track_per_rank) of a sharded checkpoint,
+    /// or, like read(), any entry of a file when `rank` is 0: `r.read_rank(3, "data", cursor);`
+    template <class T>
+    void read_rank(std::uint32_t rank, std::string_view path, T& into) {
+        if (file_) {
+            if (rank != 0) throw error("rank " + std::to_string(rank) + " does not exist: the checkpoint is one file", file_->path());
+            return read_from(*file_, path, into);
+        }
+        if (!rank_view_) rank_view_ = std::make_unique<detail::sharded_reader>(sharded_->path());
+        rank_view_->view_rank(rank);
+        read_from(*rank_view_, path, into);
+    }
 
     /// The raw bytes of one entry's block, checked against its checksum.
-    std::string read_bytes(const entry_info& e) { return file_.read_block(e); }
+    std::string read_bytes(const entry_info& e) { return file_ ? file_->read_block(e) : sharded_->read_block(e); }
     /// The same into caller memory of `e.length` bytes.
-    void read_bytes(const entry_info& e, void* dest) { file_.read_block(e, dest); }
+    void read_bytes(const entry_info& e, void* dest) { file_ ? file_->read_block(e, dest) : sharded_->read_block(e, dest); }
 
     /// Reads every block and checks its checksum and padding; throws corrupt_error at the first bad one.
-    void verify() { file_.verify(); }
+    void verify() { file_ ? file_->verify() : sharded_->verify_all(); }
     /// The same for one entry, in chunks: nothing the size of the block is allocated.
-    void verify(const entry_info& e) { file_.verify_block(e); }
+    void verify(const entry_info& e) { file_ ? file_->verify_block(e) : sharded_->verify_block(e); }
 
 private:
-    detail::file_reader file_;
+    template <class Source, class T>
+    static void read_from(Source& source, std::string_view path, T& into) {
+        if (path.empty() || !detail::is_valid_entry_path(path))
+            throw error("invalid entry path '" + std::string(path) + "'", source.path());
+        detail::basic_restore_context<Source> ctx(source, false);
+        detail::basic_restore_walker<Source>(ctx, std::string(path)).visit(into);
+        if (!ctx.problems.empty()) throw mismatch_error(ctx.problems.front().what, source.path(), ctx.problems.front().path);
+        ctx.apply = true;
+        detail::basic_restore_walker<Source>(ctx, std::string(path)).visit(into);
+    }
+
+    std::optional<detail::file_reader> file_;
+    std::unique_ptr<detail::sharded_reader> sharded_, rank_view_;  // a sharded checkpoint
 };
 
 }  // namespace ckpt

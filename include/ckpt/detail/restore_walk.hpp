@@ -26,10 +26,13 @@ struct restore_problem {
     std::string what;
 };
 
-struct restore_context {
-    explicit restore_context(file_reader& f, bool partial_mode)
+// Source is where entries come from: a file_reader, or anything with its find, index_of, entries,
+// path and read_block (a sharded checkpoint's pieces, see detail/mpi_manifest.hpp).
+template <class Source>
+struct basic_restore_context {
+    explicit basic_restore_context(Source& f, bool partial_mode)
         : file(f), partial(partial_mode), consumed(f.entries().size(), 0) {}
-    file_reader& file;
+    Source& file;
     bool partial;
     bool apply = false;
     std::vector<restore_problem> problems;  // found by the check pass
@@ -38,6 +41,7 @@ struct restore_context {
     std::vector<const entry_info*> plan;    // the check pass's lookups, in visiting order
     std::size_t replayed = 0;
 };
+using restore_context = basic_restore_context<file_reader>;
 
 inline std::string describe(const entry_info& e) {
     switch (e.kind) {
@@ -72,9 +76,10 @@ inline void reorder(const char* src, char* dst, const shape& s, std::size_t elem
     }
 }
 
-class restore_walker {
+template <class Source>
+class basic_restore_walker {
 public:
-    restore_walker(restore_context& ctx, std::string root) : ctx_(ctx), path_(std::move(root)) {}
+    basic_restore_walker(basic_restore_context<Source>& ctx, std::string root) : ctx_(ctx), path_(std::move(root)) {}
 
     template <class T>
     void visit(T& obj) {
@@ -290,8 +295,9 @@ private:
         for (std::size_t i = 0; i < keys.size(); ++i) child(key_segment(texts[i]), obj[keys[i]]);
     }
 
-    restore_context& ctx_;
+    basic_restore_context<Source>& ctx_;
     std::string path_;
 };
+using restore_walker = basic_restore_walker<file_reader>;
 
 }  // namespace ckpt::detail
