@@ -29,6 +29,11 @@ namespace fs = std::filesystem;
 namespace {
 
 int world_rank = 0, world_size = 1;
+std::uint32_t M_ranks() {
+    int n = 1;
+    MPI_Comm_size(MPI_COMM_WORLD, &n);
+    return static_cast<std::uint32_t>(n);
+}
 
 #define CHECK(cond, ...)                                                                                \
     do {                                                                                                \
@@ -243,6 +248,20 @@ int restore(const fs::path& file, std::uint64_t seed, int saved_ranks) {
     check_per_rank(s, seed, false);
     // The reader reads any rank's per-rank state.
     ckpt::reader r(file);
+    if (world_rank == 0) {
+        // Whole global tensors, as `ckpt export` reads them: row-major bytes assembled from the pieces.
+        state whole;
+        world_size = 1;  // the values of a single rank holding everything
+        shape_blocks(whole, 0, 1, true, seed);
+        world_size = static_cast<int>(M_ranks());
+        const auto* e = r.find("embedding");
+        CHECK(e && e->shape == (ckpt::shape{emb_rows, emb_cols}), "reader: embedding entry");
+        const std::string bytes = r.read_bytes(*e);
+        CHECK(std::memcmp(bytes.data(), whole.embedding_rm.data(), bytes.size()) == 0, "reader: assembled embedding differs");
+        Eigen::MatrixXd columns;
+        r.read("columns", columns);
+        CHECK(same_bits(columns, whole.columns), "reader: assembled columns differ");
+    }
     CHECK(r.ranks() == static_cast<std::uint32_t>(saved_ranks), "reader ranks");
     for (int k = 0; k < saved_ranks; ++k) {
         cursor_t c;
@@ -346,6 +365,51 @@ int tiling() {
     return 0;
 }
 
+// A problem on one rank is reported on every rank, and no rank changes an object.
+int problems(const fs::path& dir) {
+    state s;
+    fill(s, 5);
+    const auto file = saving_checkpoint(s).save(dir / "ckpt");
+    {
+        state t;
+        scramble(t);
+        if (world_rank == world_size - 1) t.embedding.resize(t.embedding.rows() + 1, emb_cols);  // one row past the end
+        t.embedding.setConstant(-1.f);
+        auto ck = restoring_checkpoint(t);
+        try {
+            ck.restore(file);
+            CHECK(false, "a block outside the global tensor was restored");
+        } catch (const ckpt::mismatch_error& e) {
+            CHECK(contains(e.what(), "rank " + std::to_string(world_size - 1) + " of") && e.entry() == "embedding", "message: %s", e.what());
+        }
+        CHECK(t.model.weights(0, 0) == 0.5f && t.optimizer(0) == 0.125, "an object changed");
+    }
+    // A damaged byte in the last rank's file: with verify_first every rank refuses before changing anything.
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (world_rank == 0) {
+        ckpt::reader last(file / ("rank-" + std::to_string(world_size - 1)));
+        const auto& e = last.entries().back();
+        std::FILE* f = std::fopen((file / ("rank-" + std::to_string(world_size - 1))).c_str(), "r+b");
+        CHECK(f && std::fseek(f, static_cast<long>(e.offset), SEEK_SET) == 0, "open");
+        const int c = std::fgetc(f);
+        std::fseek(f, static_cast<long>(e.offset), SEEK_SET);
+        std::fputc(c ^ 0x5a, f);
+        std::fclose(f);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    state t;
+    scramble(t);
+    auto ck = restoring_checkpoint(t);
+    try {
+        ck.restore(file, ckpt::verify_first);
+        CHECK(false, "a damaged checkpoint was restored");
+    } catch (const ckpt::corrupt_error& e) {
+        CHECK(contains(e.what(), "checksum"), "message: %s", e.what());
+    }
+    CHECK(t.model.weights(0, 0) == 0.5f && t.optimizer(0) == 0.125 && t.cursor.position == -1, "an object changed");
+    return 0;
+}
+
 int loop(const fs::path& dir, int saves) {
     for (int i = 0; i < saves; ++i) {
         state s;
@@ -386,6 +450,7 @@ int main(int argc, char** argv) {
         else if (mode == "failure" && argc == 3) rc = failure(argv[2]);
         else if (mode == "divergent" && argc == 3) rc = divergent(argv[2]);
         else if (mode == "tiling" && argc == 2) rc = tiling();
+        else if (mode == "problems" && argc == 3) rc = problems(argv[2]);
         else if (mode == "loop" && argc == 4) rc = loop(argv[2], std::atoi(argv[3]));
         else if (mode == "check-latest" && argc == 3) rc = check_latest(argv[2]);
         else if (world_rank == 0) std::fprintf(stderr, "usage: see the top of tests/mpi/sharded.cpp\n");

@@ -15,6 +15,7 @@
 #include "export.hpp"
 #include "inspect.hpp"
 #include "list.hpp"
+#include "sharded.hpp"
 
 namespace {
 
@@ -88,9 +89,9 @@ int main(int argc, char** argv) {
     }
     try {
         if (*ls) return ckpt::tool::list(dir, std::cout);
-        if (*inspect) return ckpt::tool::inspect(file, json, std::cout);
-        if (*verify) return ckpt::tool::verify(file, std::cout, std::cerr);
-        if (*diff) return ckpt::tool::diff(a, b, std::cout);
+        if (*inspect) return ckpt::tool::is_sharded(file) ? ckpt::tool::inspect_sharded(file, json, std::cout) : ckpt::tool::inspect(file, json, std::cout);
+        if (*verify) return ckpt::tool::verify_any(file, std::cout, std::cerr);
+        if (*diff) return ckpt::tool::diff_any(a, b, std::cout);
         if (*exp) return export_file(file, format, out);
     } catch (const ckpt::error& e) {
         std::cerr << e.what() << "\n";
