@@ -246,6 +246,22 @@ int restore(const fs::path& file, std::uint64_t seed, int saved_ranks) {
     CHECK(missing.size() == 2 && missing[0] == "data" && missing[1] == "rng", "missing() lists %zu", missing.size());
     check_replicated_and_shards(s, seed);
     check_per_rank(s, seed, false);
+    // Across roles: a shard into a whole tracked tensor, a replicated vector into shards.
+    {
+        row_major_f whole_embedding;
+        Eigen::VectorXd optimizer_block(static_cast<Eigen::Index>(bound(300000, M_ranks(), static_cast<std::uint64_t>(world_rank) + 1) -
+                                                                  bound(300000, M_ranks(), static_cast<std::uint64_t>(world_rank))));
+        const auto lo = bound(300000, M_ranks(), static_cast<std::uint64_t>(world_rank));
+        ckpt::mpi::checkpoint across{MPI_COMM_WORLD, ckpt::track("embedding", whole_embedding),
+                                     ckpt::track_shard("optimizer", optimizer_block, ckpt::shape{300000}, ckpt::shape{lo})};
+        across.restore(file, ckpt::partial);
+        state want;
+        fill(want, seed);
+        CHECK(whole_embedding.rows() == static_cast<Eigen::Index>(emb_rows) && whole_embedding(emb_rows - 1, 2) == fval(seed, 10, (emb_rows - 1) * emb_cols + 2),
+              "a shard restored into a whole tensor differs");
+        CHECK(same_bits(optimizer_block, want.optimizer.segment(static_cast<Eigen::Index>(lo), optimizer_block.size())),
+              "a replicated tensor restored into shards differs");
+    }
     // The reader reads any rank's per-rank state.
     ckpt::reader r(file);
     if (world_rank == 0) {
