@@ -443,11 +443,6 @@ template <class T> struct is_tracked_item<tracked<T>> : std::true_type {};
 template <class T> struct is_tracked_item<tracked_per_rank<T>> : std::true_type {};
 template <class T> struct is_tracked_item<tracked_shard<T>> : std::true_type {};
 
-/// Test hook: called on every rank at points of a save (after the rank's file is written, before
-/// the commit); a kill-9 test uses it to stop at chosen moments. Never set outside tests.
-enum class save_point { planned, written, agreed, committed };
-inline void (*save_test_hook)(save_point) = nullptr;
-
 }  // namespace detail
 
 /// A training state spread over the ranks of a communicator; see the top of this header. Every
@@ -509,7 +504,6 @@ private:
         for (const auto& bytes : comm_.allgather(detail::encode_descriptions(sink.blocks))) all.push_back(detail::decode_descriptions(bytes));
         const detail::save_layout layout = detail::plan_save(all, divergence_, file);
         if (!layout.warning.empty() && me == 0) std::fprintf(stderr, "%s\n", layout.warning.c_str());
-        if (detail::save_test_hook) detail::save_test_hook(detail::save_point::planned);
 
         // Rank 0 makes the temporary directory (its name marks it as temporary to every scan).
         if (me == 0) {
@@ -535,7 +529,6 @@ private:
                 writer.block(b.path, b.kind, b.type, b.dims, b.column_major, b.bytes(), static_cast<std::size_t>(b.size));
             }
             writer.finish(options, counter, when);
-            if (detail::save_test_hook) detail::save_test_hook(detail::save_point::written);
         } catch (...) {
             mine = detail::capture();
         }
@@ -543,7 +536,6 @@ private:
             discard(temp);
             detail::raise(f, file);
         }
-        if (detail::save_test_hook) detail::save_test_hook(detail::save_point::agreed);
 
         // Phase two: rank 0 commits. Until the rename, nothing under a final name exists.
         if (me == 0) {
@@ -568,7 +560,6 @@ private:
             discard(temp);
             detail::raise(f, file);
         }
-        if (detail::save_test_hook) detail::save_test_hook(detail::save_point::committed);
     }
 
     void do_snapshot(ckpt::detail::snapshot&) override {
