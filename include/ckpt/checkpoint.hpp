@@ -19,6 +19,7 @@
 #include <vector>
 
 #include <ckpt/async.hpp>
+#include <ckpt/detail/mpi_manifest.hpp>
 #include <ckpt/detail/restore_walk.hpp>
 #include <ckpt/detail/save_walk.hpp>
 #include <ckpt/error.hpp>
@@ -258,10 +259,22 @@ private:
     }
 
     restore_status do_restore(const std::filesystem::path& file, restore_mode mode) override {
+        // A sharded checkpoint (ckpt/mpi.hpp) restores in one process too: replicated entries, shards
+        // as whole tensors, and per-rank entries when one rank saved it.
+        if (detail::is_sharded_checkpoint(file)) {
+            detail::sharded_reader reader(file);
+            if (reader.world_size() == 1) reader.view_rank(0);
+            return restore_from(reader, file, mode);
+        }
         detail::file_reader reader(file);
-        detail::restore_context ctx(reader, detail::includes(mode, restore_mode::partial));
+        return restore_from(reader, file, mode);
+    }
+
+    template <class Source>
+    restore_status restore_from(Source& reader, const std::filesystem::path& file, restore_mode mode) {
+        detail::basic_restore_context<Source> ctx(reader, detail::includes(mode, restore_mode::partial));
         auto pass = [&] {
-            std::apply([&](auto&... t) { (detail::restore_walker(ctx, t.name).visit(*t.object), ...); }, objects_);
+            std::apply([&](auto&... t) { (detail::basic_restore_walker<Source>(ctx, t.name).visit(*t.object), ...); }, objects_);
         };
         pass();
         if (!ctx.problems.empty()) {

@@ -265,6 +265,21 @@ int restore(const fs::path& file, std::uint64_t seed, int saved_ranks) {
     // The reader reads any rank's per-rank state.
     ckpt::reader r(file);
     if (world_rank == 0) {
+        // One process without MPI's help: ckpt::checkpoint restores the replicated state and whole shards.
+        model_t model;
+        Eigen::MatrixXf embedding;
+        cursor_t cursor;
+        ckpt::checkpoint single{ckpt::track("model", model), ckpt::track("embedding", embedding), ckpt::track("data", cursor)};
+        const auto status = single.restore(file, ckpt::partial);
+        state want;
+        fill(want, seed);
+        CHECK(same_bits(model.weights, want.model.weights) && model.engine == want.model.engine && embedding.rows() == static_cast<Eigen::Index>(emb_rows) &&
+                  embedding(emb_rows - 1, 4) == fval(seed, 10, emb_rows * emb_cols - 1),
+              "a single-process restore of a sharded checkpoint differs");
+        // Per-rank state restores in one process only from a checkpoint one rank saved.
+        CHECK(saved_ranks == 1 ? status.missing().empty() && cursor.position == static_cast<std::int64_t>(seed * 100)
+                               : status.missing().size() == 2 && status.missing()[0] == "data/position" && status.missing()[1] == "data/seen",
+              "per-rank state in one process (saved by %d ranks)", saved_ranks);
         // Whole global tensors, as `ckpt export` reads them: row-major bytes assembled from the pieces.
         state whole;
         world_size = 1;  // the values of a single rank holding everything
