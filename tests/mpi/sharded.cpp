@@ -365,6 +365,13 @@ int divergent(const fs::path& dir) {
     ck.on_divergent_replicas(ckpt::mpi::divergence::warn);
     const auto p = ck.save(dir / "ckpt");
     CHECK(ckpt::latest_checkpoint(dir) == p, "the warned save was not committed");
+    ck.on_divergent_replicas(ckpt::mpi::divergence::off);
+    const auto q = ck.save(dir / "ckpt");
+    CHECK(ckpt::latest_checkpoint(dir) == q, "the save with the check off was not committed");
+    // The copy stored is its writer's: rank 0's or rank 1's, never a mixture.
+    model_t back;
+    ckpt::reader(q).read("model", back);
+    CHECK(back.bias[7] == 0.5 || back.bias[7] == s.model.bias[7] || world_rank == 1, "the stored replica is neither copy");
     return 0;
 }
 
