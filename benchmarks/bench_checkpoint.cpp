@@ -301,11 +301,100 @@ async_result run_async(const std::string& label, tensors& state, int reps, const
     return {label, median(memcpy_times), median(blocked), median(total), median(hashing)};
 }
 
+// Restore modes against a raw read of the same bytes (each entry's block pread into the target
+// matrix), warm and cold. Cold: the file's pages are dropped with posix_fadvise(DONTNEED) before
+// each run, so every method reads from the device.
+struct restore_mode_result {
+    std::string state, cache, method;
+    double seconds = 0, ratio = 0, extra_peak_mib = -1;
+};
+std::vector<restore_mode_result> run_restore_modes(const std::string& label, tensors& state, int reps, const std::string& dir) {
+    const std::string path = dir + "/restore_modes";
+    std::remove(path.c_str());
+    ckpt_save(state, path);
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> blocks;  // offset, length per tensor
+    {
+        ckpt::reader r(path);
+        for (std::size_t i = 0; i < state.size(); ++i) {
+            const auto* e = r.find("weights/" + std::to_string(i));
+            if (!e) throw std::runtime_error("no entry " + std::to_string(i));
+            blocks.emplace_back(e->offset, e->length);
+        }
+    }
+    tensors sink = state;
+    for (auto& m : sink) m.setZero();
+    auto drop_cache = [&] {
+        const int fd = ::open(path.c_str(), O_RDONLY);
+        ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        ::close(fd);
+    };
+    auto raw = [&] {
+        const int fd = ::open(path.c_str(), O_RDONLY);
+        for (std::size_t i = 0; i < sink.size(); ++i) {
+            auto* dest = reinterpret_cast<char*>(sink[i].data());
+            for (std::uint64_t done = 0; done < blocks[i].second;) {
+                const auto n = ::pread(fd, dest + done, blocks[i].second - done, static_cast<off_t>(blocks[i].first + done));
+                if (n <= 0) throw std::runtime_error("short read");
+                done += static_cast<std::uint64_t>(n);
+            }
+        }
+        ::close(fd);
+    };
+    auto restore_with = [&](ckpt::restore_mode mode) {
+        return [&, mode] {
+            ckpt::checkpoint ck{ckpt::track("weights", sink)};
+            ck.restore(path, mode);
+        };
+    };
+    const std::vector<std::pair<std::string, std::function<void()>>> methods = {
+        {"raw pread of the same bytes", raw},
+        {"ckpt default (staged: all checks first)", restore_with(ckpt::strict)},
+        {"ckpt::in_place", restore_with(ckpt::in_place)},
+        {"ckpt::in_place | ckpt::verify_first", restore_with(ckpt::in_place | ckpt::verify_first)},
+    };
+    std::vector<restore_mode_result> out;
+    for (const bool cold : {false, true}) {
+        std::vector<std::vector<double>> times(methods.size());
+        std::vector<long> peaks(methods.size(), -1);
+        for (int r = 0; r < reps + 1; ++r) {  // round 0 warms the cache and the allocator: not counted
+            for (std::size_t m = 0; m < methods.size(); ++m) {  // interleaved, so drift hits all alike
+                if (cold) drop_cache();
+                const long rss_before = read_status_kb("VmRSS:");
+                const bool peak_reset = reset_peak_rss();
+                const auto t0 = clock_type::now();
+                methods[m].second();
+                const double t = seconds_since(t0);
+                if (peak_reset) peaks[m] = std::max(peaks[m], read_status_kb("VmHWM:") - rss_before);
+                if (r > 0) times[m].push_back(t);
+            }
+        }
+        for (std::size_t i = 0; i < state.size(); ++i)
+            if (sink[i] != state[i]) throw std::runtime_error("restore modes: different values");
+        const double base = median(times[0]);
+        for (std::size_t m = 0; m < methods.size(); ++m)
+            out.push_back({label, cold ? "cold" : "warm", methods[m].first, median(times[m]), base / median(times[m]),
+                           peaks[m] < 0 ? -1 : peaks[m] / 1024.0});
+    }
+    std::remove(path.c_str());
+    return out;
+}
+
+void print_restore_modes(const std::vector<restore_mode_result>& results, int reps) {
+    std::printf("\n| state | page cache | restore | time (s) | vs raw pread | extra peak RSS (MiB) |\n");
+    std::printf("|---|---|---|---:|---:|---:|\n");
+    for (const auto& r : results)
+        std::printf("| %s | %s | %s | %.4f | %.2fx | %.1f |\n", r.state.c_str(), r.cache.c_str(), r.method.c_str(), r.seconds, r.ratio,
+                    r.extra_peak_mib);
+    std::printf("\nrestore modes: medians of %d runs, interleaved; \"vs raw pread\" is throughput relative to preading the same "
+                "blocks of the same file into the same matrices in the same run (1.00x = as fast)\n", reps);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     int reps = 5;
     bool quick = false;
+    bool restore_only = false;
     std::string dir = "bench_tmp", csv, only_state;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
@@ -314,8 +403,9 @@ int main(int argc, char** argv) {
         else if (a == "--csv" && i + 1 < argc) csv = argv[++i];
         else if (a == "--quick") quick = true;
         else if (a == "--state" && i + 1 < argc) only_state = argv[++i];
+        else if (a == "--restore-modes") restore_only = true;
         else {
-            std::cerr << "usage: bench_checkpoint [--reps N] [--dir DIR] [--quick] [--csv FILE] [--state TEXT]\n";
+            std::cerr << "usage: bench_checkpoint [--reps N] [--dir DIR] [--quick] [--csv FILE] [--state TEXT] [--restore-modes]\n";
             return 2;
         }
     }
@@ -351,13 +441,23 @@ int main(int argc, char** argv) {
 
     std::vector<result> results;
     std::vector<async_result> async_results;
+    std::vector<restore_mode_result> mode_results;
     for (const auto& s : specs) {
         if (s.label.find(only_state) == std::string::npos) continue;
         tensors state = make_state(s.count, s.rows, s.cols);
         std::cerr << "running: " << s.label << " (" << state_bytes(state) / (1 << 20) << " MiB)\n";
-        auto r = run_state(s.label, state, methods, reps, dir);
-        results.insert(results.end(), r.begin(), r.end());
-        async_results.push_back(run_async(s.label, state, reps, dir));
+        if (!restore_only) {
+            auto r = run_state(s.label, state, methods, reps, dir);
+            results.insert(results.end(), r.begin(), r.end());
+            async_results.push_back(run_async(s.label, state, reps, dir));
+        }
+        auto m = run_restore_modes(s.label, state, reps, dir);
+        mode_results.insert(mode_results.end(), m.begin(), m.end());
+    }
+    if (restore_only) {
+        print_restore_modes(mode_results, reps);
+        std::filesystem::remove_all(dir);
+        return 0;
     }
 
     std::printf("| state | method | save (s) | save vs raw | restore (s) | restore vs raw | extra peak RSS in save (MiB) |\n");
@@ -370,6 +470,7 @@ int main(int argc, char** argv) {
     for (const auto& a : async_results)
         std::printf("| %s | %.4f | %.4f | %.2fx | %.4f | %.4f |\n", a.state.c_str(), a.memcpy_s, a.blocked_s, a.blocked_s / a.memcpy_s, a.total_s,
                     a.hash_s);
+    print_restore_modes(mode_results, reps);
     std::printf("\nmedians of %d repetitions; \"vs raw\" is throughput relative to raw fwrite/fread measured in the same run (1.00x = as fast)\n", reps);
 
     if (!csv.empty()) {

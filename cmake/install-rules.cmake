@@ -19,3 +19,7 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/ckptConfigVersion.cmake
 install(FILES ${PROJECT_BINARY_DIR}/ckptConfig.cmake ${PROJECT_BINARY_DIR}/ckptConfigVersion.cmake
               cmake/FindxxHash.cmake
         DESTINATION ${ckpt_config_dir})
+
+# For other build systems: share/pkgconfig/ckpt.pc (header-only, so not under the architecture's lib/).
+configure_file(cmake/ckpt.pc.in ${PROJECT_BINARY_DIR}/ckpt.pc @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/ckpt.pc DESTINATION ${CMAKE_INSTALL_DATADIR}/pkgconfig)

@@ -1,12 +1,15 @@
 // Damaged and hostile files: every truncation and every single-bit flip of a small checkpoint is
 // detected, hostile indexes with valid checksums are refused before any large allocation, and
-// nothing ever crashes.
+// nothing ever crashes. Version 2's chunk tables: byte ranges read exactly and checked by the chunks
+// they cover, and tables that lie about their size are refused.
 
 #include <ckpt/ckpt.hpp>
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <cstring>
+#include <random>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -82,6 +85,36 @@ void reseal(std::string& bytes) {
     put<std::uint64_t>(bytes.data() + 16, bytes.size());
     put<std::uint64_t>(bytes.data() + 40, hash64(bytes.data() + index_offset, bytes.size() - index_offset));
     put<std::uint64_t>(bytes.data() + 120, hash64(bytes.data(), 120));
+}
+
+// A file of uint8 tensors t0, t1, ... with the given bytes, written with a small chunk size so that
+// small files have chunk tables.
+fs::path write_chunked(const fs::path& file, std::uint64_t chunk_size, const std::vector<std::string>& blocks) {
+    ckpt::detail::file_writer w(file, chunk_size);
+    for (std::size_t i = 0; i < blocks.size(); ++i)
+        w.block("t" + std::to_string(i), ckpt::entry_kind::tensor, ckpt::dtype::uint8, ckpt::shape{blocks[i].size()}, false,
+                blocks[i].data(), blocks[i].size());
+    w.finish({}, 1, std::chrono::system_clock::now());
+    return file;
+}
+
+std::string random_bytes(std::size_t n, unsigned seed) {
+    std::mt19937 gen(seed);
+    std::string s(n, '\0');
+    for (auto& c : s) c = static_cast<char>(gen());
+    return s;
+}
+
+// Where the chunk table of entry `e`'s index record starts: after path, kind/dtype/flags/rank, dims,
+// offset, length and checksum.
+std::size_t chunk_table_at(const std::string& bytes, const ckpt::entry_info& e) {
+    const auto index_offset = ckpt::detail::get<std::uint64_t>(bytes.data() + 24);
+    std::string needle(4, '\0');
+    ckpt::detail::put<std::uint32_t>(needle.data(), static_cast<std::uint32_t>(e.path.size()));
+    needle += e.path;
+    const auto at = bytes.find(needle, static_cast<std::size_t>(index_offset));
+    REQUIRE(at != std::string::npos);
+    return at + 4 + e.path.size() + 4 + 8 * e.shape.rank() + 24;
 }
 
 }  // namespace
@@ -316,4 +349,172 @@ TEST_CASE("entry paths: '/'-separated segments, none empty, '.' or '..', no NUL"
     CHECK_FALSE(is_valid_entry_path(std::string_view("a\0b", 3)));
     CHECK_FALSE(is_valid_entry_path(std::string(ckpt::detail::max_path_length + 1, 'a')));
     CHECK(is_valid_entry_path(std::string(ckpt::detail::max_path_length, 'a')));
+}
+
+TEST_CASE("read_range returns exactly the bytes asked for, at any offset, for any chunk size", "[format][range]") {
+    fs::create_directories("range_exact");
+    const std::vector<std::string> blocks = {random_bytes(0, 1),    random_bytes(1, 2),     random_bytes(63, 3),
+                                             random_bytes(64, 4),   random_bytes(65, 5),    random_bytes(5000, 6),
+                                             random_bytes(12293, 7), random_bytes((3 << 20) + 17, 8)};
+    std::mt19937_64 gen(11);
+    for (const std::uint64_t chunk_size : {64u, 4096u, 1u << 20}) {
+        INFO("chunk size " << chunk_size);
+        const auto file = write_chunked("range_exact/c" + std::to_string(chunk_size), chunk_size, blocks);
+        ckpt::reader r(file);
+        r.verify();
+        ckpt::detail::file_reader raw(file);
+        CHECK(raw.chunk_size() == chunk_size);
+        for (std::size_t i = 0; i < blocks.size(); ++i) {
+            const auto& want = blocks[i];
+            const auto e = *r.find("t" + std::to_string(i));  // a copy: read_range finds the file's own entry
+            CHECK(raw.chunk_checksums(e).second == ckpt::detail::chunk_count(want.size(), chunk_size));
+            CHECK(r.read_bytes(e) == want);
+            std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges = {{0, want.size()}, {want.size(), 0}};
+            if (!want.empty()) ranges.push_back({want.size() - 1, 1});
+            for (std::uint64_t edge = chunk_size; edge < want.size(); edge += chunk_size * 7)
+                ranges.push_back({edge - 1, std::min<std::uint64_t>(2 * chunk_size + 2, want.size() - edge + 1)});
+            for (int k = 0; k < 20 && !want.empty(); ++k) {
+                const auto offset = gen() % want.size();
+                ranges.push_back({offset, gen() % (want.size() - offset + 1)});
+            }
+            for (const auto& [offset, count] : ranges) {
+                for (const std::size_t misalignment : {0, 16, 3}) {
+                    INFO("t" << i << ": bytes " << offset << " + " << count << ", destination " << misalignment << " past alignment");
+                    // In step with the file (its blocks start at multiples of 64) or not.
+                    char* dest = aligned_scratch(count, (misalignment + offset) % 64);
+                    r.read_range(e, offset, count, dest);
+                    CHECK(std::memcmp(dest, want.data() + offset, static_cast<std::size_t>(count)) == 0);
+                }
+            }
+            CHECK_THROWS_AS(r.read_range(e, want.size() + 1, 0, nullptr), ckpt::error);
+            CHECK_THROWS_AS(r.read_range(e, 1, want.size(), nullptr), ckpt::error);
+        }
+    }
+    // Chunk sizes the reader would refuse are refused by the writer, leaving no file behind.
+    for (const std::uint64_t bad : {0u, 32u, 100u}) CHECK_THROWS_WITH(ckpt::detail::file_writer("range_exact/bad", bad), Catch::Contains("chunk size"));
+    CHECK(std::distance(fs::directory_iterator("range_exact"), fs::directory_iterator()) == 3);
+    // An entry of another file is refused, not looked up by position.
+    ckpt::reader a("range_exact/c64");
+    ckpt::entry_info stranger = *a.find("t7");
+    stranger.length -= 1;
+    CHECK_THROWS_WITH(a.read_range(stranger, 0, 1, aligned_scratch(1, 0)), Catch::Contains("not one of this file"));
+}
+
+TEST_CASE("read_range checks the chunks it covers: damage inside them is caught, damage elsewhere is not read", "[format][range]") {
+    fs::create_directories("range_damage");
+    const std::uint64_t c = 4096;
+    const std::string block = random_bytes(10 * c + 100, 21);  // 11 chunks, the last one short, then padding
+    const std::string good = slurp(write_chunked("range_damage/good", c, {block, random_bytes(50, 22)}));
+    const ckpt::entry_info e = *ckpt::reader("range_damage/good").find("t0");
+    const fs::path damaged = "range_damage/damaged";
+    std::string bytes = good;
+    bytes[static_cast<std::size_t>(e.offset + 3 * c + 5)] ^= 0x01;  // in chunk 3
+    bytes[static_cast<std::size_t>(e.offset + e.length + 2)] ^= 0x40;  // in the padding after the last chunk
+    spit(damaged, bytes);
+    ckpt::reader r(damaged);
+    char* dest = aligned_scratch(e.length, 0);
+    r.read_range(e, 0, 3 * c, dest);  // chunks 0..2
+    CHECK(std::memcmp(dest, block.data(), 3 * c) == 0);
+    r.read_range(e, 4 * c + 1, 5 * c, dest);  // chunks 4..9
+    CHECK(std::memcmp(dest, block.data() + 4 * c + 1, 5 * c) == 0);
+    CHECK_THROWS_WITH(r.read_range(e, 3 * c + 100, 1, dest), Catch::Contains("range_damage/damaged") && Catch::Contains("t0") &&
+                                                                 Catch::Contains("checksum mismatch in chunk 3"));
+    CHECK_THROWS_AS(r.read_range(e, 2 * c, 3 * c, dest), ckpt::corrupt_error);
+    CHECK_THROWS_WITH(r.read_range(e, e.length - 1, 1, dest), Catch::Contains("padding") && Catch::Contains("t0"));
+    CHECK_THROWS_AS(r.read_bytes(e, dest), ckpt::corrupt_error);
+    CHECK_THROWS_AS(r.verify(), ckpt::corrupt_error);
+
+    // Version 1 has one checksum per block: any range reads and checks all of it.
+    const fs::path v1 = fs::path(CKPT_SOURCE_DIR) / "tests/data/v1/fixture.ckpt";
+    std::string old = slurp(v1);
+    const ckpt::entry_info big = *ckpt::reader(v1).find("big");
+    old[static_cast<std::size_t>(big.offset + big.length - 10)] ^= 0x02;
+    spit("range_damage/v1", old);
+    ckpt::reader r1("range_damage/v1");
+    CHECK_THROWS_WITH(r1.read_range(big, 0, 4, dest), Catch::Contains("checksum mismatch") && Catch::Contains("big"));
+}
+
+TEST_CASE("every single-bit flip of a file with chunk tables is detected", "[format][range]") {
+    fs::create_directories("range_flips");
+    const std::vector<std::string> blocks = {random_bytes(200, 31), random_bytes(30, 32), random_bytes(129, 33)};
+    const std::string bytes = slurp(write_chunked("range_flips/good", 64, blocks));
+    const fs::path damaged = "range_flips/damaged";
+    std::size_t undetected = 0;
+    for (std::size_t byte = 0; byte < bytes.size(); ++byte) {
+        for (int bit = 0; bit < 8; ++bit) {
+            std::string copy = bytes;
+            copy[byte] = static_cast<char>(copy[byte] ^ (1 << bit));
+            spit(damaged, copy);
+            try {
+                ckpt::reader r(damaged);
+                r.verify();
+                ++undetected;
+                FAIL_CHECK("undetected flip of bit " << bit << " of byte " << byte);
+            } catch (const ckpt::corrupt_error&) {
+            } catch (const ckpt::format_error&) {
+            }
+        }
+    }
+    CHECK(undetected == 0);
+}
+
+TEST_CASE("hostile chunk tables with valid seals are refused before any large allocation", "[format][range]") {
+    fs::create_directories("range_hostile");
+    const std::string good = slurp(write_chunked("range_hostile/good", 64, {random_bytes(1000, 41), random_bytes(40, 42)}));
+    ckpt::reader r("range_hostile/good");
+    const auto& big = *r.find("t0");
+    const auto table_at = chunk_table_at(good, big);
+    REQUIRE(ckpt::detail::get<std::uint32_t>(good.data() + table_at + 16 * 8) == 2);  // the next record: path "t1"
+    auto refused = [](std::string bytes, const char* message) {
+        reseal(bytes);
+        spit("range_hostile/f", bytes);
+        CHECK_THROWS_AS(ckpt::reader("range_hostile/f"), ckpt::corrupt_error);
+        CHECK_THROWS_WITH(ckpt::reader("range_hostile/f"), Catch::Contains(message) && Catch::Contains("range_hostile/f"));
+    };
+    SECTION("a table whose hash is not the block checksum") {
+        std::string bytes = good;
+        bytes[table_at + 5 * 8 + 2] ^= 0x08;  // the checksum of chunk 5
+        refused(bytes, "does not match its chunk table");
+    }
+    SECTION("an index that ends inside a chunk table") {
+        refused(good.substr(0, table_at + 3 * 8), "runs past the end of the index");
+    }
+    SECTION("a header chunk size that is not a power of two in range") {
+        for (const std::uint64_t size : {std::uint64_t{0}, std::uint64_t{96}, std::uint64_t{32}, std::uint64_t{1} << 40}) {
+            INFO(size);
+            std::string bytes = good;
+            ckpt::detail::put<std::uint64_t>(bytes.data() + 80, size);
+            refused(bytes, "chunk size");
+        }
+    }
+    SECTION("a valid header chunk size other than the one the tables were made for") {
+        std::string bytes = good;
+        ckpt::detail::put<std::uint64_t>(bytes.data() + 80, 128);  // t0 would have 8 chunk checksums, not 16
+        refused(bytes, "");
+    }
+    SECTION("a chunk size under which a table would be larger than the index: refused, next to nothing allocated") {
+        // A 3 MiB block of 3 chunks, then chunk size 64: it would need a 384 KiB table.
+        std::string bytes = slurp(write_chunked("range_hostile/large", 1 << 20, {random_bytes(3 << 20, 43)}));
+        ckpt::detail::put<std::uint64_t>(bytes.data() + 80, 64);
+        refused(bytes, "runs past the end of the index");
+        const pid_t pid = ::fork();
+        if (pid == 0) {
+            rusage before{};
+            ::getrusage(RUSAGE_SELF, &before);
+            for (int i = 0; i < 100; ++i) {
+                try {
+                    ckpt::reader hostile("range_hostile/f");
+                    ::_exit(2);
+                } catch (const ckpt::corrupt_error&) {
+                }
+            }
+            rusage after{};
+            ::getrusage(RUSAGE_SELF, &after);
+            ::_exit(after.ru_maxrss - before.ru_maxrss < 4 * 1024 ? 0 : 1);  // KiB
+        }
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        CHECK(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 0);
+    }
 }

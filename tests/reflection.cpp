@@ -6,6 +6,8 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <functional>
+#include <mutex>
 
 namespace user_models {
 struct dense {
@@ -40,11 +42,24 @@ struct adam {  // no annotation: fields by position
     std::vector<Eigen::MatrixXf> m, v;
 };
 
+// CKPT_FIELDS(swapped, second, first) does not compile (tests/compile-fail/fields_same_type_order.cpp);
+// the intrusive form is checked when first used.
 struct swapped {
     int first = 1;
     int second = 2;
+    CKPT_FIELDS_INTRUSIVE(swapped, second, first)
 };
-CKPT_FIELDS(swapped, second, first)
+
+// Fields left out of the checkpoint with CKPT_SKIP still count for the completeness check.
+struct with_cache {
+    Eigen::VectorXf weights;
+    std::mutex lock;
+    std::function<float(float)> activation;
+    std::vector<float> cache;
+    int* borrowed = nullptr;
+    std::int64_t steps = 0;
+};
+CKPT_FIELDS(with_cache, weights, CKPT_SKIP(lock), CKPT_SKIP(activation), CKPT_SKIP(cache), CKPT_SKIP(borrowed), steps)
 }  // namespace user_models
 
 namespace {
@@ -103,9 +118,32 @@ TEST_CASE("classes with private members are annotated from inside", "[reflection
     CHECK(back.shift() == s.shift());
 }
 
-TEST_CASE("fields of one type listed out of order are caught at the first use", "[reflection]") {
+TEST_CASE("CKPT_FIELDS_INTRUSIVE fields of one type listed out of order are caught at the first use", "[reflection]") {
     user_models::swapped s;
     ckpt::checkpoint ck{ckpt::track("s", s)};
     CHECK_THROWS_WITH(ck.write("reflection_swapped.ckpt"), Catch::Contains("CKPT_FIELDS lists 'second' as field 0") &&
                                                                Catch::Contains("declaration order"));
+}
+
+TEST_CASE("CKPT_SKIP leaves a field out of the file and untouched by a restore", "[reflection]") {
+    int target = 7;
+    user_models::with_cache a;
+    a.weights = Eigen::VectorXf::LinSpaced(4, 0.0f, 3.0f);
+    a.activation = [](float x) { return x * 2.0f; };
+    a.cache = {1.0f, 2.0f};
+    a.borrowed = &target;
+    a.steps = 12;
+    ckpt::checkpoint ck{ckpt::track("layer", a)};
+    const auto path = ck.write("reflection_skip.ckpt");
+    CHECK(paths_of(path) == std::vector<std::string>{"layer/weights", "layer/steps"});
+
+    user_models::with_cache b;
+    b.cache = {9.0f};
+    ckpt::checkpoint in{ckpt::track("layer", b)};
+    in.restore(path).assert_consumed();
+    CHECK(b.weights == a.weights);
+    CHECK(b.steps == 12);
+    CHECK(b.cache == std::vector<float>{9.0f});
+    CHECK(b.borrowed == nullptr);
+    CHECK(!b.activation);
 }

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -24,7 +25,9 @@ namespace ckpt::detail {
 /// A sink for save_walker, like file_writer.
 class snapshot {
 public:
-    void clear() noexcept {
+    /// Empties the snapshot for a save to `file` (named in errors).
+    void clear(const std::filesystem::path& file) {
+        file_ = file;
         records_.clear();
         paths_.clear();
         size_ = 0;
@@ -32,6 +35,8 @@ public:
 
     void block(std::string_view path, entry_kind kind, dtype type, const shape& dims, bool column_major, const void* data,
                std::size_t size) {
+        // Refused here, on the caller's thread, before a file is created.
+        check_writable_entry(path, kind, type, dims, size, records_.size(), file_);
         records_.push_back({paths_.size(), path.size(), kind, type, column_major, dims, size_, size});
         paths_.append(path);
         reserve(size_ + size);
@@ -72,6 +77,7 @@ private:
         capacity_ = capacity;
     }
 
+    std::filesystem::path file_;
     std::vector<record> records_;
     std::string paths_;
     std::unique_ptr<char[]> bytes_;
@@ -118,15 +124,31 @@ public:
         return static_cast<bool>(job_);
     }
 
-    /// Runs `job` on the background thread. The caller must have wait()ed first.
-    void submit(std::function<void()> job) {
+    /// Runs `job` on the background thread, started on first use. The caller must have wait()ed
+    /// first. When the thread cannot start (EAGAIN: a pids limit, RLIMIT_AS), throws ckpt::error
+    /// naming `file` and leaves no job recorded: a job nobody runs would block every wait().
+    void submit(std::function<void()> job, const std::filesystem::path& file) {
         {
             std::lock_guard lock(mutex_);
+            if (!thread_.joinable()) {
+                try {
+                    if (thread_start_injector) {
+                        if (const int err = thread_start_injector()) throw std::system_error(err, std::generic_category());
+                    }
+                    thread_ = std::thread([this] { run(); });
+                } catch (const std::system_error& e) {
+                    throw error("cannot start the background thread of an asynchronous save (" + e.code().message() +
+                                "); nothing was written", file);
+                }
+            }
             job_ = std::move(job);
-            if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
         }
         wake_.notify_all();
     }
+
+    /// Test hook: when set, called before the background thread is started; a non-zero return is
+    /// taken as the errno of a failed start. Never set outside tests.
+    static inline int (*thread_start_injector)() = nullptr;
 
 private:
     void run() {

@@ -6,10 +6,12 @@
 //   auto path = ck.save("run/ckpt");        // run/ckpt-1, run/ckpt-2, ...
 //   ck.restore(path).assert_consumed();
 
+#include <atomic>
 #include <chrono>
-#include <functional>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,16 +31,31 @@
 
 namespace ckpt {
 
-/// strict (the default): every tracked object must be in the file. partial: objects the file
-/// lacks are left as they are and listed in restore_status::missing(). verify_first, alone or with
-/// partial (`ckpt::partial | ckpt::verify_first`): every block the restore takes is checked
-/// against its checksum before any object changes, so even damaged bytes leave every object as it
-/// was; it costs one more read of those blocks. Without it a damaged block is caught while it is
-/// read into its object, after the objects before it were restored.
-enum class restore_mode : unsigned { strict = 0, partial = 1, verify_first = 2 };
+/// How a restore treats the file and the objects. Whatever the mode, a restore that fails leaves
+/// every tracked object as it was: every check (entries, dtypes, shapes, container sizes and keys,
+/// every block's checksum, bool bytes, the decoding of every opaque value) happens before the first
+/// object changes. Blocks are read once, into new storage that the objects then take by a swap, so
+/// a restore needs memory for the tensors it replaces until it ends.
+///   strict (the default): every tracked object must be in the file, and non-empty containers must
+///     have the file's size and keys (an empty one takes them).
+///   partial: objects the file lacks are left as they are and listed in restore_status::missing();
+///     containers restore the elements both have, keep the object's others and list them as missing.
+///   in_place: tensor blocks are read straight into the objects once everything else checked out:
+///     no extra memory, but a block whose checksum fails is then found after earlier objects changed.
+///   verify_first: with in_place (`ckpt::in_place | ckpt::verify_first`), every block is checked
+///     against its checksum before any object changes, at the cost of reading it twice. Alone it
+///     changes nothing: the default already checks every block first.
+/// Flags combine: `ck.restore(p, ckpt::partial | ckpt::in_place);`
+enum class restore_mode : unsigned { strict = 0, partial = 1, verify_first = 2, in_place = 4 };
+/// `ck.restore(p, ckpt::strict)`, the default: every tracked object must be in the file.
 inline constexpr restore_mode strict = restore_mode::strict;
+/// `ck.restore(p, ckpt::partial).missing()`: objects the file lacks are left as they are.
 inline constexpr restore_mode partial = restore_mode::partial;
+/// `ck.restore(p, ckpt::in_place | ckpt::verify_first)`: in place, but every checksum checked first.
 inline constexpr restore_mode verify_first = restore_mode::verify_first;
+/// `ck.restore(p, ckpt::in_place)`: tensor blocks read straight into the objects (see restore_mode).
+inline constexpr restore_mode in_place = restore_mode::in_place;
+/// Combines modes: `ckpt::partial | ckpt::in_place`
 constexpr restore_mode operator|(restore_mode a, restore_mode b) noexcept {
     return static_cast<restore_mode>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
 }
@@ -53,10 +70,13 @@ constexpr bool includes(restore_mode mode, restore_mode flag) noexcept {
 class restore_status {
 public:
     restore_status() = default;
+    /// Made by a restore: `auto status = ck.restore(p);`
     restore_status(std::filesystem::path file, ckpt::metadata meta, std::vector<std::string> missing, std::vector<std::string> unused)
         : file_(std::move(file)), metadata_(std::move(meta)), missing_(std::move(missing)), unused_(std::move(unused)) {}
 
+    /// The file restored from: `ck.restore(p).file()`
     const std::filesystem::path& file() const noexcept { return file_; }
+    /// The file's metadata (step, metrics, save counter): `ck.restore(p).metadata().step`
     const ckpt::metadata& metadata() const noexcept { return metadata_; }
     /// Tracked paths the file did not have (only a partial restore gets this far with any).
     const std::vector<std::string>& missing() const noexcept { return missing_; }
@@ -94,15 +114,20 @@ private:
 /// A name bound to an object the checkpoint saves and restores. Made by ckpt::track.
 template <class T>
 struct tracked {
+    /// The track name: the first part of the object's entry paths.
     std::string name;
+    /// The tracked object; never null.
     T* object;
 };
 
 /// `ckpt::track("model", model)`: the object's entries are named "model/...".
 template <class T>
-tracked<T> track(std::string name, T& object) {
+tracked<std::remove_const_t<T>> track(std::string name, T& object) {
+    static_assert(!std::is_const_v<T>, "ckpt: a checkpoint needs a mutable object: it restores into what it tracks. "
+                                       "Track a non-const object (or a copy); to only read a file use ckpt::reader");
     detail::require_checkpointable<T>();
-    return {std::move(name), &object};
+    if constexpr (std::is_const_v<T>) return {std::move(name), nullptr};  // unreachable: the assertion failed
+    else return {std::move(name), &object};
 }
 
 namespace detail {
@@ -123,6 +148,8 @@ inline void check_track_names(const std::vector<std::string>& names) {
 
 /// What a checkpoint_manager (or other code that should not know the tracked types) needs.
 /// Every save first waits for an asynchronous save still in flight and rethrows its error.
+/// Saves, restores and waits on one checkpoint object may come from several threads: they take
+/// turns (the tracked objects themselves must not change while a save copies them).
 class any_checkpoint {
 public:
     any_checkpoint() = default;
@@ -131,13 +158,18 @@ public:
     virtual ~any_checkpoint() = default;
 
     /// Writes the tracked state to exactly `file` (atomically), leaving the save counter as it is.
+    /// `ck.write("export/final");`
     std::filesystem::path write(const std::filesystem::path& file, const save_options& options = {}) {
+        std::lock_guard lock(mutex_);
         wait_for_worker();
+        remove_stale_temporaries_of(file);
         do_write(file, options, save_counter_);
         return file;
     }
     /// Counts one more save and writes it to exactly `file`: what a manager uses for its own names.
+    /// `ck.save_as("run/best");`
     std::filesystem::path save_as(const std::filesystem::path& file, const save_options& options = {}) {
+        std::lock_guard lock(mutex_);
         wait_for_worker();
         do_write(file, options, save_counter_ + 1);
         ++save_counter_;
@@ -145,9 +177,12 @@ public:
     }
     /// Counts one more save and writes it to `<prefix>-<n>`, n the new save counter (moved past any
     /// file that already has that name, so an earlier run's checkpoint is never overwritten).
+    /// Temporary files of `<prefix>-<n>` that a crashed save left are removed.
     /// `auto p = ck.save("run/ckpt");  // run/ckpt-1`
     std::filesystem::path save(const std::filesystem::path& prefix, const save_options& options = {}) {
+        std::lock_guard lock(mutex_);
         wait_for_worker();
+        remove_stale_temporaries_of_prefix(prefix);
         const std::uint64_t n = next_number(prefix);
         const auto file = numbered(prefix, n);
         do_write(file, options, n);
@@ -158,36 +193,47 @@ public:
     /// As save(), but returns once the state is copied; the file is written in the background.
     /// `ck.save_async("run/ckpt"); train_more(); ck.wait();`
     std::filesystem::path save_async(const std::filesystem::path& prefix, const save_options& options = {}) {
+        std::lock_guard lock(mutex_);
         wait_for_worker();
+        remove_stale_temporaries_of_prefix(prefix);
         const std::uint64_t n = next_number(prefix);
         const auto file = numbered(prefix, n);
         start_async(file, options, n, {});
         save_counter_ = n;
         return file;
     }
-    /// As write(), in the background.
+    /// As write(), in the background. `ck.write_async("export/final"); ck.wait();`
     std::filesystem::path write_async(const std::filesystem::path& file, const save_options& options = {}) {
+        std::lock_guard lock(mutex_);
         wait_for_worker();
+        remove_stale_temporaries_of(file);
         start_async(file, options, save_counter_, {});
         return file;
     }
     /// As save_as(), in the background; `then(file)` runs on the background thread once the file is
     /// durable (a manager records and rotates there). An exception from it surfaces like a write error.
+    /// `ck.save_as_async("run/best", {}, [](const auto& p) { log(p); });`
     std::filesystem::path save_as_async(const std::filesystem::path& file, const save_options& options = {},
                                         std::function<void(const std::filesystem::path&)> then = {}) {
+        std::lock_guard lock(mutex_);
         wait_for_worker();
         start_async(file, options, save_counter_ + 1, std::move(then));
         ++save_counter_;
         return file;
     }
     /// Blocks until the asynchronous save in flight (if any) is durable; rethrows its error.
-    void wait() { wait_for_worker(); }
-    /// True while an asynchronous save is being written.
+    /// `ck.wait();`
+    void wait() {
+        std::lock_guard lock(mutex_);
+        wait_for_worker();
+    }
+    /// True while an asynchronous save is being written. `if (!ck.save_in_progress()) ...`
     bool save_in_progress() const { return worker_.busy(); }
 
-    /// Restores every tracked object from `file`; see restore_mode. Checks the structure before it
-    /// changes anything: a mismatch throws mismatch_error and leaves every object as it was.
+    /// Restores every tracked object from `file`; see restore_mode. Checks everything before it
+    /// changes anything: any error (mismatch_error, corrupt_error, ...) leaves every object as it was.
     restore_status restore(const std::filesystem::path& file, restore_mode mode = restore_mode::strict) {
+        std::lock_guard lock(mutex_);
         wait_for_worker();
         return do_restore(file, mode);
     }
@@ -196,18 +242,23 @@ public:
     std::uint64_t save_counter() const noexcept { return save_counter_; }
 
 protected:
+    /// Implemented by checkpoint<Ts...>: writes the tracked objects to `file`.
     virtual void do_write(const std::filesystem::path& file, const save_options& options, std::uint64_t counter) = 0;
+    /// Implemented by checkpoint<Ts...>: copies the tracked state for an asynchronous save.
     virtual void do_snapshot(detail::snapshot& into) = 0;
+    /// Implemented by checkpoint<Ts...>: restores the tracked objects from `file`.
     virtual restore_status do_restore(const std::filesystem::path& file, restore_mode mode) = 0;
-    std::uint64_t save_counter_ = 0;
+    /// Saves so far; see save_counter().
+    std::atomic<std::uint64_t> save_counter_{0};
 
 private:
-    // A failed asynchronous save did not happen: its number is given out again.
+    // A failed asynchronous save did not happen: its number is given out again. One whose file was
+    // written (a manager could not record it) did happen, and keeps its number.
     void wait_for_worker() {
         try {
             worker_.wait();
         } catch (...) {
-            save_counter_ = counter_before_async_;
+            if (!async_written_) save_counter_ = counter_before_async_;
             throw;
         }
     }
@@ -222,19 +273,38 @@ private:
         while (std::filesystem::exists(numbered(prefix, n), ec)) ++n;
         return n;
     }
-    void start_async(const std::filesystem::path& file, const save_options& options, std::uint64_t counter,
-                     std::function<void(const std::filesystem::path&)> then) {
-        counter_before_async_ = save_counter_;
-        snapshot_.clear();
-        do_snapshot(snapshot_);
-        const auto when = std::chrono::system_clock::now();
-        worker_.submit([this, file, options, counter, when, then = std::move(then)] {
-            snapshot_.write(file, options, counter, when);
-            if (then) then(file);
+    // Without a manager nothing else cleans up after a crashed save: the temporaries of our own
+    // names that no live writer holds (see remove_stale_temporaries) go before the next save.
+    static void remove_stale_temporaries_of(const std::filesystem::path& file) {
+        const std::string head = file.filename().string() + detail::temp_marker;
+        detail::remove_stale_temporaries(file.parent_path(), [&](const std::string& name) { return name.compare(0, head.size(), head) == 0; });
+    }
+    static void remove_stale_temporaries_of_prefix(const std::filesystem::path& prefix) {
+        const std::string head = prefix.filename().string() + "-";
+        detail::remove_stale_temporaries(prefix.parent_path(), [&](const std::string& name) {
+            const auto marker = name.find(detail::temp_marker);
+            return name.compare(0, head.size(), head) == 0 && marker > head.size() &&
+                   name.find_first_not_of("0123456789", head.size()) == marker;
         });
     }
+    void start_async(const std::filesystem::path& file, const save_options& options, std::uint64_t counter,
+                     std::function<void(const std::filesystem::path&)> then) {
+        detail::check_writable_metadata(options, file);
+        snapshot_.clear(file);
+        do_snapshot(snapshot_);
+        const auto when = std::chrono::system_clock::now();
+        async_written_ = false;
+        worker_.submit([this, file, options, counter, when, then = std::move(then)] {
+            snapshot_.write(file, options, counter, when);
+            async_written_ = true;
+            if (then) then(file);
+        }, file);
+        counter_before_async_ = save_counter_;
+    }
 
+    std::mutex mutex_;  // one save, restore or wait at a time
     std::uint64_t counter_before_async_ = 0;
+    std::atomic<bool> async_written_{false};
     detail::snapshot snapshot_;
     detail::background_worker worker_;  // last: destroyed (and joined) before the snapshot it writes
 };
@@ -243,6 +313,7 @@ private:
 template <class... Ts>
 class checkpoint : public any_checkpoint {
 public:
+    /// Tracks the given objects: `ckpt::checkpoint ck{ckpt::track("model", model), ckpt::track("step", step)};` Throws ckpt::error for invalid or overlapping names.
     explicit checkpoint(tracked<Ts>... objects) : objects_(std::move(objects)...) {
         detail::check_track_names(std::apply([](const auto&... t) { return std::vector<std::string>{t.name...}; }, objects_));
     }
@@ -272,33 +343,21 @@ private:
 
     template <class Source>
     restore_status restore_from(Source& reader, const std::filesystem::path& file, restore_mode mode) {
-        detail::basic_restore_context<Source> ctx(reader, detail::includes(mode, restore_mode::partial));
-        auto pass = [&] {
-            std::apply([&](auto&... t) { (detail::basic_restore_walker<Source>(ctx, t.name).visit(*t.object), ...); }, objects_);
-        };
-        pass();
-        if (!ctx.problems.empty()) {
-            std::string what = ctx.problems.front().what;
-            for (std::size_t i = 1; i < ctx.problems.size() && i < 20; ++i)
-                what += "\n  and entry '" + ctx.problems[i].path + "': " + ctx.problems[i].what;
-            if (ctx.problems.size() > 20) what += "\n  and " + std::to_string(ctx.problems.size() - 20) + " more";
-            throw mismatch_error(what, file, ctx.problems.front().path);
-        }
-        if (detail::includes(mode, restore_mode::verify_first))
-            for (const entry_info* e : ctx.plan)
-                if (e) reader.verify_block(*e);
-        ctx.apply = true;
-        pass();
-        std::vector<std::string> unused;
-        for (std::size_t i = 0; i < ctx.consumed.size(); ++i)
-            if (!ctx.consumed[i]) unused.push_back(reader.entries()[i].path);
+        // The check pass builds the plan and changes nothing; only plan.apply() touches the objects.
+        const bool in_place = detail::includes(mode, restore_mode::in_place);
+        detail::basic_restore_plan<Source> plan(reader, detail::includes(mode, restore_mode::partial), in_place);
+        std::apply([&](auto&... t) { (detail::basic_restore_walker<Source>(plan, t.name).visit(*t.object), ...); }, objects_);
+        plan.throw_if_problems();
+        if (in_place && detail::includes(mode, restore_mode::verify_first)) plan.verify_deferred();
+        plan.apply();
         save_counter_ = reader.metadata().save_counter;
-        return restore_status(file, reader.metadata(), std::move(ctx.missing), std::move(unused));
+        return restore_status(file, reader.metadata(), std::move(plan.missing), plan.unused());
     }
 
     std::tuple<tracked<Ts>...> objects_;
 };
 
+/// Deduces the tracked types: `ckpt::checkpoint ck{ckpt::track("w", w), ckpt::track("step", step)};`
 template <class... Ts>
 checkpoint(tracked<Ts>...) -> checkpoint<Ts...>;
 

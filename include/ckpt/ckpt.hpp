@@ -14,3 +14,8 @@
 #include <ckpt/policy.hpp>
 #include <ckpt/manager.hpp>
 #include <ckpt/interrupt.hpp>
+
+/// Checkpoints for C++ training code: ckpt::checkpoint names the objects of a training state,
+/// ckpt::checkpoint_manager keeps a directory of them, ckpt::reader reads a file without the types.
+/// `ckpt::checkpoint ck{ckpt::track("model", model)}; ck.restore(ck.save("run/ckpt"));`
+namespace ckpt {}

@@ -58,9 +58,15 @@ constexpr const char* dtype_name(dtype t) noexcept {
     return "unknown";
 }
 
+/// Whether a byte read from a file names a dtype: `ckpt::is_valid_dtype(3)`
 constexpr bool is_valid_dtype(std::uint8_t raw) noexcept { return raw <= 15; }
 
 namespace detail {
+// A count from the file (std::uint64_t) as a std::size_t. A function template: the same cast
+// written inline is a "useless cast" to g++'s -Wuseless-cast where the two types coincide.
+template <class From>
+constexpr std::size_t to_size(From n) noexcept { return static_cast<std::size_t>(n); }
+
 template <class T> struct always_false : std::false_type {};
 
 template <class T>
@@ -104,6 +110,7 @@ constexpr dtype dtype_of() { return detail::dtype_of_impl<std::remove_cv_t<T>>()
 /// The logical shape of a tensor entry: up to `shape::max_rank` dimensions, outermost first.
 class shape {
 public:
+    /// The largest rank a file can hold.
     static constexpr std::size_t max_rank = 8;
 
     constexpr shape() = default;
@@ -111,12 +118,19 @@ public:
     constexpr shape(std::initializer_list<std::uint64_t> dims) {
         for (auto d : dims) push_back(d);
     }
+    /// Number of dimensions: `ckpt::shape{2, 3}.rank() == 2`
     constexpr std::size_t rank() const noexcept { return rank_; }
+    /// Dimension i, outermost first: `s[0]`
     constexpr std::uint64_t operator[](std::size_t i) const noexcept { return dims_[i]; }
+    /// Dimension i, outermost first: `s[0]`
     constexpr std::uint64_t& operator[](std::size_t i) noexcept { return dims_[i]; }
+    /// `for (auto d : s) ...`
     constexpr const std::uint64_t* begin() const noexcept { return dims_.data(); }
+    /// End of the dimensions.
     constexpr const std::uint64_t* end() const noexcept { return dims_.data() + rank_; }
+    /// Appends a dimension: `s.push_back(3);`
     constexpr void push_back(std::uint64_t d) { dims_[rank_++] = d; }
+    /// Sets the rank; dimensions beyond the old rank keep their value.
     constexpr void resize(std::size_t rank) { rank_ = rank; }
 
     /// Number of elements, or false in `ok` when the product overflows 64 bits.
@@ -133,15 +147,22 @@ public:
     /// "[10,128]"; "[]" for a scalar.
     std::string to_string() const {
         std::string s = "[";
-        for (std::size_t i = 0; i < rank_; ++i) s += (i ? "," : "") + std::to_string(dims_[i]);
+        // Appended piece by piece: `"," + std::to_string(...)` trips g++ 12's -Wrestrict false
+        // positive (GCC bug 105329) in users' -O2 -Werror builds.
+        for (std::size_t i = 0; i < rank_; ++i) {
+            if (i) s += ',';
+            s += std::to_string(dims_[i]);
+        }
         return s + "]";
     }
+    /// Same rank and dimensions: `ckpt::shape{2} == ckpt::shape{2}`
     friend constexpr bool operator==(const shape& a, const shape& b) noexcept {
         if (a.rank_ != b.rank_) return false;
         for (std::size_t i = 0; i < a.rank_; ++i)
             if (a.dims_[i] != b.dims_[i]) return false;
         return true;
     }
+    /// Different rank or dimensions.
     friend constexpr bool operator!=(const shape& a, const shape& b) noexcept { return !(a == b); }
 
 private:

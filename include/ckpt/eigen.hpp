@@ -35,17 +35,25 @@ inline bool dim_accepts(Eigen::Index fixed, Eigen::Index max, Eigen::Index curre
 template <class T>
 struct tensor_traits<T, std::enable_if_t<std::is_base_of_v<Eigen::PlainObjectBase<T>, T> &&
                                          is_element_v<typename T::Scalar>>> {
+    /// The element type of the stored tensor.
     using element = typename T::Scalar;
+    /// Vectors (one dimension fixed to 1 at compile time) are stored with rank 1.
     static constexpr bool is_vector = T::RowsAtCompileTime == 1 || T::ColsAtCompileTime == 1;
+    /// Number of dimensions of the stored tensor.
     static constexpr std::size_t rank = is_vector ? 1 : 2;
+    /// Whether elements are stored column-major (Eigen's default for matrices).
     static constexpr bool column_major = !is_vector && !T::IsRowMajor;
 
+    /// The object's current shape: `shape_of(m) == ckpt::shape{rows, cols}`.
     static shape shape_of(const T& t) {
         if constexpr (is_vector) return {static_cast<std::uint64_t>(t.size())};
         else return {static_cast<std::uint64_t>(t.rows()), static_cast<std::uint64_t>(t.cols())};
     }
+    /// The first element, in the order of column_major.
     static const element* data(const T& t) { return t.data(); }
+    /// The first element, in the order of column_major.
     static element* data(T& t) { return t.data(); }
+    /// Whether a restore may give the object shape `s`: empty or resizable objects take the file's shape, sized ones must match.
     static bool accepts(const T& t, const shape& s) {
         const bool empty = t.size() == 0;
         if constexpr (is_vector)
@@ -54,6 +62,7 @@ struct tensor_traits<T, std::enable_if_t<std::is_base_of_v<Eigen::PlainObjectBas
             return detail::dim_accepts(T::RowsAtCompileTime, T::MaxRowsAtCompileTime, t.rows(), empty, s[0]) &&
                    detail::dim_accepts(T::ColsAtCompileTime, T::MaxColsAtCompileTime, t.cols(), empty, s[1]);
     }
+    /// Gives the object shape `s`; called only when accepts() said yes.
     static void resize(T& t, const shape& s) {
         if constexpr (is_vector) t.resize(static_cast<Eigen::Index>(s[0]));
         else t.resize(static_cast<Eigen::Index>(s[0]), static_cast<Eigen::Index>(s[1]));
@@ -63,26 +72,35 @@ struct tensor_traits<T, std::enable_if_t<std::is_base_of_v<Eigen::PlainObjectBas
 /// Eigen::Tensor<Scalar, N>: rank N; an empty tensor takes the saved dimensions.
 template <class S, int N, int Options, class I>
 struct tensor_traits<Eigen::Tensor<S, N, Options, I>, std::enable_if_t<is_element_v<S>>> {
+    /// The type this specialization describes.
     using type = Eigen::Tensor<S, N, Options, I>;
+    /// The element type of the stored tensor.
     using element = S;
+    /// Number of dimensions of the stored tensor.
     static constexpr std::size_t rank = static_cast<std::size_t>(N);
     static_assert(rank <= shape::max_rank, "ckpt: tensors of rank above 8 are not supported");
+    /// Whether elements are stored column-major (Eigen's default for matrices).
     static constexpr bool column_major = !(Options & Eigen::RowMajor) && N > 1;
 
+    /// The object's current shape: `shape_of(m) == ckpt::shape{rows, cols}`.
     static shape shape_of(const type& t) {
         shape s;
-        for (int i = 0; i < N; ++i) s.push_back(static_cast<std::uint64_t>(t.dimension(i)));
+        for (std::size_t i = 0; i < rank; ++i) s.push_back(static_cast<std::uint64_t>(t.dimension(i)));
         return s;
     }
+    /// The first element, in the order of column_major.
     static const S* data(const type& t) { return t.data(); }
+    /// The first element, in the order of column_major.
     static S* data(type& t) { return t.data(); }
+    /// Whether a restore may give the object shape `s`: empty or resizable objects take the file's shape, sized ones must match.
     static bool accepts(const type& t, const shape& s) {
-        for (int i = 0; i < N; ++i) {
-            if (!detail::fits_index(s[static_cast<std::size_t>(i)])) return false;
-            if (t.size() != 0 && static_cast<std::uint64_t>(t.dimension(i)) != s[static_cast<std::size_t>(i)]) return false;
+        for (std::size_t i = 0; i < rank; ++i) {
+            if (!detail::fits_index(s[i])) return false;
+            if (t.size() != 0 && static_cast<std::uint64_t>(t.dimension(i)) != s[i]) return false;
         }
         return true;
     }
+    /// Gives the object shape `s`; called only when accepts() said yes.
     static void resize(type& t, const shape& s) {
         Eigen::array<I, static_cast<std::size_t>(N)> dims;
         for (std::size_t i = 0; i < rank; ++i) dims[i] = static_cast<I>(s[i]);
@@ -93,19 +111,28 @@ struct tensor_traits<Eigen::Tensor<S, N, Options, I>, std::enable_if_t<is_elemen
 /// Eigen::TensorFixedSize<Scalar, Eigen::Sizes<...>>: fixed dimensions that must match.
 template <class S, class Dims, int Options, class I>
 struct tensor_traits<Eigen::TensorFixedSize<S, Dims, Options, I>, std::enable_if_t<is_element_v<S>>> {
+    /// The type this specialization describes.
     using type = Eigen::TensorFixedSize<S, Dims, Options, I>;
+    /// The element type of the stored tensor.
     using element = S;
+    /// Number of dimensions of the stored tensor.
     static constexpr std::size_t rank = static_cast<std::size_t>(type::NumIndices);
+    /// Whether elements are stored column-major (Eigen's default for matrices).
     static constexpr bool column_major = !(Options & Eigen::RowMajor) && rank > 1;
 
+    /// The object's current shape: `shape_of(m) == ckpt::shape{rows, cols}`.
     static shape shape_of(const type& t) {
         shape s;
         for (std::size_t i = 0; i < rank; ++i) s.push_back(static_cast<std::uint64_t>(t.dimension(i)));
         return s;
     }
+    /// The first element, in the order of column_major.
     static const S* data(const type& t) { return t.data(); }
+    /// The first element, in the order of column_major.
     static S* data(type& t) { return t.data(); }
+    /// Whether a restore may give the object shape `s`: empty or resizable objects take the file's shape, sized ones must match.
     static bool accepts(const type& t, const shape& s) { return shape_of(t) == s; }
+    /// Gives the object shape `s`; called only when accepts() said yes.
     static void resize(type&, const shape&) {}
 };
 

@@ -38,6 +38,7 @@ private:
 /// The operating system refused a read, write, rename, fsync or lock. `e.code()` holds its reason.
 class io_error : public error {
 public:
+    /// `throw ckpt::io_error("cannot open", file, std::error_code(errno, std::generic_category()));`
     io_error(const std::string& what, std::filesystem::path file, std::error_code code = {})
         : error(code ? what + ": " + code.message() : what, std::move(file)), code_(code) {}
     /// `if (e.code() == std::errc::no_space_on_device) ...`

@@ -7,13 +7,18 @@
 //      found by argument-dependent lookup from the user's namespace.
 //   2. Any other aggregate is reflected by Boost.PFR, its fields named by position: "0", "1", ...
 
+#include <any>
 #include <array>
 #include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <variant>
 
 #include <boost/pfr.hpp>
 
@@ -39,15 +44,59 @@ struct positional_name_table {
 };
 inline constexpr positional_name_table positional_names{};
 
-/// One named member: `field<dense, Eigen::MatrixXf>{"kernel", &dense::kernel}`.
-template <class Owner, class Member>
+template <class T> inline constexpr bool dependent_false_v = false;
+
+template <class T> struct is_std_function : std::false_type {};
+template <class S> struct is_std_function<std::function<S>> : std::true_type {};
+template <class T> struct is_shared_pointer : std::false_type {};
+template <class E> struct is_shared_pointer<std::shared_ptr<E>> : std::true_type {};
+template <class E> struct is_shared_pointer<std::weak_ptr<E>> : std::true_type {};
+template <class T, class = void> struct has_call_operator : std::false_type {};
+template <class T> struct has_call_operator<T, std::void_t<decltype(&T::operator())>> : std::true_type {};
+
+/// Member types that no annotation or specialization can make checkpointable: rejected where the
+/// field is named (CKPT_FIELDS), so that the compiler's note names the struct and the field.
+/// `Tag` is a local struct named after the field, e.g. `ckpt_field_cache`.
+template <class Tag, class M>
+constexpr void diagnose_member() {
+    using U = std::remove_cv_t<M>;
+    if constexpr (std::is_pointer_v<U> || std::is_member_pointer_v<U>)
+        static_assert(dependent_false_v<Tag>,
+                      "ckpt: a raw pointer member cannot be checkpointed: a checkpoint holds values, not addresses. "
+                      "Own the object (by value, std::optional<T> or std::unique_ptr<T>), or leave the pointer out with "
+                      "CKPT_SKIP(field) in CKPT_FIELDS and set it again after a restore");
+    else if constexpr (is_shared_pointer<U>::value)
+        static_assert(dependent_false_v<Tag>,
+                      "ckpt: a std::shared_ptr/weak_ptr member cannot be checkpointed: shared ownership does not survive a "
+                      "restore. Hold the object by value, std::optional<T> or std::unique_ptr<T>, track the shared object "
+                      "once under its own name, or leave the member out with CKPT_SKIP(field)");
+    else if constexpr (is_std_function<U>::value)
+        static_assert(dependent_false_v<Tag>,
+                      "ckpt: a std::function member cannot be checkpointed (code is not state): leave it out with "
+                      "CKPT_SKIP(field) in CKPT_FIELDS and set it again after a restore");
+    else if constexpr (std::is_reference_v<M>)
+        static_assert(dependent_false_v<Tag>,
+                      "ckpt: a reference member cannot be checkpointed: track the referenced object under its own name "
+                      "and leave the reference out with CKPT_SKIP(field)");
+}
+
+/// One named member: `field<dense, Eigen::MatrixXf, tag>{"kernel", &dense::kernel}`. Skipped members
+/// (CKPT_SKIP) are listed, so that the completeness check sees them, but never saved or restored.
+template <class Owner, class Member, class Tag, bool Skipped>
 struct field {
     const char* name;
     Member Owner::*pointer;
+    using tag = Tag;
+    static constexpr bool skipped = Skipped;
 };
-template <class Owner, class Member>
-constexpr field<Owner, Member> make_field(const char* name, Member Owner::*pointer) noexcept {
-    return {name, pointer};
+template <class Tag, class Owner, class Member>
+constexpr auto make_field(const char* name, Member Owner::*pointer) noexcept {
+    diagnose_member<Tag, Member>();
+    return field<Owner, Member, Tag, false>{name, pointer};
+}
+template <class Tag, class Owner, class Member>
+constexpr auto make_skipped_field(const char* name, Member Owner::*pointer) noexcept {
+    return field<Owner, Member, Tag, true>{name, pointer};
 }
 
 // ckpt_fields is found by ADL: type_tag<T> makes T's namespace an associated one. This declaration
@@ -69,12 +118,13 @@ inline constexpr bool is_pfr_reflectable_v =
 template <class T>
 inline constexpr bool is_reflected_v = has_field_list<T>::value || is_pfr_reflectable_v<T>;
 
+template <class T, class Field>
+using member_type_t = std::remove_cv_t<std::remove_reference_t<decltype(std::declval<T&>().*(std::declval<Field>().pointer))>>;
+
 template <class T, std::size_t... I>
 constexpr bool field_types_match(std::index_sequence<I...>) {
     using list = decltype(field_list<T>());
-    return (std::is_same_v<
-                std::remove_cv_t<std::remove_reference_t<decltype(std::declval<T&>().*(std::get<I>(std::declval<list>()).pointer))>>,
-                boost::pfr::tuple_element_t<I, T>> && ...);
+    return (std::is_same_v<member_type_t<T, std::tuple_element_t<I, list>>, boost::pfr::tuple_element_t<I, T>> && ...);
 }
 
 // Named templates so that the compiler's note shows the numbers: "field_count_matches<dense, 1, 2>".
@@ -85,44 +135,98 @@ struct field_order_matches : std::bool_constant<InDeclarationOrder> {};
 
 template <class M> struct is_std_array_of_classes : std::false_type {};
 template <class E, std::size_t N> struct is_std_array_of_classes<std::array<E, N>> : std::is_class<E> {};
+template <class M> struct is_template_wrapper : std::false_type {};
+template <class E> struct is_template_wrapper<std::optional<E>> : std::true_type {};
+template <class... E> struct is_template_wrapper<std::variant<E...>> : std::true_type {};
+template <> struct is_template_wrapper<std::any> : std::true_type {};
+template <class S> struct is_template_wrapper<std::function<S>> : std::true_type {};
 
-// Members Boost.PFR cannot count: C arrays (it counts their elements), and std::array of structs,
-// on which g++ 12 crashes inside PFR's field counting. Structs listing them skip the PFR checks.
+/// Members Boost.PFR cannot count: C arrays (it counts their elements); std::array of structs, on
+/// which g++ 12 crashes inside PFR; wrappers with converting constructors (std::optional of an
+/// Eigen type makes PFR's probe ambiguous, deep inside Eigen); members that cannot be copied or
+/// moved (a mutex). Structs listing one of them skip the PFR checks: only the declaration order is
+/// checked for them, by offsets.
+template <class M>
+inline constexpr bool pfr_cannot_count_v = std::is_array_v<M> || is_std_array_of_classes<M>::value ||
+                                           is_template_wrapper<M>::value || !std::is_move_constructible_v<M>;
+
 template <class T, std::size_t... I>
-constexpr bool lists_c_array(std::index_sequence<I...>) {
+constexpr bool lists_member_pfr_cannot_count(std::index_sequence<I...>) {
     using list = decltype(field_list<T>());
-    return ((std::is_array_v<std::remove_reference_t<decltype(std::declval<T&>().*(std::get<I>(std::declval<list>()).pointer))>> ||
-             is_std_array_of_classes<std::remove_cv_t<std::remove_reference_t<decltype(std::declval<T&>().*(std::get<I>(std::declval<list>()).pointer))>>>::value) ||
-            ...);
+    return (pfr_cannot_count_v<member_type_t<T, std::tuple_element_t<I, list>>> || ...);
+}
+
+template <class T>
+constexpr bool pfr_can_check() {
+    if constexpr (!is_pfr_reflectable_v<T>) return false;
+    else return !lists_member_pfr_cannot_count<T>(std::make_index_sequence<std::tuple_size_v<decltype(field_list<T>())>>{});
 }
 
 /// Compile-time check run by CKPT_FIELDS: for an aggregate, the list must name every field, in
 /// declaration order. Non-aggregates (classes with constructors, private members) are trusted, and
-/// so are structs with members Boost.PFR cannot take apart (see lists_c_array).
+/// so are structs with members Boost.PFR cannot take apart (see pfr_cannot_count_v).
 template <class T>
 constexpr bool check_field_list() {
-    constexpr std::size_t count = std::tuple_size_v<decltype(field_list<T>())>;
-    if constexpr (is_pfr_reflectable_v<T> && !lists_c_array<T>(std::make_index_sequence<count>{})) {
-        constexpr std::size_t listed = std::tuple_size_v<decltype(field_list<T>())>;
-        constexpr std::size_t declared = boost::pfr::tuple_size_v<T>;
-        static_assert(field_count_matches<T, listed, declared>::value,
-                      "ckpt: CKPT_FIELDS must name every field of the struct, in declaration order; "
-                      "this list has a different number of fields than the struct declares");
-        if constexpr (listed == declared) {
-            static_assert(field_order_matches<T, field_types_match<T>(std::make_index_sequence<listed>{})>::value,
-                          "ckpt: CKPT_FIELDS must name the fields in declaration order; the types of the "
-                          "listed fields differ from the declared ones at some position");
+    static_assert(has_field_list<T>::value,
+                  "ckpt: CKPT_FIELDS(Type, ...) must be written in the namespace that declares Type (ckpt finds it by "
+                  "argument-dependent lookup), right after the type; for a class nested in another class, write "
+                  "CKPT_FIELDS_INTRUSIVE(Type, ...) inside it instead");
+    if constexpr (has_field_list<T>::value) {
+        if constexpr (pfr_can_check<T>()) {
+            constexpr std::size_t listed = std::tuple_size_v<decltype(field_list<T>())>;
+            constexpr std::size_t declared = boost::pfr::tuple_size_v<T>;
+            static_assert(field_count_matches<T, listed, declared>::value,
+                          "ckpt: CKPT_FIELDS must name every field of the struct, in declaration order; "
+                          "this list has a different number of fields than the struct declares. Leave a field "
+                          "out of the checkpoint with CKPT_SKIP(field) in the list");
+            if constexpr (listed == declared) {
+                static_assert(field_order_matches<T, field_types_match<T>(std::make_index_sequence<listed>{})>::value,
+                              "ckpt: CKPT_FIELDS must name the fields in declaration order; the types of the "
+                              "listed fields differ from the declared ones at some position");
+            }
         }
     }
     return true;
 }
 
-/// Fields of the same type listed in swapped order cannot be told apart by type at compile time;
-/// this compares addresses once per type at run time instead.
+/// Index of the first offset not above the one before it; the number of offsets when all ascend.
+template <class... Offsets>
+constexpr std::size_t first_out_of_order(Offsets... offsets) {
+    const std::size_t list[] = {static_cast<std::size_t>(offsets)...};
+    for (std::size_t i = 1; i < sizeof...(Offsets); ++i)
+        if (list[i] <= list[i - 1]) return i;
+    return sizeof...(Offsets);
+}
+template <class List, std::size_t I, bool = (I < std::tuple_size_v<List>)>
+struct field_tag_at { using type = void; };
+template <class List, std::size_t I>
+struct field_tag_at<List, I, true> { using type = typename std::tuple_element_t<I, List>::tag; };
+
+// The note names the struct and the first field listed too early, as a local struct named after
+// it: "listed_in_declaration_order<adam_state, ckpt_fields(...)::ckpt_field_lr, false>".
+template <class T, class FirstOutOfOrder, bool Ok>
+struct listed_in_declaration_order {
+    static constexpr bool value = Ok;  // not inherited: the note would name integral_constant instead
+};
+
+template <class T, std::size_t FirstOutOfOrder>
+constexpr bool check_field_order() {
+    if constexpr (has_field_list<T>::value) {
+        using list = decltype(field_list<T>());
+        static_assert(listed_in_declaration_order<T, typename field_tag_at<list, FirstOutOfOrder>::type,
+                                                  !is_pfr_reflectable_v<T> || FirstOutOfOrder == std::tuple_size_v<list>>::value,
+                      "ckpt: CKPT_FIELDS must list the fields in declaration order; the note names the struct and "
+                      "the first field listed after one that the struct declares later");
+    }
+    return true;
+}
+
+/// Fields of the same type listed in swapped order cannot be told apart by type: the offsets
+/// compared at compile time (CKPT_FIELDS) catch them for aggregates. For CKPT_FIELDS_INTRUSIVE on an
+/// aggregate this compares addresses once per type at run time instead.
 template <class T>
 void check_field_addresses(const T& object) {
-    if constexpr (has_field_list<T>::value && is_pfr_reflectable_v<T> &&
-                  !lists_c_array<T>(std::make_index_sequence<std::tuple_size_v<decltype(field_list<T>())>>{})) {
+    if constexpr (has_field_list<T>::value && pfr_can_check<T>()) {
         constexpr auto list = field_list<T>();
         std::apply([&](const auto&... f) {
             std::size_t i = 0;
@@ -150,7 +254,10 @@ void for_each_field(T& object, Visit&& visit) {
         static const bool addresses_checked = (check_field_addresses<plain>(object), true);
         (void)addresses_checked;
         constexpr auto list = field_list<plain>();
-        std::apply([&](const auto&... f) { (visit(std::string_view(f.name), object.*(f.pointer)), ...); }, list);
+        auto one = [&](const auto& f) {
+            if constexpr (!std::decay_t<decltype(f)>::skipped) visit(std::string_view(f.name), object.*(f.pointer));
+        };
+        std::apply([&](const auto&... f) { (one(f), ...); }, list);
     } else {
         static_assert(is_pfr_reflectable_v<plain>,
                       "ckpt: this type is neither annotated nor an aggregate; add CKPT_FIELDS(Type, fields...) "
@@ -164,20 +271,47 @@ void for_each_field(T& object, Visit&& visit) {
 
 }  // namespace ckpt::detail
 
-#define CKPT_DETAIL_FIELD(Type, name) ::ckpt::detail::make_field(#name, &Type::name)
+// A list item is a field name, or `(name)` made by CKPT_SKIP(name): told apart by a probe that
+// only a parenthesized item turns into two arguments.
+#define CKPT_DETAIL_SECOND(a, b, ...) b
+#define CKPT_DETAIL_PAREN_PROBE(...) ~, 1
+#define CKPT_DETAIL_IS_PAREN(x) CKPT_DETAIL_IS_PAREN_(CKPT_DETAIL_PAREN_PROBE x, 0, ~)
+#define CKPT_DETAIL_IS_PAREN_(...) CKPT_DETAIL_SECOND(__VA_ARGS__)
+#define CKPT_DETAIL_ID(x) x
+#define CKPT_DETAIL_STR(x) #x
+#define CKPT_DETAIL_FIELD(Type, x) CKPT_DETAIL_CAT(CKPT_DETAIL_FIELD_, CKPT_DETAIL_IS_PAREN(x))(Type, x)
+#define CKPT_DETAIL_FIELD_0(Type, name) \
+    ::ckpt::detail::make_field<struct ckpt_field_##name>(#name, &Type::name)
+#define CKPT_DETAIL_FIELD_1(Type, x) CKPT_DETAIL_SKIPPED_(Type, CKPT_DETAIL_ID x)
+#define CKPT_DETAIL_SKIPPED_(Type, name) CKPT_DETAIL_SKIPPED(Type, name)
+#define CKPT_DETAIL_SKIPPED(Type, name) \
+    ::ckpt::detail::make_skipped_field<struct ckpt_field_##name>(#name, &Type::name)
+#define CKPT_DETAIL_OFFSET(Type, x) CKPT_DETAIL_CAT(CKPT_DETAIL_OFFSET_, CKPT_DETAIL_IS_PAREN(x))(Type, x)
+#define CKPT_DETAIL_OFFSET_0(Type, name) offsetof(Type, name)
+#define CKPT_DETAIL_OFFSET_1(Type, x) offsetof(Type, CKPT_DETAIL_ID x)
+
+/// Leaves a field out of the checkpoint while naming it, so that the completeness check of
+/// CKPT_FIELDS still holds: `CKPT_FIELDS(model, weights, CKPT_SKIP(cache), CKPT_SKIP(on_step))`.
+/// A skipped field is neither saved nor changed by a restore (a cache, a std::function, a mutex).
+#define CKPT_SKIP(name) (name)
 
 /// Names the checkpointed fields of a struct, at namespace scope after its definition, in the
 /// struct's own namespace: `struct dense { Eigen::MatrixXf kernel; Eigen::VectorXf bias; };`
 /// `CKPT_FIELDS(dense, kernel, bias)`. For an aggregate, leaving out a field or changing the
-/// order is a compile error.
+/// order is a compile error (offsetof on a class that is not standard-layout is conditionally
+/// supported; g++ and clang++ support it for classes without virtual bases, which aggregates are).
 #define CKPT_FIELDS(Type, ...)                                                                   \
     [[maybe_unused]] constexpr auto ckpt_fields(::ckpt::detail::type_tag<Type>) noexcept {       \
         return ::std::make_tuple(CKPT_DETAIL_MAP(CKPT_DETAIL_FIELD, Type, __VA_ARGS__));         \
     }                                                                                            \
+    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Winvalid-offsetof\"")      \
     [[maybe_unused]] constexpr bool ckpt_fields_checked(::ckpt::detail::type_tag<Type>) noexcept { \
         static_assert(::ckpt::detail::check_field_list<Type>());                                 \
+        static_assert(::ckpt::detail::check_field_order<Type, ::ckpt::detail::first_out_of_order(          \
+                          CKPT_DETAIL_MAP(CKPT_DETAIL_OFFSET, Type, __VA_ARGS__))>());                  \
         return true;                                                                             \
-    }
+    }                                                                                            \
+    _Pragma("GCC diagnostic pop")
 
 /// The same inside a class, for classes with private members:
 /// `class layer { Eigen::MatrixXf w_; public: CKPT_FIELDS_INTRUSIVE(layer, w_) };`

@@ -40,13 +40,21 @@ inline constexpr bool is_tensor_v = detail::is_tensor<std::remove_cv_t<T>>::valu
 /// Scalars: rank 0.
 template <class T>
 struct tensor_traits<T, std::enable_if_t<is_element_v<T>>> {
+    /// The element type of the stored tensor.
     using element = T;
+    /// Number of dimensions of the stored tensor.
     static constexpr std::size_t rank = 0;
+    /// Whether elements are stored column-major (Eigen's default for matrices).
     static constexpr bool column_major = false;
+    /// The object's current shape: `shape_of(m) == ckpt::shape{rows, cols}`.
     static shape shape_of(const T&) { return {}; }
+    /// The first element, in the order of column_major.
     static const T* data(const T& t) { return &t; }
+    /// The first element, in the order of column_major.
     static T* data(T& t) { return &t; }
+    /// Whether a restore may give the object shape `s`: empty or resizable objects take the file's shape, sized ones must match.
     static bool accepts(const T&, const shape&) { return true; }
+    /// Gives the object shape `s`; called only when accepts() said yes.
     static void resize(T&, const shape&) {}
 };
 
@@ -54,38 +62,63 @@ struct tensor_traits<T, std::enable_if_t<is_element_v<T>>> {
 /// and goes through cereal instead.
 template <class T, class A>
 struct tensor_traits<std::vector<T, A>, std::enable_if_t<is_element_v<T> && !std::is_same_v<T, bool>>> {
+    /// The element type of the stored tensor.
     using element = T;
+    /// Number of dimensions of the stored tensor.
     static constexpr std::size_t rank = 1;
+    /// Whether elements are stored column-major (Eigen's default for matrices).
     static constexpr bool column_major = false;
+    /// The object's current shape: `shape_of(m) == ckpt::shape{rows, cols}`.
     static shape shape_of(const std::vector<T, A>& v) { return {v.size()}; }
+    /// The first element, in the order of column_major.
     static const T* data(const std::vector<T, A>& v) { return v.data(); }
+    /// The first element, in the order of column_major.
     static T* data(std::vector<T, A>& v) { return v.data(); }
+    /// Whether a restore may give the object shape `s`: empty or resizable objects take the file's shape, sized ones must match.
     static bool accepts(const std::vector<T, A>&, const shape&) { return true; }
-    static void resize(std::vector<T, A>& v, const shape& s) { v.resize(static_cast<std::size_t>(s[0])); }
+    /// Gives the object shape `s`; called only when accepts() said yes.
+    static void resize(std::vector<T, A>& v, const shape& s) { v.resize(detail::to_size(s[0])); }
 };
 
 /// std::array and C arrays of elements: rank 1, fixed size.
 template <class T, std::size_t N>
 struct tensor_traits<std::array<T, N>, std::enable_if_t<is_element_v<T>>> {
+    /// The element type of the stored tensor.
     using element = T;
+    /// Number of dimensions of the stored tensor.
     static constexpr std::size_t rank = 1;
+    /// Whether elements are stored column-major (Eigen's default for matrices).
     static constexpr bool column_major = false;
+    /// The object's current shape: `shape_of(m) == ckpt::shape{rows, cols}`.
     static shape shape_of(const std::array<T, N>&) { return {N}; }
+    /// The first element, in the order of column_major.
     static const T* data(const std::array<T, N>& a) { return a.data(); }
+    /// The first element, in the order of column_major.
     static T* data(std::array<T, N>& a) { return a.data(); }
+    /// Whether a restore may give the object shape `s`: empty or resizable objects take the file's shape, sized ones must match.
     static bool accepts(const std::array<T, N>&, const shape& s) { return s[0] == N; }
+    /// Gives the object shape `s`; called only when accepts() said yes.
     static void resize(std::array<T, N>&, const shape&) {}
 };
 
+/// C arrays of elements: rank 1, fixed size. `float w[4]; ckpt::track("w", w);`
 template <class T, std::size_t N>
 struct tensor_traits<T[N], std::enable_if_t<is_element_v<T>>> {
+    /// The element type of the stored tensor.
     using element = T;
+    /// Number of dimensions of the stored tensor.
     static constexpr std::size_t rank = 1;
+    /// Whether elements are stored column-major (Eigen's default for matrices).
     static constexpr bool column_major = false;
+    /// The object's current shape: `shape_of(m) == ckpt::shape{rows, cols}`.
     static shape shape_of(const T (&)[N]) { return {N}; }
+    /// The first element, in the order of column_major.
     static const T* data(const T (&a)[N]) { return a; }
+    /// The first element, in the order of column_major.
     static T* data(T (&a)[N]) { return a; }
+    /// Whether a restore may give the object shape `s`: empty or resizable objects take the file's shape, sized ones must match.
     static bool accepts(const T (&)[N], const shape& s) { return s[0] == N; }
+    /// Gives the object shape `s`; called only when accepts() said yes.
     static void resize(T (&)[N], const shape&) {}
 };
 

@@ -39,14 +39,18 @@ namespace ckpt {
 
 /// One checkpoint a manager keeps, as its state file records it.
 struct checkpoint_record {
-    std::uint64_t number = 0;        // 1, 2, ... in order of saving, never reused
-    std::string name;                // file name inside the directory
-    std::filesystem::path path;      // directory / name
+    std::uint64_t number = 0;        ///< 1, 2, ... in order of saving, never reused
+    std::string name;                ///< file name inside the directory
+    std::filesystem::path path;      ///< directory / name
+    /// The training step given at save time, if any.
     std::optional<std::int64_t> step;
+    /// When the checkpoint was saved.
     std::chrono::system_clock::time_point wall_time;
+    /// The metrics given at save time: `r.metrics.at("val_loss")`
     std::map<std::string, double> metrics;
+    /// The strings given at save time.
     std::map<std::string, std::string> strings;
-    bool preserved = false;          // kept for good by keep_every
+    bool preserved = false;          ///< kept for good by keep_every
 };
 
 namespace detail {
@@ -76,7 +80,8 @@ inline bool is_plain_file_name(const std::string& name) {
 // of everything before it, so a damaged file is recognised and rebuilt instead of trusted.
 inline std::string escape_field(const std::string& s) {
     std::string out;
-    for (unsigned char c : s) {
+    for (const char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
         if (c <= ' ' || c == '%' || c == '=' || c >= 0x7f) {
             char buf[4];
             std::snprintf(buf, sizeof buf, "%%%02X", c);
@@ -271,8 +276,13 @@ inline std::string fill_template(const std::string& tmpl, const std::optional<st
             if (flags.find_first_not_of("0123456789.") != std::string::npos || (type != 'd' && type != 'f' && type != 'g' && type != 'e'))
                 throw error("name template field '{" + field + "}' has an unsupported format (use d, f, g or e)");
             const std::string format = "%" + flags + (type == 'd' ? "lld" : std::string(1, type));
-            if (type == 'd') std::snprintf(buf, sizeof buf, format.c_str(), static_cast<long long>(std::llround(*number)));
+            // The format is built from checked parts only (digits, '.', one of d f g e): users'
+            // -Wformat-nonliteral has nothing to find here.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+            if (type == 'd') std::snprintf(buf, sizeof buf, format.c_str(), std::llround(*number));
             else std::snprintf(buf, sizeof buf, format.c_str(), *number);
+#pragma GCC diagnostic pop
             out += buf;
         } else if (auto s = strings.find(key); s != strings.end()) {
             out += s->second;
@@ -303,13 +313,15 @@ inline std::optional<std::filesystem::path> latest_checkpoint(const std::filesys
             std::error_code ec;
             if (std::filesystem::is_regular_file(it->path, ec) || detail::is_sharded_checkpoint(it->path)) return it->path;
         }
-        return std::nullopt;
+        // Every listed file is gone: a manager rotated while it could not update the state file
+        // (a full disk); the files it kept are found as without a state file.
     }
     auto found = detail::scan_directory(dir).records;
     if (found.empty()) return std::nullopt;
     return found.back().path;
 }
 
+/// Keeps a directory of numbered checkpoints of one ckpt::checkpoint, rotated by policies: `ckpt::checkpoint_manager mgr{ck, "run", ckpt::keep_last(3)};`
 class checkpoint_manager {
 public:
     /// Opens (creating it if needed) `dir` for `ck`, with any of the policies and naming options of
@@ -331,7 +343,7 @@ public:
     }
 
     /// Saves now, numbered by `options.step` when given (TensorFlow's checkpoint_number), and rotates.
-    /// `mgr.save({.step = 100, .metrics = {{"val_loss", 0.25}}});`
+    /// `ckpt::save_options o; o.step = 100; o.metrics["val_loss"] = 0.25; mgr.save(o);`
     std::filesystem::path save(const save_options& options = {}) { return save_impl(options, false); }
     /// `mgr.save(step)`
     std::filesystem::path save(std::int64_t step, save_options options = {}) {
@@ -366,6 +378,7 @@ public:
     /// Blocks until an asynchronous save is written, recorded and rotated; rethrows its error.
     void wait() { ck_.wait(); }
 
+    /// The newest kept checkpoint, or nothing: `if (auto p = mgr.latest_checkpoint()) ck.restore(*p);`
     std::optional<std::filesystem::path> latest_checkpoint() const {
         std::lock_guard lock(mutex_);
         if (state_.records.empty()) return std::nullopt;
@@ -383,6 +396,25 @@ public:
         std::lock_guard lock(mutex_);
         return state_.records;
     }
+    /// The kept checkpoint with the lowest (ckpt::minimize) or highest (ckpt::maximize) value of a
+    /// metric given at save time; nothing when no kept checkpoint has it. Ties go to the newest.
+    /// `if (auto best = mgr.best_checkpoint("val_loss", ckpt::minimize)) ck.restore(*best);`
+    std::optional<std::filesystem::path> best_checkpoint(const std::string& metric, direction goal = minimize) const {
+        std::lock_guard lock(mutex_);
+        const checkpoint_record* best = nullptr;
+        double best_value = 0;
+        for (const auto& r : state_.records) {
+            const auto m = r.metrics.find(metric);
+            if (m == r.metrics.end() || m->second != m->second) continue;  // absent or NaN
+            if (!best || (goal == minimize ? m->second <= best_value : m->second >= best_value)) {
+                best = &r;
+                best_value = m->second;
+            }
+        }
+        if (!best) return std::nullopt;
+        return best->path;
+    }
+    /// The directory the manager keeps: `mgr.directory() / "checkpoint"`
     const std::filesystem::path& directory() const noexcept { return dir_; }
 
     /// Restores the latest checkpoint and returns its path; with none, calls `init` (if given)
@@ -432,10 +464,10 @@ private:
     void apply(asynchronous_t) { async_ = true; }
 
     void open() {
+        detail::create_directories_durably(dir_);
         std::error_code ec;
-        std::filesystem::create_directories(dir_, ec);
         if (!std::filesystem::is_directory(dir_, ec)) throw io_error("is not a directory (a checkpoint directory was expected)", dir_, ec);
-        lock_ = detail::file_descriptor(::open((dir_ / detail::manager_lock_name).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+        lock_ = detail::file_descriptor(detail::open_created(dir_ / detail::manager_lock_name, O_RDWR));
         if (!lock_) throw io_error("cannot create the directory's lock file", dir_ / detail::manager_lock_name, detail::last_error());
         // flock locks belong to the open file description: a second manager is refused in this
         // process as in another, and the lock dies with the process.
@@ -444,14 +476,21 @@ private:
                 throw error("another checkpoint_manager (in this or another process) is using this directory", dir_);
             throw io_error("cannot lock the directory", dir_, detail::last_error());
         }
-        for (auto it = std::filesystem::directory_iterator(dir_, ec); !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
-            if (detail::is_temp_name(it->path())) std::filesystem::remove(it->path(), ec);  // left by a crash
+        // Left by a crash; a temporary some other writer still holds (a ck.write into this
+        // directory) is left alone.
+        detail::remove_stale_temporaries(dir_, [](const std::string&) { return true; });
 
         bool changed = false;
         if (auto s = detail::read_state_file(dir_)) {
             state_ = std::move(*s);
         } else {
+            // Lost or damaged: rebuilt from the files this manager would have made, and only
+            // those (a "pretrained" checkpoint kept in the same directory is not ours to rotate).
             state_ = detail::scan_directory(dir_);
+            state_.records.erase(std::remove_if(state_.records.begin(), state_.records.end(), [&](const auto& r) { return !named_by_us(r); }),
+                                 state_.records.end());
+            state_.next_number = 1;
+            for (auto& r : state_.records) r.number = state_.next_number++;
             changed = true;
         }
         // Deletions a crash interrupted: the files are ours and no longer listed.
@@ -466,7 +505,45 @@ private:
         changed = changed || state_.records.size() != before;
         for (const auto& r : state_.records) state_.next_number = std::max(state_.next_number, r.number + 1);
         changed = adopt_unrecorded() || changed;
-        if (changed) write_state();
+        // The directory was not as the state file said (a crash, or a state file that could not
+        // be written): record what is there and apply the policies now, as the interrupted save
+        // would have. A full disk must not keep a restarted training from restoring: the record
+        // is left to the next save. Any other reason is an error at once.
+        if (changed) {
+            dirty_ = true;
+            try {
+                settle();
+            } catch (const io_error& e) {
+                if (e.code() != std::errc::no_space_on_device && e.code().value() != EDQUOT) throw;
+                std::fprintf(stderr, "ckpt: %s (the next save records the directory's checkpoints)\n", e.what());
+            }
+        }
+    }
+
+    /// Whether this manager would have given a checkpoint with this metadata this name: "<prefix>-<n>"
+    /// (n its step when it has one), or its name template filled from the file's own step,
+    /// metrics and strings. Only such files are adopted, and so only they are ever deleted.
+    bool named_by_us(const checkpoint_record& r) const {
+        if (!template_.empty()) {
+            try {
+                return detail::fill_template(template_, r.step, r.metrics, r.strings) == r.name;
+            } catch (const error&) {
+                return false;  // a field the file has no value for: not made from this template
+            }
+        }
+        const std::string head = prefix_ + "-";
+        if (r.name.size() <= head.size() || r.name.compare(0, head.size(), head) != 0 ||
+            r.name.find_first_not_of("0123456789", head.size()) != std::string::npos)
+            return false;
+        return !r.step || r.name == default_name(r.step, 0);
+    }
+
+    std::string default_name(const std::optional<std::int64_t>& step, std::uint64_t number) const {
+        return prefix_ + "-" + std::to_string(step ? static_cast<std::uint64_t>(*step) : number);
+    }
+
+    bool listed(const std::string& name) const {
+        return std::any_of(state_.records.begin(), state_.records.end(), [&](const auto& x) { return x.name == name; });
     }
 
     // A crash between writing a checkpoint and recording it leaves a complete file the state does
@@ -474,12 +551,8 @@ private:
     bool adopt_unrecorded() {
         const auto latest = state_.records.empty() ? std::chrono::system_clock::time_point::min() : state_.records.back().wall_time;
         std::vector<checkpoint_record> found;
-        for (auto& r : detail::scan_directory(dir_).records) {
-            const bool ours = r.name.size() > prefix_.size() + 1 && r.name.compare(0, prefix_.size() + 1, prefix_ + "-") == 0 &&
-                              r.name.find_first_not_of("0123456789", prefix_.size() + 1) == std::string::npos;
-            const bool listed = std::any_of(state_.records.begin(), state_.records.end(), [&](const auto& x) { return x.name == r.name; });
-            if (ours && !listed && r.wall_time > latest) found.push_back(std::move(r));
-        }
+        for (auto& r : detail::scan_directory(dir_).records)
+            if (named_by_us(r) && !listed(r.name) && r.wall_time > latest) found.push_back(std::move(r));
         for (auto& r : found) {
             r.number = state_.next_number++;
             state_.records.push_back(std::move(r));
@@ -488,18 +561,37 @@ private:
     }
 
     std::filesystem::path save_impl(save_options options, bool async) {
+        // One save at a time: two threads saving through one manager would take the same number.
+        std::lock_guard serial(save_mutex_);
         ck_.wait();  // an earlier asynchronous save's error surfaces here
         checkpoint_record r;
         {
             std::lock_guard lock(mutex_);
+            // An earlier save could not update the state file (a full disk): record what is on
+            // disk and rotate first, which may free the space this save needs. Best effort: if it
+            // fails again, the save below tries once more and reports it.
+            if (dirty_) {
+                try {
+                    settle();
+                } catch (const error&) {
+                }
+            }
             r.number = state_.next_number;
             r.step = options.step;
             r.wall_time = std::chrono::system_clock::now();
             r.metrics = options.metrics;
             r.strings = options.strings;
-            if (!template_.empty()) r.name = detail::fill_template(template_, options.step, options.metrics, options.strings);
-            else r.name = prefix_ + "-" + std::to_string(options.step ? static_cast<std::uint64_t>(*options.step) : r.number);
+            if (!template_.empty()) {
+                r.name = detail::fill_template(template_, options.step, options.metrics, options.strings);
+            } else {
+                r.name = default_name(options.step, r.number);
+                // A numbered name never replaces a file this manager did not record.
+                std::error_code ec;
+                while (!options.step && !listed(r.name) && std::filesystem::exists(dir_ / r.name, ec))
+                    r.name = default_name(std::nullopt, ++r.number);
+            }
             r.path = dir_ / r.name;
+            refuse_to_replace_foreign(r);
         }
         if (async) {
             ck_.save_as_async(r.path, options, [this, r](const std::filesystem::path&) { record_and_rotate(r); });
@@ -508,6 +600,30 @@ private:
             record_and_rotate(r);
         }
         return r.path;
+    }
+
+    // Saving under a name that already exists replaces the file. That is right for a checkpoint
+    // of ours (the same step saved again, or one a crash left unrecorded), never for a file
+    // someone else put there.
+    void refuse_to_replace_foreign(const checkpoint_record& r) const {
+        std::error_code ec;
+        if (listed(r.name) || !std::filesystem::exists(std::filesystem::symlink_status(r.path, ec))) return;
+        bool ours = false;
+        if (std::filesystem::is_regular_file(std::filesystem::symlink_status(r.path, ec))) {
+            try {
+                reader existing(r.path);
+                checkpoint_record e;
+                e.name = r.name;
+                e.step = existing.metadata().step;
+                e.metrics = existing.metadata().metrics;
+                e.strings = existing.metadata().strings;
+                ours = named_by_us(e);
+            } catch (const error&) {
+            }
+        }
+        if (!ours)
+            throw error("a file of this name exists that this manager did not write; refusing to replace it (move it, or use "
+                        "another prefix or name template)", r.path);
     }
 
     void hook(detail::manager_point p) {
@@ -529,32 +645,60 @@ private:
             }
         }
         state_.next_number = std::max(state_.next_number, r.number + 1);
+        const auto path = r.path;
         state_.records.push_back(std::move(r));
-        write_state();
-        hook(detail::manager_point::recorded);
+        dirty_ = true;
+        try {
+            write_state();
+            dirty_ = false;
+            hook(detail::manager_point::recorded);
+        } catch (const io_error&) {
+            // The checkpoint is durable; what follows frees space and retries the record.
+        }
+        try {
+            settle();
+        } catch (const io_error& e) {
+            throw io_error("cannot record " + path.filename().string() + " in the state file, although the checkpoint itself was written and is "
+                           "complete (" + std::string(e.what()) + "); the next save, or the next manager to open the directory, records it "
+                           "and applies the policies", dir_ / detail::manager_state_name, e.code());
+        }
+    }
 
+    /// Applies the policies and brings the state file in line with state_; throws when the
+    /// state file cannot be written (dirty_ stays set, and the next save tries again).
+    void settle() {
         // Drop from the list first (as "deleting"), then delete: a listed checkpoint always exists.
+        // When the state file cannot be written (ENOSPC) the files are deleted all the same: that
+        // frees the space to record the save, and a listed file found missing is dropped at the
+        // next open (and passed over by latest_checkpoint), so nothing is lost either way.
         const auto keep = kept(state_.records);
         std::vector<checkpoint_record> survivors;
         for (std::size_t i = 0; i < state_.records.size(); ++i) {
             if (keep[i]) survivors.push_back(state_.records[i]);
             else state_.deleting.push_back(state_.records[i].name);
         }
-        if (state_.deleting.empty()) return;
-        state_.records = std::move(survivors);
-        write_state();
-        std::vector<std::string> remaining;
-        for (const auto& name : state_.deleting) {
-            std::error_code ec;
-            std::filesystem::remove(dir_ / name, ec);
-            if (ec) {
-                remaining.push_back(name);  // still ours: the next open tries again
-                std::fprintf(stderr, "ckpt: cannot delete %s: %s\n", (dir_ / name).c_str(), ec.message().c_str());
+        if (!state_.deleting.empty()) {
+            state_.records = std::move(survivors);
+            dirty_ = true;
+            try {
+                write_state();
+            } catch (const io_error&) {
             }
+            std::vector<std::string> remaining;
+            for (const auto& name : state_.deleting) {
+                std::error_code ec;
+                std::filesystem::remove(dir_ / name, ec);
+                if (ec) {
+                    remaining.push_back(name);  // still ours: the next open tries again
+                    std::fprintf(stderr, "ckpt: cannot delete %s: %s\n", (dir_ / name).c_str(), ec.message().c_str());
+                }
+            }
+            hook(detail::manager_point::deleted);
+            state_.deleting = std::move(remaining);
         }
-        hook(detail::manager_point::deleted);
-        state_.deleting = std::move(remaining);
+        if (!dirty_) return;
         write_state();
+        dirty_ = false;
     }
 
     /// Which records the policies keep; the latest and preserved ones always.
@@ -595,8 +739,10 @@ private:
     any_checkpoint& ck_;
     std::filesystem::path dir_;
     detail::file_descriptor lock_;
+    std::mutex save_mutex_;     // held through each save_impl
     mutable std::mutex mutex_;  // the state is updated on the background thread by asynchronous saves
     detail::manager_state state_;
+    bool dirty_ = false;        // state_ differs from the state file (a write failed)
 
     bool retention_ = false, keep_all_ = false, async_ = false;
     std::optional<std::size_t> keep_last_;

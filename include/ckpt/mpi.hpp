@@ -31,11 +31,14 @@
 #pragma GCC diagnostic pop
 #endif
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
+#include <memory>
+#include <new>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -53,17 +56,17 @@ namespace ckpt {
 /// An object with one copy per rank. Made by ckpt::track_per_rank.
 template <class T>
 struct tracked_per_rank {
-    std::string name;
-    T* object;
+    std::string name;  ///< the entry path: `t.name == "rng"`
+    T* object;         ///< the tracked object, not owned
 };
 
 /// This rank's block of a global tensor. Made by ckpt::track_shard.
 template <class T>
 struct tracked_shard {
-    std::string name;
-    T* object;
-    shape global;   // the whole tensor's shape
-    shape offsets;  // of this block in it; the block's shape is the object's
+    std::string name;  ///< the entry path of the global tensor: `t.name == "model/embedding"`
+    T* object;         ///< this rank's block, not owned
+    shape global;      ///< the whole tensor's shape: `t.global.to_string() == "[1000,64]"`
+    shape offsets;     ///< of this block in it; the block's shape is the object's
 };
 
 /// `ckpt::track_per_rank("rng", rng)`: each rank saves and restores its own copy.
@@ -227,6 +230,20 @@ struct planned_block {
     const void* bytes() const noexcept { return uses_owned ? static_cast<const void*>(owned.data()) : data; }
 };
 
+/// The checksum file_writer::block gives a block (the manifest must list it): the block's hash, or
+/// since format version 2, for a block longer than one chunk, the hash of its chunk hashes.
+inline std::uint64_t block_checksum(const void* data, std::size_t size, std::uint64_t chunk_size = ckpt::detail::default_chunk_size) {
+    const std::uint64_t chunks = ckpt::detail::chunk_count(size, chunk_size);
+    if (chunks == 0) return ckpt::detail::hash64(size ? data : "", size);
+    std::vector<std::uint64_t> sums(static_cast<std::size_t>(chunks));
+    const auto* bytes = static_cast<const char*>(data);
+    for (std::uint64_t c = 0; c < chunks; ++c) {
+        const std::uint64_t at = c * chunk_size;
+        sums[static_cast<std::size_t>(c)] = ckpt::detail::hash64(bytes + at, static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, size - at)));
+    }
+    return ckpt::detail::hash64(sums.data(), sums.size() * sizeof(std::uint64_t));
+}
+
 /// A save_walker sink that keeps what a save needs: descriptions, checksums, and the bytes (tensor
 /// blocks by reference, encoded values by copy).
 struct plan_sink {
@@ -242,7 +259,7 @@ struct plan_sink {
         b.dims = dims;
         b.column_major = column_major;
         b.size = size;
-        b.checksum = ckpt::detail::hash64(size ? data : "", size);
+        b.checksum = block_checksum(data, size);
         if (kind == entry_kind::tensor) {
             b.data = data;
         } else {
@@ -460,9 +477,11 @@ public:
 
     /// `ck.on_divergent_replicas(ckpt::mpi::divergence::warn);` see divergence.
     void on_divergent_replicas(divergence policy) noexcept { divergence_ = policy; }
-    /// The communicator's rank of this process and the number of ranks.
+    /// The communicator's rank of this process: `if (ck.rank() == 0) log(...);`
     int rank() const noexcept { return comm_.rank(); }
+    /// The number of ranks: `auto rows = global_rows / ck.size();`
     int size() const noexcept { return comm_.size(); }
+    /// The communicator the checkpoint runs on (the caller's): `MPI_Barrier(ck.communicator());`
     MPI_Comm communicator() const noexcept { return comm_.get(); }
 
 private:
@@ -581,44 +600,31 @@ private:
         if (auto f = comm_.agree(mine, "to open the checkpoint")) detail::raise(f, file);
         const std::uint32_t saved = source->world_size();
 
-        // Check pass: nothing changes; every problem on every rank is collected.
-        cd::basic_restore_context<cd::sharded_reader> ctx(*source, partial);
-        std::vector<const cd::manifest_entry*> shard_plan;
+        // Check pass: nothing changes. Every rank finds its entries, reads and checks every block
+        // it uses (shards: only the covering pieces and chunks) into staged values, and collects
+        // every problem. The ranks agree before any of them applies: a restore that fails on any
+        // rank (a damaged chunk, a mismatch) leaves every object on every rank as it was.
+        // Always staged, also under ckpt::in_place: a read at apply time could fail on one rank
+        // after the others changed their objects.
+        plan_type plan(*source, partial, false);
         try {
-            std::apply([&](auto&... t) { (check(ctx, t, saved, shard_plan), ...); }, objects_);
-            if (!ctx.problems.empty()) {
-                std::string what = ctx.problems.front().what;
-                for (std::size_t i = 1; i < ctx.problems.size() && i < 20; ++i)
-                    what += "\n  and entry '" + ctx.problems[i].path + "': " + ctx.problems[i].what;
-                if (ctx.problems.size() > 20) what += "\n  and " + std::to_string(ctx.problems.size() - 20) + " more";
-                throw mismatch_error(what, {}, ctx.problems.front().path);
-            }
-            if (cd::includes(mode, restore_mode::verify_first)) {
-                for (const entry_info* e : ctx.plan)
-                    if (e) source->verify_block(*e);
-                for (const auto* m : shard_plan)
-                    if (m) source->verify_entry(*m);
+            std::apply([&](auto&... t) { (check(plan, t, saved), ...); }, objects_);
+            if (!plan.problems.empty()) {
+                std::string what = plan.problems.front().what;
+                for (std::size_t i = 1; i < plan.problems.size() && i < 20; ++i)
+                    what += "\n  and entry '" + plan.problems[i].path + "': " + plan.problems[i].what;
+                if (plan.problems.size() > 20) what += "\n  and " + std::to_string(plan.problems.size() - 20) + " more";
+                throw mismatch_error(what, {}, plan.problems.front().path);
             }
         } catch (...) {
             mine = detail::capture();
         }
         if (auto f = comm_.agree(mine, "to check the checkpoint against its objects")) detail::raise(f, file);
 
-        // Apply pass.
-        ctx.apply = true;
-        std::size_t next_shard = 0;
-        try {
-            std::apply([&](auto&... t) { (apply(ctx, t, saved, shard_plan, next_shard), ...); }, objects_);
-        } catch (...) {
-            mine = detail::capture();
-        }
-        if (auto f = comm_.agree(mine, "while restoring its objects")) detail::raise(f, file);
-
-        std::vector<std::string> unused;
-        for (std::size_t i = 0; i < ctx.consumed.size(); ++i)
-            if (!ctx.consumed[i]) unused.push_back(source->entries()[i].path);
+        // Apply: staged steps only move or swap values in, which does not fail.
+        plan.apply();
         save_counter_ = source->metadata().save_counter;
-        return restore_status(file, source->metadata(), std::move(ctx.missing), std::move(unused));
+        return restore_status(file, source->metadata(), std::move(plan.missing), plan.unused());
     }
 
     template <class Sink>
@@ -643,38 +649,41 @@ private:
         sink.blocks.back().offsets = t.offsets;
     }
 
-    using context = ckpt::detail::basic_restore_context<ckpt::detail::sharded_reader>;
+    using plan_type = ckpt::detail::basic_restore_plan<ckpt::detail::sharded_reader>;
     using walker = ckpt::detail::basic_restore_walker<ckpt::detail::sharded_reader>;
 
     template <class T>
-    static void check(context& ctx, tracked<T>& t, std::uint32_t, std::vector<const ckpt::detail::manifest_entry*>&) {
-        walker(ctx, t.name).visit(*t.object);
+    static void check(plan_type& plan, tracked<T>& t, std::uint32_t) {
+        walker(plan, t.name).visit(*t.object);
     }
     template <class T>
-    void check(context& ctx, tracked_per_rank<T>& t, std::uint32_t saved, std::vector<const ckpt::detail::manifest_entry*>&) {
-        if (saved == static_cast<std::uint32_t>(comm_.size())) return walker(ctx, t.name).visit(*t.object);
+    void check(plan_type& plan, tracked_per_rank<T>& t, std::uint32_t saved) {
+        if (saved == static_cast<std::uint32_t>(comm_.size())) return walker(plan, t.name).visit(*t.object);
         // Another rank's state is never silently dropped or reused.
-        if (ctx.partial) ctx.missing.push_back(t.name);
+        if (plan.partial) plan.missing.push_back(t.name);
         else
-            ctx.problems.push_back({t.name, "per-rank state was saved by " + std::to_string(saved) + " ranks and is restored on " +
-                                                std::to_string(comm_.size()) + ": restore with ckpt::partial to leave it as it is " +
-                                                "(ckpt::reader can read any rank's copy)"});
+            plan.problems.push_back({t.name, "per-rank state was saved by " + std::to_string(saved) + " ranks and is restored on " +
+                                                 std::to_string(comm_.size()) + ": restore with ckpt::partial to leave it as it is " +
+                                                 "(ckpt::reader can read any rank's copy)"});
     }
+    // A shard's box is read (only the pieces and chunks that cover it) into a fresh tensor of the
+    // object's shape, which a plan step moves in.
     template <class T>
-    static void check(context& ctx, tracked_shard<T>& t, std::uint32_t, std::vector<const ckpt::detail::manifest_entry*>& plan) {
+    static void check(plan_type& plan, tracked_shard<T>& t, std::uint32_t) {
+        namespace cd = ckpt::detail;
         using traits = tensor_traits<T>;
-        const entry_info* e = ctx.file.find(t.name);
-        plan.push_back(nullptr);
+        const entry_info* e = plan.file.find(t.name);
         if (!e) {
-            if (ctx.partial) ctx.missing.push_back(t.name);
-            else ctx.problems.push_back({t.name, "not found in the checkpoint"});
+            if (plan.partial) plan.missing.push_back(t.name);
+            else plan.problems.push_back({t.name, "not found in the checkpoint"});
             return;
         }
-        const auto& m = ctx.file.logical(*e);
+        plan.consumed[plan.file.index_of(*e)] = 1;
+        const auto& m = plan.file.logical(*e);
         const shape ext = traits::shape_of(*t.object);
         std::string why;
         if (m.kind != entry_kind::tensor || m.role == detail::entry_role::per_rank)
-            why = "checkpoint has a " + std::string(ckpt::detail::role_name(m.role)) + " " + entry_kind_name(m.kind) + ", object is a shard";
+            why = "checkpoint has a " + std::string(cd::role_name(m.role)) + " " + entry_kind_name(m.kind) + ", object is a shard";
         else if (m.dtype != dtype_of<typename traits::element>() || m.dims != t.global)
             why = "checkpoint has a global tensor of " + std::string(dtype_name(m.dtype)) + " " + m.dims.to_string() + ", the shard is of " +
                   dtype_name(dtype_of<typename traits::element>()) + " " + t.global.to_string();
@@ -683,26 +692,38 @@ private:
                 if (t.offsets[d] > t.global[d] || ext[d] > t.global[d] - t.offsets[d])
                     why = "the object's block " + ext.to_string() + " at offsets " + t.offsets.to_string() + " lies outside the global shape " +
                           t.global.to_string();
-        if (!why.empty()) return ctx.problems.push_back({t.name, why});
-        plan.back() = &m;
-    }
-
-    template <class T>
-    static void apply(context& ctx, tracked<T>& t, std::uint32_t, const std::vector<const ckpt::detail::manifest_entry*>&, std::size_t&) {
-        walker(ctx, t.name).visit(*t.object);
-    }
-    template <class T>
-    void apply(context& ctx, tracked_per_rank<T>& t, std::uint32_t saved, const std::vector<const ckpt::detail::manifest_entry*>&, std::size_t&) {
-        if (saved == static_cast<std::uint32_t>(comm_.size())) walker(ctx, t.name).visit(*t.object);
-    }
-    template <class T>
-    static void apply(context& ctx, tracked_shard<T>& t, std::uint32_t, const std::vector<const ckpt::detail::manifest_entry*>& plan,
-                      std::size_t& next) {
-        using traits = tensor_traits<T>;
-        const auto* m = plan[next++];
-        if (!m) return;  // missing under ckpt::partial
-        ctx.file.read_box(*m, t.offsets, traits::shape_of(*t.object), traits::column_major, traits::data(*t.object));
-        ctx.consumed[ctx.file.index_of(*ctx.file.find(t.name))] = 1;
+        if (!why.empty()) return plan.problems.push_back({t.name, why});
+        if (!plan.problems.empty()) return;  // the restore will throw: not worth reading
+        auto read_into = [&](auto& value) {
+            plan.file.read_box(m, t.offsets, ext, traits::column_major, traits::data(value));
+        };
+        if constexpr (std::is_array_v<T>) {
+            auto step = std::make_unique<cd::array_step<T>>(*t.object);
+            read_into(step->value);
+            plan.steps.push_back(std::move(step));
+        } else if constexpr (std::is_default_constructible_v<T> && std::is_move_assignable_v<T>) {
+            std::unique_ptr<cd::move_step<T>> step;
+            try {
+                step = std::make_unique<cd::move_step<T>>(*t.object);
+                if (traits::shape_of(step->value) != ext) traits::resize(step->value, ext);
+            } catch (const std::bad_alloc&) {
+                throw error("not enough memory to stage the shard's " + std::to_string(ext.elements() * sizeof(typename traits::element)) +
+                                " bytes for the restore",
+                            plan.file.path(), t.name);
+            }
+            if (traits::shape_of(step->value) == ext) {
+                read_into(step->value);
+                return plan.steps.push_back(std::move(step));
+            }
+        }
+        if constexpr (!std::is_array_v<T>) {
+            // A tensor type that cannot be made empty and resized: stage a copy of the object.
+            static_assert(std::is_copy_constructible_v<T> && std::is_move_assignable_v<T>,
+                          "ckpt: a restored shard's tensor type must be default-constructible or copyable, and move-assignable");
+            T copy = *t.object;
+            read_into(copy);
+            plan.steps.push_back(std::make_unique<cd::move_step<T>>(*t.object, std::move(copy)));
+        }
     }
 
     static std::filesystem::path temp_directory(const std::filesystem::path& file, std::uint64_t counter) {

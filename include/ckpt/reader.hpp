@@ -19,6 +19,7 @@
 
 namespace ckpt {
 
+/// A checkpoint file read without the types that wrote it: `ckpt::reader r("run/ckpt-3"); auto k = r.read<Eigen::MatrixXf>("model/kernel");`
 class reader {
 public:
     /// Opens the file (or a sharded checkpoint's directory, see ckpt/mpi.hpp) and checks its header
@@ -28,15 +29,24 @@ public:
         else file_.emplace(file);
     }
 
-    const std::filesystem::path& path() const noexcept { return file_ ? file_->path() : sharded_->path(); }
+    /// The file read (a sharded checkpoint's directory): `r.path()`; on a temporary reader, a copy.
+    const std::filesystem::path& path() const& noexcept { return file_ ? file_->path() : sharded_->path(); }
+    std::filesystem::path path() && { return file_ ? file_->path() : sharded_->path(); }  ///< a copy: a reference would dangle
     /// In file order. `for (auto& e : r.entries()) ...` A sharded checkpoint lists its replicated
     /// entries and its shards (as whole tensors); per-rank entries are read with read_rank.
-    const std::vector<entry_info>& entries() const noexcept { return file_ ? file_->entries() : sharded_->entries(); }
+    const std::vector<entry_info>& entries() const& noexcept { return file_ ? file_->entries() : sharded_->entries(); }
+    /// `for (auto& e : ckpt::reader(p).entries())` would iterate a destroyed reader: keep it in a variable.
+    const std::vector<entry_info>& entries() && = delete;
     /// `if (auto* e = r.find("step")) ...`
+    /// The pointer lives as long as the reader: on a temporary reader use it within the expression.
     const entry_info* find(std::string_view path) const { return file_ ? file_->find(path) : sharded_->find(path); }
+    /// `if (r.contains("model/kernel")) ...`
     bool contains(std::string_view path) const { return find(path) != nullptr; }
-    const ckpt::metadata& metadata() const noexcept { return file_ ? file_->metadata() : sharded_->metadata(); }
-    /// Size of the file in bytes (of every file, for a sharded checkpoint).
+    /// The file's metadata: `r.metadata().step`
+    const ckpt::metadata& metadata() const& noexcept { return file_ ? file_->metadata() : sharded_->metadata(); }
+    /// On a temporary reader, a copy: `auto m = ckpt::reader(p).metadata();` is safe.
+    ckpt::metadata metadata() && { return file_ ? file_->metadata() : sharded_->metadata(); }
+    /// Size of the file in bytes (of every file, for a sharded checkpoint): `r.size()`
     std::uint64_t size() const {
         if (file_) return file_->size();
         std::uint64_t total = 0;
@@ -45,7 +55,7 @@ public:
     }
     /// Number of ranks that saved: 1 for a checkpoint file. `for (std::uint32_t k = 0; k < r.ranks(); ++k) ...`
     std::uint32_t ranks() const noexcept { return file_ ? 1 : sharded_->world_size(); }
-    /// True for a sharded checkpoint (a directory written by ckpt::mpi::checkpoint).
+    /// True for a sharded checkpoint (a directory written by ckpt::mpi::checkpoint): `if (r.sharded()) ...`
     bool sharded() const noexcept { return !file_; }
 
     /// Reads the entry (or subtree of entries) at `path` into `into`, with the rules of a strict
@@ -81,6 +91,15 @@ public:
     /// The same into caller memory of `e.length` bytes.
     void read_bytes(const entry_info& e, void* dest) { file_ ? file_->read_block(e, dest) : sharded_->read_block(e, dest); }
 
+    /// Bytes [offset, offset + count) of one entry's block into `dest`, reading and checking only the
+    /// chunks the range covers (a version 1 file: the whole block). Throws ckpt::error for a range
+    /// outside the block, corrupt_error on damage (then `dest` may hold damaged bytes).
+    /// `std::vector<float> row(cols); r.read_range(*r.find("emb"), 4 * cols * i, 4 * cols, row.data());`
+    void read_range(const entry_info& e, std::uint64_t offset, std::uint64_t count, void* dest) {
+        if (file_) file_->read_range(e, offset, count, dest);
+        else sharded_->read_range(e, offset, count, dest);
+    }
+
     /// Reads every block and checks its checksum and padding; throws corrupt_error at the first bad one.
     void verify() { file_ ? file_->verify() : sharded_->verify_all(); }
     /// The same for one entry, in chunks: nothing the size of the block is allocated.
@@ -91,11 +110,10 @@ private:
     static void read_from(Source& source, std::string_view path, T& into) {
         if (path.empty() || !detail::is_valid_entry_path(path))
             throw error("invalid entry path '" + std::string(path) + "'", source.path());
-        detail::basic_restore_context<Source> ctx(source, false);
-        detail::basic_restore_walker<Source>(ctx, std::string(path)).visit(into);
-        if (!ctx.problems.empty()) throw mismatch_error(ctx.problems.front().what, source.path(), ctx.problems.front().path);
-        ctx.apply = true;
-        detail::basic_restore_walker<Source>(ctx, std::string(path)).visit(into);
+        detail::basic_restore_plan<Source> plan(source, false, false);
+        detail::basic_restore_walker<Source>(plan, std::string(path)).visit(into);
+        plan.throw_if_problems();
+        plan.apply();
     }
 
     std::optional<detail::file_reader> file_;

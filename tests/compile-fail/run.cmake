@@ -1,5 +1,7 @@
 # cmake -DCOMPILER=... -DSTANDARD=17 -DSOURCE=file.cpp -DFLAGS="-I...;-I..." -P run.cmake
-# Passes when SOURCE fails to compile and the diagnostics contain every "// expect: <text>" of it.
+# Passes when SOURCE fails to compile and the diagnostics contain every "// expect: <text>" of it,
+# and, for a "// first-error: <text>" line, the first error the compiler reports contains <text>
+# (ckpt's message comes before any from Boost.PFR, Eigen or cereal).
 file(STRINGS ${SOURCE} expectations REGEX "^// expect: ")
 if(NOT expectations)
   message(FATAL_ERROR "${SOURCE} has no '// expect:' line")
@@ -16,4 +18,13 @@ foreach(line IN LISTS expectations)
     message(FATAL_ERROR "the diagnostics of ${SOURCE} lack '${text}':\n${out}${err}")
   endif()
 endforeach()
+file(STRINGS ${SOURCE} first_error REGEX "^// first-error: ")
+if(first_error)
+  string(REGEX REPLACE "^// first-error: " "" text "${first_error}")
+  string(REGEX MATCH "error: [^\n]*" first_line "${out}${err}")
+  string(FIND "${first_line}" "${text}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "the first error of ${SOURCE} lacks '${text}': ${first_line}\n${out}${err}")
+  endif()
+endif()
 message(STATUS "failed to compile as expected: ${SOURCE}")

@@ -1,5 +1,8 @@
-# Builds and runs tests/consumer/project against ckpt, either installed (MODE=find_package) or
-# added as a subdirectory (MODE=add_subdirectory).
+# Builds and runs tests/consumer/project against ckpt: installed (MODE=find_package, and
+# find_package_mpi / find_package_no_mpi for the MPI component), added as a
+# subdirectory (MODE=add_subdirectory), fetched from the local checkout (MODE=fetchcontent), or, for
+# other build systems, compiled by hand with the flags of `pkg-config --cflags --libs ckpt` against
+# an installed prefix (MODE=pkg_config). STANDARD is the C++ standard (17 by default).
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
 function(run)
@@ -8,7 +11,11 @@ function(run)
     message(FATAL_ERROR "failed (${result}): ${ARGV}\n${out}")
   endif()
 endfunction()
-set(args -DCMAKE_CXX_COMPILER=${COMPILER} -DCMAKE_BUILD_TYPE=Release)
+if(NOT STANDARD)
+  set(STANDARD 17)
+endif()
+set(args -DCMAKE_CXX_COMPILER=${COMPILER} -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_STANDARD=${STANDARD})
+set(program ${WORK_DIR}/build/consumer)
 # find_package_mpi: with `COMPONENTS mpi`, the MPI program built and run on 2 ranks;
 # find_package_no_mpi: MPI not found on the consumer's side, ckpt::ckpt alone.
 set(extra)
@@ -17,23 +24,45 @@ if(MODE STREQUAL "find_package_mpi")
 elseif(MODE STREQUAL "find_package_no_mpi")
   set(extra -DCONSUMER_NO_MPI=ON -DCMAKE_DISABLE_FIND_PACKAGE_MPI=ON)
 endif()
-if(MODE MATCHES "^find_package")
+if(MODE MATCHES "^find_package" OR MODE STREQUAL "pkg_config")
   # Install a fresh configuration of the sources (headers and package files only).
   run(${CMAKE_COMMAND} -S ${CKPT_SOURCE_DIR} -B ${WORK_DIR}/ckpt-build -DCKPT_BUILD_TESTS=OFF -DCKPT_BUILD_EXAMPLES=OFF
       -DCKPT_BUILD_TOOLS=OFF -DCKPT_INSTALL=ON -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
   run(${CMAKE_COMMAND} --install ${WORK_DIR}/ckpt-build)
+endif()
+if(MODE MATCHES "^find_package")
   run(${CMAKE_COMMAND} -S ${CKPT_SOURCE_DIR}/tests/consumer/project -B ${WORK_DIR}/build ${args}
       -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCONSUMER_MODE=find_package ${extra})
+elseif(MODE STREQUAL "pkg_config")
+  find_program(PKG_CONFIG NAMES pkg-config pkgconf REQUIRED)
+  file(GLOB_RECURSE pc_files ${WORK_DIR}/prefix/*/ckpt.pc)
+  if(NOT pc_files)
+    message(FATAL_ERROR "the install put no ckpt.pc under ${WORK_DIR}/prefix")
+  endif()
+  list(GET pc_files 0 pc_file)
+  get_filename_component(pc_dir ${pc_file} DIRECTORY)
+  set(ENV{PKG_CONFIG_PATH} ${pc_dir})
+  execute_process(COMMAND ${PKG_CONFIG} --cflags --libs ckpt RESULT_VARIABLE result OUTPUT_VARIABLE flags
+                  ERROR_VARIABLE flags OUTPUT_STRIP_TRAILING_WHITESPACE)
+  if(NOT result EQUAL 0 OR NOT flags MATCHES "-I${WORK_DIR}/prefix/include")
+    message(FATAL_ERROR "pkg-config --cflags --libs ckpt failed or lacks the prefix (${result}): ${flags}")
+  endif()
+  separate_arguments(flags UNIX_COMMAND "${flags}")
+  file(MAKE_DIRECTORY ${WORK_DIR}/build)
+  run(${COMPILER} -std=c++${STANDARD} -O1 -Wall -Wextra -Werror ${CKPT_SOURCE_DIR}/tests/consumer/project/main.cpp
+      -o ${program} ${flags})
 else()
   run(${CMAKE_COMMAND} -S ${CKPT_SOURCE_DIR}/tests/consumer/project -B ${WORK_DIR}/build ${args}
-      -DCONSUMER_MODE=add_subdirectory -DCKPT_DIR=${CKPT_SOURCE_DIR})
+      -DCONSUMER_MODE=${MODE} -DCKPT_DIR=${CKPT_SOURCE_DIR})
 endif()
-run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
-execute_process(COMMAND ${WORK_DIR}/build/consumer WORKING_DIRECTORY ${WORK_DIR} RESULT_VARIABLE result OUTPUT_VARIABLE out)
+if(NOT MODE STREQUAL "pkg_config")
+  run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
+endif()
+execute_process(COMMAND ${program} WORKING_DIRECTORY ${WORK_DIR} RESULT_VARIABLE result OUTPUT_VARIABLE out)
 if(NOT result EQUAL 0 OR NOT out MATCHES "restored step 42")
   message(FATAL_ERROR "the consumer failed (${result}): ${out}")
 endif()
-message(STATUS "${MODE}: ${out}")
+message(STATUS "${MODE}, C++${STANDARD}: ${out}")
 if(MODE STREQUAL "find_package_mpi")
   execute_process(COMMAND ${MPIEXEC} --oversubscribe -np 2 ${WORK_DIR}/build/consumer_mpi WORKING_DIRECTORY ${WORK_DIR}
                   RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE err)

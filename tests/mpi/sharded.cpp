@@ -7,6 +7,7 @@
 //   sharded failure <dir>                     an injected I/O failure on the last rank
 //   sharded divergent <dir>                   replicas that differ between ranks
 //   sharded tiling                            overlapping and gapped shards
+//   sharded chunks <dir>                      a box reads only the chunks that cover it (1 rank)
 //   sharded loop <dir> <saves>                saves in a loop (killed by kill_save.sh)
 //   sharded check-latest <dir>                the latest committed checkpoint restores whole
 
@@ -426,7 +427,8 @@ int problems(const fs::path& dir) {
         }
         CHECK(t.model.weights(0, 0) == 0.5f && t.optimizer(0) == 0.125, "an object changed");
     }
-    // A damaged byte in the last rank's file: with verify_first every rank refuses before changing anything.
+    // A damaged byte in the last rank's file: every rank refuses before changing anything, with or
+    // without verify_first (the check pass reads and checks every block it stages).
     MPI_Barrier(MPI_COMM_WORLD);
     if (world_rank == 0) {
         ckpt::reader last(file / ("rank-" + std::to_string(world_size - 1)));
@@ -439,16 +441,72 @@ int problems(const fs::path& dir) {
         std::fclose(f);
     }
     MPI_Barrier(MPI_COMM_WORLD);
-    state t;
-    scramble(t);
-    auto ck = restoring_checkpoint(t);
-    try {
-        ck.restore(file, ckpt::verify_first);
-        CHECK(false, "a damaged checkpoint was restored");
-    } catch (const ckpt::corrupt_error& e) {
-        CHECK(contains(e.what(), "checksum"), "message: %s", e.what());
+    for (const auto mode : {ckpt::strict, ckpt::verify_first, ckpt::in_place}) {
+        state t;
+        scramble(t);
+        auto ck = restoring_checkpoint(t);
+        try {
+            ck.restore(file, mode);
+            CHECK(false, "a damaged checkpoint was restored");
+        } catch (const ckpt::corrupt_error& e) {
+            CHECK(contains(e.what(), "checksum"), "message: %s", e.what());
+        }
+        CHECK(t.model.weights(0, 0) == 0.5f && t.optimizer(0) == 0.125 && t.cursor.position == -1, "an object changed");
     }
-    CHECK(t.model.weights(0, 0) == 0.5f && t.optimizer(0) == 0.125 && t.cursor.position == -1, "an object changed");
+    return 0;
+}
+
+// A shard's box reads only the pieces, and within them only the checksum chunks, that cover it: a
+// damaged byte in the last chunk of a piece leaves a restore of the first rows (another split
+// than the save's) intact, and refuses one of the last rows without changing the object.
+int chunks(const fs::path& dir) {
+    constexpr std::uint64_t rows = 6144, cols = 128;  // 3 MiB of float: three 1 MiB chunks
+    fs::path file;
+    {
+        Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> whole(rows, cols);
+        for (Eigen::Index i = 0; i < whole.size(); ++i) whole.data()[i] = static_cast<float>(i);
+        ckpt::mpi::checkpoint ck{MPI_COMM_WORLD, ckpt::track_shard("w", whole, ckpt::shape{rows, cols}, ckpt::shape{0, 0})};
+        file = ck.save(dir / "ckpt");
+    }
+    {
+        ckpt::reader piece(file / "rank-0");
+        const auto* e = piece.find("w");
+        CHECK(e && e->length == rows * cols * 4, "piece");
+        std::FILE* f = std::fopen((file / "rank-0").c_str(), "r+b");
+        CHECK(f && std::fseek(f, static_cast<long>(e->offset + e->length - 1), SEEK_SET) == 0, "open");
+        const int c = std::fgetc(f);
+        std::fseek(f, static_cast<long>(e->offset + e->length - 1), SEEK_SET);
+        std::fputc(c ^ 0x5a, f);
+        std::fclose(f);
+    }
+    using block = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    block first(1000, cols);
+    first.setConstant(-1.f);
+    {
+        ckpt::mpi::checkpoint ck{MPI_COMM_WORLD, ckpt::track_shard("w", first, ckpt::shape{rows, cols}, ckpt::shape{0, 0})};
+        ck.restore(file);
+    }
+    for (Eigen::Index i = 0; i < first.size(); ++i) CHECK(first.data()[i] == static_cast<float>(i), "element %lld", static_cast<long long>(i));
+    block last(1000, cols);
+    last.setConstant(-1.f);
+    try {
+        ckpt::mpi::checkpoint ck{MPI_COMM_WORLD, ckpt::track_shard("w", last, ckpt::shape{rows, cols}, ckpt::shape{rows - 1000, 0})};
+        ck.restore(file);
+        CHECK(false, "a box over the damaged chunk was restored");
+    } catch (const ckpt::corrupt_error& e) {
+        CHECK(contains(e.what(), "checksum") && e.entry() == "w", "message: %s", e.what());
+    }
+    CHECK(last(0, 0) == -1.f && last(999, cols - 1) == -1.f, "the object changed");
+    // The same through ckpt::reader: a range in the first chunk reads, one in the last does not.
+    ckpt::reader r(file);
+    std::vector<float> row(cols);
+    r.read_range(*r.find("w"), 4 * cols * 5, 4 * cols, row.data());
+    CHECK(row[0] == static_cast<float>(5 * cols), "row 5");
+    try {
+        r.read_range(*r.find("w"), 4 * cols * (rows - 1), 4 * cols, row.data());
+        CHECK(false, "a range over the damaged chunk was read");
+    } catch (const ckpt::corrupt_error&) {
+    }
     return 0;
 }
 
@@ -493,6 +551,7 @@ int main(int argc, char** argv) {
         else if (mode == "divergent" && argc == 3) rc = divergent(argv[2]);
         else if (mode == "tiling" && argc == 2) rc = tiling();
         else if (mode == "problems" && argc == 3) rc = problems(argv[2]);
+        else if (mode == "chunks" && argc == 3) rc = chunks(argv[2]);
         else if (mode == "loop" && argc == 4) rc = loop(argv[2], std::atoi(argv[3]));
         else if (mode == "check-latest" && argc == 3) rc = check_latest(argv[2]);
         else if (world_rank == 0) std::fprintf(stderr, "usage: see the top of tests/mpi/sharded.cpp\n");

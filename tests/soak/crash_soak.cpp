@@ -1,15 +1,18 @@
 // Crash consistency under kill -9. A child process saves in a loop through a checkpoint_manager
-// (synchronous and asynchronous saves, alternating by round) and is killed with SIGKILL at a
+// (synchronous and asynchronous saves, default names and a name template, alternating by round,
+// each naming in a directory of its own) and is killed with SIGKILL at a
 // seeded random moment. After every kill the parent checks that:
 //   - the state file parses, and lists no temporary file;
 //   - every listed checkpoint restores, checksums valid, and holds a consistent state;
 //   - the count respects the policy (keep_last(3), plus at most one not yet rotated away);
-//   - a new manager opens the directory, cleans up, and continues numbering with a new save.
+//   - a new manager opens the directory, cleans up, adopts a checkpoint written but not recorded
+//     (no file of its naming is left neither listed nor deleted), and continues with a new save.
 //
 //   crash_soak [--kills N] [--seed S] [--dir DIR]     (CI runs 40 kills; a full run is --kills 300)
 
 #include <ckpt/ckpt.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -37,19 +40,29 @@ auto with_checkpoint(state& s, F&& f) {
     return f(ck);
 }
 
-[[noreturn]] void child(const fs::path& dir, bool async) {
+// The manager of a round: default names ("ckpt-<step>") or a name template ("step_<step>").
+template <class F>
+void with_manager(ckpt::any_checkpoint& ck, const fs::path& dir, bool templated, bool async, F&& f) {
+    const auto tmpl = ckpt::name_template("step_{step:06d}");
+    if (templated && async) { ckpt::checkpoint_manager mgr{ck, dir, ckpt::keep_last(3), tmpl, ckpt::asynchronous}; f(mgr); }
+    else if (templated) { ckpt::checkpoint_manager mgr{ck, dir, ckpt::keep_last(3), tmpl}; f(mgr); }
+    else if (async) { ckpt::checkpoint_manager mgr{ck, dir, ckpt::keep_last(3), ckpt::asynchronous}; f(mgr); }
+    else { ckpt::checkpoint_manager mgr{ck, dir, ckpt::keep_last(3)}; f(mgr); }
+}
+
+[[noreturn]] void child(const fs::path& dir, bool templated, bool async) {
     state s;
     with_checkpoint(s, [&](auto& ck) {
-        ckpt::checkpoint_manager mgr = async ? ckpt::checkpoint_manager{ck, dir, ckpt::keep_last(3), ckpt::asynchronous}
-                                             : ckpt::checkpoint_manager{ck, dir, ckpt::keep_last(3)};
-        mgr.restore_or_initialize();
-        for (;;) {
-            ++s.step;
-            s.weights.setConstant(static_cast<float>(s.step));  // the content must match the step
-            s.log.push_back("step " + std::to_string(s.step));
-            if (s.log.size() > 50) s.log.erase(s.log.begin());
-            mgr.save_if_due(s.step);
-        }
+        with_manager(ck, dir, templated, async, [&](ckpt::checkpoint_manager& mgr) {
+            mgr.restore_or_initialize();
+            for (;;) {
+                ++s.step;
+                s.weights.setConstant(static_cast<float>(s.step));  // the content must match the step
+                s.log.push_back("step " + std::to_string(s.step));
+                if (s.log.size() > 50) s.log.erase(s.log.begin());
+                mgr.save_if_due(s.step);
+            }
+        });
         return 0;
     });
     ::_exit(0);
@@ -79,25 +92,32 @@ int main(int argc, char** argv) {
     std::mt19937_64 rng(seed);
     std::int64_t last_step = 0;
     int killed_during_save_window = 0;
+    // Half the rounds in a directory of default names, half in one of a name template: a crash
+    // between writing and recording must leave a file the next manager adopts under either.
+    std::int64_t last_steps[2] = {0, 0};
     for (int round = 0; round < kills; ++round) {
-        const bool async = round % 2 == 1;
+        const bool templated = round % 2 == 1;
+        const bool async = round % 4 >= 2;
+        const fs::path where = dir / (templated ? "template" : "default");
+        std::int64_t& last = last_steps[templated];
+        fs::create_directories(where);
         const pid_t pid = ::fork();
-        if (pid == 0) child(dir, async);
+        if (pid == 0) child(where, templated, async);
         ::usleep(static_cast<useconds_t>(2000 + rng() % 40000));  // 2 to 42 ms: before, during or between saves
         ::kill(pid, SIGKILL);
         int status = 0;
         ::waitpid(pid, &status, 0);
-        expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "round " + std::to_string(round) + ": the child was killed");
+        const std::string label = "round " + std::to_string(round) + (templated ? " (template)" : " (default)");
+        expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, label + ": the child was killed");
 
-        for (const auto& e : fs::directory_iterator(dir))
+        for (const auto& e : fs::directory_iterator(where))
             killed_during_save_window += e.path().filename().string().find(".ckpt-tmp.") != std::string::npos;
-        const auto records = ckpt::read_manager_records(dir);
-        expect(records.has_value() || last_step == 0, "round " + std::to_string(round) + ": the state file parses");
+        const auto records = ckpt::read_manager_records(where);
+        expect(records.has_value() || last == 0, label + ": the state file parses");
         if (records) {
             // keep_last(3) plus at most two a crash kept from rotation: one recorded but not yet
             // rotated, one written but not yet recorded (adopted at the next open).
-            expect(records->size() <= 5, "round " + std::to_string(round) + ": at most keep_last(3) + 2 checkpoints, found " +
-                                             std::to_string(records->size()));
+            expect(records->size() <= 5, label + ": at most keep_last(3) + 2 checkpoints, found " + std::to_string(records->size()));
             for (const auto& r : *records) {
                 expect(r.name.find(".ckpt-tmp.") == std::string::npos, "a temporary file is listed: " + r.name);
                 try {
@@ -112,26 +132,35 @@ int main(int argc, char** argv) {
                 }
             }
         }
-        // A new manager opens the directory (removing temporary files) and continues.
+        // A new manager opens the directory (removing temporary files, adopting a checkpoint
+        // written but not recorded) and continues.
         state s;
         with_checkpoint(s, [&](auto& ck) {
-            ckpt::checkpoint_manager mgr{ck, dir, ckpt::keep_last(3)};
-            if (mgr.restore_or_initialize()) {
-                expect(s.step >= last_step, "round " + std::to_string(round) + ": the latest step does not go back");
-                last_step = s.step;
-            }
-            for (const auto& e : fs::directory_iterator(dir))
-                expect(e.path().filename().string().find(".ckpt-tmp.") == std::string::npos, "temporary file left after open");
-            // It continues: one more save, and the policy holds again.
-            ++s.step;
-            s.weights.setConstant(static_cast<float>(s.step));
-            s.log.push_back("step " + std::to_string(s.step));
-            const auto saved = mgr.save(s.step);
-            expect(*mgr.latest_checkpoint() == saved, "round " + std::to_string(round) + ": the new save is the latest");
-            expect(mgr.checkpoints().size() <= 3, "round " + std::to_string(round) + ": keep_last(3) holds after a save");
-            last_step = s.step;
+            with_manager(ck, where, templated, false, [&](ckpt::checkpoint_manager& mgr) {
+                if (mgr.restore_or_initialize()) {
+                    expect(s.step >= last, label + ": the latest step does not go back");
+                    last = s.step;
+                }
+                const auto listed = mgr.checkpoints();
+                for (const auto& e : fs::directory_iterator(where)) {
+                    const auto name = e.path().filename().string();
+                    expect(name.find(".ckpt-tmp.") == std::string::npos, label + ": temporary file left after open");
+                    if (name.rfind(templated ? "step_" : "ckpt-", 0) == 0 && name != "ckpt-state")
+                        expect(std::find(listed.begin(), listed.end(), e.path()) != listed.end(),
+                               label + ": " + name + " is neither listed nor deleted (orphaned)");
+                }
+                // It continues: one more save, and the policy holds again.
+                ++s.step;
+                s.weights.setConstant(static_cast<float>(s.step));
+                s.log.push_back("step " + std::to_string(s.step));
+                const auto saved = mgr.save(s.step);
+                expect(*mgr.latest_checkpoint() == saved, label + ": the new save is the latest");
+                expect(mgr.checkpoints().size() <= 3, label + ": keep_last(3) holds after a save");
+                last = s.step;
+            });
             return 0;
         });
+        last_step = std::max(last_steps[0], last_steps[1]);
     }
     std::printf("crash_soak: %d kills (%d in the middle of a write), last step reached %lld, %d failures\n", kills,
                 killed_during_save_window, static_cast<long long>(last_step), failures);

@@ -8,102 +8,34 @@
 #include <cmath>
 #include <complex>
 #include <cstdio>
-#include <ctime>
+#include <cstring>
 #include <filesystem>
-#include <functional>
 #include <ostream>
 #include <string>
 #include <vector>
 
-#include <unistd.h>
+#include "common.hpp"
 
 namespace ckpt::tool {
 
-/// A one-line progress bar on stderr, only when stderr is a terminal.
-class progress {
-public:
-    progress(std::string label, std::uint64_t total) : label_(std::move(label)), total_(total), active_(::isatty(2) && total > (64u << 20)) {}
-    ~progress() {
-        if (active_) std::fprintf(stderr, "\r%*s\r", 60, "");
-    }
-    void advance(std::uint64_t n) {
-        done_ += n;
-        if (!active_) return;
-        const int width = 30, filled = total_ ? static_cast<int>(width * done_ / total_) : width;
-        std::fprintf(stderr, "\r%s [%.*s%*s] %3d%%", label_.c_str(), filled, "##############################", width - filled, "",
-                     total_ ? static_cast<int>(100 * done_ / total_) : 100);
-        std::fflush(stderr);
-    }
-
-private:
-    std::string label_;
-    std::uint64_t total_, done_ = 0;
-    bool active_;
-};
-
-inline std::string iso_time(std::chrono::system_clock::time_point t) {
-    const std::time_t secs = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    ::gmtime_r(&secs, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-
-inline std::string json_string(const std::string& s) {
-    std::string out = "\"";
-    for (unsigned char c : s) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (c < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                    out += buf;
-                } else {
-                    out += static_cast<char>(c);
-                }
-        }
-    }
-    return out + "\"";
-}
-
-inline std::string shape_json(const ckpt::shape& s) {
-    std::string out = "[";
-    for (std::size_t i = 0; i < s.rank(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
-    return out + "]";
-}
-
-/// `ckpt inspect FILE [--json]`: metadata and every entry, each with its checksum checked.
+/// `ckpt inspect FILE [--json]`: metadata and every entry, each with its checksum checked. Text
+/// output escapes names and strings (printable); JSON numbers read back exactly (json_number).
 inline int inspect(const std::filesystem::path& file, bool json, std::ostream& out) {
     ckpt::reader r(file);
     const auto& m = r.metadata();
     std::vector<std::string> status;
-    std::uint64_t total = 0;
-    for (const auto& e : r.entries()) total += e.length;
-    progress bar("checking", total);
     bool all_ok = true;
-    for (const auto& e : r.entries()) {
-        try {
-            r.verify(e);
-            status.push_back("ok");
-        } catch (const ckpt::corrupt_error&) {
-            status.push_back("BAD");
-            all_ok = false;
-        }
-        bar.advance(e.length);
-    }
+    check_entries(r, "checking", [&](const entry_info&, const char* problem) {
+        status.push_back(problem ? "BAD" : "ok");
+        all_ok = all_ok && !problem;
+    });
     if (json) {
         out << "{\"file\":" << json_string(file.string()) << ",\"size\":" << r.size() << ",\"save_counter\":" << m.save_counter
             << ",\"wall_time\":" << json_string(iso_time(m.wall_time)) << ",\"step\":" << (m.step ? std::to_string(*m.step) : "null")
             << ",\"metrics\":{";
         bool first = true;
         for (const auto& [k, v] : m.metrics) {
-            out << (first ? "" : ",") << json_string(k) << ":" << (std::isfinite(v) ? std::to_string(v) : "null");
+            out << (first ? "" : ",") << json_string(k) << ":" << json_number(v);
             first = false;
         }
         out << "},\"strings\":{";
@@ -118,26 +50,30 @@ inline int inspect(const std::filesystem::path& file, bool json, std::ostream& o
             char checksum[17];
             std::snprintf(checksum, sizeof checksum, "%016llx", static_cast<unsigned long long>(e.checksum));
             out << (i ? "," : "") << "{\"path\":" << json_string(e.path) << ",\"kind\":\"" << entry_kind_name(e.kind) << "\",\"dtype\":\""
-                << dtype_name(e.dtype) << "\",\"shape\":" << shape_json(e.shape) << ",\"column_major\":" << (e.column_major ? "true" : "false")
+                << dtype_name(e.dtype) << "\",\"shape\":" << e.shape.to_string() << ",\"column_major\":" << (e.column_major ? "true" : "false")
                 << ",\"offset\":" << e.offset << ",\"bytes\":" << e.length << ",\"checksum\":\"" << checksum << "\",\"status\":\"" << status[i]
                 << "\"}";
         }
         out << "]}\n";
     } else {
-        out << file.string() << ": " << r.size() << " bytes, " << r.entries().size() << " entries\n";
+        out << printable(file.string()) << ": " << r.size() << " bytes, " << r.entries().size() << " entries\n";
         out << "  save counter " << m.save_counter << ", saved " << iso_time(m.wall_time);
         if (m.step) out << ", step " << *m.step;
         out << "\n";
-        for (const auto& [k, v] : m.metrics) out << "  metric " << k << " = " << v << "\n";
-        for (const auto& [k, v] : m.strings) out << "  " << k << ": " << v << "\n";
+        for (const auto& [k, v] : m.metrics) out << "  metric " << printable(k) << " = " << number(v) << "\n";
+        for (const auto& [k, v] : m.strings) out << "  " << printable(k) << ": " << printable(v) << "\n";
+        std::vector<std::string> names;
         std::size_t width = 4;
-        for (const auto& e : r.entries()) width = std::max(width, e.path.size());
+        for (const auto& e : r.entries()) {
+            names.push_back(printable(e.path));
+            width = std::max(width, names.back().size());
+        }
         for (std::size_t i = 0; i < r.entries().size(); ++i) {
             const auto& e = r.entries()[i];
             char line[128];
             std::snprintf(line, sizeof line, "  %-10s %-10s %-18s %12llu  %s", entry_kind_name(e.kind), dtype_name(e.dtype),
                           e.shape.to_string().c_str(), static_cast<unsigned long long>(e.length), status[i].c_str());
-            out << "  " << e.path << std::string(width - e.path.size(), ' ') << line << "\n";
+            out << "  " << names[i] << std::string(width - names[i].size(), ' ') << line << "\n";
         }
     }
     return all_ok ? 0 : 1;
@@ -171,16 +107,15 @@ inline int verify(const std::filesystem::path& target, std::ostream& out, std::o
     for (const auto& f : files) {
         try {
             ckpt::reader r(f);
-            std::uint64_t total = 0;
-            for (const auto& e : r.entries()) total += e.length;
-            progress bar("verifying " + f.filename().string(), total);
-            for (const auto& e : r.entries()) {
-                r.verify(e);
-                bar.advance(e.length);
-            }
-            out << f.string() << ": ok (" << r.entries().size() << " entries)\n";
+            std::size_t damaged = 0;
+            check_entries(r, "verifying " + f.filename().string(), [&](const entry_info&, const char* problem) {
+                if (problem) err << printable(problem) << "\n";
+                damaged += problem ? 1 : 0;
+            });
+            if (damaged) ++bad;
+            else out << printable(f.string()) << ": ok (" << r.entries().size() << " entries)\n";
         } catch (const ckpt::error& e) {
-            err << e.what() << "\n";
+            err << printable(e.what()) << "\n";
             ++bad;
         }
     }
@@ -211,53 +146,95 @@ inline std::complex<double> element_at(const char* p, ckpt::dtype t) {
     return 0.0;
 }
 
-/// `ckpt diff A B`: added, removed, changed entries; 0 only when every entry is identical.
-inline int diff(const std::filesystem::path& a_path, const std::filesystem::path& b_path, std::ostream& out) {
+inline bool is_floating(ckpt::dtype t) noexcept {
+    return t == dtype::float16 || t == dtype::bfloat16 || t == dtype::float32 || t == dtype::float64 || t == dtype::complex64 ||
+           t == dtype::complex128;
+}
+
+struct diff_options {
+    double atol = 0, rtol = 0;  // elements a, b are equal when |a - b| <= atol + rtol * |b| (numpy.isclose)
+    bool json = false;
+    path_filter filter;
+};
+
+/// `ckpt diff A B`: added, removed, changed entries; 0 only when every entry the filter keeps is
+/// equal. Tensors are compared by value in logical order, so the same matrix saved column-major
+/// and row-major is equal; other entries byte for byte.
+inline int diff(const std::filesystem::path& a_path, const std::filesystem::path& b_path, const diff_options& opt, std::ostream& out) {
     ckpt::reader a(a_path), b(b_path);
-    int differences = 0;
+    std::vector<std::string> text, json;  // one line per difference
+    std::size_t compared = 0;
+    auto report = [&](char sign, const std::string& path, const char* change, const std::string& detail, const std::string& json_detail) {
+        text.push_back(std::string(1, sign) + " " + printable(path) + detail);
+        json.push_back("{\"path\":" + json_string(path) + ",\"change\":\"" + change + "\"" + json_detail + "}");
+    };
     for (const auto& e : a.entries())
-        if (!b.find(e.path)) {
-            out << "- " << e.path << " (" << ckpt::detail::describe(e) << ")\n";
-            ++differences;
-        }
+        if (opt.filter.keeps(e.path) && !b.find(e.path))
+            report('-', e.path, "removed", " (" + ckpt::detail::describe(e) + ")", ",\"a\":" + json_string(ckpt::detail::describe(e)));
     for (const auto& e : b.entries())
-        if (!a.find(e.path)) {
-            out << "+ " << e.path << " (" << ckpt::detail::describe(e) << ")\n";
-            ++differences;
-        }
+        if (opt.filter.keeps(e.path) && !a.find(e.path))
+            report('+', e.path, "added", " (" + ckpt::detail::describe(e) + ")", ",\"b\":" + json_string(ckpt::detail::describe(e)));
     for (const auto& ea : a.entries()) {
         const auto* eb = b.find(ea.path);
-        if (!eb) continue;
+        if (!eb || !opt.filter.keeps(ea.path)) continue;
+        ++compared;
+        const std::string da = ckpt::detail::describe(ea), db = ckpt::detail::describe(*eb);
         if (ea.kind != eb->kind || ea.dtype != eb->dtype || ea.shape != eb->shape) {
-            out << "~ " << ea.path << ": " << ckpt::detail::describe(ea) << " -> " << ckpt::detail::describe(*eb) << "\n";
-            ++differences;
+            report('~', ea.path, "type", ": " + da + " -> " + db, ",\"a\":" + json_string(da) + ",\"b\":" + json_string(db));
             continue;
         }
-        const std::string ba = a.read_bytes(ea), bb = b.read_bytes(*eb);
-        if (ea.kind == entry_kind::tensor && ea.column_major == eb->column_major) {
-            if (ba == bb) continue;
-            const std::size_t size = dtype_size(ea.dtype);
-            double max_abs = 0, max_rel = 0;
-            std::uint64_t changed = 0;
-            for (std::size_t i = 0; i < ba.size(); i += size) {
-                if (std::memcmp(ba.data() + i, bb.data() + i, size) == 0) continue;
-                ++changed;
-                const auto x = element_at(ba.data() + i, ea.dtype), y = element_at(bb.data() + i, ea.dtype);
-                const double d = std::abs(x - y);
-                max_abs = std::max(max_abs, std::isnan(d) ? INFINITY : d);
-                const double scale = std::max(std::abs(x), std::abs(y));
-                if (scale > 0) max_rel = std::max(max_rel, d / scale);
-            }
-            out << "~ " << ea.path << ": " << changed << " of " << ba.size() / size << " elements differ, max abs diff " << max_abs
-                << ", max rel diff " << max_rel << "\n";
-            ++differences;
-        } else if (ba != bb || ea.column_major != eb->column_major) {
-            out << "~ " << ea.path << ": " << entry_kind_name(ea.kind) << " contents differ\n";
-            ++differences;
+        const std::string ba = a.read_bytes(ea);
+        std::string bb = b.read_bytes(*eb);
+        if (ea.kind != entry_kind::tensor) {
+            if (ba != bb) report('~', ea.path, "contents", std::string(": ") + entry_kind_name(ea.kind) + " contents differ", "");
+            continue;
         }
+        const std::size_t size = dtype_size(ea.dtype);
+        if (ea.column_major != eb->column_major && ea.shape.rank() > 1) {  // B's elements in A's order
+            std::string reordered(bb.size(), '\0');
+            ckpt::detail::reorder(bb.data(), reordered.data(), eb->shape, size, eb->column_major);
+            bb.swap(reordered);
+        }
+        if (ba == bb) continue;
+        const bool exact_only = opt.atol == 0 && opt.rtol == 0 && !is_floating(ea.dtype);
+        double max_abs = 0, max_rel = 0;
+        std::uint64_t changed = 0;
+        for (std::size_t i = 0; i < ba.size(); i += size) {
+            if (std::memcmp(ba.data() + i, bb.data() + i, size) == 0) continue;
+            if (exact_only) {  // distinct integers differ; doubles could round 64-bit ones together
+                ++changed;
+                continue;
+            }
+            const auto x = element_at(ba.data() + i, ea.dtype), y = element_at(bb.data() + i, ea.dtype);
+            const double d = std::abs(x - y);
+            if (d <= opt.atol + opt.rtol * std::abs(y)) continue;  // false for NaN
+            ++changed;
+            max_abs = std::max(max_abs, std::isnan(d) ? INFINITY : d);
+            const double scale = std::max(std::abs(x), std::abs(y));
+            if (scale > 0) max_rel = std::max(max_rel, d / scale);
+        }
+        if (changed == 0) continue;
+        const std::uint64_t n = ba.size() / size;
+        std::string detail = ": " + std::to_string(changed) + " of " + std::to_string(n) + " elements differ";
+        std::string json_detail = ",\"elements\":" + std::to_string(n) + ",\"differing\":" + std::to_string(changed);
+        if (!exact_only) {
+            detail += ", max abs diff " + number(max_abs) + ", max rel diff " + number(max_rel);
+            json_detail += ",\"max_abs_diff\":" + json_number(max_abs) + ",\"max_rel_diff\":" + json_number(max_rel);
+        }
+        report('~', ea.path, "values", detail, json_detail);
     }
-    if (differences == 0) out << "identical: " << a.entries().size() << " entries\n";
-    return differences ? 1 : 0;
+    if (opt.json) {
+        out << "{\"a\":" << json_string(a_path.string()) << ",\"b\":" << json_string(b_path.string()) << ",\"atol\":" << json_number(opt.atol)
+            << ",\"rtol\":" << json_number(opt.rtol) << ",\"compared\":" << compared << ",\"equal\":" << (text.empty() ? "true" : "false")
+            << ",\"differences\":[";
+        for (std::size_t i = 0; i < json.size(); ++i) out << (i ? "," : "") << json[i];
+        out << "]}\n";
+    } else {
+        for (const auto& line : text) out << line << "\n";
+        if (text.empty() && opt.atol == 0 && opt.rtol == 0) out << "identical: " << compared << " entries\n";
+        else if (text.empty()) out << "equal within atol " << number(opt.atol) << ", rtol " << number(opt.rtol) << ": " << compared << " entries\n";
+    }
+    return text.empty() ? 0 : 1;
 }
 
 }  // namespace ckpt::tool

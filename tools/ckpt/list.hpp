@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <ostream>
 
-#include "inspect.hpp"
+#include "common.hpp"
 #include "sharded.hpp"
 
 namespace ckpt::tool {
@@ -33,12 +33,12 @@ inline int list(const std::filesystem::path& dir, std::ostream& out) {
         std::string metrics;
         for (const auto& [k, v] : r.metrics) {
             char m[96];
-            std::snprintf(m, sizeof m, "%s%s=%g", metrics.empty() ? "" : " ", k.c_str(), v);
+            std::snprintf(m, sizeof m, "%s%s=%g", metrics.empty() ? "" : " ", printable(k).c_str(), v);
             metrics += m;
         }
         if (r.preserved) metrics += metrics.empty() ? "[preserved]" : " [preserved]";
         if (i + 1 == records->size()) metrics += metrics.empty() ? "[latest]" : " [latest]";
-        std::snprintf(line, sizeof line, "  %-4llu %-28s %10s  %-20s %12s  %s\n", static_cast<unsigned long long>(r.number), r.name.c_str(),
+        std::snprintf(line, sizeof line, "  %-4llu %-28s %10s  %-20s %12s  %s\n", static_cast<unsigned long long>(r.number), printable(r.name).c_str(),
                       r.step ? std::to_string(*r.step).c_str() : "-", iso_time(r.wall_time).c_str(),
                       ec ? "missing" : std::to_string(size).c_str(), metrics.c_str());
         out << line;

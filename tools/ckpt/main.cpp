@@ -3,8 +3,9 @@
 //   ckpt ls DIR                 checkpoints a manager keeps in DIR
 //   ckpt inspect FILE [--json]  metadata and every entry, checksums checked
 //   ckpt verify FILE|DIR        every checksum and structure; non-zero exit when anything is wrong
-//   ckpt diff A B               entries added, removed, changed; exit 0 only when identical
-//   ckpt export FILE --format npz|safetensors -o OUT
+//   ckpt diff A B [--atol X] [--rtol X] [--json] [--only P] [--exclude P]
+//                               entries added, removed, changed (tensors by value); exit 0 only when equal
+//   ckpt export FILE --format npz|safetensors -o OUT [--only P] [--exclude P]
 //
 // Exit status: 0 success, 1 a check found a problem (verify, diff, inspect), 2 bad usage or input.
 
@@ -19,43 +20,28 @@
 
 namespace {
 
-// Tensors of a checkpoint, as the exporters take them. Other entries are skipped with a note.
-int export_file(const std::filesystem::path& file, const std::string& format, const std::filesystem::path& out) {
+// The tensors the filter keeps, streamed into the output; other entries are skipped with a note.
+int export_file(const std::filesystem::path& file, const std::string& format, const std::filesystem::path& out, const ckpt::tool::path_filter& filter) {
     ckpt::reader r(file);
-    std::vector<std::string> blocks;  // reserved up front: the tensors point into it
-    std::vector<ckpt::tool::export_tensor> tensors;
-    blocks.reserve(r.entries().size());
+    const auto kind = format == "npz" ? ckpt::tool::export_format::npz : ckpt::tool::export_format::safetensors;
+    std::vector<std::string> notes;
+    const auto items = ckpt::tool::plan_export(r, filter, kind, notes);
+    for (const auto& note : notes) std::cerr << "note: " << note << "\n";
     std::uint64_t total = 0;
-    for (const auto& e : r.entries()) total += e.length;
-    ckpt::tool::progress bar("reading", total);
-    for (const auto& e : r.entries()) {
-        if (e.kind != ckpt::entry_kind::tensor) {
-            if (e.kind != ckpt::entry_kind::sequence && e.kind != ckpt::entry_kind::mapping)
-                std::cerr << "note: skipped " << e.path << " (" << ckpt::entry_kind_name(e.kind) << ", not a tensor)\n";
-            continue;
-        }
-        blocks.push_back(r.read_bytes(e));
-        bar.advance(e.length);
-        ckpt::tool::export_tensor t;
-        t.name = e.path;
-        t.type = e.dtype;
-        t.dims = e.shape;
-        t.column_major = e.column_major;
-        t.bytes = blocks.back();
-        tensors.push_back(std::move(t));
-    }
-    if (format == "npz") {
-        ckpt::tool::write_npz(out, tensors);
+    for (const auto& item : items) total += item.entry->length;
+    ckpt::tool::progress bar("exporting", total);
+    if (kind == ckpt::tool::export_format::npz) {
+        ckpt::tool::write_npz(out, r, items, bar);
     } else {
-        std::map<std::string, std::string> metadata = r.metadata().strings;
-        metadata["ckpt.save_counter"] = std::to_string(r.metadata().save_counter);
-        metadata["ckpt.wall_time"] = ckpt::tool::iso_time(r.metadata().wall_time);
-        if (r.metadata().step) metadata["ckpt.step"] = std::to_string(*r.metadata().step);
-        for (const auto& [k, v] : r.metadata().metrics) metadata["ckpt.metric." + k] = std::to_string(v);
-        for (const auto& name : ckpt::tool::write_safetensors(out, tensors, metadata))
-            std::cerr << "note: skipped " << name << " (complex numbers have no safetensors dtype)\n";
+        const auto& m = r.metadata();
+        std::map<std::string, std::string> metadata = m.strings;
+        metadata["ckpt.save_counter"] = std::to_string(m.save_counter);
+        metadata["ckpt.wall_time"] = ckpt::tool::iso_time(m.wall_time);
+        if (m.step) metadata["ckpt.step"] = std::to_string(*m.step);
+        for (const auto& [k, v] : m.metrics) metadata["ckpt.metric." + k] = ckpt::tool::number(v);
+        ckpt::tool::write_safetensors(out, r, items, metadata, bar);
     }
-    std::cout << "wrote " << out.string() << " (" << tensors.size() << " tensors)\n";
+    std::cout << "wrote " << ckpt::tool::printable(out.string()) << " (" << items.size() << " tensors)\n";
     return 0;
 }
 
@@ -66,21 +52,41 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
 
     std::string dir, file, a, b, format, out;
-    bool json = false;
+    bool json = false, diff_json = false;
+    ckpt::tool::path_filter filter;
+    ckpt::tool::diff_options diff_opt;
     auto* ls = app.add_subcommand("ls", "List the checkpoints a checkpoint_manager keeps in a directory");
     ls->add_option("DIR", dir, "checkpoint directory")->required();
     auto* inspect = app.add_subcommand("inspect", "Show the metadata and every entry of a checkpoint file");
     inspect->add_option("FILE", file, "checkpoint file")->required();
-    inspect->add_flag("--json", json, "machine-readable output");
+    inspect->add_flag("--json", json, "machine-readable output; metrics read back exactly (NaN and infinities as the strings \"nan\", \"inf\", \"-inf\")");
     auto* verify = app.add_subcommand("verify", "Check every checksum and the structure of a file, or of every checkpoint in a directory");
     verify->add_option("PATH", file, "checkpoint file or directory")->required();
-    auto* diff = app.add_subcommand("diff", "Compare two checkpoints entry by entry; exit status 0 only when identical");
+    auto* diff = app.add_subcommand("diff", "Compare two checkpoints entry by entry, tensors by value in logical order; exit status 0 only when equal");
     diff->add_option("A", a, "first checkpoint")->required();
     diff->add_option("B", b, "second checkpoint")->required();
+    diff->add_option("--atol", diff_opt.atol, "absolute tolerance: elements a, b are equal when |a-b| <= atol + rtol*|b| (default 0)")->check(CLI::NonNegativeNumber);
+    diff->add_option("--rtol", diff_opt.rtol, "relative tolerance (default 0)")->check(CLI::NonNegativeNumber);
+    diff->add_flag("--json", diff_json, "machine-readable output (NaN and infinities as the strings \"nan\", \"inf\", \"-inf\")");
+    diff->add_option("--only", filter.only, "compare only entries under this path prefix (repeatable), e.g. --only model")
+        ->expected(1)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    diff->add_option("--exclude", filter.exclude, "leave out entries under this path prefix (repeatable), e.g. --exclude optimizer")
+        ->expected(1)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     auto* exp = app.add_subcommand("export", "Export the tensors of a checkpoint to .npz (numpy) or safetensors");
     exp->add_option("FILE", file, "checkpoint file")->required();
     exp->add_option("--format", format, "npz or safetensors")->required()->check(CLI::IsMember({"npz", "safetensors"}));
     exp->add_option("-o,--output", out, "output file")->required();
+    exp->add_option("--only", filter.only, "export only tensors under this path prefix (repeatable), e.g. --only model")
+        ->expected(1)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    exp->add_option("--exclude", filter.exclude, "leave out tensors under this path prefix (repeatable), e.g. --exclude optimizer")
+        ->expected(1)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    exp->footer("Names: entry paths, with bytes that are not printable UTF-8 escaped as %XX. bfloat16 in npz: the dtype\n"
+                "[('bfloat16', '<u2')]; in PyTorch torch.from_numpy(a.view(numpy.int16)).view(torch.bfloat16).\n"
+                "safetensors: tensors ordered by element size then name (each aligned), metadata in __metadata__.");
 
     try {
         app.parse(argc, argv);
@@ -89,15 +95,20 @@ int main(int argc, char** argv) {
     }
     try {
         if (*ls) return ckpt::tool::list(dir, std::cout);
-        if (*inspect) return ckpt::tool::is_sharded(file) ? ckpt::tool::inspect_sharded(file, json, std::cout) : ckpt::tool::inspect(file, json, std::cout);
+        if (*inspect)
+            return ckpt::tool::is_sharded(file) ? ckpt::tool::inspect_sharded(file, json, std::cout) : ckpt::tool::inspect(file, json, std::cout);
         if (*verify) return ckpt::tool::verify_any(file, std::cout, std::cerr);
-        if (*diff) return ckpt::tool::diff_any(a, b, std::cout);
-        if (*exp) return export_file(file, format, out);
+        if (*diff) {
+            diff_opt.json = diff_json;
+            diff_opt.filter = filter;
+            return ckpt::tool::diff_any(a, b, diff_opt, std::cout);
+        }
+        if (*exp) return export_file(file, format, out, filter);
     } catch (const ckpt::error& e) {
-        std::cerr << e.what() << "\n";
+        std::cerr << ckpt::tool::printable(e.what()) << "\n";
         return 2;
     } catch (const std::exception& e) {
-        std::cerr << "ckpt: " << e.what() << "\n";
+        std::cerr << "ckpt: " << ckpt::tool::printable(e.what()) << "\n";
         return 2;
     }
     return 2;

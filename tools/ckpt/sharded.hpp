@@ -11,11 +11,13 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "common.hpp"
 #include "inspect.hpp"
 
 namespace ckpt::tool {
@@ -30,6 +32,28 @@ inline std::uintmax_t checkpoint_size(const std::filesystem::path& p, std::error
     for (const auto& e : std::filesystem::directory_iterator(p, ec))
         if (e.is_regular_file(ec)) total += e.file_size(ec);
     return total;
+}
+
+/// Reads and checks every piece of every logical entry, in chunks, under one progress bar (the
+/// tool's shared pass, over pieces); after each entry, `each(index, problem)` with problem nullptr
+/// or the corrupt_error's message.
+inline void check_pieces(ckpt::detail::sharded_reader& r, const std::string& label,
+                         const std::function<void(std::size_t, const char*)>& each) {
+    const auto& entries = r.manifest().entries;
+    std::uint64_t total = 0;
+    for (const auto& m : entries)
+        for (const auto& p : m.pieces) total += p.length;
+    progress bar(label, total);
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        std::string problem;
+        try {
+            r.verify_entry(entries[i]);
+        } catch (const ckpt::corrupt_error& e) {
+            problem = e.what();
+        }
+        for (const auto& p : entries[i].pieces) bar.advance(p.length);
+        each(i, problem.empty() ? nullptr : problem.c_str());
+    }
 }
 
 inline std::string pieces_text(const ckpt::detail::manifest_entry& m) {
@@ -51,45 +75,56 @@ inline int inspect_sharded(const std::filesystem::path& dir, bool json, std::ost
     const auto& entries = r.manifest().entries;
     std::vector<std::string> status;
     bool all_ok = true;
-    for (const auto& m : entries) {
-        try {
-            r.verify_entry(m);
-            status.push_back("ok");
-        } catch (const ckpt::error&) {
-            status.push_back("BAD");
-            all_ok = false;
-        }
-    }
+    check_pieces(r, "checking", [&](std::size_t, const char* problem) {
+        status.push_back(problem ? "BAD" : "ok");
+        all_ok = all_ok && !problem;
+    });
     std::error_code ec;
     const auto bytes = checkpoint_size(dir, ec);
     if (json) {
         out << "{\"directory\":" << json_string(dir.string()) << ",\"sharded\":true,\"ranks\":" << r.world_size() << ",\"size\":" << bytes
             << ",\"save_counter\":" << md.save_counter << ",\"wall_time\":" << json_string(iso_time(md.wall_time))
-            << ",\"step\":" << (md.step ? std::to_string(*md.step) : "null") << ",\"entries\":[";
+            << ",\"step\":" << (md.step ? std::to_string(*md.step) : "null") << ",\"metrics\":{";
+        bool first = true;
+        for (const auto& [k, v] : md.metrics) {
+            out << (first ? "" : ",") << json_string(k) << ":" << json_number(v);
+            first = false;
+        }
+        out << "},\"strings\":{";
+        first = true;
+        for (const auto& [k, v] : md.strings) {
+            out << (first ? "" : ",") << json_string(k) << ":" << json_string(v);
+            first = false;
+        }
+        out << "},\"entries\":[";
         for (std::size_t i = 0; i < entries.size(); ++i) {
             const auto& m = entries[i];
             out << (i ? "," : "") << "{\"path\":" << json_string(m.path) << ",\"role\":\"" << ckpt::detail::role_name(m.role) << "\",\"kind\":\""
-                << entry_kind_name(m.kind) << "\",\"dtype\":\"" << dtype_name(m.dtype) << "\",\"shape\":" << shape_json(m.dims) << ",\"pieces\":[";
+                << entry_kind_name(m.kind) << "\",\"dtype\":\"" << dtype_name(m.dtype) << "\",\"shape\":" << m.dims.to_string() << ",\"pieces\":[";
             for (std::size_t k = 0; k < m.pieces.size(); ++k) {
                 const auto& p = m.pieces[k];
                 char checksum[17];
                 std::snprintf(checksum, sizeof checksum, "%016llx", static_cast<unsigned long long>(p.checksum));
-                out << (k ? "," : "") << "{\"file\":" << json_string(ckpt::detail::rank_file_name(p.file)) << ",\"offsets\":" << shape_json(p.offsets)
-                    << ",\"extents\":" << shape_json(p.extents) << ",\"bytes\":" << p.length << ",\"checksum\":\"" << checksum << "\"}";
+                out << (k ? "," : "") << "{\"file\":" << json_string(ckpt::detail::rank_file_name(p.file)) << ",\"offsets\":" << p.offsets.to_string()
+                    << ",\"extents\":" << p.extents.to_string() << ",\"bytes\":" << p.length << ",\"checksum\":\"" << checksum << "\"}";
             }
             out << "],\"status\":\"" << status[i] << "\"}";
         }
         out << "]}\n";
         return all_ok ? 0 : 1;
     }
-    out << dir.string() << ": sharded checkpoint of " << r.world_size() << " ranks, " << bytes << " bytes, " << entries.size() << " entries\n";
+    out << printable(dir.string()) << ": sharded checkpoint of " << r.world_size() << " ranks, " << bytes << " bytes, " << entries.size() << " entries\n";
     out << "  save counter " << md.save_counter << ", saved " << iso_time(md.wall_time);
     if (md.step) out << ", step " << *md.step;
     out << "\n";
-    for (const auto& [k, v] : md.metrics) out << "  metric " << k << " = " << v << "\n";
-    for (const auto& [k, v] : md.strings) out << "  " << k << ": " << v << "\n";
+    for (const auto& [k, v] : md.metrics) out << "  metric " << printable(k) << " = " << number(v) << "\n";
+    for (const auto& [k, v] : md.strings) out << "  " << printable(k) << ": " << printable(v) << "\n";
+    std::vector<std::string> names;
     std::size_t width = 4;
-    for (const auto& m : entries) width = std::max(width, m.path.size());
+    for (const auto& m : entries) {
+        names.push_back(printable(m.path));
+        width = std::max(width, names.back().size());
+    }
     for (std::size_t i = 0; i < entries.size(); ++i) {
         const auto& m = entries[i];
         std::uint64_t length = 0;
@@ -97,7 +132,7 @@ inline int inspect_sharded(const std::filesystem::path& dir, bool json, std::ost
         char line[160];
         std::snprintf(line, sizeof line, "  %-10s %-10s %-10s %-18s %12llu  %-4s ", ckpt::detail::role_name(m.role), entry_kind_name(m.kind),
                       dtype_name(m.dtype), m.dims.to_string().c_str(), static_cast<unsigned long long>(length), status[i].c_str());
-        out << "  " << m.path << std::string(width - m.path.size(), ' ') << line << pieces_text(m) << "\n";
+        out << "  " << names[i] << std::string(width - names[i].size(), ' ') << line << pieces_text(m) << "\n";
     }
     return all_ok ? 0 : 1;
 }
@@ -106,11 +141,17 @@ inline int inspect_sharded(const std::filesystem::path& dir, bool json, std::ost
 inline int verify_sharded(const std::filesystem::path& dir, std::ostream& out, std::ostream& err) {
     try {
         ckpt::detail::sharded_reader r(dir);
-        r.verify_all();
-        out << dir.string() << ": ok (sharded, " << r.world_size() << " ranks, " << r.manifest().entries.size() << " entries)\n";
+        std::size_t damaged = 0;
+        check_pieces(r, "verifying " + dir.filename().string(), [&](std::size_t, const char* problem) {
+            if (problem) err << printable(problem) << "\n";
+            damaged += problem ? 1 : 0;
+        });
+        if (damaged) return 1;
+        r.verify_all();  // the rank files whole and the manifest file: what no piece covers
+        out << printable(dir.string()) << ": ok (sharded, " << r.world_size() << " ranks, " << r.manifest().entries.size() << " entries)\n";
         return 0;
     } catch (const ckpt::error& e) {
-        err << e.what() << "\n";
+        err << printable(e.what()) << "\n";
         return 1;
     }
 }
@@ -130,11 +171,12 @@ inline int verify_any(const std::filesystem::path& target, std::ostream& out, st
     return bad ? 1 : 0;
 }
 
-/// `ckpt diff A B` when either is sharded: the logical entries as for files, then the per-rank
-/// entries rank by rank (by their checksums).
-inline int diff_any(const std::filesystem::path& a, const std::filesystem::path& b, std::ostream& out) {
-    int differences = diff(a, b, out);
-    if (!is_sharded(a) && !is_sharded(b)) return differences;
+/// `ckpt diff A B` when either is sharded: the logical entries as for files, then (text output) the
+/// per-rank entries rank by rank, by their checksums.
+inline int diff_any(const std::filesystem::path& a, const std::filesystem::path& b, const diff_options& opt, std::ostream& out) {
+    int differences = diff(a, b, opt, out);
+    // JSON output is diff's document alone: per-rank entries are compared in the text output only.
+    if (opt.json || (!is_sharded(a) && !is_sharded(b))) return differences;
     const ckpt::reader ra(a), rb(b);
     if (ra.ranks() != rb.ranks()) {
         out << "~ ranks: " << ra.ranks() << " -> " << rb.ranks() << " (per-rank entries not compared)\n";
@@ -145,13 +187,13 @@ inline int diff_any(const std::filesystem::path& a, const std::filesystem::path&
     using key = std::pair<std::uint32_t, std::string>;
     std::map<key, const ckpt::detail::manifest_entry*> left, right;
     for (const auto& m : ma.manifest().entries)
-        if (m.role == ckpt::detail::entry_role::per_rank) left[{m.pieces[0].file, m.path}] = &m;
+        if (m.role == ckpt::detail::entry_role::per_rank && opt.filter.keeps(m.path)) left[{m.pieces[0].file, m.path}] = &m;
     for (const auto& m : mb.manifest().entries)
-        if (m.role == ckpt::detail::entry_role::per_rank) right[{m.pieces[0].file, m.path}] = &m;
+        if (m.role == ckpt::detail::entry_role::per_rank && opt.filter.keeps(m.path)) right[{m.pieces[0].file, m.path}] = &m;
     int per_rank = 0;
     for (const auto& [k, m] : left) {
         auto it = right.find(k);
-        const std::string name = "[rank " + std::to_string(k.first) + "] " + k.second;
+        const std::string name = "[rank " + std::to_string(k.first) + "] " + printable(k.second);
         if (it == right.end()) out << "- " << name << "\n";
         else if (m->kind != it->second->kind || m->dtype != it->second->dtype || m->dims != it->second->dims ||
                  m->pieces[0].checksum != it->second->pieces[0].checksum)
@@ -161,7 +203,7 @@ inline int diff_any(const std::filesystem::path& a, const std::filesystem::path&
     }
     for (const auto& [k, m] : right)
         if (!left.count(k)) {
-            out << "+ [rank " << k.first << "] " << k.second << "\n";
+            out << "+ [rank " << k.first << "] " << printable(k.second) << "\n";
             ++per_rank;
         }
     if (per_rank == 0) out << "identical per-rank entries: " << left.size() << "\n";

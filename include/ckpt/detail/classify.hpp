@@ -6,15 +6,21 @@
 //   structure   annotated with CKPT_FIELDS
 //   sequence    std::vector / std::array / C array of structural elements  -> path/0, path/1, ...
 //   mapping     std::map / std::unordered_map from string or integer keys to structural elements
+//   nullable    std::optional of a structural value, std::unique_ptr of any checkpointable value:
+//               stored as a sequence of 0 or 1 elements (path, then the value under path/0)
 //   serialized  anything cereal can serialize (strings, optional, variant, user serialize functions)
 //   structure   any other aggregate, fields named by position
 
 #include <array>
+#include <cstdint>
 #include <iosfwd>
 #include <map>
+#include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <type_traits>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -51,7 +57,7 @@ struct is_text_serialized<T, std::void_t<typename T::param_type, typename T::res
 
 namespace detail {
 
-enum class node { tensor, sparse, text, structure, sequence, mapping, serialized, unsupported };
+enum class node { tensor, sparse, text, structure, sequence, mapping, nullable, serialized, unsupported };
 
 template <class T> struct sequence_of { using element = void; };
 template <class E, class A> struct sequence_of<std::vector<E, A>> { using element = E; static constexpr bool fixed = false; };
@@ -78,6 +84,44 @@ constexpr bool is_structural() {
     }
 }
 
+// Present or absent values. std::optional of plain scalars and strings stays one cereal entry (as
+// files before nullable entries have them); unique_ptr has no cereal form here, so always nullable.
+template <class T> struct nullable_of { using element = void; static constexpr bool always = false; };
+template <class E> struct nullable_of<std::optional<E>> {
+    using element = E;
+    static constexpr bool always = false;
+    static void emplace(std::optional<E>& o) { o.emplace(); }
+};
+template <class E> struct nullable_of<std::unique_ptr<E>> {
+    using element = std::conditional_t<std::is_array_v<E>, void, E>;
+    static constexpr bool always = true;
+    static void emplace(std::unique_ptr<E>& p) { p = std::make_unique<E>(); }
+};
+
+// The element type of a container or wrapper, or void.
+template <class U>
+using contained_t = std::conditional_t<!std::is_void_v<typename sequence_of<U>::element>, typename sequence_of<U>::element,
+                                       std::conditional_t<!std::is_void_v<typename mapping_of<U>::element>, typename mapping_of<U>::element,
+                                                          typename nullable_of<U>::element>>;
+template <class E>
+constexpr bool is_unsupported_element() {
+    if constexpr (std::is_void_v<E>) return false;
+    else return classify<E>() == node::unsupported;
+}
+template <class U>
+constexpr bool is_nullable() {
+    using E = typename nullable_of<U>::element;
+    if constexpr (std::is_void_v<E>) return false;
+    else if constexpr (nullable_of<U>::always) return classify<E>() != node::unsupported;
+    else return is_structural<E>();
+}
+
+template <class U>
+constexpr bool is_pointer_like() {
+    return std::is_pointer_v<U> || std::is_member_pointer_v<U> || is_shared_pointer<U>::value ||
+           (!std::is_void_v<typename nullable_of<U>::element> && nullable_of<U>::always);
+}
+
 template <class T>
 constexpr node classify() {
     using U = std::remove_cv_t<T>;
@@ -87,17 +131,76 @@ constexpr node classify() {
     else if constexpr (has_field_list<U>::value) return node::structure;
     else if constexpr (is_structural<typename sequence_of<U>::element>()) return node::sequence;
     else if constexpr (is_structural<typename mapping_of<U>::element>()) return node::mapping;
+    else if constexpr (is_nullable<U>()) return node::nullable;
+    // A container of something unsupported: cereal's templates would accept the container and fail
+    // deep inside; report the element instead.
+    else if constexpr (is_unsupported_element<contained_t<U>>()) return node::unsupported;
+    else if constexpr (is_pointer_like<U>()) return node::unsupported;
     else if constexpr (is_cereal_serializable_v<U>) return node::serialized;
     else if constexpr (is_pfr_reflectable_v<U>) return node::structure;
     else return node::unsupported;
 }
 
+template <class T> constexpr bool makes_an_entry();
+template <class T, std::size_t... I>
+constexpr bool some_field_makes_an_entry(std::index_sequence<I...>) {
+    if constexpr (has_field_list<T>::value) {
+        using list = decltype(field_list<T>());
+        return (makes_an_entry<std::remove_cv_t<std::remove_reference_t<decltype(std::declval<T&>().*(std::get<I>(std::declval<list>()).pointer))>>>() ||
+                ...);
+    } else {
+        return (makes_an_entry<boost::pfr::tuple_element_t<I, T>>() || ...);
+    }
+}
+
+/// Whether every value of T makes at least one entry. All but structs do (a container has an
+/// entry of its own); a struct with no fields, or only such structs, makes none. A restore bounds
+/// a vector's size by the file's entry count, which says nothing about such elements: they are
+/// bounded by max_entryless_bytes instead, on both sides.
+template <class T>
+constexpr bool makes_an_entry() {
+    using U = std::remove_cv_t<T>;
+    if constexpr (classify<U>() != node::structure) return true;
+    else if constexpr (has_field_list<U>::value)
+        return some_field_makes_an_entry<U>(std::make_index_sequence<std::tuple_size_v<decltype(field_list<U>())>>{});
+    else return some_field_makes_an_entry<U>(std::make_index_sequence<boost::pfr::tuple_size_v<U>>{});
+}
+inline constexpr std::uint64_t max_entryless_bytes = std::uint64_t{1} << 24;
+
+/// Fails to compile, with a message that says what to do about this type, unless T can be
+/// checkpointed. The compiler's "required from" notes name T and the path of types leading to it.
 template <class T>
 constexpr void require_checkpointable() {
-    static_assert(classify<T>() != node::unsupported,
-                  "ckpt: this type cannot be checkpointed: it is not a tensor, an annotated or aggregate "
-                  "struct, a container of those, or cereal-serializable. Add CKPT_FIELDS(Type, fields...), "
-                  "a cereal serialize function, or a ckpt::tensor_traits specialization");
+    using U = std::remove_cv_t<T>;
+    if constexpr (classify<U>() == node::unsupported) {
+        if constexpr (!std::is_void_v<contained_t<U>> && is_unsupported_element<contained_t<U>>()) {
+            require_checkpointable<contained_t<U>>();  // the element is the problem: say so for it
+        } else if constexpr (std::is_pointer_v<U> || std::is_member_pointer_v<U>) {
+            static_assert(dependent_false_v<T>,
+                          "ckpt: a raw pointer cannot be checkpointed: a checkpoint holds values, not addresses. Own "
+                          "the object (by value, std::optional<T> or std::unique_ptr<T>), or leave the pointer out with "
+                          "CKPT_SKIP(field) in CKPT_FIELDS and set it again after a restore");
+        } else if constexpr (is_shared_pointer<U>::value) {
+            static_assert(dependent_false_v<T>,
+                          "ckpt: a std::shared_ptr/weak_ptr cannot be checkpointed: shared ownership does not survive a "
+                          "restore. Hold the object by value, std::optional<T> or std::unique_ptr<T>, or track the "
+                          "shared object once under its own name and leave the pointer out with CKPT_SKIP(field)");
+        } else if constexpr (!std::is_void_v<typename nullable_of<U>::element> && nullable_of<U>::always) {
+            static_assert(dependent_false_v<T>, "ckpt: a std::unique_ptr with a custom deleter or of an array cannot be "
+                                                "checkpointed: use std::unique_ptr<T> of one object, or std::vector<T>");
+        } else if constexpr (is_std_function<U>::value || has_call_operator<U>::value) {
+            static_assert(dependent_false_v<T>,
+                          "ckpt: a function object (std::function, lambda) cannot be checkpointed, code is not state: "
+                          "leave it out with CKPT_SKIP(field) in CKPT_FIELDS and set it again after a restore");
+        } else {
+            static_assert(dependent_false_v<T>,
+                          "ckpt: this type cannot be checkpointed: it is not a tensor, an annotated or aggregate "
+                          "struct, a container or optional of those, or cereal-serializable. Name its state with "
+                          "CKPT_FIELDS(Type, fields...) in Type's namespace (or CKPT_FIELDS_INTRUSIVE inside it), give "
+                          "it a cereal serialize function, or specialize ckpt::tensor_traits; if it holds no training "
+                          "state (a mutex, a thread, a handle), leave the field out with CKPT_SKIP(field)");
+        }
+    }
 }
 
 }  // namespace detail

@@ -231,33 +231,15 @@ inline bool is_sharded_checkpoint(const std::filesystem::path& dir) noexcept {
     return peek_header(dir / sharded_manifest_name).has_value();
 }
 
-// Chooses the checked partial read: the format's own read_range (chunk checksums, reads only the
-// chunks that cover the range) when file_reader has it.
-template <class F, class = void>
-struct has_read_range : std::false_type {};
-template <class F>
-struct has_read_range<F, std::void_t<decltype(std::declval<F&>().read_range(std::declval<const entry_info&>(), std::uint64_t{},
-                                                                          std::uint64_t{}, static_cast<void*>(nullptr)))>>
-    : std::true_type {};
-
-/// Reads bytes [byte_offset, byte_offset + byte_count) of an entry's block, checked.
-template <class F>
-void read_range(F& f, const entry_info& e, std::uint64_t byte_offset, std::uint64_t byte_count, void* dest) {
+/// Reads bytes [byte_offset, byte_offset + byte_count) of a piece's block, checked: the format's
+/// read_range reads and verifies only the chunks that cover the range (a version 1 file: the whole
+/// block). The range comes from the manifest, which is data: outside the block it is corrupt.
+inline void read_range(file_reader& f, const entry_info& e, std::uint64_t byte_offset, std::uint64_t byte_count, void* dest) {
     if (byte_offset > e.length || byte_count > e.length - byte_offset)
         throw corrupt_error("range [" + std::to_string(byte_offset) + ", +" + std::to_string(byte_count) + ") lies outside the block of " +
                                 std::to_string(e.length) + " bytes",
                             f.path(), e.path);
-    if constexpr (has_read_range<F>::value) {
-        f.read_range(e, byte_offset, byte_count, dest);
-    } else {
-        // FALLBACK (switch after merging format-v2, which adds file_reader::read_range with this
-        // signature; this branch then goes unused and can be deleted): reads and checks the whole
-        // block, then copies the range. Correct and checked, but reads more than the range.
-        if (byte_offset == 0 && byte_count == e.length) return f.read_block(e, dest);
-        std::unique_ptr<char[]> whole(new char[static_cast<std::size_t>(e.length)]);
-        f.read_block(e, whole.get());
-        if (byte_count) std::memcpy(dest, whole.get() + byte_offset, static_cast<std::size_t>(byte_count));
-    }
+    f.read_range(e, byte_offset, byte_count, dest);
 }
 
 // Element strides of a box in row- or column-major order.
@@ -357,6 +339,48 @@ public:
         read_block(e, s.data());
         return s;
     }
+    /// Bytes [offset, offset + count) of a logical entry (a shard: of its row-major global tensor),
+    /// reading only the pieces and chunks the range covers.
+    void read_range(const entry_info& e, std::uint64_t offset, std::uint64_t count, void* dest) {
+        if (offset > e.length || count > e.length - offset)
+            throw error("range [" + std::to_string(offset) + ", +" + std::to_string(count) + ") lies outside the block of " +
+                            std::to_string(e.length) + " bytes",
+                        dir_, e.path);
+        const manifest_entry& m = logical(e);
+        if (m.role != entry_role::shard) {
+            const manifest_piece& p = m.pieces[0];
+            return detail::read_range(file(p.file), piece_entry(m, p), offset, count, dest);
+        }
+        const std::size_t rank = m.dims.rank();
+        const std::uint64_t elem = dtype_size(m.dtype);
+        if (count == 0) return;
+        if (offset % elem != 0 || count % elem != 0 || rank == 0) {
+            // Not whole elements: through a buffer of the covering elements.
+            const std::uint64_t first = offset / elem, last = (offset + count - 1) / elem;
+            std::vector<char> buffer(static_cast<std::size_t>((last - first + 1) * elem));
+            read_range(e, first * elem, (last - first + 1) * elem, buffer.data());
+            std::memcpy(dest, buffer.data() + (offset - first * elem), static_cast<std::size_t>(count));
+            return;
+        }
+        // Runs along the last dimension, each a box of one row piece.
+        std::uint64_t index = offset / elem;
+        const std::uint64_t end = (offset + count) / elem;
+        char* out = static_cast<char*>(dest);
+        while (index < end) {
+            shape lo, ext;
+            std::uint64_t rest = index;
+            std::uint64_t coords[shape::max_rank];
+            for (std::size_t d = rank; d-- > 0;) { coords[d] = rest % m.dims[d]; rest /= m.dims[d]; }
+            const std::uint64_t run = std::min(end - index, m.dims[rank - 1] - coords[rank - 1]);
+            for (std::size_t d = 0; d < rank; ++d) {
+                lo.push_back(coords[d]);
+                ext.push_back(d + 1 == rank ? run : 1);
+            }
+            read_box(m, lo, ext, false, out);
+            out += run * elem;
+            index += run;
+        }
+    }
     /// Reads and checks every piece of a logical entry without keeping its bytes.
     void verify_block(const entry_info& e) { verify_entry(logical(e)); }
     void verify_entry(const manifest_entry& m) {
@@ -396,7 +420,7 @@ public:
                 last += (ilo[d] + iext[d] - 1 - p.offsets[d]) * src_stride[d];
             }
             buffer.resize(static_cast<std::size_t>((last - first + 1) * elem));
-            read_range(file(p.file), piece_entry(m, p), first * elem, (last - first + 1) * elem, buffer.data());
+            detail::read_range(file(p.file), piece_entry(m, p), first * elem, (last - first + 1) * elem, buffer.data());
             // Copy runs along the source's fastest dimension; whole runs at once when it is also
             // the destination's.
             const std::size_t fast = src_cm ? 0 : rank - 1;

@@ -1,14 +1,30 @@
 #pragma once
-// The restore side of the walk, run twice over the same objects. The check pass changes nothing:
-// it finds every entry, compares kinds, dtypes and shapes, decodes the small opaque values into
-// copies, and collects every problem. Only when it found none does the apply pass resize objects
-// and read blocks into their memory. So a mismatch never leaves an object half restored.
+// The restore side of the walk. One pass over the tracked objects checks everything and produces a
+// plan; executing the plan is the only thing that changes them. The check pass finds every entry,
+// compares kinds, dtypes, shapes, sizes and keys, reads every block it uses into staging storage
+// (checking checksum, padding and the bytes of bools) and decodes every opaque value (cereal
+// types, move-only ones too, engines and distributions) into a staged value. The plan then only
+// moves or swaps staged values into the tracked objects, which does not fail. So a restore that
+// fails, for any reason, leaves every tracked object as it was.
+//
+// Staging costs no extra copy: a block is read once, into memory that becomes the object's storage
+// by a swap (dynamic Eigen objects, std::vector, sparse matrices). Fixed-size objects are copied
+// from staging, which is cheap because they are small. Containers that take their size from the
+// file (an empty std::vector or std::map of structures) are built whole and swapped in; their
+// elements are restored straight into the new container ("direct"): nobody sees it before the swap.
+//
+// In in_place mode plain (non-bool) tensor blocks are not staged: the plan reads them into the
+// objects when it runs. Half the memory, but a damaged tensor block is then found after earlier
+// objects changed (unless the blocks are verified first).
 
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <iterator>
 #include <locale>
 #include <memory>
+#include <new>
+#include <random>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -17,6 +33,7 @@
 #include <ckpt/detail/archive.hpp>
 #include <ckpt/detail/classify.hpp>
 #include <ckpt/detail/keys.hpp>
+#include <ckpt/detail/suggest.hpp>
 #include <ckpt/format/file_reader.hpp>
 
 namespace ckpt::detail {
@@ -26,22 +43,61 @@ struct restore_problem {
     std::string what;
 };
 
-// Source is where entries come from: a file_reader, or anything with its find, index_of, entries,
-// path and read_block (a sharded checkpoint's pieces, see detail/mpi_manifest.hpp).
-template <class Source>
-struct basic_restore_context {
-    explicit basic_restore_context(Source& f, bool partial_mode)
-        : file(f), partial(partial_mode), consumed(f.entries().size(), 0) {}
-    Source& file;
-    bool partial;
-    bool apply = false;
-    std::vector<restore_problem> problems;  // found by the check pass
-    std::vector<std::string> missing;       // tracked paths the file lacks (partial mode)
-    std::vector<char> consumed;             // per entry, set by the apply pass
-    std::vector<const entry_info*> plan;    // the check pass's lookups, in visiting order
-    std::size_t replayed = 0;
+/// One change to a tracked object, prepared by the check pass.
+struct plan_step {
+    virtual ~plan_step() = default;
+    /// Staged steps only move or swap and do not throw; in_place reads may.
+    virtual void apply() = 0;
+    /// The block apply() reads (in_place tensors), or nullptr when the step holds its value already.
+    virtual const entry_info* deferred_read() const noexcept { return nullptr; }
 };
-using restore_context = basic_restore_context<file_reader>;
+
+/// What the check pass found and prepared: problems, the objects the file lacks, the entries it
+/// used, and the steps that restore the objects. `walk into it; throw_if_problems(); apply();`
+/// Source is where entries come from: a file_reader, or anything with its find, index_of, entries,
+/// path, read_block and verify_block (a sharded checkpoint's pieces, see detail/mpi_manifest.hpp).
+/// A template rather than an interface: no virtual call per block in the single-file restore.
+template <class Source>
+class basic_restore_plan {
+public:
+    basic_restore_plan(Source& f, bool partial_mode, bool in_place_mode)
+        : file(f), partial(partial_mode), in_place(in_place_mode), consumed(f.entries().size(), 0) {}
+
+    Source& file;
+    const bool partial;
+    const bool in_place;
+    std::vector<restore_problem> problems;         // mismatches: reported together, before any change
+    std::vector<std::string> missing;              // tracked paths the file lacks (partial mode)
+    std::vector<char> consumed;                    // per entry of the file
+    std::vector<std::unique_ptr<plan_step>> steps; // in visiting order
+
+    /// Throws mismatch_error listing every problem the check pass found.
+    void throw_if_problems() const {
+        if (problems.empty()) return;
+        std::string what = problems.front().what;
+        for (std::size_t i = 1; i < problems.size() && i < 20; ++i)
+            what += "\n  and entry '" + problems[i].path + "': " + problems[i].what;
+        if (problems.size() > 20) what += "\n  and " + std::to_string(problems.size() - 20) + " more";
+        throw mismatch_error(what, file.path(), problems.front().path);
+    }
+    /// Checks the blocks that apply() will read (in_place steps), in chunks, keeping nothing.
+    void verify_deferred() {
+        for (const auto& s : steps)
+            if (const entry_info* e = s->deferred_read()) file.verify_block(*e);
+    }
+    /// Executes the plan: the only part of a restore that changes tracked objects.
+    void apply() {
+        for (const auto& s : steps) s->apply();
+        steps.clear();
+    }
+    std::vector<std::string> unused() const {
+        std::vector<std::string> out;
+        for (std::size_t i = 0; i < consumed.size(); ++i)
+            if (!consumed[i]) out.push_back(file.entries()[i].path);
+        return out;
+    }
+};
+using restore_plan = basic_restore_plan<file_reader>;
 
 inline std::string describe(const entry_info& e) {
     switch (e.kind) {
@@ -76,40 +132,154 @@ inline void reorder(const char* src, char* dst, const shape& s, std::size_t elem
     }
 }
 
+/// Reads a tensor entry into `obj`, which already has the entry's shape.
+template <class Source, class T>
+void read_tensor(Source& file, const entry_info& e, T& obj) {
+    using traits = tensor_traits<T>;
+    using element = typename traits::element;
+    auto* dest = reinterpret_cast<char*>(traits::data(obj));
+    if (traits::rank < 2 || e.column_major == traits::column_major) {
+        file.read_block(e, dest);
+    } else {
+        std::unique_ptr<char[]> staging(new char[static_cast<std::size_t>(e.length)]);
+        file.read_block(e, staging.get());
+        reorder(staging.get(), dest, e.shape, sizeof(element), e.column_major);
+    }
+    if constexpr (std::is_same_v<element, bool>) {
+        // Any byte but 0 or 1 in a bool is undefined behaviour; the checksum cannot tell us intent.
+        for (std::uint64_t i = 0; i < e.length; ++i)
+            if (static_cast<unsigned char>(dest[i]) > 1)
+                throw corrupt_error("bool tensor holds a byte that is neither 0 nor 1", file.path(), e.path);
+    }
+}
+
+// Steps. Moving an Eigen dynamic object, a std::vector or a std::string swaps pointers.
+template <class T>
+struct move_step final : plan_step {
+    explicit move_step(T& t) : target(t), value() {}  // a fresh value, filled before the step runs
+    move_step(T& t, T&& v) : target(t), value(std::move(v)) {}
+    void apply() override { target = std::move(value); }
+    T& target;
+    T value;
+};
+template <class T>
+struct swap_step final : plan_step {
+    swap_step(T& t, T&& v) : target(t), value(std::move(v)) {}
+    void apply() override { target.swap(value); }
+    T& target;
+    T value;
+};
+template <class T>
+struct array_step final : plan_step {  // C arrays: not assignable, copied element by element
+    explicit array_step(T& t) : target(t) {}
+    void apply() override { std::copy(std::begin(value), std::end(value), std::begin(target)); }
+    T& target;
+    T value{};
+};
+template <class T>
+struct reset_step final : plan_step {  // an optional value the file says is empty
+    explicit reset_step(T& t) : target(t) {}
+    void apply() override { target.reset(); }
+    T& target;
+};
+template <class T, class E>
+struct emplace_step final : plan_step {  // an empty optional or unique_ptr takes a value built aside
+    emplace_step(T& t, std::unique_ptr<E> v) : target(t), value(std::move(v)) {}
+    void apply() override {
+        if constexpr (std::is_same_v<T, std::unique_ptr<E>>) target = std::move(value);
+        else target.emplace(std::move(*value));
+    }
+    T& target;
+    std::unique_ptr<E> value;
+};
+template <class Source, class T>
+struct read_step final : plan_step {
+    read_step(Source& f, const entry_info& e, T& t) : file(f), entry(e), target(t) {}
+    void apply() override {
+        if (tensor_traits<T>::shape_of(target) != entry.shape) tensor_traits<T>::resize(target, entry.shape);
+        read_tensor(file, entry, target);
+    }
+    const entry_info* deferred_read() const noexcept override { return &entry; }
+    Source& file;
+    const entry_info& entry;
+    T& target;
+};
+
+// The std distributions whose state has a variable length: their text starts with a count that
+// libstdc++'s operator>> reserves before it reads a value.
+template <class T> struct is_variable_distribution : std::false_type {};
+template <class I> struct is_variable_distribution<std::discrete_distribution<I>> : std::true_type {};
+template <class R> struct is_variable_distribution<std::piecewise_constant_distribution<R>> : std::true_type {};
+template <class R> struct is_variable_distribution<std::piecewise_linear_distribution<R>> : std::true_type {};
+
+/// True when the first number of `text` is at most the count of numbers after it: each value
+/// the count announces takes at least one number of text.
+inline bool count_fits_text(std::string_view text) {
+    auto is_space = [](char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; };
+    std::size_t i = 0;
+    while (i < text.size() && is_space(text[i])) ++i;
+    std::uint64_t count = 0;
+    const auto [p, ec] = std::from_chars(text.data() + i, text.data() + text.size(), count);
+    if (ec != std::errc()) return false;
+    std::uint64_t tokens = 0;
+    bool in_token = false;
+    for (const char* c = p; c != text.data() + text.size(); ++c) {
+        if (is_space(*c)) in_token = false;
+        else if (!in_token) { in_token = true; ++tokens; }
+    }
+    return count <= tokens;
+}
+
 template <class Source>
 class basic_restore_walker {
 public:
-    basic_restore_walker(basic_restore_context<Source>& ctx, std::string root) : ctx_(ctx), path_(std::move(root)) {}
+    basic_restore_walker(basic_restore_plan<Source>& plan, std::string root) : plan_(plan), path_(std::move(root)) {}
 
     template <class T>
     void visit(T& obj) {
         require_checkpointable<T>();
         constexpr node kind = classify<T>();
-        const entry_info* e = nullptr;
-        if constexpr (kind != node::structure) {
-            // Both passes visit the same nodes in the same order: the apply pass replays the
-            // lookups of the check pass instead of hashing every path again.
-            if (ctx_.apply) e = ctx_.plan[ctx_.replayed++];
-            else ctx_.plan.push_back(e = ctx_.file.find(path_));
-            if (!e) return missing();
-            if (ctx_.apply) ctx_.consumed[ctx_.file.index_of(*e)] = 1;
-        }
-        if constexpr (kind == node::tensor) tensor(obj, *e);
-        else if constexpr (kind == node::sparse) sparse(obj, *e);
-        else if constexpr (kind == node::text) text(obj, *e);
-        else if constexpr (kind == node::serialized) serialized(obj, *e);
-        else if constexpr (kind == node::structure)
+        if constexpr (kind == node::structure) {
             for_each_field(obj, [&](std::string_view name, auto& member) { child(name, member); });
-        else if constexpr (kind == node::sequence) sequence(obj, *e);
-        else if constexpr (kind == node::mapping) mapping(obj, *e);
+        } else {
+            const entry_info* e = plan_.file.find(path_);
+            if (!e) return missing();
+            plan_.consumed[plan_.file.index_of(*e)] = 1;
+            if constexpr (kind == node::sequence) sequence(obj, *e);
+            else if constexpr (kind == node::mapping) mapping(obj, *e);
+            else if constexpr (kind == node::nullable) nullable(obj, *e);
+            else {
+                // A damaged file must not get past with another exception type (std::bad_alloc from a
+                // user's load function, std::length_error from a stream): it is a corrupt entry.
+                try {
+                    if constexpr (kind == node::tensor) tensor(obj, *e);
+                    else if constexpr (kind == node::sparse) sparse(obj, *e);
+                    else if constexpr (kind == node::text) text(obj, *e);
+                    else if constexpr (kind == node::serialized) serialized(obj, *e);
+                } catch (const error&) {
+                    throw;
+                } catch (const std::bad_alloc&) {
+                    throw corrupt_error("decoding the saved value asked for more memory than there is", plan_.file.path(), e->path);
+                } catch (const std::exception& x) {
+                    throw corrupt_error(std::string("decoding the saved value failed: ") + x.what(), plan_.file.path(), e->path);
+                }
+            }
+        }
     }
 
 private:
+    // Restores into an object nobody else sees yet (an element of a container being built).
+    struct direct_scope {
+        explicit direct_scope(bool& flag) : flag_(flag), was_(flag) { flag_ = true; }
+        ~direct_scope() { flag_ = was_; }
+        direct_scope(const direct_scope&) = delete;
+        direct_scope& operator=(const direct_scope&) = delete;
+        bool& flag_;
+        bool was_;
+    };
+
     template <class T>
     void child(std::string_view segment, T& member) {
-        // The apply pass replays the check pass's lookups and reports through entry paths: it
-        // needs no path of its own, which saves building one per leaf.
-        if (ctx_.apply) return visit(member);
         const auto size = path_.size();
         path_ += '/';
         path_ += segment;
@@ -125,178 +295,277 @@ private:
     }
 
     void missing() {
-        if (ctx_.apply) return;
-        if (ctx_.partial) ctx_.missing.push_back(path_);
-        else ctx_.problems.push_back({path_, "not found in the checkpoint"});
+        if (plan_.partial) return plan_.missing.push_back(path_);
+        // Suggestions cost a pass over the index each: only for the problems an error message shows.
+        problem("not found in the checkpoint" + (plan_.problems.size() < 20 ? suggest_path(path_, plan_.file.entries()) : std::string()));
     }
-    void problem(std::string what) { ctx_.problems.push_back({path_, std::move(what)}); }
+    void missing_child(std::string_view segment) {
+        plan_.missing.push_back(path_ + '/' + std::string(segment));
+    }
+    void problem(std::string what) { plan_.problems.push_back({path_, std::move(what)}); }
     bool kind_is(const entry_info& e, entry_kind k, const std::string& object) {
         if (e.kind == k) return true;
         problem("checkpoint has " + describe(e) + ", object is " + object);
         return false;
+    }
+    // Once a mismatch is known the restore will throw: blocks are no longer worth reading.
+    bool reading() const noexcept { return plan_.problems.empty(); }
+
+    template <class U>
+    void stage(std::unique_ptr<U> step) {
+        plan_.steps.push_back(std::move(step));
     }
 
     template <class T>
     void tensor(T& obj, const entry_info& e) {
         using traits = tensor_traits<T>;
         using element = typename traits::element;
-        if (!ctx_.apply) {
-            if (e.kind != entry_kind::tensor || e.dtype != dtype_of<element>() || e.shape.rank() != traits::rank ||
-                !traits::accepts(obj, e.shape))
-                problem("checkpoint has " + describe(e) + ", object has " + dtype_name(dtype_of<element>()) + " " +
-                        traits::shape_of(obj).to_string());
-            return;
+        if (e.kind != entry_kind::tensor || e.dtype != dtype_of<element>() || e.shape.rank() != traits::rank ||
+            !traits::accepts(obj, e.shape))
+            return problem("checkpoint has " + describe(e) + ", object has " + dtype_name(dtype_of<element>()) + " " +
+                           traits::shape_of(obj).to_string());
+        if (!reading()) return;
+        if (direct_) {
+            if (traits::shape_of(obj) != e.shape) traits::resize(obj, e.shape);
+            return read_tensor(plan_.file, e, obj);
         }
-        if (traits::shape_of(obj) != e.shape) traits::resize(obj, e.shape);
-        auto* dest = reinterpret_cast<char*>(traits::data(obj));
-        if (traits::rank < 2 || e.column_major == traits::column_major) {
-            ctx_.file.read_block(e, dest);
-        } else {
-            std::unique_ptr<char[]> staging(new char[static_cast<std::size_t>(e.length)]);
-            ctx_.file.read_block(e, staging.get());
-            reorder(staging.get(), dest, e.shape, sizeof(element), e.column_major);
+        if constexpr (!std::is_same_v<element, bool>) {
+            if (plan_.in_place) return stage(std::make_unique<read_step<Source, T>>(plan_.file, e, obj));
         }
-        if constexpr (std::is_same_v<element, bool>) {
-            // Any byte but 0 or 1 in a bool is undefined behaviour; the checksum cannot tell us intent.
-            for (std::uint64_t i = 0; i < e.length; ++i)
-                if (static_cast<unsigned char>(dest[i]) > 1)
-                    throw corrupt_error("bool tensor holds a byte that is neither 0 nor 1", ctx_.file.path(), e.path);
+        if constexpr (std::is_array_v<T>) {
+            auto step = std::make_unique<array_step<T>>(obj);
+            read_tensor(plan_.file, e, step->value);
+            return stage(std::move(step));
+        } else if constexpr (std::is_default_constructible_v<T> && std::is_move_assignable_v<T>) {
+            std::unique_ptr<move_step<T>> step;
+            try {
+                step = std::make_unique<move_step<T>>(obj);
+                if (traits::shape_of(step->value) != e.shape) traits::resize(step->value, e.shape);
+            } catch (const std::bad_alloc&) {
+                throw error("not enough memory to stage " + std::to_string(e.length) + " bytes for the restore (ckpt::in_place needs none)",
+                            plan_.file.path(), e.path);
+            }
+            if (traits::shape_of(step->value) == e.shape) {
+                read_tensor(plan_.file, e, step->value);
+                return stage(std::move(step));
+            }
+        }
+        if constexpr (!std::is_array_v<T>) {
+            // A tensor type that cannot be made empty and resized: stage a copy of the object.
+            static_assert(std::is_copy_constructible_v<T> && std::is_move_assignable_v<T>,
+                          "ckpt: a restored tensor type must be default-constructible or copyable, and move-assignable");
+            T copy = obj;
+            if (traits::shape_of(copy) != e.shape) traits::resize(copy, e.shape);
+            read_tensor(plan_.file, e, copy);
+            stage(std::make_unique<move_step<T>>(obj, std::move(copy)));
         }
     }
 
     template <class T>
     void sparse(T& obj, const entry_info& e) {
         using S = typename T::Scalar;
-        if (!ctx_.apply) {
-            const std::string object = std::string("sparse ") + dtype_name(dtype_of<S>()) + " [" + std::to_string(obj.rows()) +
-                                       "," + std::to_string(obj.cols()) + "]";
-            const bool empty = obj.rows() == 0 && obj.cols() == 0;
-            if (e.kind != entry_kind::sparse || e.dtype != dtype_of<S>() ||
-                (!empty && (e.shape[0] != static_cast<std::uint64_t>(obj.rows()) || e.shape[1] != static_cast<std::uint64_t>(obj.cols()))))
-                return problem("checkpoint has " + describe(e) + ", object has " + object);
-            if (e.column_major == static_cast<bool>(T::IsRowMajor))
-                return problem(std::string("checkpoint has a ") + (e.column_major ? "column" : "row") +
-                               "-major sparse matrix, object is " + (e.column_major ? "row" : "column") + "-major");
-            const std::string why = decode_sparse<S, T::Options, typename T::StorageIndex>(ctx_.file.read_block(e), e.shape[0], e.shape[1], nullptr);
-            if (!why.empty()) throw corrupt_error(why, ctx_.file.path(), e.path);
-            return;
+        const std::string object = std::string("sparse ") + dtype_name(dtype_of<S>()) + " [" + std::to_string(obj.rows()) + "," +
+                                   std::to_string(obj.cols()) + "]";
+        const bool empty = obj.rows() == 0 && obj.cols() == 0;
+        if (e.kind != entry_kind::sparse || e.dtype != dtype_of<S>() ||
+            (!empty && (e.shape[0] != static_cast<std::uint64_t>(obj.rows()) || e.shape[1] != static_cast<std::uint64_t>(obj.cols()))))
+            return problem("checkpoint has " + describe(e) + ", object has " + object);
+        if (e.column_major == static_cast<bool>(T::IsRowMajor))
+            return problem(std::string("checkpoint has a ") + (e.column_major ? "column" : "row") + "-major sparse matrix, object is " +
+                           (e.column_major ? "row" : "column") + "-major");
+        if (!reading()) return;
+        T staged;
+        const std::string why = decode_sparse(plan_.file.read_block(e), e.shape[0], e.shape[1], &staged);
+        if (!why.empty()) throw corrupt_error(why, plan_.file.path(), e.path);
+        commit_swap(obj, std::move(staged));
+    }
+
+    template <class T>
+    void commit_move(T& obj, T&& value) {
+        if (direct_) obj = std::move(value);
+        else stage(std::make_unique<move_step<T>>(obj, std::move(value)));
+    }
+    template <class T>
+    void commit_swap(T& obj, T&& value) {
+        if (direct_) obj.swap(value);
+        else stage(std::make_unique<swap_step<T>>(obj, std::move(value)));
+    }
+
+    // The value an opaque entry is decoded into: a copy of the object, so a load function that
+    // keeps some of the object's state sees it; a fresh value for move-only types.
+    template <class T>
+    static T staged_value(const T& obj) {
+        if constexpr (std::is_copy_constructible_v<T>) return obj;
+        else {
+            static_assert(std::is_default_constructible_v<T>,
+                          "ckpt: a move-only restored type must be default-constructible, to be decoded before the restore changes anything");
+            return T{};
         }
-        (void)decode_sparse(ctx_.file.read_block(e), e.shape[0], e.shape[1], &obj);
     }
 
     template <class T>
     void text(T& obj, const entry_info& e) {
-        if (!ctx_.apply && !kind_is(e, entry_kind::text, "a random engine or distribution")) return;
-        const std::string bytes = ctx_.file.read_block(e);
-        auto parse = [&](T& into) {
-            std::istringstream is(bytes);
-            is.imbue(std::locale::classic());
-            is >> into;
-            return !is.fail() && (is >> std::ws).eof();
-        };
-        if (ctx_.apply) {
-            parse(obj);
-        } else if (T copy = obj; !parse(copy)) {
-            problem("the saved state does not parse as this engine or distribution type");
+        if (!kind_is(e, entry_kind::text, "a random engine or distribution")) return;
+        const std::string bytes = plan_.file.read_block(e);
+        if constexpr (is_variable_distribution<T>::value) {
+            // Checked before operator>>, which would reserve whatever count the text claims.
+            if (!count_fits_text(bytes))
+                throw corrupt_error("the distribution's state announces more values than its text holds", plan_.file.path(), e.path);
         }
+        T value = staged_value(obj);
+        std::istringstream is(bytes);
+        is.imbue(std::locale::classic());
+        is >> value;
+        if (is.fail() || !(is >> std::ws).eof()) return problem("the saved state does not parse as this engine or distribution type");
+        commit_move(obj, std::move(value));
     }
 
     template <class T>
     void serialized(T& obj, const entry_info& e) {
-        if (!ctx_.apply && !kind_is(e, entry_kind::serialized, "a serialized value")) return;
-        const std::string bytes = ctx_.file.read_block(e);
-        auto load = [&](T& into) -> std::string {
-            try {
-                opaque_input_archive ar(bytes);
-                ar(into);
-                if (ar.remaining() != 0)
-                    return std::to_string(ar.remaining()) + " bytes left over after reading the value: it was saved as another type";
-            } catch (const opaque_load_error& u) {
-                return "the saved bytes do not hold a value of this type (" + u.what + ")";
-            } catch (const cereal::Exception& x) {
-                return std::string("the saved bytes do not hold a value of this type (") + x.what() + ")";
-            }
-            return {};
-        };
-        if (ctx_.apply) {
-            const std::string why = load(obj);
-            if (!why.empty()) throw corrupt_error(why, ctx_.file.path(), e.path);
-        } else if constexpr (std::is_copy_constructible_v<T>) {
-            T copy = obj;
-            if (std::string why = load(copy); !why.empty()) problem(why);
+        if (!kind_is(e, entry_kind::serialized, "a serialized value")) return;
+        const std::string bytes = plan_.file.read_block(e);
+        T value = staged_value(obj);
+        std::string why;
+        try {
+            opaque_input_archive ar(bytes);
+            ar(value);
+            if (ar.remaining() != 0)
+                why = std::to_string(ar.remaining()) + " bytes left over after reading the value: it was saved as another type";
+        } catch (const opaque_load_error& u) {
+            why = "the saved bytes do not hold a value of this type (" + u.what + ")";
+        } catch (const cereal::Exception& x) {
+            why = std::string("the saved bytes do not hold a value of this type (") + x.what() + ")";
         }
+        if (!why.empty()) return problem(why);
+        commit_move(obj, std::move(value));
     }
 
     template <class T>
     void sequence(T& obj, const entry_info& e) {
         using seq = sequence_of<T>;
         using E = typename seq::element;
-        if (!ctx_.apply && !kind_is(e, entry_kind::sequence, "a sequence")) return;
+        if (!kind_is(e, entry_kind::sequence, "a sequence")) return;
         const std::uint64_t n = e.shape[0];
         if constexpr (seq::fixed) {
-            if (n != seq::size) {
-                if (!ctx_.apply) problem("checkpoint has " + std::to_string(n) + " elements, object holds " + std::to_string(seq::size));
-                return;
-            }
+            if (n != seq::size) return problem("checkpoint has " + std::to_string(n) + " elements, object holds " + std::to_string(seq::size));
             for (std::uint64_t i = 0; i < n; ++i) child_at(i, obj[i]);
         } else {
             static_assert(std::is_default_constructible_v<E>, "ckpt: elements of a restored std::vector must be default-constructible");
-            if (!ctx_.apply) {
-                // Every element has at least its own entry: a larger count cannot be honest.
-                if (n > ctx_.file.entries().size()) throw corrupt_error("sequence claims " + std::to_string(n) + " elements, more than the file has entries", ctx_.file.path(), e.path);
-                std::unique_ptr<E> fresh;
-                for (std::uint64_t i = 0; i < n; ++i) {
-                    if (i < obj.size()) child_at(i, obj[i]);
-                    else {
-                        if (!fresh) fresh = std::make_unique<E>();
-                        child_at(i, *fresh);
-                    }
-                }
-                return;
+            // Every element has an entry of its own, so a larger count cannot be honest; elements
+            // without entries (empty structs) are bounded by what a save writes.
+            if constexpr (makes_an_entry<E>()) {
+                if (n > plan_.file.entries().size())
+                    throw corrupt_error("sequence claims " + std::to_string(n) + " elements, more than the file has entries", plan_.file.path(), e.path);
+            } else if (n > max_entryless_bytes / sizeof(E)) {  // elements with no entries: the bound the writer keeps
+                throw corrupt_error("sequence claims " + std::to_string(n) + " elements of a struct with no fields, more than a save writes",
+                                    plan_.file.path(), e.path);
             }
-            obj.resize(static_cast<std::size_t>(n));
-            for (std::uint64_t i = 0; i < n; ++i) child_at(i, obj[i]);
+            const std::uint64_t m = obj.size();
+            if (m == 0 && n > 0) {
+                // An empty container takes the file's size: built whole, then swapped in.
+                if (direct_) {
+                    obj.resize(static_cast<std::size_t>(n));
+                    for (std::uint64_t i = 0; i < n; ++i) child_at(i, obj[i]);
+                    return;
+                }
+                T fresh(static_cast<std::size_t>(n));
+                {
+                    direct_scope scope(direct_);
+                    for (std::uint64_t i = 0; i < n; ++i) child_at(i, fresh[i]);
+                }
+                return stage(std::make_unique<swap_step<T>>(obj, std::move(fresh)));
+            }
+            if (n != m && !plan_.partial)
+                return problem("checkpoint has " + std::to_string(n) + " elements, object holds " + std::to_string(m) +
+                               " (a non-empty container must match the file; clear it to take the file's size, or restore with ckpt::partial)");
+            // Partial: what both have is restored, the object's extra elements are kept and listed.
+            for (std::uint64_t i = 0; i < std::min(n, m); ++i) child_at(i, obj[i]);
+            for (std::uint64_t i = n; i < m; ++i) missing_child(std::to_string(i));
         }
     }
 
     template <class T>
     void mapping(T& obj, const entry_info& e) {
         using key_type = typename T::key_type;
-        using E = typename T::mapped_type;
-        if (!ctx_.apply && !kind_is(e, entry_kind::mapping, "a map")) return;
+        if (!kind_is(e, entry_kind::mapping, "a map")) return;
         std::vector<std::string> texts;
-        if (!decode_keys(ctx_.file.read_block(e), e.shape[0], texts))
-            throw corrupt_error("map key list does not agree with its element count", ctx_.file.path(), e.path);
+        if (!decode_keys(plan_.file.read_block(e), e.shape[0], texts))
+            throw corrupt_error("map key list does not agree with its element count", plan_.file.path(), e.path);
         std::vector<key_type> keys(texts.size());
         for (std::size_t i = 0; i < texts.size(); ++i)
-            if (!parse_key(texts[i], keys[i])) {
-                if (!ctx_.apply) problem("checkpoint has map key '" + texts[i] + "', which is not a key of this map's type");
+            if (!parse_key(texts[i], keys[i])) return problem("checkpoint has map key '" + texts[i] + "', which is not a key of this map's type");
+        if (obj.empty() && !keys.empty()) {
+            // An empty map takes the file's keys: built whole, then swapped in.
+            if (direct_) {
+                for (std::size_t i = 0; i < keys.size(); ++i) child(key_segment(texts[i]), obj[keys[i]]);
                 return;
             }
-        if (!ctx_.apply) {
-            std::unique_ptr<E> fresh;
-            for (std::size_t i = 0; i < keys.size(); ++i) {
-                auto it = obj.find(keys[i]);
-                if (it != obj.end()) child(key_segment(texts[i]), it->second);
-                else {
-                    if (!fresh) fresh = std::make_unique<E>();
-                    child(key_segment(texts[i]), *fresh);
-                }
+            T fresh;
+            {
+                direct_scope scope(direct_);
+                for (std::size_t i = 0; i < keys.size(); ++i) child(key_segment(texts[i]), fresh[keys[i]]);
             }
-            return;
+            return stage(std::make_unique<swap_step<T>>(obj, std::move(fresh)));
         }
-        // The map's keys follow the file: keys it lacks are dropped, new ones default-constructed.
-        std::vector<key_type> sorted = keys;
-        std::sort(sorted.begin(), sorted.end());
-        for (auto it = obj.begin(); it != obj.end();) {
-            if (!std::binary_search(sorted.begin(), sorted.end(), it->first)) it = obj.erase(it);
-            else ++it;
+        std::vector<std::size_t> common;  // indices into keys
+        std::vector<std::string> only_file, only_object;
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+            if (obj.find(keys[i]) != obj.end()) common.push_back(i);
+            else only_file.push_back(texts[i]);
         }
-        for (std::size_t i = 0; i < keys.size(); ++i) child(key_segment(texts[i]), obj[keys[i]]);
+        if (common.size() != obj.size()) {
+            std::vector<key_type> sorted = keys;
+            std::sort(sorted.begin(), sorted.end());
+            for (const auto& item : obj)
+                if (!std::binary_search(sorted.begin(), sorted.end(), item.first)) only_object.push_back(key_text(item.first));
+            std::sort(only_object.begin(), only_object.end());
+        }
+        if ((!only_file.empty() || !only_object.empty()) && !plan_.partial) {
+            auto list = [](const std::vector<std::string>& ks) {
+                std::string s;
+                for (std::size_t i = 0; i < ks.size() && i < 10; ++i) s += (i ? ", '" : "'") + ks[i] + "'";
+                if (ks.size() > 10) s += ", ...";
+                return s;
+            };
+            std::string what = "checkpoint has " + std::to_string(keys.size()) + " elements, object holds " + std::to_string(obj.size());
+            if (!only_file.empty()) what += "; keys only in the checkpoint: " + list(only_file);
+            if (!only_object.empty()) what += "; keys only in the object: " + list(only_object);
+            return problem(what + " (a non-empty map must match the file; clear it to take the file's keys, or restore with ckpt::partial)");
+        }
+        for (const std::size_t i : common) child(key_segment(texts[i]), obj.find(keys[i])->second);
+        for (const auto& k : only_object) missing_child(key_segment(k));
     }
 
-    basic_restore_context<Source>& ctx_;
+    // An empty optional in the file resets the object; a present one is restored into the object's
+    // value, or into a new value that the plan moves in (the object stays as it was until then).
+    template <class T>
+    void nullable(T& obj, const entry_info& e) {
+        using E = typename nullable_of<T>::element;
+        static_assert(std::is_default_constructible_v<E>, "ckpt: the value of a restored std::optional or std::unique_ptr must be default-constructible");
+        if (!kind_is(e, entry_kind::sequence, "an optional value")) return;
+        const std::uint64_t n = e.shape[0];
+        if (n > 1) return problem("checkpoint has a sequence of " + std::to_string(n) + " elements, object is an optional value");
+        if (direct_) {
+            if (n == 0) return obj.reset();
+            if (!obj) nullable_of<T>::emplace(obj);
+            return child_at(0, *obj);
+        }
+        if (n == 0) {
+            if (obj) stage(std::make_unique<reset_step<T>>(obj));
+            return;
+        }
+        if (obj) return child_at(0, *obj);
+        auto fresh = std::make_unique<E>();
+        {
+            direct_scope scope(direct_);
+            child_at(0, *fresh);
+        }
+        stage(std::make_unique<emplace_step<T, E>>(obj, std::move(fresh)));
+    }
+
+    basic_restore_plan<Source>& plan_;
     std::string path_;
+    bool direct_ = false;
 };
 using restore_walker = basic_restore_walker<file_reader>;
 

@@ -9,6 +9,7 @@
 #include <locale>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <ckpt/detail/archive.hpp>
@@ -30,7 +31,7 @@ public:
             using traits = tensor_traits<T>;
             const shape dims = traits::shape_of(obj);
             sink_.block(path_, entry_kind::tensor, dtype_of<typename traits::element>(), dims, traits::column_major,
-                        traits::data(obj), static_cast<std::size_t>(dims.elements()) * sizeof(typename traits::element));
+                        traits::data(obj), to_size(dims.elements()) * sizeof(typename traits::element));
         } else if constexpr (kind == node::sparse) {
             encode_sparse(obj, scratch_);
             const bool column_major = !(T::IsRowMajor);
@@ -41,7 +42,19 @@ public:
             std::ostringstream os;
             os.imbue(std::locale::classic());
             os << obj;
-            opaque(entry_kind::text, os.str());
+            const std::string text = os.str();
+            if constexpr (std::is_copy_constructible_v<T>) {
+                // A parameter of inf or nan is written as "inf"/"nan", which operator>> does not
+                // read: refused now rather than saved as a checkpoint that never restores.
+                T copy = obj;
+                std::istringstream is(text);
+                is.imbue(std::locale::classic());
+                is >> copy;
+                if (is.fail() || !(is >> std::ws).eof())
+                    throw error("cannot save: this random engine's or distribution's state does not read back (an infinite or "
+                                "NaN parameter?): " + text.substr(0, 200), {}, path_);
+            }
+            opaque(entry_kind::text, text);
         } else if constexpr (kind == node::serialized) {
             scratch_.clear();
             {
@@ -53,6 +66,11 @@ public:
             for_each_field(obj, [&](std::string_view name, const auto& member) { child(name, member); });
         } else if constexpr (kind == node::sequence) {
             const auto n = static_cast<std::uint64_t>(std::size(obj));
+            using E = typename sequence_of<T>::element;
+            if constexpr (!makes_an_entry<E>()) {
+                if (n > max_entryless_bytes / sizeof(E))  // the restore's bound for them: see makes_an_entry
+                    throw error("cannot save: " + std::to_string(n) + " elements of a struct with no fields are more than a restore accepts", {}, path_);
+            }
             sink_.block(path_, entry_kind::sequence, dtype::bytes, shape{n}, false, nullptr, 0);
             std::uint64_t i = 0;
             for (const auto& element : obj) {
@@ -72,6 +90,11 @@ public:
             encode_keys(keys, scratch_);
             sink_.block(path_, entry_kind::mapping, dtype::bytes, shape{items.size()}, false, scratch_.data(), scratch_.size());
             for (const auto& [key, value] : items) child(key_segment(key), *value);
+        } else if constexpr (kind == node::nullable) {
+            // A sequence of 0 or 1 elements: readers and the tool need no new entry kind.
+            const bool present = static_cast<bool>(obj);
+            sink_.block(path_, entry_kind::sequence, dtype::bytes, shape{present ? 1u : 0u}, false, nullptr, 0);
+            if (present) child("0", *obj);
         }
     }
 

@@ -3,6 +3,8 @@
 // index checksum, and a layout in which every entry's block lies where the previous one ends
 // (rounded up to 64), inside the file. Blocks are then read on demand, each checked against its
 // checksum and its padding against zero. Nothing is allocated that the file size cannot justify.
+// A version 2 block longer than one chunk is checked chunk by chunk, which lets read_range read and
+// check only the chunks a byte range covers.
 
 #include <algorithm>
 #include <cstdint>
@@ -12,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <ckpt/detail/hash.hpp>
@@ -63,8 +66,10 @@ public:
     std::size_t index_of(const entry_info& e) const noexcept { return static_cast<std::size_t>(&e - entries_.data()); }
 
     /// Reads an entry's block into `dest` (e.length bytes), checking checksum and padding.
-    void read_block(const entry_info& e, void* dest) {
+    void read_block(const entry_info& entry, void* dest) {
+        const entry_info& e = own(entry);
         auto out = static_cast<char*>(dest);
+        if (is_chunked(e)) return read_chunks(e, 0, e.length, out);
         if (is_small(e)) {
             const std::uint64_t padding = padding_after(e);
             const char* src = window(e.offset, e.length + padding);
@@ -72,7 +77,40 @@ public:
             check(e, hash64(src, static_cast<std::size_t>(e.length)), src + e.length, padding);
             return;
         }
-        read_large(e, out);
+        read_large(e, 0, e.length, out);
+    }
+
+    /// Reads bytes [byte_offset, byte_offset + byte_count) of an entry's block into `dest`, checking
+    /// every chunk the range covers (version 1 files, without chunk checksums: the whole block).
+    /// On a checksum mismatch `dest` may hold some of the damaged bytes; the exception says so.
+    void read_range(const entry_info& entry, std::uint64_t byte_offset, std::uint64_t byte_count, void* dest) {
+        const entry_info& e = own(entry);
+        if (byte_offset > e.length || byte_count > e.length - byte_offset)
+            throw error("byte range " + std::to_string(byte_offset) + " + " + std::to_string(byte_count) +
+                            " is outside the block of " + std::to_string(e.length) + " bytes",
+                        path_, e.path);
+        if (byte_count == 0) return;
+        auto out = static_cast<char*>(dest);
+        if (is_chunked(e)) return read_chunks(e, byte_offset, byte_offset + byte_count, out);
+        if (is_small(e)) {
+            const std::uint64_t padding = padding_after(e);
+            const char* src = window(e.offset, e.length + padding);
+            check(e, hash64(src, static_cast<std::size_t>(e.length)), src + e.length, padding);
+            std::memcpy(out, src + byte_offset, static_cast<std::size_t>(byte_count));
+            return;
+        }
+        read_large(e, byte_offset, byte_offset + byte_count, out);
+    }
+
+    /// The chunk size of this file (0 for version 1: no chunk checksums) and its format version.
+    std::uint64_t chunk_size() const noexcept { return header_.chunk_size; }
+    std::uint32_t format_version() const noexcept { return header_.version; }
+    /// The chunk checksums of an entry's block: empty when the block is not longer than one chunk.
+    std::pair<const std::uint64_t*, std::size_t> chunk_checksums(const entry_info& entry) const {
+        const entry_info& e = own(entry);
+        const auto n = static_cast<std::size_t>(chunk_count(e.length, header_.chunk_size));
+        if (n == 0) return {nullptr, 0};
+        return {chunk_table(e), n};
     }
 
     /// The whole block as a string; for small entries (serialized, text, keys, sparse).
@@ -88,8 +126,10 @@ public:
     }
 
     /// Reads and checks one entry's block (checksum and padding) without keeping its bytes.
-    void verify_block(const entry_info& e) {
-        if (!is_small(e)) return read_large(e, nullptr);
+    void verify_block(const entry_info& entry) {
+        const entry_info& e = own(entry);
+        if (is_chunked(e)) return read_chunks(e, 0, e.length, nullptr);
+        if (!is_small(e)) return read_large(e, 0, e.length, nullptr);
         const std::uint64_t padding = padding_after(e);
         const char* src = window(e.offset, e.length + padding);
         check(e, hash64(src, static_cast<std::size_t>(e.length)), src + e.length, padding);
@@ -104,32 +144,89 @@ private:
 
     static std::uint64_t padding_after(const entry_info& e) noexcept { return align_up(e.offset + e.length) - (e.offset + e.length); }
     static bool is_small(const entry_info& e) noexcept { return e.length + padding_after(e) <= small_block; }
+    bool is_chunked(const entry_info& e) const noexcept { return chunk_count(e.length, header_.chunk_size) != 0; }
+
+    // The entry of this file that `e` is or equals: callers may pass copies, but the chunk tables
+    // are found through the entry's position in entries_.
+    const entry_info& own(const entry_info& e) const {
+        const auto at = reinterpret_cast<std::uintptr_t>(&e), begin = reinterpret_cast<std::uintptr_t>(entries_.data());
+        if (at >= begin && at < begin + entries_.size() * sizeof(entry_info)) return e;
+        const entry_info* found = find(e.path);
+        if (!found || found->offset != e.offset || found->length != e.length || found->checksum != e.checksum)
+            throw error("the entry is not one of this file's", path_, e.path);
+        return *found;
+    }
 
     // Reads a large block chunk by chunk, hashing each chunk while it is still in cache. The
     // kernel's page-cache copy can be much slower when source and destination differ in alignment
     // mod 32 (up to 2x in an isolated test on our machines; glibc puts large allocations such as
     // Eigen's 16 bytes past a page), so a destination out of step with the file gets the bytes
     // through an aligned buffer and memcpy, which realigns. With no destination (verify) the bytes
-    // are only checked.
-    void read_large(const entry_info& e, char* out) {
+    // are only checked. Bytes [lo, hi) of the block go to `out` (all of them for a whole read): the
+    // whole block is still read, as its one checksum covers only all of it.
+    void read_large(const entry_info& e, std::uint64_t lo, std::uint64_t hi, char* out) {
         const std::uint64_t padding = padding_after(e);
-        const bool direct = out && (reinterpret_cast<std::uintptr_t>(out) - e.offset) % 32 == 0;
+        const bool direct = out && lo == 0 && hi == e.length && (reinterpret_cast<std::uintptr_t>(out) - e.offset) % 32 == 0;
         char pad[block_alignment];
         hasher h;
         for (std::uint64_t done = 0; done < e.length;) {
             const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, e.length - done));
-            char* into = direct ? out + done : bounce_buffer();
+            char* into = direct ? out + done : bounce_buffer(chunk);
             if (done + n < e.length) pread_all(fd_.get(), into, n, e.offset + done, path_);
             else pread_all_with_tail(fd_.get(), into, n, pad, static_cast<std::size_t>(padding), e.offset + done, path_);
             h.update(into, n);
-            if (out && !direct) std::memcpy(out + done, into, n);
+            if (out && !direct) copy_overlap(into, done, done + n, lo, hi, out);
             done += n;
         }
         check(e, h.digest(), pad, padding);
     }
 
-    char* bounce_buffer() {
-        if (!bounce_) bounce_.reset(new char[chunk + block_alignment]);
+    // Reads the chunks of a chunked block that overlap bytes [lo, hi), in groups of about 1 MiB,
+    // each chunk checked against its checksum from the index; the padding when the last chunk is
+    // read. A group entirely inside the range whose destination is in step with the file (see
+    // read_large) is read straight into `out`.
+    void read_chunks(const entry_info& e, std::uint64_t lo, std::uint64_t hi, char* out) {
+        const std::uint64_t size = header_.chunk_size;
+        const std::uint64_t group = std::max<std::uint64_t>(size, chunk);
+        const std::uint64_t* sums = chunk_table(e);
+        const std::uint64_t padding = padding_after(e);
+        const bool in_step = out && (reinterpret_cast<std::uintptr_t>(out) - lo - e.offset) % 32 == 0;
+        char pad[block_alignment];
+        for (std::uint64_t begin = lo / size * size; begin < hi;) {
+            const std::uint64_t end = std::min({begin + group, (hi - 1) / size * size + size, e.length});
+            const auto n = static_cast<std::size_t>(end - begin);
+            const bool direct = in_step && begin >= lo && end <= hi;
+            char* into = direct ? out + (begin - lo) : bounce_buffer(static_cast<std::size_t>(std::min(group, e.length)));
+            const bool last = end == e.length;
+            if (!last) pread_all(fd_.get(), into, n, e.offset + begin, path_);
+            else pread_all_with_tail(fd_.get(), into, n, pad, static_cast<std::size_t>(padding), e.offset + begin, path_);
+            for (std::uint64_t at = begin; at < end; at += size) {
+                const auto k = at / size;
+                if (hash64(into + (at - begin), static_cast<std::size_t>(std::min(size, end - at))) != sums[k] && checksums_enforced)
+                    throw corrupt_error("checksum mismatch in chunk " + std::to_string(k) + " (bytes " + std::to_string(at) + " to " +
+                                            std::to_string(std::min(at + size, e.length)) + " of " + std::to_string(e.length) +
+                                            "): the block's bytes are damaged",
+                                        path_, e.path);
+            }
+            if (last) check(e, e.checksum, pad, padding);
+            if (out && !direct) copy_overlap(into, begin, end, lo, hi, out);
+            begin = end;
+        }
+    }
+
+    // `from` holds block bytes [begin, end); copies their overlap with [lo, hi) to `out` (byte lo).
+    static void copy_overlap(const char* from, std::uint64_t begin, std::uint64_t end, std::uint64_t lo, std::uint64_t hi, char* out) {
+        const std::uint64_t a = std::max(begin, lo), b = std::min(end, hi);
+        if (a < b) std::memcpy(out + (a - lo), from + (a - begin), static_cast<std::size_t>(b - a));
+    }
+
+    // Sized for the largest request so far: at most max(chunk, the file's chunk size), and a block
+    // longer than the file's chunk size exists only in a file that large.
+    char* bounce_buffer(std::size_t size) {
+        if (bounce_size_ < size) {
+            bounce_.reset(new char[size + block_alignment]);
+            bounce_size_ = size;
+        }
         const auto at = reinterpret_cast<std::uintptr_t>(bounce_.get());
         return bounce_.get() + (align_up(at) - at);
     }
@@ -180,6 +277,7 @@ private:
             e.checksum = in.u64();
             if (e.offset != expected_offset || e.length > h.index_offset - e.offset)
                 in.fail("entry '" + e.path + "' block lies outside its place in the file");
+            read_chunk_table(e, in);
             expected_offset = align_up(e.offset + e.length);
             check_shape(e, in);
             entries_.push_back(std::move(e));
@@ -200,6 +298,29 @@ private:
             metadata_.strings[std::move(key)] = in.text("metadata value");
         }
         if (in.remaining() != 0) in.fail(std::to_string(in.remaining()) + " unexpected bytes after the metadata");
+    }
+
+    // A version 2 record of a block longer than one chunk ends with its chunk table: as many
+    // checksums as the block's length and the file's chunk size give (so their bytes are bounded by
+    // the file; checked against the index before anything is stored), whose hash is the block's checksum.
+    void read_chunk_table(const entry_info& e, index_parser& in) {
+        const std::uint64_t count = chunk_count(e.length, header_.chunk_size);
+        if (count == 0) return;
+        if (count > in.remaining() / 8)
+            in.fail("entry '" + e.path + "' has a block of " + std::to_string(e.length) + " bytes, whose table of " + std::to_string(count) +
+                    " chunk checksums runs past the end of the index");
+        const std::uint64_t first = chunk_sums_.size();
+        chunk_tables_.emplace_back(entries_.size(), first);
+        for (std::uint64_t i = 0; i < count; ++i) chunk_sums_.push_back(in.u64());
+        if (hash64(chunk_sums_.data() + first, static_cast<std::size_t>(count) * 8) != e.checksum && checksums_enforced)
+            in.fail("entry '" + e.path + "' checksum does not match its chunk table");
+    }
+
+    // The chunk checksums of a chunked entry of this file (found by its position in entries_).
+    const std::uint64_t* chunk_table(const entry_info& e) const noexcept {
+        const auto i = index_of(e);
+        const auto at = std::lower_bound(chunk_tables_.begin(), chunk_tables_.end(), std::make_pair(i, std::uint64_t{0}));
+        return chunk_sums_.data() + at->second;
     }
 
     // An open-addressing table over entry indices: a path lookup per restored leaf must stay cheap
@@ -255,6 +376,9 @@ private:
     std::vector<char> window_;
     std::uint64_t window_offset_ = 0;
     std::unique_ptr<char[]> bounce_;
+    std::size_t bounce_size_ = 0;
+    std::vector<std::uint64_t> chunk_sums_;  // version 2: the chunk tables of all entries, in order
+    std::vector<std::pair<std::size_t, std::uint64_t>> chunk_tables_;  // (entry index, start in chunk_sums_), ascending
 };
 
 /// The header of a checkpoint file, or nothing when `path` is not a readable, sound checkpoint

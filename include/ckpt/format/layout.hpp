@@ -6,7 +6,10 @@
 //   [index_offset)  index: one record per entry, then metadata; ends the file
 //
 // Every byte is covered: the header by its own checksum, the index by the header's, each block by
-// its entry's, and padding must be zero.
+// its entry's, and padding must be zero. Since version 2 a block longer than one chunk (the header's
+// chunk_size, 1 MiB as written today) also has one checksum per chunk in its index record, so that
+// a read of a byte range checks only the chunks it covers; its whole-block checksum is then the
+// hash of that table (no second pass over the bytes). Version 1 files are still read.
 
 #include <chrono>
 #include <cstdint>
@@ -23,14 +26,29 @@
 namespace ckpt::detail {
 
 inline constexpr char file_magic[8] = {'\x89', 'C', 'K', 'P', 'T', '\r', '\n', '\x1a'};
-inline constexpr std::uint32_t format_version = 1;
+inline constexpr std::uint32_t format_version = 2;  // written; versions 1 and 2 are read
+inline constexpr std::uint32_t oldest_format_version = 1;
 inline constexpr std::uint32_t byte_order_mark = 0x01020304;
 inline constexpr std::uint64_t header_size = 128;
 inline constexpr std::uint64_t block_alignment = 64;
 inline constexpr std::int64_t no_step = INT64_MIN;
 inline constexpr std::size_t max_path_length = 4096;
+// Chunked checksums (version 2): the writer's chunk size, and what a reader accepts from a header
+// (a power of two; tiny ones only make tables large, never reads unsafe: tests use them).
+inline constexpr std::uint64_t default_chunk_size = std::uint64_t{1} << 20;
+inline constexpr std::uint64_t min_chunk_size = 64;
+inline constexpr std::uint64_t max_chunk_size = std::uint64_t{1} << 30;
 
 constexpr std::uint64_t align_up(std::uint64_t x) noexcept { return (x + block_alignment - 1) & ~(block_alignment - 1); }
+
+/// How many chunk checksums a block of `length` bytes carries: none unless it is longer than one
+/// chunk (and none in version 1, whose chunk size is 0).
+constexpr std::uint64_t chunk_count(std::uint64_t length, std::uint64_t chunk_size) noexcept {
+    return chunk_size == 0 || length <= chunk_size ? 0 : (length - 1) / chunk_size + 1;
+}
+constexpr bool is_valid_chunk_size(std::uint64_t c) noexcept {
+    return c >= min_chunk_size && c <= max_chunk_size && (c & (c - 1)) == 0;
+}
 
 struct file_header {
     std::uint64_t file_size = 0;
@@ -41,6 +59,8 @@ struct file_header {
     std::uint64_t save_counter = 0;
     std::int64_t wall_time_ns = 0;
     std::int64_t step = no_step;
+    std::uint64_t chunk_size = default_chunk_size;  // 0 in version 1: no chunk checksums
+    std::uint32_t version = format_version;         // as read; what encode_header writes (only 2 by writers)
 };
 
 template <class T> void put(char* at, T value) noexcept { std::memcpy(at, &value, sizeof(T)); }
@@ -49,7 +69,7 @@ template <class T> T get(const char* at) noexcept { T v; std::memcpy(&v, at, siz
 inline void encode_header(const file_header& h, char (&out)[header_size]) noexcept {
     std::memset(out, 0, header_size);
     std::memcpy(out, file_magic, 8);
-    put<std::uint32_t>(out + 8, format_version);
+    put<std::uint32_t>(out + 8, h.version);  // a version 1 header re-encoded stays version 1
     put<std::uint32_t>(out + 12, byte_order_mark);
     put(out + 16, h.file_size);
     put(out + 24, h.index_offset);
@@ -59,6 +79,7 @@ inline void encode_header(const file_header& h, char (&out)[header_size]) noexce
     put(out + 56, h.save_counter);
     put(out + 64, h.wall_time_ns);
     put(out + 72, h.step);
+    if (h.version >= 2) put(out + 80, h.chunk_size);
     put(out + 120, hash64(out, 120));
 }
 
@@ -67,14 +88,19 @@ inline file_header decode_header(const char (&in)[header_size], std::uint64_t ac
     if (std::memcmp(in, file_magic, 8) != 0) throw format_error("not a ckpt checkpoint (wrong magic bytes)", file);
     if (get<std::uint64_t>(in + 120) != hash64(in, 120) && checksums_enforced) throw corrupt_error("header checksum mismatch", file);
     const auto version = get<std::uint32_t>(in + 8);
-    if (version != format_version)
-        throw format_error("format version " + std::to_string(version) + " is not supported (this build reads version " +
-                           std::to_string(format_version) + ")", file);
+    if (version < oldest_format_version || version > format_version)
+        throw format_error("format version " + std::to_string(version) + " is not supported (this build reads versions " +
+                           std::to_string(oldest_format_version) + " to " + std::to_string(format_version) + ")", file);
     if (get<std::uint32_t>(in + 12) != byte_order_mark)
         throw format_error("written on a machine of the other byte order", file);
-    for (int i = 80; i < 120; ++i)
-        if (in[i] != 0) throw corrupt_error("reserved header bytes are not zero", file);
     file_header h;
+    h.version = version;
+    h.chunk_size = version >= 2 ? get<std::uint64_t>(in + 80) : 0;
+    if (version >= 2 && !is_valid_chunk_size(h.chunk_size))
+        throw corrupt_error("chunk size " + std::to_string(h.chunk_size) + " is not a power of two between " +
+                            std::to_string(min_chunk_size) + " and " + std::to_string(max_chunk_size), file);
+    for (int i = version >= 2 ? 88 : 80; i < 120; ++i)
+        if (in[i] != 0) throw corrupt_error("reserved header bytes are not zero", file);
     h.file_size = get<std::uint64_t>(in + 16);
     h.index_offset = get<std::uint64_t>(in + 24);
     h.index_length = get<std::uint64_t>(in + 32);
@@ -107,17 +133,6 @@ public:
         for (const auto& [name, value] : m.metrics) { text(name); f64(value); }
         u32(static_cast<std::uint32_t>(m.strings.size()));
         for (const auto& [key, value] : m.strings) { text(key); text(value); }
-    }
-    void entry(const entry_info& e) {
-        text(e.path);
-        u8(static_cast<std::uint8_t>(e.kind));
-        u8(static_cast<std::uint8_t>(e.dtype));
-        u8(e.column_major ? 1 : 0);
-        u8(static_cast<std::uint8_t>(e.shape.rank()));
-        for (auto d : e.shape) u64(d);
-        u64(e.offset);
-        u64(e.length);
-        u64(e.checksum);
     }
     const std::string& bytes() const noexcept { return bytes_; }
     void clear() noexcept { bytes_.clear(); }

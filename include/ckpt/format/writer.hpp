@@ -1,11 +1,15 @@
 #pragma once
 // Writes one checkpoint file: blocks stream out as they come (large ones straight from the
 // caller's memory, small ones coalesced in a 1 MiB buffer), the index accumulates in memory,
-// and finish() appends it, fills in the header and publishes the file atomically.
+// and finish() appends it, fills in the header and publishes the file atomically. A block longer
+// than one chunk is hashed chunk by chunk (one pass, as a whole-block hash would be) and its chunk
+// checksums go into its index record.
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -15,13 +19,88 @@
 
 namespace ckpt::detail {
 
+/// Why the reader would refuse this entry (file_reader::read_index and check_shape), or "" when it
+/// reads back. Every save checks each entry with it before the file gets its final name, so a save
+/// either produces a file that restores or throws -- never a checkpoint that can never be read.
+inline std::string unreadable_entry(std::string_view path, entry_kind kind, dtype type, const shape& dims, std::size_t size) {
+    if (path.size() > max_path_length)
+        return "the entry path is " + std::to_string(path.size()) + " bytes, longer than the format's limit of " +
+               std::to_string(max_path_length) + " (a long map key or track name?)";
+    if (!is_valid_entry_path(path)) return "the entry path is empty, has an empty, '.' or '..' segment, or holds a NUL byte";
+    if (dims.rank() > shape::max_rank) return "rank " + std::to_string(dims.rank()) + " is above the format's limit";
+    const bool bytes = type == dtype::bytes;
+    bool ok = true;
+    switch (kind) {
+        case entry_kind::tensor: {
+            bool fits = true;
+            const auto n = dims.elements(&fits);
+            ok = !bytes && fits && n <= UINT64_MAX / dtype_size(type) && n * dtype_size(type) == size;
+            break;
+        }
+        case entry_kind::sparse: ok = !bytes && dims.rank() == 2 && size >= 8; break;
+        case entry_kind::serialized:
+        case entry_kind::text: ok = bytes && dims.rank() == 1 && dims[0] == size; break;
+        case entry_kind::sequence: ok = bytes && dims.rank() == 1 && size == 0; break;
+        case entry_kind::mapping: ok = bytes && dims.rank() == 1 && dims[0] <= size / 4; break;
+    }
+    if (!ok)
+        return std::string(entry_kind_name(kind)) + " of " + dtype_name(type) + " " + dims.to_string() +
+               " does not agree with its block length " + std::to_string(size) + " (the product of the dimensions overflows?)";
+    return {};
+}
+
+/// Throws ckpt::error naming the entry when the reader would refuse it (see unreadable_entry);
+/// `entries_before` counts the entries already in the file. Runs for every block, so the common
+/// case is a few comparisons: the walker builds paths from validated track names, identifiers,
+/// indices and escaped map keys, so their length is the only rule of is_valid_entry_path a path
+/// can break (a long key), and the full scan runs only in debug builds and on the way to an error.
+inline void check_writable_entry(std::string_view path, entry_kind kind, dtype type, const shape& dims, std::size_t size,
+                                 std::uint64_t entries_before, const std::filesystem::path& file) {
+    bool ok = !path.empty() && path.size() <= max_path_length && dims.rank() <= shape::max_rank && entries_before + 1 < UINT32_MAX;
+    if (ok) {
+        switch (kind) {
+            case entry_kind::tensor: {
+                // As shape::elements and the reader: any overflow on the way refuses, even when a
+                // later dimension is 0. No divisions: this runs per block.
+                std::uint64_t n = 1;
+                bool overflow = false;
+                for (const auto d : dims) overflow |= __builtin_mul_overflow(n, d, &n);
+                std::uint64_t bytes = 0;
+                overflow |= __builtin_mul_overflow(n, static_cast<std::uint64_t>(dtype_size(type)), &bytes);
+                ok = type != dtype::bytes && !overflow && bytes == size;
+                break;
+            }
+            default: ok = false; break;  // the rarer kinds take the full check below
+        }
+    }
+#ifndef NDEBUG
+    ok = ok && is_valid_entry_path(path);
+#endif
+    if (ok) return;
+    std::string why = unreadable_entry(path, kind, type, dims, size);
+    if (why.empty() && entries_before + 1 >= UINT32_MAX) why = "more than " + std::to_string(UINT32_MAX - 1) + " entries in one checkpoint";
+    if (!why.empty()) throw error("cannot save: " + why + "; nothing was written", file, std::string(path.substr(0, 200)));
+}
+
+/// The same for the metadata: each name, key and value is stored with a 32-bit length.
+inline void check_writable_metadata(const save_options& options, const std::filesystem::path& file) {
+    auto fits = [](const std::string& s) { return s.size() < UINT32_MAX; };
+    bool ok = options.metrics.size() < UINT32_MAX && options.strings.size() < UINT32_MAX;
+    for (const auto& m : options.metrics) ok = ok && fits(m.first);
+    for (const auto& [k, v] : options.strings) ok = ok && fits(k) && fits(v);
+    if (!ok) throw error("cannot save: a metric or metadata string is 4 GiB or longer; nothing was written", file);
+}
+
 class file_writer {
 public:
     static constexpr std::size_t buffer_size = std::size_t{1} << 20;
     // Blocks this large skip the buffer: one copy less, and the kernel gets a big write.
     static constexpr std::size_t direct_threshold = std::size_t{256} << 10;
 
-    explicit file_writer(const std::filesystem::path& final_path) : file_(final_path) {
+    /// `chunk_size`: a power of two in [min_chunk_size, max_chunk_size]; other than the default only in tests.
+    explicit file_writer(const std::filesystem::path& final_path, std::uint64_t chunk_size = default_chunk_size)
+        : file_(final_path), chunk_size_(chunk_size) {
+        if (!is_valid_chunk_size(chunk_size)) throw error("invalid chunk size " + std::to_string(chunk_size), final_path);
         buffer_.reserve(buffer_size);
         buffer_.resize(header_size, '\0');  // the header is written last, over these zeros
         position_ = header_size;
@@ -30,6 +109,7 @@ public:
     /// Appends one entry's block; `data` need only live for the duration of the call.
     void block(std::string_view path, entry_kind kind, dtype type, const shape& dims, bool column_major,
                const void* data, std::size_t size) {
+        check_writable_entry(path, kind, type, dims, size, entries_, file_.final_path());
         pad_to_alignment();
         index_.text(path);
         index_.u8(static_cast<std::uint8_t>(kind));
@@ -39,13 +119,29 @@ public:
         for (auto d : dims) index_.u64(d);
         index_.u64(position_);
         index_.u64(size);
-        index_.u64(hash64(size ? data : "", size));
+        const std::uint64_t chunks = chunk_count(size, chunk_size_);
+        if (chunks == 0) {
+            index_.u64(hash64(size ? data : "", size));
+        } else {
+            // Chunked: one hash per chunk, and the block's checksum is the hash of that table, which
+            // follows the record. The block is then written in one piece, as before version 2 (a
+            // write per chunk between the hashes was no faster here).
+            sums_.resize(static_cast<std::size_t>(chunks));
+            const auto bytes = static_cast<const char*>(data);
+            for (std::uint64_t c = 0; c < chunks; ++c) {
+                const std::uint64_t at = c * chunk_size_;
+                sums_[static_cast<std::size_t>(c)] = hash64(bytes + at, static_cast<std::size_t>(std::min(chunk_size_, size - at)));
+            }
+            index_.u64(hash64(sums_.data(), sums_.size() * sizeof(std::uint64_t)));
+            index_.append(sums_.data(), sums_.size() * sizeof(std::uint64_t));
+        }
         ++entries_;
         append(data, size);
     }
 
     /// Writes the index and header, fsyncs and renames into place.
     void finish(const save_options& options, std::uint64_t save_counter, std::chrono::system_clock::time_point when) {
+        check_writable_metadata(options, file_.final_path());
         pad_to_alignment();
         file_header h;
         h.index_offset = position_;
@@ -60,6 +156,7 @@ public:
         h.save_counter = save_counter;
         h.wall_time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count();
         h.step = options.step ? *options.step : no_step;
+        h.chunk_size = chunk_size_;
         char header[header_size];
         encode_header(h, header);
         pwrite_all(file_.fd(), header, header_size, 0, file_.temp_path());
@@ -90,6 +187,8 @@ private:
     }
 
     atomic_file file_;
+    std::uint64_t chunk_size_;
+    std::vector<std::uint64_t> sums_;
     std::vector<char> buffer_;
     std::uint64_t position_ = 0;
     std::uint64_t entries_ = 0;

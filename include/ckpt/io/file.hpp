@@ -5,13 +5,18 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
+#include <random>
 #include <string>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -156,13 +161,34 @@ inline void fsync_directory(const std::filesystem::path& dir) {
     fsync_or_throw(fd.get(), d, io_op::fsync_directory);
 }
 
+/// Creates `dir` and any missing parents, each made durable in its own parent (a directory entry
+/// is data of the directory that holds it: without an fsync of the parent, a crash can lose a new
+/// directory and every checkpoint inside it, although those were fsynced).
+inline void create_directories_durably(const std::filesystem::path& dir) {
+    std::error_code ec;
+    if (dir.empty() || std::filesystem::is_directory(dir, ec)) return;
+    // The missing components, innermost first.
+    std::vector<std::filesystem::path> missing;
+    for (auto p = dir; !p.empty(); p = p.parent_path()) {
+        struct stat st {};
+        if (::lstat(p.c_str(), &st) == 0 || errno != ENOENT) break;  // exists, or mkdir will say why not
+        missing.push_back(p);
+        if (p == p.parent_path()) break;
+    }
+    for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+        if (::mkdir(it->c_str(), 0777) != 0) {
+            if (errno == EEXIST && std::filesystem::is_directory(*it, ec)) continue;  // made by someone else meanwhile
+            throw io_error("cannot create directory", *it, last_error());
+        }
+        fsync_directory(it->parent_path());
+    }
+    if (!std::filesystem::is_directory(dir, ec)) throw io_error("is not a directory", dir);
+}
+
 inline void create_parent_directories(const std::filesystem::path& file) {
     const auto parent = file.parent_path();
     if (parent.empty()) return;
-    std::error_code ec;
-    std::filesystem::create_directories(parent, ec);
-    if (ec) throw io_error("cannot create directory", parent, ec);
-    if (!std::filesystem::is_directory(parent, ec)) throw io_error("is not a directory", parent);
+    create_directories_durably(parent);
 }
 
 /// Temporary files carry this marker in their names; readers and managers skip such files and
@@ -173,6 +199,56 @@ inline bool is_temp_name(const std::filesystem::path& path) {
     return path.filename().string().find(temp_marker) != std::string::npos;
 }
 
+/// Opens a file the library creates: never through a symbolic link (a dangling one planted in the
+/// directory would otherwise make us create or truncate a file elsewhere).
+inline int open_created(const std::filesystem::path& path, int flags) noexcept {
+    int fd;
+    do fd = ::open(path.c_str(), flags | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    while (fd < 0 && errno == EINTR);
+    return fd;
+}
+
+/// Whatever names this process's temporary files apart from those of an earlier process that had
+/// the same id (PID 1 of a container restarted after a crash): drawn once per process.
+inline const std::string& process_token() {
+    static const std::string token = [] {
+        std::random_device device;
+        const std::uint64_t bits = (std::uint64_t{device()} << 32) ^ device() ^
+                                   static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+        // 32 bits: names stay short (a long template name plus this suffix must fit NAME_MAX), and
+        // the rare collision is passed over like any existing name.
+        char text[9];
+        std::snprintf(text, sizeof text, "%08llx", static_cast<unsigned long long>((bits ^ (bits >> 32)) & 0xffffffffu));
+        return std::string(text);
+    }();
+    return token;
+}
+
+/// Removes the temporary files in `dir` whose names `ours` accepts and that no live writer holds.
+/// A writer holds an flock on its temporary from creation until after the rename, so a file we
+/// can lock is one whose writer died (a crash, kill -9, a restart with the same process id) --
+/// in this process or another, in any PID namespace, on the same machine or (with NFS locks)
+/// another. Never throws: cleaning up is best effort.
+template <class Accept>
+void remove_stale_temporaries(const std::filesystem::path& dir, Accept&& ours) noexcept {
+    try {
+        std::error_code ec;
+        const auto d = dir.empty() ? std::filesystem::path(".") : dir;
+        for (auto it = std::filesystem::directory_iterator(d, ec); !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+            const std::string name = it->path().filename().string();
+            if (name.find(temp_marker) == std::string::npos || !ours(name)) continue;
+            file_descriptor fd(::open(it->path().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+            if (!fd || ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) continue;  // a writer is at work (or not ours to open)
+            struct stat opened {}, named {};
+            // Unlink only the file we locked, not one that replaced it meanwhile.
+            if (::fstat(fd.get(), &opened) == 0 && ::lstat(it->path().c_str(), &named) == 0 && S_ISREG(opened.st_mode) &&
+                opened.st_ino == named.st_ino && opened.st_dev == named.st_dev)
+                ::unlink(it->path().c_str());
+        }
+    } catch (...) {
+    }
+}
+
 /// A file written under a temporary name and published atomically by commit(). Destroying it
 /// uncommitted removes the temporary: a failed save leaves nothing behind.
 class atomic_file {
@@ -180,13 +256,37 @@ public:
     explicit atomic_file(std::filesystem::path final_path) : final_(std::move(final_path)) {
         create_parent_directories(final_);
         static std::atomic<unsigned> counter{0};
-        temp_ = final_;
-        temp_ += std::string(temp_marker) + std::to_string(::getpid()) + "." + std::to_string(counter++);
-        int fd;
-        do fd = injected_failure(io_op::create, temp_) ? -1 : ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-        while (fd < 0 && errno == EINTR);
-        if (fd < 0) throw io_error("cannot create temporary file", temp_, last_error());
-        fd_ = file_descriptor(fd);
+        // A name that exists (left by a dead process that had our id, or taken by a writer racing
+        // with us) is passed over for the next one: O_EXCL never reuses a file.
+        for (int attempt = 0;; ++attempt) {
+            temp_ = final_;
+            temp_ += std::string(temp_marker) + std::to_string(::getpid()) + "." + process_token() + "." + std::to_string(counter++);
+            const int fd = injected_failure(io_op::create, temp_) ? -1 : open_created(temp_, O_WRONLY | O_EXCL);
+            if (fd < 0) {
+                if (errno == EEXIST && attempt < 100) continue;
+                throw io_error("cannot create temporary file", temp_, last_error());
+            }
+            fd_ = file_descriptor(fd);
+            // Held until the file has its final name, so remove_stale_temporaries leaves it alone.
+            // A cleaner may have locked and unlinked the file between our open and flock: then the
+            // name no longer leads to our file, and we start again with another name.
+            if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+                if (errno != EWOULDBLOCK) break;  // no locks on this file system: no cleaner can lock it either
+            } else {
+                struct stat opened {}, named {};
+                if (::fstat(fd, &opened) == 0 && ::lstat(temp_.c_str(), &named) == 0 && opened.st_ino == named.st_ino &&
+                    opened.st_dev == named.st_dev) {
+                    lock_ = file_descriptor(::dup(fd));  // keeps the lock across the close before rename
+                    if (lock_) break;
+                    const auto failure = last_error();
+                    fd_.close();
+                    ::unlink(temp_.c_str());
+                    throw io_error("cannot duplicate the descriptor of", temp_, failure);
+                }
+            }
+            fd_.close();  // the cleaner that took it removes it
+            if (attempt >= 100) throw io_error("cannot create and lock a temporary file", temp_);
+        }
     }
     atomic_file(const atomic_file&) = delete;
     atomic_file& operator=(const atomic_file&) = delete;
@@ -209,12 +309,13 @@ public:
         if (::close(fd) != 0 || injected_failure(io_op::close, temp_)) throw io_error("cannot close", temp_, last_error());
         if (injected_failure(io_op::rename, final_) || ::rename(temp_.c_str(), final_.c_str()) != 0) throw io_error("cannot rename temporary file into place", final_, last_error());
         committed_ = true;
+        lock_.close();
         fsync_directory(final_.parent_path());
     }
 
 private:
     std::filesystem::path final_, temp_;
-    file_descriptor fd_;
+    file_descriptor fd_, lock_;
     bool committed_ = false;
 };
 

@@ -1,0 +1,432 @@
+// A restore that fails, for any reason, leaves every tracked object as it was; containers restore
+// strictly; hostile values in sound blocks fail as corrupt_error without large allocations.
+
+#include <ckpt/ckpt.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct layer {
+    Eigen::MatrixXf kernel;
+    Eigen::VectorXf bias;
+};
+CKPT_FIELDS(layer, kernel, bias)
+
+layer make_layer(int in, int out) { return {Eigen::MatrixXf::Random(in, out), Eigen::VectorXf::Random(out)}; }
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), {}};
+}
+void spit(const fs::path& p, const std::string& bytes) { std::ofstream(p, std::ios::binary) << bytes; }
+
+// Damages files the way a disk or an adversary would.
+struct damage {
+    // Flips one bit in the block of `entry`: its checksum fails.
+    static void flip(const fs::path& file, const std::string& entry, std::uint64_t at = 0) {
+        std::string bytes = slurp(file);
+        const auto e = *ckpt::reader(file).find(entry);
+        bytes[e.offset + at] = static_cast<char>(bytes[e.offset + at] ^ 0x04);
+        spit(file, bytes);
+    }
+    // Replaces the block of `entry` by `content` (the same length) and makes every checksum agree:
+    // a sound file holding a hostile value.
+    static void rewrite(const fs::path& file, const std::string& entry, std::string content) {
+        using namespace ckpt::detail;
+        std::string bytes = slurp(file);
+        const auto e = *ckpt::reader(file).find(entry);
+        REQUIRE(content.size() == e.length);
+        std::memcpy(bytes.data() + e.offset, content.data(), content.size());
+        const auto index_offset = get<std::uint64_t>(bytes.data() + 24);
+        char old_sum[8];
+        put<std::uint64_t>(old_sum, e.checksum);
+        const auto at = bytes.find(std::string(old_sum, 8), index_offset);
+        REQUIRE(at != std::string::npos);
+        put<std::uint64_t>(bytes.data() + at, hash64(bytes.data() + e.offset, e.length));
+        put<std::uint64_t>(bytes.data() + 32, bytes.size() - index_offset);
+        put<std::uint64_t>(bytes.data() + 16, bytes.size());
+        put<std::uint64_t>(bytes.data() + 40, hash64(bytes.data() + index_offset, bytes.size() - index_offset));
+        put<std::uint64_t>(bytes.data() + 120, hash64(bytes.data(), 120));
+        spit(file, bytes);
+        ckpt::reader(file).verify();  // the bytes match their checksums: only the content is a lie
+    }
+};
+
+// Runs `f` in a child process and returns how much its peak RSS grew, in MiB (-1 if it crashed or
+// let an exception other than ckpt::error escape).
+template <class F>
+long peak_growth_mib(F f) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        rusage before{};
+        ::getrusage(RUSAGE_SELF, &before);
+        try {
+            f();
+        } catch (const ckpt::error&) {
+        } catch (...) {
+            ::_exit(255);
+        }
+        rusage after{};
+        ::getrusage(RUSAGE_SELF, &after);
+        ::_exit(static_cast<int>(std::min<long>(254, (after.ru_maxrss - before.ru_maxrss) / 1024)));
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) == 255) return -1;
+    return WEXITSTATUS(status);
+}
+
+// A cereal type that cannot be copied: decoded into a fresh value in the check pass.
+struct move_only {
+    move_only() = default;
+    move_only(move_only&&) = default;
+    move_only& operator=(move_only&&) = default;
+    move_only(const move_only&) = delete;
+    move_only& operator=(const move_only&) = delete;
+    std::int32_t value = 0;
+    template <class A>
+    void serialize(A& ar) { ar(value); }
+};
+
+// A replay buffer saved through cereal: a std::vector of large elements in one opaque entry.
+struct replay_buffer {
+    std::vector<std::array<float, 7056>> frames;
+    std::uint64_t head = 3;
+    template <class A>
+    void serialize(A& ar) { ar(frames, head); }
+};
+
+}  // namespace
+
+TEST_CASE("a damaged block leaves every object as it was, by default", "[restore]") {
+    fs::remove_all("atomic_checksum");
+    std::int64_t step = 42;
+    std::vector<layer> layers{make_layer(4, 8), make_layer(8, 2)};
+    Eigen::VectorXf last = Eigen::VectorXf::Random(100);
+    ckpt::checkpoint ck{ckpt::track("step", step), ckpt::track("layers", layers), ckpt::track("last", last)};
+    const auto file = ck.write("atomic_checksum/ckpt");
+    damage::flip(file, "last", 17);
+
+    std::int64_t step2 = 1;
+    std::vector<layer> layers2{make_layer(4, 8), make_layer(8, 2)};
+    Eigen::VectorXf last2 = Eigen::VectorXf::Random(100);
+    const auto before_layers = layers2;
+    const auto before_last = last2;
+    ckpt::checkpoint loader{ckpt::track("step", step2), ckpt::track("layers", layers2), ckpt::track("last", last2)};
+    auto unchanged = [&] {
+        return step2 == 1 && layers2[0].kernel == before_layers[0].kernel && layers2[1].bias == before_layers[1].bias &&
+               last2 == before_last;
+    };
+    CHECK_THROWS_AS(loader.restore(file), ckpt::corrupt_error);
+    CHECK(unchanged());
+    // Empty objects, which the restore would have resized, stay empty too.
+    std::int64_t s3 = 0;
+    std::vector<layer> l3;
+    Eigen::VectorXf v3;
+    ckpt::checkpoint empty{ckpt::track("step", s3), ckpt::track("layers", l3), ckpt::track("last", v3)};
+    CHECK_THROWS_AS(empty.restore(file, ckpt::partial), ckpt::corrupt_error);
+    CHECK(l3.empty());
+    CHECK(v3.size() == 0);
+    // in_place | verify_first: the same promise, in place.
+    CHECK_THROWS_AS(loader.restore(file, ckpt::in_place | ckpt::verify_first), ckpt::corrupt_error);
+    CHECK(unchanged());
+    // in_place alone finds it while reading, after the objects before it changed: the documented trade.
+    CHECK_THROWS_AS(loader.restore(file, ckpt::in_place), ckpt::corrupt_error);
+    CHECK(step2 == 42);
+    CHECK(layers2[0].kernel == layers[0].kernel);
+}
+
+TEST_CASE("a bool holding 2 is caught before any object changes, in every mode", "[restore]") {
+    fs::remove_all("atomic_bool");
+    std::int64_t step = 42;
+    Eigen::Matrix<bool, Eigen::Dynamic, 1> mask = Eigen::Matrix<bool, Eigen::Dynamic, 1>::Constant(3, true);
+    bool flag = true;
+    ckpt::checkpoint ck{ckpt::track("step", step), ckpt::track("mask", mask), ckpt::track("flag", flag)};
+    const auto file = ck.write("atomic_bool/ckpt");
+    damage::rewrite(file, "flag", std::string(1, '\2'));
+
+    for (const auto mode : {ckpt::strict, ckpt::verify_first, ckpt::in_place, ckpt::in_place | ckpt::verify_first}) {
+        std::int64_t s = 1;
+        Eigen::Matrix<bool, Eigen::Dynamic, 1> m;
+        bool f = false;
+        ckpt::checkpoint loader{ckpt::track("step", s), ckpt::track("mask", m), ckpt::track("flag", f)};
+        CHECK_THROWS_WITH(loader.restore(file, mode), Catch::Contains("neither 0 nor 1") && Catch::Contains("flag"));
+        CHECK(s == 1);
+        CHECK(m.size() == 0);
+        unsigned char byte;
+        std::memcpy(&byte, &f, 1);
+        CHECK(byte == 0);
+    }
+}
+
+TEST_CASE("a move-only cereal type of the wrong type is a mismatch, found before anything changes", "[restore]") {
+    fs::remove_all("atomic_move_only");
+    std::int64_t step = 42;
+    std::string token = "a string, not an int";
+    ckpt::checkpoint ck{ckpt::track("step", step), ckpt::track("token", token)};
+    const auto file = ck.write("atomic_move_only/ckpt");
+
+    std::int64_t s = 1;
+    move_only m;
+    m.value = 5;
+    ckpt::checkpoint loader{ckpt::track("step", s), ckpt::track("token", m)};
+    try {
+        loader.restore(file);
+        FAIL("expected a mismatch");
+    } catch (const ckpt::mismatch_error& e) {  // the file is fine: not a corrupt_error
+        CHECK(e.entry() == "token");
+    }
+    CHECK(s == 1);
+    CHECK(m.value == 5);
+
+    // And one of the right type restores.
+    move_only saved;
+    saved.value = 77;
+    ckpt::checkpoint good{ckpt::track("token", saved)};
+    const auto f2 = good.write("atomic_move_only/good");
+    move_only back;
+    ckpt::checkpoint l2{ckpt::track("token", back)};
+    l2.restore(f2).assert_consumed();
+    CHECK(back.value == 77);
+}
+
+TEST_CASE("restore_or_initialize with a damaged only checkpoint leaves the objects as they were", "[restore]") {
+    fs::remove_all("atomic_manager");
+    std::int64_t step = 42;
+    Eigen::VectorXf a = Eigen::VectorXf::Random(10), b = Eigen::VectorXf::Random(10);
+    ckpt::checkpoint ck{ckpt::track("step", step), ckpt::track("a", a), ckpt::track("b", b)};
+    fs::path file;
+    {
+        ckpt::checkpoint_manager saver(ck, "atomic_manager");
+        file = saver.save();
+    }
+    damage::flip(file, "b");
+
+    std::int64_t s = 0;
+    Eigen::VectorXf a2 = Eigen::VectorXf::Zero(10), b2 = Eigen::VectorXf::Zero(10);
+    ckpt::checkpoint fresh{ckpt::track("step", s), ckpt::track("a", a2), ckpt::track("b", b2)};
+    ckpt::checkpoint_manager m(fresh, "atomic_manager");
+    try {
+        m.restore_or_initialize();
+    } catch (const ckpt::error&) {
+    }
+    CHECK(s == 0);
+    CHECK(a2.isZero());
+    CHECK(b2.isZero());
+}
+
+TEST_CASE("a non-empty container whose size or keys differ is a mismatch in a strict restore", "[restore]") {
+    fs::remove_all("atomic_containers");
+    std::vector<layer> layers{make_layer(2, 3), make_layer(3, 1)};
+    std::map<std::string, layer> heads{{"en", make_layer(3, 2)}};
+    ckpt::checkpoint ck{ckpt::track("layers", layers), ckpt::track("heads", heads)};
+    const auto file = ck.write("atomic_containers/ckpt");
+
+    SECTION("a model that gained a layer") {
+        std::vector<layer> grown{make_layer(2, 3), make_layer(3, 1), make_layer(1, 1)};
+        std::map<std::string, layer> h;
+        const auto before = grown;
+        ckpt::checkpoint loader{ckpt::track("layers", grown), ckpt::track("heads", h)};
+        try {
+            loader.restore(file);
+            FAIL("expected a mismatch");
+        } catch (const ckpt::mismatch_error& e) {
+            CHECK(e.entry() == "layers");
+            CHECK_THAT(e.what(), Catch::Contains("checkpoint has 2 elements, object holds 3"));
+        }
+        CHECK(grown.size() == 3);
+        CHECK(grown[0].kernel == before[0].kernel);
+        CHECK(h.empty());
+
+        // Partial: the two layers both have are restored, the new one is kept and listed.
+        const auto status = loader.restore(file, ckpt::partial);
+        CHECK(grown.size() == 3);
+        CHECK(grown[0].kernel == layers[0].kernel);
+        CHECK(grown[1].bias == layers[1].bias);
+        CHECK(grown[2].kernel == before[2].kernel);
+        CHECK(status.missing() == std::vector<std::string>{"layers/2"});
+        CHECK_THROWS_AS(status.assert_consumed(), ckpt::mismatch_error);
+        CHECK(h.at("en").kernel == heads.at("en").kernel);  // empty: took the file's keys
+    }
+    SECTION("a model that gained a head") {
+        std::vector<layer> l;
+        std::map<std::string, layer> more{{"en", make_layer(3, 2)}, {"fr", make_layer(3, 2)}};
+        const auto fr = more.at("fr");
+        ckpt::checkpoint loader{ckpt::track("layers", l), ckpt::track("heads", more)};
+        try {
+            loader.restore(file);
+            FAIL("expected a mismatch");
+        } catch (const ckpt::mismatch_error& e) {
+            CHECK(e.entry() == "heads");
+            CHECK_THAT(e.what(), Catch::Contains("checkpoint has 1 elements, object holds 2") &&
+                                     Catch::Contains("keys only in the object: 'fr'"));
+        }
+        CHECK(more.size() == 2);
+        CHECK(l.empty());
+        const auto status = loader.restore(file, ckpt::partial);
+        CHECK(more.size() == 2);
+        CHECK(more.at("en").kernel == heads.at("en").kernel);
+        CHECK(more.at("fr").kernel == fr.kernel);
+        CHECK(status.missing() == std::vector<std::string>{"heads/fr"});
+    }
+    SECTION("a model that lost a layer or renamed a head") {
+        std::vector<layer> fewer{make_layer(2, 3)};
+        std::map<std::string, layer> renamed{{"de", make_layer(3, 2)}};
+        ckpt::checkpoint loader{ckpt::track("layers", fewer), ckpt::track("heads", renamed)};
+        CHECK_THROWS_WITH(loader.restore(file), Catch::Contains("checkpoint has 2 elements, object holds 1") &&
+                                                    Catch::Contains("keys only in the checkpoint: 'en'; keys only in the object: 'de'"));
+        const auto status = loader.restore(file, ckpt::partial);
+        CHECK(fewer.size() == 1);
+        CHECK(fewer[0].kernel == layers[0].kernel);
+        CHECK(renamed.count("en") == 0);
+        CHECK(status.missing() == std::vector<std::string>{"heads/de"});
+        CHECK(status.unused() == std::vector<std::string>{"layers/1/kernel", "layers/1/bias", "heads/en/kernel", "heads/en/bias"});
+    }
+}
+
+TEST_CASE("a distribution state announcing 2^60 values fails as corrupt_error, allocating nothing", "[restore]") {
+    fs::remove_all("atomic_distribution");
+    std::discrete_distribution<int> discrete{1, 2, 3, 4};
+    std::piecewise_constant_distribution<double> constant;
+    std::piecewise_linear_distribution<double> linear;
+    ckpt::checkpoint ck{ckpt::track("discrete", discrete), ckpt::track("constant", constant), ckpt::track("linear", linear)};
+    const auto good = ck.write("atomic_distribution/good");
+    for (const std::string name : {"discrete", "constant", "linear"}) {
+        INFO(name);
+        const fs::path file = "atomic_distribution/" + name;
+        fs::copy_file(good, file, fs::copy_options::overwrite_existing);
+        const auto length = ckpt::reader(file).find(name)->length;
+        std::string hostile = "1152921504606846975 0.5";
+        hostile.resize(static_cast<std::size_t>(length), ' ');
+        damage::rewrite(file, name, hostile);
+        auto restore = [&] {
+            std::discrete_distribution<int> d;
+            std::piecewise_constant_distribution<double> c;
+            std::piecewise_linear_distribution<double> l;
+            ckpt::checkpoint loader{ckpt::track("discrete", d), ckpt::track("constant", c), ckpt::track("linear", l)};
+            loader.restore(file);
+        };
+        CHECK_THROWS_AS(restore(), ckpt::corrupt_error);
+        CHECK_THROWS_WITH(restore(), Catch::Contains(name));
+        const long growth = peak_growth_mib(restore);
+        CHECK(growth >= 0);
+        CHECK(growth < 16);
+    }
+    // A sound state restores.
+    std::discrete_distribution<int> d;
+    std::piecewise_constant_distribution<double> c;
+    std::piecewise_linear_distribution<double> l;
+    ckpt::checkpoint loader{ckpt::track("discrete", d), ckpt::track("constant", c), ckpt::track("linear", l)};
+    loader.restore(good).assert_consumed();
+    CHECK(d == discrete);
+}
+
+TEST_CASE("a cereal container of large elements is bounded by the elements' encoded size", "[restore]") {
+    fs::remove_all("atomic_large_elements");
+    replay_buffer replay;
+    replay.frames.resize(1);
+    replay.frames[0].fill(0.5f);
+    std::vector<std::vector<std::string>> nested{{"a", "b"}, {}};
+    ckpt::checkpoint ck{ckpt::track("replay", replay), ckpt::track("nested", nested)};
+    const auto good = ck.write("atomic_large_elements/good");
+
+    // The size tag claims as many frames as the entry has bytes left (the old, one-byte bound).
+    const fs::path file = "atomic_large_elements/hostile";
+    fs::copy_file(good, file, fs::copy_options::overwrite_existing);
+    const auto e = *ckpt::reader(file).find("replay");
+    std::string block = slurp(file).substr(static_cast<std::size_t>(e.offset), static_cast<std::size_t>(e.length));
+    ckpt::detail::put<std::uint64_t>(block.data(), e.length - 8);
+    damage::rewrite(file, "replay", block);
+    auto restore = [&] {
+        replay_buffer r;
+        std::vector<std::vector<std::string>> n;
+        ckpt::checkpoint loader{ckpt::track("replay", r), ckpt::track("nested", n)};
+        loader.restore(file);
+    };
+    // A sound block whose size tag is a lie cannot be told from a value saved as another type.
+    CHECK_THROWS_AS(restore(), ckpt::error);
+    CHECK_THROWS_WITH(restore(), Catch::Contains("replay") && Catch::Contains("exceeds"));
+    const long growth = peak_growth_mib(restore);
+    CHECK(growth >= 0);
+    CHECK(growth < 16);
+
+    replay_buffer r;
+    std::vector<std::vector<std::string>> n;
+    ckpt::checkpoint loader{ckpt::track("replay", r), ckpt::track("nested", n)};
+    loader.restore(good).assert_consumed();
+    CHECK(r.frames == replay.frames);
+    CHECK(r.head == 3);
+    CHECK(n == nested);
+}
+
+namespace {
+// A cereal type whose load function reserves what the bytes claim, as careless user code does.
+struct careless {
+    std::string text;
+    template <class A>
+    void save(A& ar) const { ar(static_cast<std::uint64_t>(text.size())); }
+    template <class A>
+    void load(A& ar) {
+        std::uint64_t n = 0;
+        ar(n);
+        text.reserve(static_cast<std::size_t>(n));  // std::length_error or std::bad_alloc for a lie
+        text.assign(static_cast<std::size_t>(std::min<std::uint64_t>(n, 4)), 'x');
+    }
+};
+}  // namespace
+
+TEST_CASE("any other exception from decoding a damaged value is a corrupt_error naming the entry", "[restore]") {
+    fs::remove_all("atomic_foreign");
+    std::int64_t step = 42;
+    careless c{"abc"};
+    ckpt::checkpoint ck{ckpt::track("step", step), ckpt::track("careless", c)};
+    const auto file = ck.write("atomic_foreign/ckpt");
+    std::string block(8, '\0');
+    ckpt::detail::put<std::uint64_t>(block.data(), ~std::uint64_t{0});
+    damage::rewrite(file, "careless", block);
+
+    std::int64_t s = 1;
+    careless back{"kept"};
+    ckpt::checkpoint loader{ckpt::track("step", s), ckpt::track("careless", back)};
+    try {
+        loader.restore(file);
+        FAIL("expected a corrupt_error");
+    } catch (const ckpt::corrupt_error& e) {
+        CHECK(e.entry() == "careless");
+        CHECK(e.file() == file);
+    }
+    CHECK(s == 1);
+    CHECK(back.text == "kept");
+}
+
+namespace {
+struct no_fields {};
+}  // namespace
+
+TEST_CASE("a std::vector of an empty struct restores: its elements have no entries of their own", "[restore]") {
+    fs::remove_all("atomic_empty_struct");
+    std::vector<no_fields> v(5);
+    ckpt::checkpoint ck{ckpt::track("v", v)};
+    const auto file = ck.write("atomic_empty_struct/ckpt");
+    std::vector<no_fields> back;
+    ckpt::checkpoint loader{ckpt::track("v", back)};
+    loader.restore(file).assert_consumed();
+    CHECK(back.size() == 5);
+}

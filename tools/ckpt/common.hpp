@@ -1,0 +1,181 @@
+#pragma once
+// What the commands of the `ckpt` tool share: text for terminals and JSON (escaped, numbers that
+// read back exactly), the progress bar, the checked pass over every entry, the path filter.
+
+#include <ckpt/ckpt.hpp>
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <unistd.h>
+
+namespace ckpt::tool {
+
+/// A one-line progress bar on stderr, only when stderr is a terminal.
+class progress {
+public:
+    progress(std::string label, std::uint64_t total) : label_(std::move(label)), total_(total), active_(::isatty(2) && total > (64u << 20)) {}
+    progress(const progress&) = delete;
+    progress& operator=(const progress&) = delete;
+    ~progress() {
+        if (active_) std::fprintf(stderr, "\r%*s\r", 60, "");
+    }
+    void advance(std::uint64_t n) {
+        done_ += n;
+        if (!active_) return;
+        const int width = 30, filled = total_ ? static_cast<int>(width * done_ / total_) : width;
+        std::fprintf(stderr, "\r%s [%.*s%*s] %3d%%", label_.c_str(), filled, "##############################", width - filled, "",
+                     total_ ? static_cast<int>(100 * done_ / total_) : 100);
+        std::fflush(stderr);
+    }
+
+private:
+    std::string label_;
+    std::uint64_t total_, done_ = 0;
+    bool active_;
+};
+
+inline std::string iso_time(std::chrono::system_clock::time_point t) {
+    const std::time_t secs = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    ::gmtime_r(&secs, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+/// Length of the well-formed UTF-8 sequence starting at s[i] (overlong forms, surrogates and code
+/// points above U+10FFFF are not well-formed), or 0.
+inline std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
+    const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+    const unsigned c = byte(i);
+    if (c < 0x80) return 1;
+    std::size_t n;
+    unsigned lo = 0x80, hi = 0xbf;  // the allowed range of the second byte
+    if (c >= 0xc2 && c <= 0xdf) n = 2;
+    else if (c >= 0xe0 && c <= 0xef) { n = 3; if (c == 0xe0) lo = 0xa0; if (c == 0xed) hi = 0x9f; }
+    else if (c >= 0xf0 && c <= 0xf4) { n = 4; if (c == 0xf0) lo = 0x90; if (c == 0xf4) hi = 0x8f; }
+    else return 0;
+    if (i + n > s.size() || byte(i + 1) < lo || byte(i + 1) > hi) return 0;
+    for (std::size_t k = 2; k < n; ++k)
+        if ((byte(i + k) & 0xc0) != 0x80) return 0;
+    return n;
+}
+
+/// True for the C1 control characters U+0080..U+009F (encoded C2 80..C2 9F): some terminals obey them.
+inline bool is_c1_control(std::string_view s, std::size_t i) noexcept {
+    return static_cast<unsigned char>(s[i]) == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) < 0xa0;
+}
+
+/// Text that is safe to print on a terminal: control characters (C0, DEL, C1), invalid UTF-8 and
+/// the backslash become \xNN escapes, so a name cannot move the cursor or change colours, and
+/// two different names never print the same. `printable("a\x1b[2J") == "a\\x1b[2J"`
+inline std::string printable(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size();) {
+        const std::size_t n = utf8_sequence(s, i);
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (n == 0 || c < 0x20 || c == 0x7f || c == '\\' || is_c1_control(s, i)) {
+            const std::size_t bytes = n ? n : 1;
+            for (std::size_t k = 0; k < bytes; ++k) {
+                char b[8];
+                std::snprintf(b, sizeof b, "\\x%02x", static_cast<unsigned char>(s[i + k]));
+                out += b;
+            }
+            i += bytes;
+        } else {
+            out.append(s.substr(i, n));
+            i += n;
+        }
+    }
+    return out;
+}
+
+/// A JSON string literal. Valid JSON whatever the bytes: a byte that is not part of well-formed
+/// UTF-8 is written as the code point of the same value (\u00NN), the only lossy case.
+inline std::string json_string(std::string_view s) {
+    std::string out = "\"";
+    for (std::size_t i = 0; i < s.size();) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        const std::size_t n = utf8_sequence(s, i);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += static_cast<char>(c);
+        } else if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (n == 0 || c < 0x20 || c == 0x7f) {
+            char b[8];
+            std::snprintf(b, sizeof b, "\\u%04x", c);
+            out += b;
+        } else {
+            out.append(s.substr(i, n));
+            i += n;
+            continue;
+        }
+        ++i;
+    }
+    return out + "\"";
+}
+
+/// The shortest decimal text that reads back as exactly `v` (std::to_chars); "nan", "inf", "-inf"
+/// for the values that have no decimal form. `number(3e-7) == "3e-07"`
+inline std::string number(double v) {
+    if (std::isnan(v)) return "nan";
+    if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+    char buf[64];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    return std::string(buf, r.ptr);
+}
+
+/// A number in JSON: JSON has no NaN or infinity, so those are the strings "nan", "inf", "-inf"
+/// (Python: float(x) reads both forms back).
+inline std::string json_number(double v) { return std::isfinite(v) ? number(v) : "\"" + number(v) + "\""; }
+
+/// Entries chosen by path prefixes, a whole segment at a time: "model" selects "model" and
+/// "model/w" but not "models". An entry is kept when it matches some --only (or there is none)
+/// and no --exclude.
+struct path_filter {
+    std::vector<std::string> only, exclude;
+
+    static bool under(std::string_view path, std::string prefix) {
+        while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+        if (prefix.empty()) return true;
+        return path.substr(0, prefix.size()) == prefix && (path.size() == prefix.size() || path[prefix.size()] == '/');
+    }
+    bool keeps(std::string_view path) const {
+        bool kept = only.empty();
+        for (const auto& p : only) kept = kept || under(path, p);
+        for (const auto& p : exclude) kept = kept && !under(path, p);
+        return kept;
+    }
+};
+
+/// Checks every entry's checksum in chunks under one progress bar; after each, `each(entry,
+/// problem)`, with problem nullptr or the message of the corrupt_error.
+inline void check_entries(ckpt::reader& r, const std::string& label, const std::function<void(const entry_info&, const char*)>& each) {
+    std::uint64_t total = 0;
+    for (const auto& e : r.entries()) total += e.length;
+    progress bar(label, total);
+    for (const auto& e : r.entries()) {
+        std::string problem;
+        try {
+            r.verify(e);
+        } catch (const ckpt::corrupt_error& error) {
+            problem = error.what();
+        }
+        bar.advance(e.length);
+        each(e, problem.empty() ? nullptr : problem.c_str());
+    }
+}
+
+}  // namespace ckpt::tool
