@@ -25,6 +25,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -149,24 +150,33 @@ private:
     std::uint64_t offset_ = 0;
 };
 
-/// Reads tensor blocks of the checkpoint in chunks, through a descriptor of its own; a sharded
-/// checkpoint's logical entries through the reader's checked read_range (pieces assembled).
+/// Reads tensor blocks of the checkpoint in chunks, through a descriptor of its own; a block with
+/// chunk checksums (format version 2) and a sharded checkpoint's logical entries through a checked
+/// read_range (for a sharded one, pieces assembled).
 class block_source {
 public:
     static constexpr std::size_t chunk = 1 << 20;
 
     explicit block_source(ckpt::reader& r)
         : path_(r.path()), sharded_(r.sharded() ? &r : nullptr),
-          fd_(sharded_ ? ckpt::detail::file_descriptor() : ckpt::detail::open_for_reading(path_)), buffer_(chunk) {}
+          fd_(sharded_ ? ckpt::detail::file_descriptor() : ckpt::detail::open_for_reading(path_)), buffer_(chunk) {
+        if (!sharded_) file_.emplace(path_);
+    }
 
     /// The block in order, chunk by chunk, to `sink(data, size)`; its checksum is checked at the end
     /// (a damaged block throws corrupt_error before the output is renamed into place).
     template <class Sink>
     void stream(const entry_info& e, Sink&& sink) {
-        if (sharded_) {  // each range checked by the chunks of the pieces it covers
+        // A chunked block's checksum is the hash of its chunk checksums, not of its bytes: each
+        // range is checked against the chunks it covers (whole chunks per step: no chunk read twice).
+        const bool chunked = file_ && file_->chunk_checksums(e).second != 0;
+        if (sharded_ || chunked) {
+            const std::uint64_t step = chunked ? std::max<std::uint64_t>(chunk, file_->chunk_size()) : chunk;
+            if (buffer_.size() < step) buffer_.resize(static_cast<std::size_t>(step));
             for (std::uint64_t done = 0; done < e.length;) {
-                const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, e.length - done));
-                sharded_->read_range(e, done, n, buffer_.data());
+                const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(step, e.length - done));
+                if (sharded_) sharded_->read_range(e, done, n, buffer_.data());
+                else file_->read_range(e, done, n, buffer_.data());
                 sink(buffer_.data(), n);
                 done += n;
             }
@@ -191,6 +201,7 @@ public:
 private:
     std::filesystem::path path_;
     ckpt::reader* sharded_;
+    std::optional<ckpt::detail::file_reader> file_;  // chunk tables of a checkpoint file
     ckpt::detail::file_descriptor fd_;
     std::vector<char> buffer_;
 };
