@@ -344,11 +344,11 @@ private:
     template <class Source>
     restore_status restore_from(Source& reader, const std::filesystem::path& file, restore_mode mode) {
         // The check pass builds the plan and changes nothing; only plan.apply() touches the objects.
-        const bool in_place = detail::includes(mode, restore_mode::in_place);
-        detail::basic_restore_plan<Source> plan(reader, detail::includes(mode, restore_mode::partial), in_place);
+        const bool in_place_mode = detail::includes(mode, restore_mode::in_place);
+        detail::basic_restore_plan<Source> plan(reader, detail::includes(mode, restore_mode::partial), in_place_mode);
         std::apply([&](auto&... t) { (detail::basic_restore_walker<Source>(plan, t.name).visit(*t.object), ...); }, objects_);
         plan.throw_if_problems();
-        if (in_place && detail::includes(mode, restore_mode::verify_first)) plan.verify_deferred();
+        if (in_place_mode && detail::includes(mode, restore_mode::verify_first)) plan.verify_deferred();
         plan.apply();
         save_counter_ = reader.metadata().save_counter;
         return restore_status(file, reader.metadata(), std::move(plan.missing), plan.unused());

@@ -157,20 +157,20 @@ public:
     /// Every rank's bytes, in rank order.
     std::vector<std::string> allgather(const std::string& mine) const {
         const int n = static_cast<int>(mine.size());
-        std::vector<int> counts(static_cast<std::size_t>(size_)), displs(static_cast<std::size_t>(size_));
+        std::vector<int> counts(ckpt::detail::to_size(size_)), displs(ckpt::detail::to_size(size_));
         MPI_Allgather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, comm_);
         long long total = 0;
         for (int r = 0; r < size_; ++r) {
-            displs[static_cast<std::size_t>(r)] = static_cast<int>(total);
-            total += counts[static_cast<std::size_t>(r)];
+            displs[ckpt::detail::to_size(r)] = static_cast<int>(total);
+            total += counts[ckpt::detail::to_size(r)];
         }
         if (total > INT32_MAX) throw error("the ranks' block descriptions exceed 2 GiB: too many entries for one exchange");
-        std::string all(static_cast<std::size_t>(total), '\0');
+        std::string all(ckpt::detail::to_size(total), '\0');
         MPI_Allgatherv(mine.data(), n, MPI_BYTE, all.data(), counts.data(), displs.data(), MPI_BYTE, comm_);
         std::vector<std::string> out;
         for (int r = 0; r < size_; ++r)
-            out.push_back(all.substr(static_cast<std::size_t>(displs[static_cast<std::size_t>(r)]),
-                                     static_cast<std::size_t>(counts[static_cast<std::size_t>(r)])));
+            out.push_back(all.substr(ckpt::detail::to_size(displs[ckpt::detail::to_size(r)]),
+                                     ckpt::detail::to_size(counts[ckpt::detail::to_size(r)])));
         return out;
     }
 
@@ -178,7 +178,7 @@ public:
     std::string broadcast(std::string bytes, int root) const {
         unsigned long long n = bytes.size();
         MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, root, comm_);
-        bytes.resize(static_cast<std::size_t>(n));
+        bytes.resize(ckpt::detail::to_size(n));
         if (n) MPI_Bcast(bytes.data(), static_cast<int>(n), MPI_BYTE, root, comm_);
         return bytes;
     }
@@ -194,14 +194,14 @@ public:
     /// failing rank, its message naming that rank and `during`.
     failure agree(const failure& mine, const std::string& during) const {
         const int kind = static_cast<int>(mine.kind);
-        std::vector<int> kinds(static_cast<std::size_t>(size_));
+        std::vector<int> kinds(ckpt::detail::to_size(size_));
         MPI_Allgather(&kind, 1, MPI_INT, kinds.data(), 1, MPI_INT, comm_);
         int failed = -1;
         for (int r = 0; r < size_ && failed < 0; ++r)
-            if (kinds[static_cast<std::size_t>(r)] != failure::none) failed = r;
+            if (kinds[ckpt::detail::to_size(r)] != failure::none) failed = r;
         if (failed < 0) return {};
         failure f;
-        f.kind = static_cast<failure::kind_t>(kinds[static_cast<std::size_t>(failed)]);
+        f.kind = static_cast<failure::kind_t>(kinds[ckpt::detail::to_size(failed)]);
         f.entry = broadcast(mine.entry, failed);
         f.what = "rank " + std::to_string(failed) + " of " + std::to_string(size_) + " failed " + during + ": " + broadcast(mine.what, failed);
         return f;
@@ -235,11 +235,11 @@ struct planned_block {
 inline std::uint64_t block_checksum(const void* data, std::size_t size, std::uint64_t chunk_size = ckpt::detail::default_chunk_size) {
     const std::uint64_t chunks = ckpt::detail::chunk_count(size, chunk_size);
     if (chunks == 0) return ckpt::detail::hash64(size ? data : "", size);
-    std::vector<std::uint64_t> sums(static_cast<std::size_t>(chunks));
+    std::vector<std::uint64_t> sums(ckpt::detail::to_size(chunks));
     const auto* bytes = static_cast<const char*>(data);
     for (std::uint64_t c = 0; c < chunks; ++c) {
         const std::uint64_t at = c * chunk_size;
-        sums[static_cast<std::size_t>(c)] = ckpt::detail::hash64(bytes + at, static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, size - at)));
+        sums[ckpt::detail::to_size(c)] = ckpt::detail::hash64(bytes + at, ckpt::detail::to_size(std::min<std::uint64_t>(chunk_size, size - at)));
     }
     return ckpt::detail::hash64(sums.data(), sums.size() * sizeof(std::uint64_t));
 }
@@ -292,7 +292,7 @@ inline std::string encode_descriptions(const std::vector<planned_block>& blocks)
 
 inline std::vector<planned_block> decode_descriptions(const std::string& bytes) {
     ckpt::detail::index_parser in(bytes, {});
-    std::vector<planned_block> blocks(static_cast<std::size_t>(in.u64()));
+    std::vector<planned_block> blocks(ckpt::detail::to_size(in.u64()));
     for (auto& b : blocks) {
         b.path = in.text("path");
         b.role = static_cast<entry_role>(in.u8());
@@ -545,7 +545,7 @@ private:
             for (const auto& b : sink.blocks) {
                 if (b.role == detail::entry_role::replicated && layout.owner[replicated++] != static_cast<std::uint32_t>(me)) continue;
                 if (b.role == detail::entry_role::shard && b.dims.elements() == 0) continue;
-                writer.block(b.path, b.kind, b.type, b.dims, b.column_major, b.bytes(), static_cast<std::size_t>(b.size));
+                writer.block(b.path, b.kind, b.type, b.dims, b.column_major, b.bytes(), ckpt::detail::to_size(b.size));
             }
             writer.finish(options, counter, when);
         } catch (...) {

@@ -92,7 +92,8 @@ public:
     void read_bytes(const entry_info& e, void* dest) { file_ ? file_->read_block(e, dest) : sharded_->read_block(e, dest); }
 
     /// Bytes [offset, offset + count) of one entry's block into `dest`, reading and checking only the
-    /// chunks the range covers (a version 1 file: the whole block). Throws ckpt::error for a range
+    /// chunks the range covers (a version 1 file: the whole block; a shard of a sharded checkpoint:
+    /// bytes of its row-major global tensor, from the covering pieces only). Throws ckpt::error for a range
     /// outside the block, corrupt_error on damage (then `dest` may hold damaged bytes).
     /// `std::vector<float> row(cols); r.read_range(*r.find("emb"), 4 * cols * i, 4 * cols, row.data());`
     void read_range(const entry_info& e, std::uint64_t offset, std::uint64_t count, void* dest) {

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -167,7 +168,7 @@ inline sharded_manifest decode_manifest(std::string_view bytes, const std::files
     if (m.world_size == 0) fail("zero ranks");
     const auto count = in.u64();
     if (count > bytes.size() / 20) fail("entry count " + std::to_string(count) + " cannot fit");
-    m.entries.reserve(static_cast<std::size_t>(count));
+    m.entries.reserve(to_size(count));
     auto read_shape = [&](std::size_t rank) {
         shape s;
         for (std::size_t i = 0; i < rank; ++i) s.push_back(in.u64());
@@ -306,8 +307,17 @@ public:
         auto it = lookup_.find(std::string(path));
         return it == lookup_.end() ? nullptr : &entries_[it->second];
     }
-    std::size_t index_of(const entry_info& e) const noexcept { return static_cast<std::size_t>(&e - entries_.data()); }
-    const manifest_entry& logical(const entry_info& e) const { return manifest_.entries[logical_[index_of(e)]]; }
+    std::size_t index_of(const entry_info& e) const noexcept { return to_size(&e - entries_.data()); }
+    /// The manifest entry of a logical entry: one of entries(), or a copy of one (found by path).
+    const manifest_entry& logical(const entry_info& e) const {
+        const entry_info* p = &e;
+        const std::less<const entry_info*> before;
+        if (before(p, entries_.data()) || !before(p, entries_.data() + entries_.size())) {
+            p = find(e.path);
+            if (!p) throw error("no entry '" + e.path + "' in this view of the sharded checkpoint", dir_, e.path);
+        }
+        return manifest_.entries[logical_[index_of(*p)]];
+    }
 
     /// The file of rank `r`, opened on first use.
     file_reader& file(std::uint32_t r) {
@@ -335,7 +345,7 @@ public:
         file(p.file).read_block(piece_entry(m, p), dest);
     }
     std::string read_block(const entry_info& e) {
-        std::string s(static_cast<std::size_t>(e.length), '\0');
+        std::string s(to_size(e.length), '\0');
         read_block(e, s.data());
         return s;
     }
@@ -357,9 +367,9 @@ public:
         if (offset % elem != 0 || count % elem != 0 || rank == 0) {
             // Not whole elements: through a buffer of the covering elements.
             const std::uint64_t first = offset / elem, last = (offset + count - 1) / elem;
-            std::vector<char> buffer(static_cast<std::size_t>((last - first + 1) * elem));
+            std::vector<char> buffer(to_size((last - first + 1) * elem));
             read_range(e, first * elem, (last - first + 1) * elem, buffer.data());
-            std::memcpy(dest, buffer.data() + (offset - first * elem), static_cast<std::size_t>(count));
+            std::memcpy(dest, buffer.data() + (offset - first * elem), to_size(count));
             return;
         }
         // Runs along the last dimension, each a box of one row piece.
@@ -419,7 +429,7 @@ public:
                 first += (ilo[d] - p.offsets[d]) * src_stride[d];
                 last += (ilo[d] + iext[d] - 1 - p.offsets[d]) * src_stride[d];
             }
-            buffer.resize(static_cast<std::size_t>((last - first + 1) * elem));
+            buffer.resize(to_size((last - first + 1) * elem));
             detail::read_range(file(p.file), piece_entry(m, p), first * elem, (last - first + 1) * elem, buffer.data());
             // Copy runs along the source's fastest dimension; whole runs at once when it is also
             // the destination's.
@@ -434,7 +444,7 @@ public:
                 }
                 const char* from = buffer.data() + (s - first) * elem;
                 char* to = static_cast<char*>(dest) + t * elem;
-                if (contiguous) std::memcpy(to, from, static_cast<std::size_t>(iext[fast] * elem));
+                if (contiguous) std::memcpy(to, from, to_size(iext[fast] * elem));
                 else
                     for (std::uint64_t k = 0; k < iext[fast]; ++k) std::memcpy(to + k * dst_stride[fast] * elem, from + k * elem, elem);
                 std::size_t d = rank;
