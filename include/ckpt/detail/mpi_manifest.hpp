@@ -379,7 +379,7 @@ public:
         while (index < end) {
             shape lo, ext;
             std::uint64_t rest = index;
-            std::uint64_t coords[shape::max_rank];
+            std::uint64_t coords[shape::max_rank] = {};
             for (std::size_t d = rank; d-- > 0;) { coords[d] = rest % m.dims[d]; rest /= m.dims[d]; }
             const std::uint64_t run = std::min(end - index, m.dims[rank - 1] - coords[rank - 1]);
             for (std::size_t d = 0; d < rank; ++d) {
@@ -408,7 +408,7 @@ public:
     /// span from the first to the last element of the overlap, checked.
     void read_box(const manifest_entry& m, const shape& lo, const shape& ext, bool column_major, void* dest) {
         const std::size_t rank = m.dims.rank(), elem = dtype_size(m.dtype);
-        std::uint64_t dst_stride[shape::max_rank];
+        std::uint64_t dst_stride[shape::max_rank] = {};
         box_strides(ext, column_major && rank > 1, dst_stride);
         std::vector<char> buffer;
         for (const auto& p : m.pieces) {
@@ -422,7 +422,7 @@ public:
             }
             if (empty) continue;
             const bool src_cm = p.column_major && rank > 1;
-            std::uint64_t src_stride[shape::max_rank];
+            std::uint64_t src_stride[shape::max_rank] = {};
             box_strides(p.extents, src_cm, src_stride);
             std::uint64_t first = 0, last = 0;
             for (std::size_t d = 0; d < rank; ++d) {
