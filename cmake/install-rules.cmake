@@ -6,6 +6,11 @@ install(DIRECTORY include/ckpt DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS ckpt EXPORT ckptTargets)
 set(ckpt_config_dir ${CMAKE_INSTALL_DATADIR}/cmake/ckpt)
 install(EXPORT ckptTargets NAMESPACE ckpt:: DESTINATION ${ckpt_config_dir})
+if(TARGET ckpt_mpi)
+  # A separate export: ckptConfig.cmake loads it only when MPI is found on the consumer's side.
+  install(TARGETS ckpt_mpi EXPORT ckptMpiTargets)
+  install(EXPORT ckptMpiTargets NAMESPACE ckpt:: DESTINATION ${ckpt_config_dir})
+endif()
 
 configure_package_config_file(cmake/ckptConfig.cmake.in ${PROJECT_BINARY_DIR}/ckptConfig.cmake
                               INSTALL_DESTINATION ${ckpt_config_dir})

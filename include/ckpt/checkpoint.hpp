@@ -21,6 +21,7 @@
 #include <vector>
 
 #include <ckpt/async.hpp>
+#include <ckpt/detail/mpi_manifest.hpp>
 #include <ckpt/detail/restore_walk.hpp>
 #include <ckpt/detail/save_walk.hpp>
 #include <ckpt/error.hpp>
@@ -128,6 +129,22 @@ tracked<std::remove_const_t<T>> track(std::string name, T& object) {
     if constexpr (std::is_const_v<T>) return {std::move(name), nullptr};  // unreachable: the assertion failed
     else return {std::move(name), &object};
 }
+
+namespace detail {
+/// Track names must be valid entry paths, unique, and none a prefix of another.
+inline void check_track_names(const std::vector<std::string>& names) {
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        if (!is_valid_entry_path(names[i]))
+            throw error("invalid track name '" + names[i] + "': use '/'-separated names with no empty, '.' or '..' parts");
+        for (std::size_t j = 0; j < i; ++j) {
+            const auto& a = names[i].size() < names[j].size() ? names[i] : names[j];
+            const auto& b = names[i].size() < names[j].size() ? names[j] : names[i];
+            if (a == b || (b.compare(0, a.size(), a) == 0 && b[a.size()] == '/'))
+                throw error("track names '" + names[j] + "' and '" + names[i] + "' overlap: each name must be unique and not a prefix of another");
+        }
+    }
+}
+}  // namespace detail
 
 /// What a checkpoint_manager (or other code that should not know the tracked types) needs.
 /// Every save first waits for an asynchronous save still in flight and rethrows its error.
@@ -298,17 +315,7 @@ class checkpoint : public any_checkpoint {
 public:
     /// Tracks the given objects: `ckpt::checkpoint ck{ckpt::track("model", model), ckpt::track("step", step)};` Throws ckpt::error for invalid or overlapping names.
     explicit checkpoint(tracked<Ts>... objects) : objects_(std::move(objects)...) {
-        const std::vector<std::string> names = std::apply([](const auto&... t) { return std::vector<std::string>{t.name...}; }, objects_);
-        for (std::size_t i = 0; i < names.size(); ++i) {
-            if (!detail::is_valid_entry_path(names[i]))
-                throw error("invalid track name '" + names[i] + "': use '/'-separated names with no empty, '.' or '..' parts");
-            for (std::size_t j = 0; j < i; ++j) {
-                const auto& a = names[i].size() < names[j].size() ? names[i] : names[j];
-                const auto& b = names[i].size() < names[j].size() ? names[j] : names[i];
-                if (a == b || (b.compare(0, a.size(), a) == 0 && b[a.size()] == '/'))
-                    throw error("track names '" + names[j] + "' and '" + names[i] + "' overlap: each name must be unique and not a prefix of another");
-            }
-        }
+        detail::check_track_names(std::apply([](const auto&... t) { return std::vector<std::string>{t.name...}; }, objects_));
     }
 
 private:
@@ -323,13 +330,25 @@ private:
     }
 
     restore_status do_restore(const std::filesystem::path& file, restore_mode mode) override {
-        // The check pass builds the plan and changes nothing; only plan.apply() touches the objects.
+        // A sharded checkpoint (ckpt/mpi.hpp) restores in one process too: replicated entries, shards
+        // as whole tensors, and per-rank entries when one rank saved it.
+        if (detail::is_sharded_checkpoint(file)) {
+            detail::sharded_reader reader(file);
+            if (reader.world_size() == 1) reader.view_rank(0);
+            return restore_from(reader, file, mode);
+        }
         detail::file_reader reader(file);
-        const bool in_place = detail::includes(mode, restore_mode::in_place);
-        detail::restore_plan plan(reader, detail::includes(mode, restore_mode::partial), in_place);
-        std::apply([&](auto&... t) { (detail::restore_walker(plan, t.name).visit(*t.object), ...); }, objects_);
+        return restore_from(reader, file, mode);
+    }
+
+    template <class Source>
+    restore_status restore_from(Source& reader, const std::filesystem::path& file, restore_mode mode) {
+        // The check pass builds the plan and changes nothing; only plan.apply() touches the objects.
+        const bool in_place_mode = detail::includes(mode, restore_mode::in_place);
+        detail::basic_restore_plan<Source> plan(reader, detail::includes(mode, restore_mode::partial), in_place_mode);
+        std::apply([&](auto&... t) { (detail::basic_restore_walker<Source>(plan, t.name).visit(*t.object), ...); }, objects_);
         plan.throw_if_problems();
-        if (in_place && detail::includes(mode, restore_mode::verify_first)) plan.verify_deferred();
+        if (in_place_mode && detail::includes(mode, restore_mode::verify_first)) plan.verify_deferred();
         plan.apply();
         save_counter_ = reader.metadata().save_counter;
         return restore_status(file, reader.metadata(), std::move(plan.missing), plan.unused());

@@ -227,7 +227,9 @@ inline manager_state scan_directory(const std::filesystem::path& dir) {
     std::error_code ec;
     for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
         const auto name = it->path().filename().string();
-        if (!is_plain_file_name(name) || !it->is_regular_file(ec) || !peek_header(it->path())) continue;
+        // A sharded checkpoint (ckpt/mpi.hpp) is a directory with a manifest; it counts like a file.
+        const bool sharded = is_sharded_checkpoint(it->path());
+        if (!is_plain_file_name(name) || (!sharded && (!it->is_regular_file(ec) || !peek_header(it->path())))) continue;
         try {
             reader r(it->path());
             checkpoint_record rec;
@@ -309,7 +311,7 @@ inline std::optional<std::filesystem::path> latest_checkpoint(const std::filesys
     if (auto s = detail::read_state_file(dir)) {
         for (auto it = s->records.rbegin(); it != s->records.rend(); ++it) {
             std::error_code ec;
-            if (std::filesystem::is_regular_file(it->path, ec)) return it->path;
+            if (std::filesystem::is_regular_file(it->path, ec) || detail::is_sharded_checkpoint(it->path)) return it->path;
         }
         // Every listed file is gone: a manager rotated while it could not update the state file
         // (a full disk); the files it kept are found as without a state file.

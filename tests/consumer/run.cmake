@@ -1,4 +1,5 @@
-# Builds and runs tests/consumer/project against ckpt: installed (MODE=find_package), added as a
+# Builds and runs tests/consumer/project against ckpt: installed (MODE=find_package, and
+# find_package_mpi / find_package_no_mpi for the MPI component), added as a
 # subdirectory (MODE=add_subdirectory), fetched from the local checkout (MODE=fetchcontent), or, for
 # other build systems, compiled by hand with the flags of `pkg-config --cflags --libs ckpt` against
 # an installed prefix (MODE=pkg_config). STANDARD is the C++ standard (17 by default).
@@ -15,15 +16,23 @@ if(NOT STANDARD)
 endif()
 set(args -DCMAKE_CXX_COMPILER=${COMPILER} -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_STANDARD=${STANDARD})
 set(program ${WORK_DIR}/build/consumer)
-if(MODE STREQUAL "find_package" OR MODE STREQUAL "pkg_config")
+# find_package_mpi: with `COMPONENTS mpi`, the MPI program built and run on 2 ranks;
+# find_package_no_mpi: MPI not found on the consumer's side, ckpt::ckpt alone.
+set(extra)
+if(MODE STREQUAL "find_package_mpi")
+  set(extra -DCONSUMER_MPI=ON)
+elseif(MODE STREQUAL "find_package_no_mpi")
+  set(extra -DCONSUMER_NO_MPI=ON -DCMAKE_DISABLE_FIND_PACKAGE_MPI=ON)
+endif()
+if(MODE MATCHES "^find_package" OR MODE STREQUAL "pkg_config")
   # Install a fresh configuration of the sources (headers and package files only).
   run(${CMAKE_COMMAND} -S ${CKPT_SOURCE_DIR} -B ${WORK_DIR}/ckpt-build -DCKPT_BUILD_TESTS=OFF -DCKPT_BUILD_EXAMPLES=OFF
       -DCKPT_BUILD_TOOLS=OFF -DCKPT_INSTALL=ON -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
   run(${CMAKE_COMMAND} --install ${WORK_DIR}/ckpt-build)
 endif()
-if(MODE STREQUAL "find_package")
+if(MODE MATCHES "^find_package")
   run(${CMAKE_COMMAND} -S ${CKPT_SOURCE_DIR}/tests/consumer/project -B ${WORK_DIR}/build ${args}
-      -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCONSUMER_MODE=find_package)
+      -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCONSUMER_MODE=find_package ${extra})
 elseif(MODE STREQUAL "pkg_config")
   find_program(PKG_CONFIG NAMES pkg-config pkgconf REQUIRED)
   file(GLOB_RECURSE pc_files ${WORK_DIR}/prefix/*/ckpt.pc)
@@ -54,3 +63,11 @@ if(NOT result EQUAL 0 OR NOT out MATCHES "restored step 42")
   message(FATAL_ERROR "the consumer failed (${result}): ${out}")
 endif()
 message(STATUS "${MODE}, C++${STANDARD}: ${out}")
+if(MODE STREQUAL "find_package_mpi")
+  execute_process(COMMAND ${MPIEXEC} --oversubscribe -np 2 ${WORK_DIR}/build/consumer_mpi WORKING_DIRECTORY ${WORK_DIR}
+                  RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT result EQUAL 0 OR NOT out MATCHES "restored step 42")
+    message(FATAL_ERROR "the MPI consumer failed (${result}): ${out}${err}")
+  endif()
+  message(STATUS "${MODE}: ${out}")
+endif()

@@ -25,6 +25,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -149,17 +150,38 @@ private:
     std::uint64_t offset_ = 0;
 };
 
-/// Reads tensor blocks of the checkpoint in chunks, through a descriptor of its own.
+/// Reads tensor blocks of the checkpoint in chunks, through a descriptor of its own; a block with
+/// chunk checksums (format version 2) and a sharded checkpoint's logical entries through a checked
+/// read_range (for a sharded one, pieces assembled).
 class block_source {
 public:
     static constexpr std::size_t chunk = 1 << 20;
 
-    explicit block_source(const std::filesystem::path& file) : path_(file), fd_(ckpt::detail::open_for_reading(file)), buffer_(chunk) {}
+    explicit block_source(ckpt::reader& r)
+        : path_(r.path()), sharded_(r.sharded() ? &r : nullptr),
+          fd_(sharded_ ? ckpt::detail::file_descriptor() : ckpt::detail::open_for_reading(path_)), buffer_(chunk) {
+        if (!sharded_) file_.emplace(path_);
+    }
 
     /// The block in order, chunk by chunk, to `sink(data, size)`; its checksum is checked at the end
     /// (a damaged block throws corrupt_error before the output is renamed into place).
     template <class Sink>
     void stream(const entry_info& e, Sink&& sink) {
+        // A chunked block's checksum is the hash of its chunk checksums, not of its bytes: each
+        // range is checked against the chunks it covers (whole chunks per step: no chunk read twice).
+        const bool chunked = file_ && file_->chunk_checksums(e).second != 0;
+        if (sharded_ || chunked) {
+            const std::uint64_t step = chunked ? std::max<std::uint64_t>(chunk, file_->chunk_size()) : chunk;
+            if (buffer_.size() < step) buffer_.resize(static_cast<std::size_t>(step));
+            for (std::uint64_t done = 0; done < e.length;) {
+                const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(step, e.length - done));
+                if (sharded_) sharded_->read_range(e, done, n, buffer_.data());
+                else file_->read_range(e, done, n, buffer_.data());
+                sink(buffer_.data(), n);
+                done += n;
+            }
+            return;
+        }
         ckpt::detail::hasher h;
         for (std::uint64_t done = 0; done < e.length;) {
             const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, e.length - done));
@@ -171,10 +193,15 @@ public:
         if (h.digest() != e.checksum) throw corrupt_error("checksum mismatch: the block's bytes are damaged", path_, e.path);
     }
     /// `n` bytes at `at` within the block, unchecked (the caller verified the block first).
-    void read(const entry_info& e, std::uint64_t at, void* into, std::size_t n) { ckpt::detail::pread_all(fd_.get(), into, n, e.offset + at, path_); }
+    void read(const entry_info& e, std::uint64_t at, void* into, std::size_t n) {
+        if (sharded_) return sharded_->read_range(e, at, n, into);
+        ckpt::detail::pread_all(fd_.get(), into, n, e.offset + at, path_);
+    }
 
 private:
     std::filesystem::path path_;
+    ckpt::reader* sharded_;
+    std::optional<ckpt::detail::file_reader> file_;  // chunk tables of a checkpoint file
     ckpt::detail::file_descriptor fd_;
     std::vector<char> buffer_;
 };
@@ -322,7 +349,7 @@ inline std::vector<export_item> plan_export(const ckpt::reader& r, const path_fi
 inline void write_npz(const std::filesystem::path& out_path, ckpt::reader& r, const std::vector<export_item>& items, progress& bar,
                       bool force_zip64 = false) {
     detail::output out(out_path);
-    detail::block_source in(r.path());
+    detail::block_source in(r);
     struct member { std::string name; std::uint32_t crc; std::uint64_t size, offset; };
     std::vector<member> members;
     constexpr std::uint32_t max32 = 0xffffffffu;
@@ -456,7 +483,7 @@ inline void write_safetensors(const std::filesystem::path& out_path, ckpt::reade
     // The reference reader refuses headers over 100 MB (safetensors' MAX_HEADER_SIZE).
     if (header.size() > 100000000) throw ckpt::error("the safetensors header would be " + std::to_string(header.size()) + " bytes, over the 100 MB readers accept; export fewer tensors (--only, --exclude)", r.path());
     detail::output out(out_path);
-    detail::block_source in(r.path());
+    detail::block_source in(r);
     std::vector<char> first, second;  // scratch for transpositions
     std::string length;
     detail::put_le<std::uint64_t>(length, header.size());

@@ -9,6 +9,7 @@
 #include <ostream>
 
 #include "common.hpp"
+#include "sharded.hpp"
 
 namespace ckpt::tool {
 
@@ -28,7 +29,7 @@ inline int list(const std::filesystem::path& dir, std::ostream& out) {
     out << line;
     for (std::size_t i = 0; i < records->size(); ++i) {
         const auto& r = (*records)[i];
-        const auto size = std::filesystem::file_size(r.path, ec);
+        const auto size = checkpoint_size(r.path, ec);
         std::string metrics;
         for (const auto& [k, v] : r.metrics) {
             char m[96];

@@ -16,6 +16,7 @@
 #include "export.hpp"
 #include "inspect.hpp"
 #include "list.hpp"
+#include "sharded.hpp"
 
 namespace {
 
@@ -94,12 +95,13 @@ int main(int argc, char** argv) {
     }
     try {
         if (*ls) return ckpt::tool::list(dir, std::cout);
-        if (*inspect) return ckpt::tool::inspect(file, json, std::cout);
-        if (*verify) return ckpt::tool::verify(file, std::cout, std::cerr);
+        if (*inspect)
+            return ckpt::tool::is_sharded(file) ? ckpt::tool::inspect_sharded(file, json, std::cout) : ckpt::tool::inspect(file, json, std::cout);
+        if (*verify) return ckpt::tool::verify_any(file, std::cout, std::cerr);
         if (*diff) {
             diff_opt.json = diff_json;
             diff_opt.filter = filter;
-            return ckpt::tool::diff(a, b, diff_opt, std::cout);
+            return ckpt::tool::diff_any(a, b, diff_opt, std::cout);
         }
         if (*exp) return export_file(file, format, out, filter);
     } catch (const ckpt::error& e) {

@@ -21,6 +21,8 @@
 #include <utility>
 #include <vector>
 
+#include <ckpt/dtype.hpp>
+
 #include <cereal/cereal.hpp>
 #include <cereal/types/array.hpp>
 #include <cereal/types/bitset.hpp>
@@ -152,8 +154,8 @@ void load_bounded_sequence(opaque_input_archive& ar, Seq& seq) {
     ar.check_count(n, min_encoded_size_v<T>);
     seq.clear();
     if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool> && std::is_same_v<Seq, std::vector<T, typename Seq::allocator_type>>) {
-        seq.resize(static_cast<std::size_t>(n));
-        ar(cereal::binary_data(seq.data(), static_cast<std::size_t>(n) * sizeof(T)));
+        seq.resize(to_size(n));
+        ar(cereal::binary_data(seq.data(), to_size(n) * sizeof(T)));
     } else {
         for (cereal::size_type i = 0; i < n; ++i) {
             seq.emplace_back();

@@ -54,12 +54,16 @@ struct plan_step {
 
 /// What the check pass found and prepared: problems, the objects the file lacks, the entries it
 /// used, and the steps that restore the objects. `walk into it; throw_if_problems(); apply();`
-class restore_plan {
+/// Source is where entries come from: a file_reader, or anything with its find, index_of, entries,
+/// path, read_block and verify_block (a sharded checkpoint's pieces, see detail/mpi_manifest.hpp).
+/// A template rather than an interface: no virtual call per block in the single-file restore.
+template <class Source>
+class basic_restore_plan {
 public:
-    restore_plan(file_reader& f, bool partial_mode, bool in_place_mode)
+    basic_restore_plan(Source& f, bool partial_mode, bool in_place_mode)
         : file(f), partial(partial_mode), in_place(in_place_mode), consumed(f.entries().size(), 0) {}
 
-    file_reader& file;
+    Source& file;
     const bool partial;
     const bool in_place;
     std::vector<restore_problem> problems;         // mismatches: reported together, before any change
@@ -93,6 +97,7 @@ public:
         return out;
     }
 };
+using restore_plan = basic_restore_plan<file_reader>;
 
 inline std::string describe(const entry_info& e) {
     switch (e.kind) {
@@ -128,8 +133,8 @@ inline void reorder(const char* src, char* dst, const shape& s, std::size_t elem
 }
 
 /// Reads a tensor entry into `obj`, which already has the entry's shape.
-template <class T>
-void read_tensor(file_reader& file, const entry_info& e, T& obj) {
+template <class Source, class T>
+void read_tensor(Source& file, const entry_info& e, T& obj) {
     using traits = tensor_traits<T>;
     using element = typename traits::element;
     auto* dest = reinterpret_cast<char*>(traits::data(obj));
@@ -187,15 +192,15 @@ struct emplace_step final : plan_step {  // an empty optional or unique_ptr take
     T& target;
     std::unique_ptr<E> value;
 };
-template <class T>
+template <class Source, class T>
 struct read_step final : plan_step {
-    read_step(file_reader& f, const entry_info& e, T& t) : file(f), entry(e), target(t) {}
+    read_step(Source& f, const entry_info& e, T& t) : file(f), entry(e), target(t) {}
     void apply() override {
         if (tensor_traits<T>::shape_of(target) != entry.shape) tensor_traits<T>::resize(target, entry.shape);
         read_tensor(file, entry, target);
     }
     const entry_info* deferred_read() const noexcept override { return &entry; }
-    file_reader& file;
+    Source& file;
     const entry_info& entry;
     T& target;
 };
@@ -225,9 +230,10 @@ inline bool count_fits_text(std::string_view text) {
     return count <= tokens;
 }
 
-class restore_walker {
+template <class Source>
+class basic_restore_walker {
 public:
-    restore_walker(restore_plan& plan, std::string root) : plan_(plan), path_(std::move(root)) {}
+    basic_restore_walker(basic_restore_plan<Source>& plan, std::string root) : plan_(plan), path_(std::move(root)) {}
 
     template <class T>
     void visit(T& obj) {
@@ -324,7 +330,7 @@ private:
             return read_tensor(plan_.file, e, obj);
         }
         if constexpr (!std::is_same_v<element, bool>) {
-            if (plan_.in_place) return stage(std::make_unique<read_step<T>>(plan_.file, e, obj));
+            if (plan_.in_place) return stage(std::make_unique<read_step<Source, T>>(plan_.file, e, obj));
         }
         if constexpr (std::is_array_v<T>) {
             auto step = std::make_unique<array_step<T>>(obj);
@@ -557,9 +563,10 @@ private:
         stage(std::make_unique<emplace_step<T, E>>(obj, std::move(fresh)));
     }
 
-    restore_plan& plan_;
+    basic_restore_plan<Source>& plan_;
     std::string path_;
     bool direct_ = false;
 };
+using restore_walker = basic_restore_walker<file_reader>;
 
 }  // namespace ckpt::detail

@@ -96,7 +96,7 @@ public:
             const std::uint64_t padding = padding_after(e);
             const char* src = window(e.offset, e.length + padding);
             check(e, hash64(src, static_cast<std::size_t>(e.length)), src + e.length, padding);
-            std::memcpy(out, src + byte_offset, static_cast<std::size_t>(byte_count));
+            std::memcpy(out, src + byte_offset, to_size(byte_count));
             return;
         }
         read_large(e, byte_offset, byte_offset + byte_count, out);
@@ -108,7 +108,7 @@ public:
     /// The chunk checksums of an entry's block: empty when the block is not longer than one chunk.
     std::pair<const std::uint64_t*, std::size_t> chunk_checksums(const entry_info& entry) const {
         const entry_info& e = own(entry);
-        const auto n = static_cast<std::size_t>(chunk_count(e.length, header_.chunk_size));
+        const auto n = to_size(chunk_count(e.length, header_.chunk_size));
         if (n == 0) return {nullptr, 0};
         return {chunk_table(e), n};
     }
@@ -194,7 +194,7 @@ private:
         char pad[block_alignment];
         for (std::uint64_t begin = lo / size * size; begin < hi;) {
             const std::uint64_t end = std::min({begin + group, (hi - 1) / size * size + size, e.length});
-            const auto n = static_cast<std::size_t>(end - begin);
+            const auto n = to_size(end - begin);
             const bool direct = in_step && begin >= lo && end <= hi;
             char* into = direct ? out + (begin - lo) : bounce_buffer(static_cast<std::size_t>(std::min(group, e.length)));
             const bool last = end == e.length;
@@ -217,7 +217,7 @@ private:
     // `from` holds block bytes [begin, end); copies their overlap with [lo, hi) to `out` (byte lo).
     static void copy_overlap(const char* from, std::uint64_t begin, std::uint64_t end, std::uint64_t lo, std::uint64_t hi, char* out) {
         const std::uint64_t a = std::max(begin, lo), b = std::min(end, hi);
-        if (a < b) std::memcpy(out + (a - lo), from + (a - begin), static_cast<std::size_t>(b - a));
+        if (a < b) std::memcpy(out + (a - lo), from + (a - begin), to_size(b - a));
     }
 
     // Sized for the largest request so far: at most max(chunk, the file's chunk size), and a block

@@ -66,7 +66,7 @@ inline void check_writable_entry(std::string_view path, entry_kind kind, dtype t
                 bool overflow = false;
                 for (const auto d : dims) overflow |= __builtin_mul_overflow(n, d, &n);
                 std::uint64_t bytes = 0;
-                overflow |= __builtin_mul_overflow(n, static_cast<std::uint64_t>(dtype_size(type)), &bytes);
+                overflow |= __builtin_mul_overflow(n, std::uint64_t{dtype_size(type)}, &bytes);
                 ok = type != dtype::bytes && !overflow && bytes == size;
                 break;
             }
@@ -130,7 +130,7 @@ public:
             const auto bytes = static_cast<const char*>(data);
             for (std::uint64_t c = 0; c < chunks; ++c) {
                 const std::uint64_t at = c * chunk_size_;
-                sums_[static_cast<std::size_t>(c)] = hash64(bytes + at, static_cast<std::size_t>(std::min(chunk_size_, size - at)));
+                sums_[to_size(c)] = hash64(bytes + at, to_size(std::min(chunk_size_, size - at)));
             }
             index_.u64(hash64(sums_.data(), sums_.size() * sizeof(std::uint64_t)));
             index_.append(sums_.data(), sums_.size() * sizeof(std::uint64_t));

@@ -1,0 +1,489 @@
+#pragma once
+// A sharded checkpoint read without MPI: the directory `run/ckpt-7/` holds one ckpt file per rank
+// that saved (`rank-0`, `rank-1`, ...) and a manifest (`manifest`, itself a ckpt file whose one
+// entry holds the listing below; docs/format.md, "Sharded checkpoints"). The manifest is written
+// last and the directory renamed into place only after every rank's file is durable, so a
+// directory under a final name with a sound manifest is a whole checkpoint.
+//
+// sharded_reader is a restore source for basic_restore_walker (find, index_of, entries, path,
+// read_block) over the logical entries: replicated entries, shards as global tensors assembled
+// from their pieces, and the per-rank entries of one chosen rank. Needs no MPI: the tool, the
+// reader and single-process programs use it too.
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <ckpt/error.hpp>
+#include <ckpt/format/file_reader.hpp>
+#include <ckpt/format/layout.hpp>
+#include <ckpt/metadata.hpp>
+
+namespace ckpt::detail {
+
+inline constexpr const char* sharded_manifest_name = "manifest";
+inline constexpr const char* sharded_manifest_entry = "manifest";
+inline constexpr char sharded_manifest_magic[8] = {'C', 'K', 'P', 'T', 'S', 'H', 'R', 'D'};
+inline constexpr std::uint32_t sharded_manifest_version = 1;
+
+inline std::string rank_file_name(std::uint64_t rank) { return "rank-" + std::to_string(rank); }
+
+/// How an entry was tracked. The numeric values are part of the manifest format.
+enum class entry_role : std::uint8_t {
+    replicated = 0,  // identical on every rank, stored once (by one rank)
+    per_rank = 1,    // one copy per rank, in that rank's file
+    shard = 2,       // a block of a global tensor; the pieces tile it
+};
+
+inline const char* role_name(entry_role r) noexcept {
+    switch (r) {
+        case entry_role::replicated: return "replicated";
+        case entry_role::per_rank: return "per-rank";
+        case entry_role::shard: return "shard";
+    }
+    return "unknown";
+}
+
+/// One stored block: an entry of one rank file.
+struct manifest_piece {
+    std::uint32_t file = 0;      // the rank whose file holds it
+    bool column_major = false;   // element order of the block
+    shape offsets;               // of the block in the global tensor (zeros unless a shard)
+    shape extents;               // the block's shape
+    std::uint64_t length = 0;    // bytes
+    std::uint64_t checksum = 0;  // XXH3-64 of the block, as in the rank file's index
+};
+
+/// One logical entry of a sharded checkpoint.
+struct manifest_entry {
+    std::string path;
+    entry_role role = entry_role::replicated;
+    entry_kind kind = entry_kind::tensor;
+    ckpt::dtype dtype = ckpt::dtype::bytes;
+    shape dims;  // the global shape for a shard, the entry's shape otherwise
+    std::vector<manifest_piece> pieces;
+};
+
+struct sharded_manifest {
+    std::uint32_t world_size = 0;  // ranks that saved; files rank-0 .. rank-(world_size-1)
+    std::vector<manifest_entry> entries;
+};
+
+inline void encode_shape(index_builder& out, const shape& s) {
+    for (auto d : s) out.u64(d);
+}
+
+inline std::string encode_manifest(const sharded_manifest& m) {
+    index_builder out;
+    out.append(sharded_manifest_magic, 8);
+    out.u32(sharded_manifest_version);
+    out.u32(m.world_size);
+    out.u64(m.entries.size());
+    for (const auto& e : m.entries) {
+        out.text(e.path);
+        out.u8(static_cast<std::uint8_t>(e.role));
+        out.u8(static_cast<std::uint8_t>(e.kind));
+        out.u8(static_cast<std::uint8_t>(e.dtype));
+        out.u8(static_cast<std::uint8_t>(e.dims.rank()));
+        encode_shape(out, e.dims);
+        out.u64(e.pieces.size());
+        for (const auto& p : e.pieces) {
+            out.u32(p.file);
+            out.u8(p.column_major ? 1 : 0);
+            encode_shape(out, p.offsets);
+            encode_shape(out, p.extents);
+            out.u64(p.length);
+            out.u64(p.checksum);
+        }
+    }
+    return out.bytes();
+}
+
+inline bool boxes_overlap(const shape& a_lo, const shape& a_ext, const shape& b_lo, const shape& b_ext) noexcept {
+    for (std::size_t i = 0; i < a_lo.rank(); ++i)
+        if (a_lo[i] + a_ext[i] <= b_lo[i] || b_lo[i] + b_ext[i] <= a_lo[i]) return false;
+    return true;
+}
+
+/// Why the blocks of a global tensor do not tile it exactly, or "" when they do. `owners[i]` is
+/// the rank of block i; blocks with no elements are ignored.
+inline std::string tiling_problem(const shape& global, const std::vector<shape>& lo, const std::vector<shape>& ext,
+                                  const std::vector<std::uint32_t>& owners) {
+    bool fits = true;
+    const std::uint64_t total = global.elements(&fits);
+    if (!fits) return "global shape " + global.to_string() + " has too many elements";
+    std::uint64_t covered = 0;
+    for (std::size_t i = 0; i < lo.size(); ++i) {
+        if (lo[i].rank() != global.rank() || ext[i].rank() != global.rank())
+            return "rank " + std::to_string(owners[i]) + "'s block " + ext[i].to_string() + " at " + lo[i].to_string() +
+                   " has another rank than the global shape " + global.to_string();
+        for (std::size_t d = 0; d < global.rank(); ++d)
+            if (lo[i][d] > global[d] || ext[i][d] > global[d] - lo[i][d])
+                return "rank " + std::to_string(owners[i]) + "'s block " + ext[i].to_string() + " at offsets " + lo[i].to_string() +
+                       " lies outside the global shape " + global.to_string();
+        const std::uint64_t n = ext[i].elements();
+        if (n == 0) continue;
+        covered += n;
+        for (std::size_t j = 0; j < i; ++j)
+            if (ext[j].elements() != 0 && boxes_overlap(lo[i], ext[i], lo[j], ext[j]))
+                return "the blocks of ranks " + std::to_string(owners[j]) + " and " + std::to_string(owners[i]) + " overlap (rank " +
+                       std::to_string(owners[j]) + " holds " + ext[j].to_string() + " at " + lo[j].to_string() + ", rank " +
+                       std::to_string(owners[i]) + " " + ext[i].to_string() + " at " + lo[i].to_string() + ")";
+    }
+    if (covered != total) {
+        std::string who;
+        for (std::size_t i = 0; i < lo.size() && i < 16; ++i)
+            if (ext[i].elements() != 0)
+                who += (who.empty() ? "" : ", ") + std::string("rank ") + std::to_string(owners[i]) + " " + ext[i].to_string() + " at " +
+                       lo[i].to_string();
+        return "the blocks leave a gap: they cover " + std::to_string(covered) + " of the " + std::to_string(total) +
+               " elements of " + global.to_string() + " (" + (who.empty() ? "no rank holds any" : who) + ")";
+    }
+    return {};
+}
+
+inline sharded_manifest decode_manifest(std::string_view bytes, const std::filesystem::path& file) {
+    index_parser in(bytes, file);
+    auto fail = [&](const std::string& what) { throw corrupt_error("sharded manifest: " + what, file); };
+    if (bytes.size() < 8 || std::memcmp(bytes.data(), sharded_manifest_magic, 8) != 0)
+        throw format_error("not a sharded checkpoint manifest (wrong magic bytes)", file);
+    for (int i = 0; i < 8; ++i) in.u8();
+    const auto version = in.u32();
+    if (version != sharded_manifest_version)
+        throw format_error("sharded manifest version " + std::to_string(version) + " is not supported (this build reads version " +
+                               std::to_string(sharded_manifest_version) + ")",
+                           file);
+    sharded_manifest m;
+    m.world_size = in.u32();
+    if (m.world_size == 0) fail("zero ranks");
+    const auto count = in.u64();
+    if (count > bytes.size() / 20) fail("entry count " + std::to_string(count) + " cannot fit");
+    m.entries.reserve(to_size(count));
+    auto read_shape = [&](std::size_t rank) {
+        shape s;
+        for (std::size_t i = 0; i < rank; ++i) s.push_back(in.u64());
+        return s;
+    };
+    for (std::uint64_t i = 0; i < count; ++i) {
+        manifest_entry e;
+        e.path = in.text("entry path");
+        if (!is_valid_entry_path(e.path)) fail("invalid entry path '" + e.path + "'");
+        const auto role = in.u8(), kind = in.u8(), type = in.u8(), rank = in.u8();
+        if (role > 2) fail("entry '" + e.path + "' has unknown role " + std::to_string(role));
+        if (kind > static_cast<std::uint8_t>(entry_kind::mapping)) fail("entry '" + e.path + "' has unknown kind " + std::to_string(kind));
+        if (!is_valid_dtype(type)) fail("entry '" + e.path + "' has unknown dtype " + std::to_string(type));
+        if (rank > shape::max_rank) fail("entry '" + e.path + "' has rank " + std::to_string(rank));
+        e.role = static_cast<entry_role>(role);
+        e.kind = static_cast<entry_kind>(kind);
+        e.dtype = static_cast<ckpt::dtype>(type);
+        e.dims = read_shape(rank);
+        const auto pieces = in.u64();
+        if (pieces > in.remaining() / 21 + 1) fail("entry '" + e.path + "' piece count " + std::to_string(pieces) + " cannot fit");
+        if (e.role != entry_role::shard && pieces != 1) fail("entry '" + e.path + "' is not a shard and has " + std::to_string(pieces) + " pieces");
+        if (e.role == entry_role::shard && (e.kind != entry_kind::tensor || rank == 0)) fail("shard '" + e.path + "' is not a tensor of rank >= 1");
+        std::vector<shape> lo, ext;
+        std::vector<std::uint32_t> owners;
+        for (std::uint64_t k = 0; k < pieces; ++k) {
+            manifest_piece p;
+            p.file = in.u32();
+            const auto order = in.u8();
+            p.offsets = read_shape(rank);
+            p.extents = read_shape(rank);
+            p.length = in.u64();
+            p.checksum = in.u64();
+            if (p.file >= m.world_size) fail("entry '" + e.path + "' has a piece in rank file " + std::to_string(p.file) + " of " + std::to_string(m.world_size));
+            if (order > 1) fail("entry '" + e.path + "' has unknown flags");
+            p.column_major = order == 1;
+            if (e.kind == entry_kind::tensor) {
+                bool fits = true;
+                const auto n = p.extents.elements(&fits);
+                if (!fits || e.dtype == ckpt::dtype::bytes || n > UINT64_MAX / dtype_size(e.dtype) || n * dtype_size(e.dtype) != p.length)
+                    fail("entry '" + e.path + "': a piece " + p.extents.to_string() + " does not agree with its length " + std::to_string(p.length));
+            }
+            if (e.role != entry_role::shard && p.extents != e.dims) fail("entry '" + e.path + "': its piece's shape differs from the entry's");
+            lo.push_back(p.offsets);
+            ext.push_back(p.extents);
+            owners.push_back(p.file);
+            e.pieces.push_back(std::move(p));
+        }
+        if (e.role == entry_role::shard)
+            if (auto why = tiling_problem(e.dims, lo, ext, owners); !why.empty()) fail("shard '" + e.path + "': " + why);
+        m.entries.push_back(std::move(e));
+    }
+    if (in.remaining() != 0) fail(std::to_string(in.remaining()) + " unexpected bytes at the end");
+    return m;
+}
+
+/// True when `dir` is a directory holding a manifest with a sound header: what directory scans
+/// take for a committed sharded checkpoint (a temporary directory's name is never taken).
+inline bool is_sharded_checkpoint(const std::filesystem::path& dir) noexcept {
+    std::error_code ec;
+    if (is_temp_name(dir) || !std::filesystem::is_directory(dir, ec)) return false;
+    return peek_header(dir / sharded_manifest_name).has_value();
+}
+
+/// Reads bytes [byte_offset, byte_offset + byte_count) of a piece's block, checked: the format's
+/// read_range reads and verifies only the chunks that cover the range (a version 1 file: the whole
+/// block). The range comes from the manifest, which is data: outside the block it is corrupt.
+inline void read_range(file_reader& f, const entry_info& e, std::uint64_t byte_offset, std::uint64_t byte_count, void* dest) {
+    if (byte_offset > e.length || byte_count > e.length - byte_offset)
+        throw corrupt_error("range [" + std::to_string(byte_offset) + ", +" + std::to_string(byte_count) + ") lies outside the block of " +
+                                std::to_string(e.length) + " bytes",
+                            f.path(), e.path);
+    f.read_range(e, byte_offset, byte_count, dest);
+}
+
+// Element strides of a box in row- or column-major order.
+inline void box_strides(const shape& ext, bool column_major, std::uint64_t* out) {
+    const std::size_t r = ext.rank();
+    if (column_major)
+        for (std::uint64_t i = 0, s = 1; i < r; s *= ext[i], ++i) out[i] = s;
+    else
+        for (std::uint64_t i = r, s = 1; i-- > 0; s *= ext[i]) out[i] = s;
+}
+
+/// A sharded checkpoint directory. `rank_view`: whose per-rank entries entries() shows (none: no
+/// per-rank entries).
+class sharded_reader {
+public:
+    explicit sharded_reader(std::filesystem::path dir, std::optional<std::uint32_t> rank_view = std::nullopt)
+        : dir_(std::move(dir)), manifest_file_(dir_ / sharded_manifest_name) {
+        const entry_info* e = manifest_file_.find(sharded_manifest_entry);
+        if (!e || e->kind != entry_kind::tensor || e->dtype != ckpt::dtype::uint8)
+            throw format_error("no sharded manifest entry in the manifest file", manifest_file_.path());
+        manifest_ = decode_manifest(manifest_file_.read_block(*e), manifest_file_.path());
+        files_.resize(manifest_.world_size);
+        view_rank(rank_view);
+    }
+
+    /// Shows the per-rank entries of rank `r` in entries() (none: no per-rank entries).
+    void view_rank(std::optional<std::uint32_t> rank_view) {
+        if (rank_view && *rank_view >= manifest_.world_size)
+            throw error("rank " + std::to_string(*rank_view) + " does not exist: the checkpoint was saved by " +
+                            std::to_string(manifest_.world_size) + " ranks",
+                        dir_);
+        entries_.clear();
+        logical_.clear();
+        lookup_.clear();
+        for (std::size_t i = 0; i < manifest_.entries.size(); ++i) {
+            const auto& m = manifest_.entries[i];
+            if (m.role == entry_role::per_rank && (!rank_view || m.pieces[0].file != *rank_view)) continue;
+            entry_info e2;
+            e2.path = m.path;
+            e2.kind = m.kind;
+            e2.dtype = m.dtype;
+            e2.shape = m.dims;
+            if (m.role == entry_role::shard) {
+                e2.length = m.dims.elements() * dtype_size(m.dtype);
+            } else {
+                e2.column_major = m.pieces[0].column_major;
+                e2.length = m.pieces[0].length;
+                e2.checksum = m.pieces[0].checksum;
+            }
+            if (!lookup_.emplace(e2.path, entries_.size()).second)
+                throw corrupt_error("sharded manifest: duplicate entry path '" + e2.path + "'", manifest_file_.path());
+            entries_.push_back(std::move(e2));
+            logical_.push_back(i);
+        }
+    }
+
+    const std::filesystem::path& path() const noexcept { return dir_; }
+    const ckpt::metadata& metadata() const noexcept { return manifest_file_.metadata(); }
+    const sharded_manifest& manifest() const noexcept { return manifest_; }
+    std::uint32_t world_size() const noexcept { return manifest_.world_size; }
+    /// Logical entries: replicated, shards (global shape, row-major), per-rank of the viewed rank.
+    const std::vector<entry_info>& entries() const noexcept { return entries_; }
+    const entry_info* find(std::string_view path) const {
+        auto it = lookup_.find(std::string(path));
+        return it == lookup_.end() ? nullptr : &entries_[it->second];
+    }
+    std::size_t index_of(const entry_info& e) const noexcept { return to_size(&e - entries_.data()); }
+    /// The manifest entry of a logical entry: one of entries(), or a copy of one (found by path).
+    const manifest_entry& logical(const entry_info& e) const {
+        const entry_info* p = &e;
+        const std::less<const entry_info*> before;
+        if (before(p, entries_.data()) || !before(p, entries_.data() + entries_.size())) {
+            p = find(e.path);
+            if (!p) throw error("no entry '" + e.path + "' in this view of the sharded checkpoint", dir_, e.path);
+        }
+        return manifest_.entries[logical_[index_of(*p)]];
+    }
+
+    /// The file of rank `r`, opened on first use.
+    file_reader& file(std::uint32_t r) {
+        if (!files_[r]) files_[r] = std::make_unique<file_reader>(dir_ / rank_file_name(r));
+        return *files_[r];
+    }
+
+    /// The entry of a piece in its rank file, checked against what the manifest says of it.
+    const entry_info& piece_entry(const manifest_entry& m, const manifest_piece& p) {
+        file_reader& f = file(p.file);
+        const entry_info* e = f.find(m.path);
+        if (!e) throw corrupt_error("the manifest lists a piece that the file lacks", f.path(), m.path);
+        if (e->kind != m.kind || e->dtype != m.dtype || e->shape != p.extents || e->length != p.length || e->checksum != p.checksum ||
+            (e->column_major != p.column_major && e->shape.rank() > 1))
+            throw corrupt_error("the piece in this file does not match the manifest (" + describe_piece(*e) + " in the file, " +
+                                    describe_piece(m, p) + " in the manifest)",
+                                f.path(), m.path);
+        return *e;
+    }
+
+    void read_block(const entry_info& e, void* dest) {
+        const manifest_entry& m = logical(e);
+        if (m.role == entry_role::shard) return read_box(m, shape_zeros(m.dims.rank()), m.dims, false, dest);
+        const manifest_piece& p = m.pieces[0];
+        file(p.file).read_block(piece_entry(m, p), dest);
+    }
+    std::string read_block(const entry_info& e) {
+        std::string s(to_size(e.length), '\0');
+        read_block(e, s.data());
+        return s;
+    }
+    /// Bytes [offset, offset + count) of a logical entry (a shard: of its row-major global tensor),
+    /// reading only the pieces and chunks the range covers.
+    void read_range(const entry_info& e, std::uint64_t offset, std::uint64_t count, void* dest) {
+        if (offset > e.length || count > e.length - offset)
+            throw error("range [" + std::to_string(offset) + ", +" + std::to_string(count) + ") lies outside the block of " +
+                            std::to_string(e.length) + " bytes",
+                        dir_, e.path);
+        const manifest_entry& m = logical(e);
+        if (m.role != entry_role::shard) {
+            const manifest_piece& p = m.pieces[0];
+            return detail::read_range(file(p.file), piece_entry(m, p), offset, count, dest);
+        }
+        const std::size_t rank = m.dims.rank();
+        const std::uint64_t elem = dtype_size(m.dtype);
+        if (count == 0) return;
+        if (offset % elem != 0 || count % elem != 0 || rank == 0) {
+            // Not whole elements: through a buffer of the covering elements.
+            const std::uint64_t first = offset / elem, last = (offset + count - 1) / elem;
+            std::vector<char> buffer(to_size((last - first + 1) * elem));
+            read_range(e, first * elem, (last - first + 1) * elem, buffer.data());
+            std::memcpy(dest, buffer.data() + (offset - first * elem), to_size(count));
+            return;
+        }
+        // Runs along the last dimension, each a box of one row piece.
+        std::uint64_t index = offset / elem;
+        const std::uint64_t end = (offset + count) / elem;
+        char* out = static_cast<char*>(dest);
+        while (index < end) {
+            shape lo, ext;
+            std::uint64_t rest = index;
+            std::uint64_t coords[shape::max_rank] = {};
+            for (std::size_t d = rank; d-- > 0;) { coords[d] = rest % m.dims[d]; rest /= m.dims[d]; }
+            const std::uint64_t run = std::min(end - index, m.dims[rank - 1] - coords[rank - 1]);
+            for (std::size_t d = 0; d < rank; ++d) {
+                lo.push_back(coords[d]);
+                ext.push_back(d + 1 == rank ? run : 1);
+            }
+            read_box(m, lo, ext, false, out);
+            out += run * elem;
+            index += run;
+        }
+    }
+    /// Reads and checks every piece of a logical entry without keeping its bytes.
+    void verify_block(const entry_info& e) { verify_entry(logical(e)); }
+    void verify_entry(const manifest_entry& m) {
+        for (const auto& p : m.pieces) file(p.file).verify_block(piece_entry(m, p));
+    }
+    /// Every piece of every entry, and every rank file whole (a file's own entries included).
+    void verify_all() {
+        for (const auto& m : manifest_.entries) verify_entry(m);
+        for (std::uint32_t r = 0; r < manifest_.world_size; ++r) file(r).verify();
+        manifest_file_.verify();
+    }
+
+    /// Copies the box [lo, lo + ext) of a shard's global tensor into `dest`, laid out as a tensor of
+    /// shape `ext` in row- or column-major order. Reads of each overlapping piece only the byte
+    /// span from the first to the last element of the overlap, checked.
+    void read_box(const manifest_entry& m, const shape& lo, const shape& ext, bool column_major, void* dest) {
+        const std::size_t rank = m.dims.rank(), elem = dtype_size(m.dtype);
+        std::uint64_t dst_stride[shape::max_rank] = {};
+        box_strides(ext, column_major && rank > 1, dst_stride);
+        std::vector<char> buffer;
+        for (const auto& p : m.pieces) {
+            shape ilo, iext;
+            bool empty = false;
+            for (std::size_t d = 0; d < rank; ++d) {
+                const std::uint64_t a = std::max(lo[d], p.offsets[d]), b = std::min(lo[d] + ext[d], p.offsets[d] + p.extents[d]);
+                if (a >= b) empty = true;
+                ilo.push_back(a);
+                iext.push_back(a < b ? b - a : 0);
+            }
+            if (empty) continue;
+            const bool src_cm = p.column_major && rank > 1;
+            std::uint64_t src_stride[shape::max_rank] = {};
+            box_strides(p.extents, src_cm, src_stride);
+            std::uint64_t first = 0, last = 0;
+            for (std::size_t d = 0; d < rank; ++d) {
+                first += (ilo[d] - p.offsets[d]) * src_stride[d];
+                last += (ilo[d] + iext[d] - 1 - p.offsets[d]) * src_stride[d];
+            }
+            buffer.resize(to_size((last - first + 1) * elem));
+            detail::read_range(file(p.file), piece_entry(m, p), first * elem, (last - first + 1) * elem, buffer.data());
+            // Copy runs along the source's fastest dimension; whole runs at once when it is also
+            // the destination's.
+            const std::size_t fast = src_cm ? 0 : rank - 1;
+            const bool contiguous = dst_stride[fast] == 1;
+            std::uint64_t index[shape::max_rank] = {};
+            for (;;) {
+                std::uint64_t s = 0, t = 0;
+                for (std::size_t d = 0; d < rank; ++d) {
+                    s += (ilo[d] + index[d] - p.offsets[d]) * src_stride[d];
+                    t += (ilo[d] + index[d] - lo[d]) * dst_stride[d];
+                }
+                const char* from = buffer.data() + (s - first) * elem;
+                char* to = static_cast<char*>(dest) + t * elem;
+                if (contiguous) std::memcpy(to, from, to_size(iext[fast] * elem));
+                else
+                    for (std::uint64_t k = 0; k < iext[fast]; ++k) std::memcpy(to + k * dst_stride[fast] * elem, from + k * elem, elem);
+                std::size_t d = rank;
+                bool done = true;
+                while (d-- > 0) {
+                    if (d == fast) continue;
+                    if (++index[d] < iext[d]) { done = false; break; }
+                    index[d] = 0;
+                }
+                if (done) break;
+            }
+        }
+        if (m.dtype == ckpt::dtype::boolean) {
+            const auto* bytes = static_cast<const unsigned char*>(dest);
+            for (std::uint64_t i = 0, n = ext.elements(); i < n; ++i)
+                if (bytes[i] > 1) throw corrupt_error("bool tensor holds a byte that is neither 0 nor 1", dir_, m.path);
+        }
+    }
+
+private:
+    static shape shape_zeros(std::size_t rank) {
+        shape s;
+        for (std::size_t i = 0; i < rank; ++i) s.push_back(0);
+        return s;
+    }
+    static std::string describe_piece(const entry_info& e) {
+        return std::string(dtype_name(e.dtype)) + " " + e.shape.to_string() + ", " + std::to_string(e.length) + " bytes";
+    }
+    static std::string describe_piece(const manifest_entry& m, const manifest_piece& p) {
+        return std::string(dtype_name(m.dtype)) + " " + p.extents.to_string() + ", " + std::to_string(p.length) + " bytes";
+    }
+
+    std::filesystem::path dir_;
+    file_reader manifest_file_;
+    sharded_manifest manifest_;
+    std::vector<entry_info> entries_;
+    std::vector<std::size_t> logical_;  // entries_[i] is manifest_.entries[logical_[i]]
+    std::unordered_map<std::string, std::size_t> lookup_;
+    std::vector<std::unique_ptr<file_reader>> files_;
+};
+
+}  // namespace ckpt::detail

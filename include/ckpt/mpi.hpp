@@ -1,0 +1,752 @@
+#pragma once
+// ckpt::mpi::checkpoint: one checkpoint of a training state spread over the ranks of an MPI
+// communicator. Optional header (CMake target ckpt::mpi); nothing else in ckpt needs MPI.
+//
+//   ckpt::mpi::checkpoint ck{MPI_COMM_WORLD,
+//       ckpt::track("model", model),                 // replicated: identical on every rank, stored once
+//       ckpt::track_per_rank("data", cursor),        // one copy per rank
+//       ckpt::track_shard("embedding", local_rows,   // this rank's block of a global tensor
+//                         ckpt::shape{global_rows, dim}, ckpt::shape{row_offset, 0})};
+//   auto p = ck.save("run/ckpt");    // collective: run/ckpt-1/ (rank-0, rank-1, ..., manifest)
+//   ck.restore(p).assert_consumed(); // collective; on any number of ranks
+//
+// Save, in order (docs/distributed.md): every rank walks its objects and hashes their blocks; the
+// ranks exchange the block descriptions (one allgather) and each derives the same plan from them:
+// replicas compared, shards checked to tile their tensors, each replicated block given to one
+// rank balancing bytes. Rank 0 creates a temporary directory; every rank writes and fsyncs its
+// file there; the ranks agree that all succeeded; rank 0 writes the manifest, renames the
+// directory into place and fsyncs the parent. A failure anywhere becomes, on every rank, the same
+// typed error naming the failing rank, and the temporary directory is removed.
+
+// Open MPI's mpi.h pulls in its deprecated C++ bindings, which trip -Wcast-function-type; CMake's
+// MPI targets include it as a system header, this covers direct compiler calls.
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpragmas"
+#pragma GCC diagnostic ignored "-Wunknown-warning-option"
+#pragma GCC diagnostic ignored "-Wcast-function-type"
+#endif
+#include <mpi.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <memory>
+#include <new>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <unistd.h>
+
+#include <ckpt/checkpoint.hpp>
+#include <ckpt/detail/mpi_manifest.hpp>
+
+namespace ckpt {
+
+/// An object with one copy per rank. Made by ckpt::track_per_rank.
+template <class T>
+struct tracked_per_rank {
+    std::string name;  ///< the entry path: `t.name == "rng"`
+    T* object;         ///< the tracked object, not owned
+};
+
+/// This rank's block of a global tensor. Made by ckpt::track_shard.
+template <class T>
+struct tracked_shard {
+    std::string name;  ///< the entry path of the global tensor: `t.name == "model/embedding"`
+    T* object;         ///< this rank's block, not owned
+    shape global;      ///< the whole tensor's shape: `t.global.to_string() == "[1000,64]"`
+    shape offsets;     ///< of this block in it; the block's shape is the object's
+};
+
+/// `ckpt::track_per_rank("rng", rng)`: each rank saves and restores its own copy.
+template <class T>
+tracked_per_rank<T> track_per_rank(std::string name, T& object) {
+    detail::require_checkpointable<T>();
+    return {std::move(name), &object};
+}
+
+/// `ckpt::track_shard("embedding", rows, ckpt::shape{1000, 64}, ckpt::shape{250, 0})`: `block` is
+/// the part of a [1000,64] tensor starting at row 250 (its own shape gives the extents). The blocks
+/// of all ranks must tile the global tensor exactly. On restore the object must already have the
+/// shape of the block it is to receive; the split may differ from the one saved.
+template <class T>
+tracked_shard<T> track_shard(std::string name, T& block, shape global, shape offsets) {
+    static_assert(is_tensor_v<T>, "ckpt: track_shard takes a tensor: an Eigen matrix or vector, or a type with ckpt::tensor_traits");
+    constexpr std::size_t rank = tensor_traits<T>::rank;
+    static_assert(rank >= 1, "ckpt: a shard is a block of a tensor of rank 1 or more");
+    if (global.rank() != rank || offsets.rank() != rank)
+        throw error("track_shard('" + name + "'): the object has rank " + std::to_string(rank) + ", the global shape " + global.to_string() +
+                    " and offsets " + offsets.to_string() + " must have as many dimensions");
+    return {std::move(name), &block, global, offsets};
+}
+
+namespace mpi {
+
+/// What a save does when replicas of an entry differ between ranks: refuse (the default) throws
+/// mismatch_error naming the entry and two ranks; warn prints that on rank 0's stderr and saves
+/// rank-owner's copy; off does not compare.
+enum class divergence { refuse, warn, off };
+
+namespace detail {
+
+using ckpt::detail::entry_role;
+
+/// A failure as it travels between ranks.
+struct failure {
+    enum kind_t : int { none = 0, generic = 1, io = 2, format = 3, corrupt = 4, mismatch = 5 } kind = none;
+    std::string entry;
+    std::string what;
+    explicit operator bool() const noexcept { return kind != none; }
+};
+
+/// The exception in flight as a failure: `catch (...) { f = capture(); }`
+inline failure capture() {
+    try {
+        throw;
+    } catch (const mismatch_error& e) {
+        return {failure::mismatch, e.entry(), e.what()};
+    } catch (const corrupt_error& e) {
+        return {failure::corrupt, e.entry(), e.what()};
+    } catch (const format_error& e) {
+        return {failure::format, e.entry(), e.what()};
+    } catch (const io_error& e) {
+        return {failure::io, e.entry(), e.what()};
+    } catch (const error& e) {
+        return {failure::generic, e.entry(), e.what()};
+    } catch (const std::exception& e) {
+        return {failure::generic, {}, e.what()};
+    } catch (...) {
+        return {failure::generic, {}, "an unknown exception"};
+    }
+}
+
+[[noreturn]] inline void raise(const failure& f, const std::filesystem::path& file) {
+    switch (f.kind) {
+        case failure::io: throw io_error(f.what, file);
+        case failure::format: throw format_error(f.what, file, f.entry);
+        case failure::corrupt: throw corrupt_error(f.what, file, f.entry);
+        case failure::mismatch: throw mismatch_error(f.what, file, f.entry);
+        default: throw error(f.what, file, f.entry);
+    }
+}
+
+/// The few collectives a sharded save and restore need, over the caller's communicator. agree()
+/// is the one decision point: every rank passes its outcome, every rank gets the same answer.
+/// (A checkpoint_manager over MPI needs exactly this too: all(), broadcast() and agree().)
+class communicator {
+public:
+    explicit communicator(MPI_Comm comm) : comm_(comm) {
+        MPI_Comm_rank(comm_, &rank_);
+        MPI_Comm_size(comm_, &size_);
+    }
+    MPI_Comm get() const noexcept { return comm_; }
+    int rank() const noexcept { return rank_; }
+    int size() const noexcept { return size_; }
+
+    /// Every rank's bytes, in rank order.
+    std::vector<std::string> allgather(const std::string& mine) const {
+        const int n = static_cast<int>(mine.size());
+        std::vector<int> counts(ckpt::detail::to_size(size_)), displs(ckpt::detail::to_size(size_));
+        MPI_Allgather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, comm_);
+        long long total = 0;
+        for (int r = 0; r < size_; ++r) {
+            displs[ckpt::detail::to_size(r)] = static_cast<int>(total);
+            total += counts[ckpt::detail::to_size(r)];
+        }
+        if (total > INT32_MAX) throw error("the ranks' block descriptions exceed 2 GiB: too many entries for one exchange");
+        std::string all(ckpt::detail::to_size(total), '\0');
+        MPI_Allgatherv(mine.data(), n, MPI_BYTE, all.data(), counts.data(), displs.data(), MPI_BYTE, comm_);
+        std::vector<std::string> out;
+        for (int r = 0; r < size_; ++r)
+            out.push_back(all.substr(ckpt::detail::to_size(displs[ckpt::detail::to_size(r)]),
+                                     ckpt::detail::to_size(counts[ckpt::detail::to_size(r)])));
+        return out;
+    }
+
+    /// `root`'s bytes on every rank.
+    std::string broadcast(std::string bytes, int root) const {
+        unsigned long long n = bytes.size();
+        MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, root, comm_);
+        bytes.resize(ckpt::detail::to_size(n));
+        if (n) MPI_Bcast(bytes.data(), static_cast<int>(n), MPI_BYTE, root, comm_);
+        return bytes;
+    }
+
+    /// True on every rank when `mine` is true on every rank.
+    bool all(bool mine) const {
+        int in = mine ? 1 : 0, out = 0;
+        MPI_Allreduce(&in, &out, 1, MPI_INT, MPI_MIN, comm_);
+        return out == 1;
+    }
+
+    /// Every rank passes its outcome; when any failed, every rank gets the failure of the lowest
+    /// failing rank, its message naming that rank and `during`.
+    failure agree(const failure& mine, const std::string& during) const {
+        const int kind = static_cast<int>(mine.kind);
+        std::vector<int> kinds(ckpt::detail::to_size(size_));
+        MPI_Allgather(&kind, 1, MPI_INT, kinds.data(), 1, MPI_INT, comm_);
+        int failed = -1;
+        for (int r = 0; r < size_ && failed < 0; ++r)
+            if (kinds[ckpt::detail::to_size(r)] != failure::none) failed = r;
+        if (failed < 0) return {};
+        failure f;
+        f.kind = static_cast<failure::kind_t>(kinds[ckpt::detail::to_size(failed)]);
+        f.entry = broadcast(mine.entry, failed);
+        f.what = "rank " + std::to_string(failed) + " of " + std::to_string(size_) + " failed " + during + ": " + broadcast(mine.what, failed);
+        return f;
+    }
+
+private:
+    MPI_Comm comm_;
+    int rank_ = 0, size_ = 1;
+};
+
+/// One block a save walk produced on this rank.
+struct planned_block {
+    std::string path;
+    entry_role role = entry_role::replicated;
+    entry_kind kind = entry_kind::tensor;
+    dtype type = dtype::bytes;
+    shape dims;     // the block's shape
+    shape offsets;  // shards: of the block in the global tensor
+    shape global;   // shards: the global shape
+    bool column_major = false;
+    std::uint64_t size = 0;
+    std::uint64_t checksum = 0;
+    const void* data = nullptr;  // tensors: the object's own memory, stable during the save
+    std::string owned;           // other kinds: the encoded bytes, copied
+    bool uses_owned = false;
+    const void* bytes() const noexcept { return uses_owned ? static_cast<const void*>(owned.data()) : data; }
+};
+
+/// The checksum file_writer::block gives a block (the manifest must list it): the block's hash, or
+/// since format version 2, for a block longer than one chunk, the hash of its chunk hashes.
+inline std::uint64_t block_checksum(const void* data, std::size_t size, std::uint64_t chunk_size = ckpt::detail::default_chunk_size) {
+    const std::uint64_t chunks = ckpt::detail::chunk_count(size, chunk_size);
+    if (chunks == 0) return ckpt::detail::hash64(size ? data : "", size);
+    std::vector<std::uint64_t> sums(ckpt::detail::to_size(chunks));
+    const auto* bytes = static_cast<const char*>(data);
+    for (std::uint64_t c = 0; c < chunks; ++c) {
+        const std::uint64_t at = c * chunk_size;
+        sums[ckpt::detail::to_size(c)] = ckpt::detail::hash64(bytes + at, ckpt::detail::to_size(std::min<std::uint64_t>(chunk_size, size - at)));
+    }
+    return ckpt::detail::hash64(sums.data(), sums.size() * sizeof(std::uint64_t));
+}
+
+/// A save_walker sink that keeps what a save needs: descriptions, checksums, and the bytes (tensor
+/// blocks by reference, encoded values by copy).
+struct plan_sink {
+    entry_role role = entry_role::replicated;
+    std::vector<planned_block> blocks;
+
+    void block(std::string_view path, entry_kind kind, dtype type, const shape& dims, bool column_major, const void* data, std::size_t size) {
+        planned_block b;
+        b.path = std::string(path);
+        b.role = role;
+        b.kind = kind;
+        b.type = type;
+        b.dims = dims;
+        b.column_major = column_major;
+        b.size = size;
+        b.checksum = block_checksum(data, size);
+        if (kind == entry_kind::tensor) {
+            b.data = data;
+        } else {
+            b.owned.assign(static_cast<const char*>(size ? data : ""), size);
+            b.uses_owned = true;
+        }
+        blocks.push_back(std::move(b));
+    }
+};
+
+inline std::string encode_descriptions(const std::vector<planned_block>& blocks) {
+    ckpt::detail::index_builder out;
+    out.u64(blocks.size());
+    for (const auto& b : blocks) {
+        out.text(b.path);
+        out.u8(static_cast<std::uint8_t>(b.role));
+        out.u8(static_cast<std::uint8_t>(b.kind));
+        out.u8(static_cast<std::uint8_t>(b.type));
+        out.u8(b.column_major ? 1 : 0);
+        out.u8(static_cast<std::uint8_t>(b.dims.rank()));
+        for (auto d : b.dims) out.u64(d);
+        out.u8(static_cast<std::uint8_t>(b.global.rank()));
+        for (auto d : b.global) out.u64(d);
+        for (auto d : b.offsets) out.u64(d);
+        out.u64(b.size);
+        out.u64(b.checksum);
+    }
+    return out.bytes();
+}
+
+inline std::vector<planned_block> decode_descriptions(const std::string& bytes) {
+    ckpt::detail::index_parser in(bytes, {});
+    std::vector<planned_block> blocks(ckpt::detail::to_size(in.u64()));
+    for (auto& b : blocks) {
+        b.path = in.text("path");
+        b.role = static_cast<entry_role>(in.u8());
+        b.kind = static_cast<entry_kind>(in.u8());
+        b.type = static_cast<dtype>(in.u8());
+        b.column_major = in.u8() == 1;
+        for (auto r = in.u8(); r > 0; --r) b.dims.push_back(in.u64());
+        const auto g = in.u8();
+        for (unsigned i = 0; i < g; ++i) b.global.push_back(in.u64());
+        for (unsigned i = 0; i < g; ++i) b.offsets.push_back(in.u64());
+        b.size = in.u64();
+        b.checksum = in.u64();
+    }
+    return blocks;
+}
+
+inline std::string describe(const planned_block& b) {
+    return std::string(entry_kind_name(b.kind)) + " " + dtype_name(b.type) + " " + b.dims.to_string() + (b.column_major ? " column-major" : "") +
+           ", " + std::to_string(b.size) + " bytes";
+}
+
+inline std::string hex(std::uint64_t v) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+    return buf;
+}
+
+/// What every rank derives alike from all ranks' block descriptions.
+struct save_layout {
+    std::vector<std::uint32_t> owner;  // per replicated block (in rank 0's order): the rank that writes it
+    ckpt::detail::sharded_manifest manifest;
+    std::string warning;  // divergent replicas under divergence::warn
+};
+
+/// Checks the ranks' blocks against each other and plans the save; throws mismatch_error (the
+/// same on every rank, since every rank has the same input).
+inline save_layout plan_save(const std::vector<std::vector<planned_block>>& all, divergence policy, const std::filesystem::path& file) {
+    const auto world = static_cast<std::uint32_t>(all.size());
+    auto of_role = [&](std::uint32_t r, entry_role role) {
+        std::vector<const planned_block*> out;
+        for (const auto& b : all[r])
+            if (b.role == role) out.push_back(&b);
+        return out;
+    };
+    save_layout layout;
+    layout.manifest.world_size = world;
+
+    // Replicated: the same entries everywhere, and (unless told otherwise) the same bytes.
+    const auto reference = of_role(0, entry_role::replicated);
+    for (std::uint32_t r = 1; r < world; ++r) {
+        const auto mine = of_role(r, entry_role::replicated);
+        for (std::size_t i = 0; i < std::max(mine.size(), reference.size()); ++i) {
+            if (i >= mine.size())
+                throw mismatch_error("replicated entry differs between ranks 0 and " + std::to_string(r) + ": rank " + std::to_string(r) +
+                                         " lacks it",
+                                     file, reference[i]->path);
+            if (i >= reference.size())
+                throw mismatch_error("replicated entry differs between ranks 0 and " + std::to_string(r) + ": rank 0 lacks it", file, mine[i]->path);
+            const auto &a = *reference[i], &b = *mine[i];
+            if (a.path != b.path)
+                throw mismatch_error("replicated entries differ between ranks 0 and " + std::to_string(r) + ": rank 0 has '" + a.path +
+                                         "' where rank " + std::to_string(r) + " has '" + b.path + "'",
+                                     file, a.path);
+            if (a.kind != b.kind || a.type != b.type || a.dims != b.dims || a.size != b.size || a.column_major != b.column_major)
+                throw mismatch_error("replicated entry differs between ranks 0 and " + std::to_string(r) + ": rank 0 has " + describe(a) +
+                                         ", rank " + std::to_string(r) + " has " + describe(b),
+                                     file, a.path);
+        }
+    }
+    std::vector<std::vector<const planned_block*>> replicas(world);
+    for (std::uint32_t r = 0; r < world && policy != divergence::off; ++r) replicas[r] = of_role(r, entry_role::replicated);
+    if (policy != divergence::off)
+        for (std::size_t i = 0; i < reference.size(); ++i)
+            for (std::uint32_t r = 1; r < world; ++r) {
+                const auto& b = *replicas[r][i];
+                if (b.checksum == reference[i]->checksum) continue;
+                const std::string what = "replicas differ between ranks 0 and " + std::to_string(r) + " (checksums " + hex(reference[i]->checksum) +
+                                         " and " + hex(b.checksum) + "): a replicated object has diverged across ranks";
+                if (policy == divergence::refuse) throw mismatch_error(what, file, b.path);
+                if (layout.warning.empty()) layout.warning = "ckpt: warning: " + file.string() + ": entry '" + b.path + "': " + what;
+                break;
+            }
+
+    // Shards: the same names on every rank, one dtype and global shape each, tiling it exactly.
+    std::vector<std::uint64_t> load(world, 0);
+    const auto shards = of_role(0, entry_role::shard);
+    std::vector<std::vector<const planned_block*>> shard_blocks(world);
+    for (std::uint32_t r = 0; r < world; ++r) {
+        shard_blocks[r] = of_role(r, entry_role::shard);
+        if (shard_blocks[r].size() != shards.size())
+            throw mismatch_error("ranks 0 and " + std::to_string(r) + " track different shards (" + std::to_string(shards.size()) + " and " +
+                                     std::to_string(shard_blocks[r].size()) + ")",
+                                 file);
+        for (const auto& b : all[r])
+            if (b.role != entry_role::replicated) load[r] += b.size;
+    }
+    for (std::size_t i = 0; i < shards.size(); ++i) {
+        ckpt::detail::manifest_entry m;
+        m.path = shards[i]->path;
+        m.role = entry_role::shard;
+        m.kind = entry_kind::tensor;
+        m.dtype = shards[i]->type;
+        m.dims = shards[i]->global;
+        std::vector<shape> lo, ext;
+        std::vector<std::uint32_t> owners;
+        for (std::uint32_t r = 0; r < world; ++r) {
+            const auto& b = *shard_blocks[r][i];
+            if (b.path != m.path)
+                throw mismatch_error("ranks 0 and " + std::to_string(r) + " track different shards ('" + m.path + "' and '" + b.path + "')", file, m.path);
+            if (b.type != m.dtype || b.global != m.dims)
+                throw mismatch_error("shard differs between ranks 0 and " + std::to_string(r) + ": rank 0 holds a block of " + dtype_name(m.dtype) +
+                                         " " + m.dims.to_string() + ", rank " + std::to_string(r) + " of " + dtype_name(b.type) + " " +
+                                         b.global.to_string(),
+                                     file, m.path);
+            lo.push_back(b.offsets);
+            ext.push_back(b.dims);
+            owners.push_back(r);
+            if (b.dims.elements() != 0)
+                m.pieces.push_back({r, b.column_major && b.dims.rank() > 1, b.offsets, b.dims, b.size, b.checksum});
+        }
+        if (auto why = ckpt::detail::tiling_problem(m.dims, lo, ext, owners); !why.empty())
+            throw mismatch_error("shard blocks do not tile the global tensor: " + why, file, m.path);
+        layout.manifest.entries.push_back(std::move(m));
+    }
+
+    // Each replicated block to the rank with the fewest bytes so far, largest blocks first (ties
+    // to the lowest rank): every rank computes the same assignment.
+    std::vector<std::size_t> order(reference.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return reference[a]->size > reference[b]->size; });
+    layout.owner.assign(reference.size(), 0);
+    for (std::size_t i : order) {
+        std::uint32_t best = 0;
+        for (std::uint32_t r = 1; r < world; ++r)
+            if (load[r] < load[best]) best = r;
+        layout.owner[i] = best;
+        load[best] += reference[i]->size + ckpt::detail::block_alignment;  // empty blocks still cost an index record
+    }
+    std::vector<ckpt::detail::manifest_entry> replicated;
+    for (std::size_t i = 0; i < reference.size(); ++i) {
+        const auto& b = *reference[i];
+        ckpt::detail::manifest_entry m{b.path, entry_role::replicated, b.kind, b.type, b.dims, {}};
+        m.pieces.push_back({layout.owner[i], b.column_major, shape{}, b.dims, b.size, b.checksum});
+        replicated.push_back(std::move(m));
+    }
+    layout.manifest.entries.insert(layout.manifest.entries.begin(), replicated.begin(), replicated.end());
+    for (std::uint32_t r = 0; r < world; ++r)
+        for (const auto& b : all[r])
+            if (b.role == entry_role::per_rank) {
+                ckpt::detail::manifest_entry m{b.path, entry_role::per_rank, b.kind, b.type, b.dims, {}};
+                m.pieces.push_back({r, b.column_major, shape{}, b.dims, b.size, b.checksum});
+                layout.manifest.entries.push_back(std::move(m));
+            }
+    for (auto& m : layout.manifest.entries)
+        for (auto& p : m.pieces)
+            if (m.role != entry_role::shard) {
+                p.offsets = shape{};
+                for (std::size_t d = 0; d < m.dims.rank(); ++d) p.offsets.push_back(0);
+            }
+    return layout;
+}
+
+template <class T> struct is_tracked_item : std::false_type {};
+template <class T> struct is_tracked_item<tracked<T>> : std::true_type {};
+template <class T> struct is_tracked_item<tracked_per_rank<T>> : std::true_type {};
+template <class T> struct is_tracked_item<tracked_shard<T>> : std::true_type {};
+
+}  // namespace detail
+
+/// A training state spread over the ranks of a communicator; see the top of this header. Every
+/// rank constructs it with the same names in the same order; save and restore are collective.
+template <class... Ts>
+class checkpoint : public any_checkpoint {
+    static_assert((detail::is_tracked_item<Ts>::value && ...),
+                  "ckpt: ckpt::mpi::checkpoint takes ckpt::track, ckpt::track_per_rank and ckpt::track_shard items");
+
+public:
+    /// `ckpt::mpi::checkpoint ck{MPI_COMM_WORLD, ckpt::track("model", model), ckpt::track_per_rank("rng", rng)};`
+    explicit checkpoint(MPI_Comm comm, Ts... objects) : comm_(comm), objects_(std::move(objects)...) {
+        ckpt::detail::check_track_names(std::apply([](const auto&... t) { return std::vector<std::string>{t.name...}; }, objects_));
+    }
+
+    /// `ck.on_divergent_replicas(ckpt::mpi::divergence::warn);` see divergence.
+    void on_divergent_replicas(divergence policy) noexcept { divergence_ = policy; }
+    /// The communicator's rank of this process: `if (ck.rank() == 0) log(...);`
+    int rank() const noexcept { return comm_.rank(); }
+    /// The number of ranks: `auto rows = global_rows / ck.size();`
+    int size() const noexcept { return comm_.size(); }
+    /// The communicator the checkpoint runs on (the caller's): `MPI_Barrier(ck.communicator());`
+    MPI_Comm communicator() const noexcept { return comm_.get(); }
+
+private:
+    void do_write(const std::filesystem::path& file, const save_options& options, std::uint64_t counter) override {
+        namespace cd = ckpt::detail;
+        namespace fs = std::filesystem;
+        const int me = comm_.rank();
+
+        // Rank 0's name, number and time are the save's; a rank that chose another name (no shared
+        // file system, or a directory changed under the job) makes every rank refuse.
+        cd::index_builder chosen;
+        chosen.text(file.string());
+        chosen.u64(counter);
+        chosen.u64(static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count()));
+        chosen.text(temp_directory(file, counter).string());
+        const std::string agreed = comm_.broadcast(chosen.bytes(), 0);
+        cd::index_parser in(agreed, file);
+        const fs::path name = in.text("file");
+        const std::uint64_t agreed_counter = in.u64();
+        const auto when = std::chrono::system_clock::time_point(
+            std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(static_cast<std::int64_t>(in.u64()))));
+        const fs::path temp = in.text("temporary directory");
+        detail::failure mine;
+        if (name != file || agreed_counter != counter)
+            mine = {detail::failure::generic, {}, "it would save to '" + file.string() + "' (save " + std::to_string(counter) + "), rank 0 to '" +
+                                                      name.string() + "' (save " + std::to_string(agreed_counter) + ")"};
+        if (auto f = comm_.agree(mine, "to agree on the checkpoint's name")) detail::raise(f, file);
+
+        // Walk and hash; exchange descriptions; every rank derives the same plan.
+        detail::plan_sink sink;
+        try {
+            walk(sink);
+        } catch (...) {
+            mine = detail::capture();
+        }
+        if (auto f = comm_.agree(mine, "while walking its tracked objects")) detail::raise(f, file);
+        std::vector<std::vector<detail::planned_block>> all;
+        for (const auto& bytes : comm_.allgather(detail::encode_descriptions(sink.blocks))) all.push_back(detail::decode_descriptions(bytes));
+        const detail::save_layout layout = detail::plan_save(all, divergence_, file);
+        if (!layout.warning.empty() && me == 0) std::fprintf(stderr, "%s\n", layout.warning.c_str());
+
+        // Rank 0 makes the temporary directory (its name marks it as temporary to every scan).
+        if (me == 0) {
+            try {
+                if (fs::exists(file)) throw io_error("a checkpoint of this name already exists", file);
+                cd::create_parent_directories(file);
+                std::error_code ec;
+                fs::remove_all(temp, ec);
+                if (!fs::create_directory(temp, ec) || ec) throw io_error("cannot create the temporary directory", temp, ec);
+            } catch (...) {
+                mine = detail::capture();
+            }
+        }
+        if (auto f = comm_.agree(mine, "to create the checkpoint's temporary directory")) detail::raise(f, file);
+
+        // Phase one: every rank writes and fsyncs its own file.
+        try {
+            cd::file_writer writer(temp / cd::rank_file_name(static_cast<std::uint64_t>(me)));
+            std::size_t replicated = 0;
+            for (const auto& b : sink.blocks) {
+                if (b.role == detail::entry_role::replicated && layout.owner[replicated++] != static_cast<std::uint32_t>(me)) continue;
+                if (b.role == detail::entry_role::shard && b.dims.elements() == 0) continue;
+                writer.block(b.path, b.kind, b.type, b.dims, b.column_major, b.bytes(), ckpt::detail::to_size(b.size));
+            }
+            writer.finish(options, counter, when);
+        } catch (...) {
+            mine = detail::capture();
+        }
+        if (auto f = comm_.agree(mine, "while writing its file of the checkpoint")) {
+            discard(temp);
+            detail::raise(f, file);
+        }
+
+        // Phase two: rank 0 commits. Until the rename, nothing under a final name exists.
+        if (me == 0) {
+            bool renamed = false;
+            try {
+                const std::string body = cd::encode_manifest(layout.manifest);
+                cd::file_writer manifest(temp / cd::sharded_manifest_name);
+                manifest.block(cd::sharded_manifest_entry, entry_kind::tensor, dtype::uint8, shape{body.size()}, false, body.data(), body.size());
+                manifest.finish(options, counter, when);
+                if (fs::exists(file)) throw io_error("a checkpoint of this name already exists", file);
+                if (cd::injected_failure(cd::io_op::rename, file) || ::rename(temp.c_str(), file.c_str()) != 0)
+                    throw io_error("cannot rename the temporary directory into place", file, cd::last_error());
+                renamed = true;
+                cd::fsync_directory(file.parent_path());
+            } catch (...) {
+                mine = detail::capture();
+                std::error_code ec;
+                if (renamed) fs::remove_all(file, ec);  // not known durable: not a checkpoint
+            }
+        }
+        if (auto f = comm_.agree(mine, "to commit the checkpoint")) {
+            discard(temp);
+            detail::raise(f, file);
+        }
+    }
+
+    void do_snapshot(ckpt::detail::snapshot&) override {
+        throw error("asynchronous saves of a ckpt::mpi::checkpoint are not supported yet: use save()");
+    }
+
+    restore_status do_restore(const std::filesystem::path& file, restore_mode mode) override {
+        namespace cd = ckpt::detail;
+        const bool partial = cd::includes(mode, restore_mode::partial);
+        const auto me = static_cast<std::uint32_t>(comm_.rank()), world = static_cast<std::uint32_t>(comm_.size());
+        detail::failure mine;
+        std::optional<cd::sharded_reader> source;
+        try {
+            source.emplace(file);
+            if (source->world_size() == world) source->view_rank(me);
+        } catch (...) {
+            mine = detail::capture();
+        }
+        if (auto f = comm_.agree(mine, "to open the checkpoint")) detail::raise(f, file);
+        const std::uint32_t saved = source->world_size();
+
+        // Check pass: nothing changes. Every rank finds its entries, reads and checks every block
+        // it uses (shards: only the covering pieces and chunks) into staged values, and collects
+        // every problem. The ranks agree before any of them applies: a restore that fails on any
+        // rank (a damaged chunk, a mismatch) leaves every object on every rank as it was.
+        // Always staged, also under ckpt::in_place: a read at apply time could fail on one rank
+        // after the others changed their objects.
+        plan_type plan(*source, partial, false);
+        try {
+            std::apply([&](auto&... t) { (check(plan, t, saved), ...); }, objects_);
+            if (!plan.problems.empty()) {
+                std::string what = plan.problems.front().what;
+                for (std::size_t i = 1; i < plan.problems.size() && i < 20; ++i)
+                    what += "\n  and entry '" + plan.problems[i].path + "': " + plan.problems[i].what;
+                if (plan.problems.size() > 20) what += "\n  and " + std::to_string(plan.problems.size() - 20) + " more";
+                throw mismatch_error(what, {}, plan.problems.front().path);
+            }
+        } catch (...) {
+            mine = detail::capture();
+        }
+        if (auto f = comm_.agree(mine, "to check the checkpoint against its objects")) detail::raise(f, file);
+
+        // Apply: staged steps only move or swap values in, which does not fail.
+        plan.apply();
+        save_counter_ = source->metadata().save_counter;
+        return restore_status(file, source->metadata(), std::move(plan.missing), plan.unused());
+    }
+
+    template <class Sink>
+    void walk(Sink& sink) {
+        std::apply([&](auto&... t) { (walk_one(sink, t), ...); }, objects_);
+    }
+    template <class Sink, class T>
+    static void walk_one(Sink& sink, const tracked<T>& t) {
+        sink.role = detail::entry_role::replicated;
+        ckpt::detail::save_walker<Sink>(sink, t.name).visit(*t.object);
+    }
+    template <class Sink, class T>
+    static void walk_one(Sink& sink, const tracked_per_rank<T>& t) {
+        sink.role = detail::entry_role::per_rank;
+        ckpt::detail::save_walker<Sink>(sink, t.name).visit(*t.object);
+    }
+    template <class Sink, class T>
+    static void walk_one(Sink& sink, const tracked_shard<T>& t) {
+        sink.role = detail::entry_role::shard;
+        ckpt::detail::save_walker<Sink>(sink, t.name).visit(*t.object);
+        sink.blocks.back().global = t.global;
+        sink.blocks.back().offsets = t.offsets;
+    }
+
+    using plan_type = ckpt::detail::basic_restore_plan<ckpt::detail::sharded_reader>;
+    using walker = ckpt::detail::basic_restore_walker<ckpt::detail::sharded_reader>;
+
+    template <class T>
+    static void check(plan_type& plan, tracked<T>& t, std::uint32_t) {
+        walker(plan, t.name).visit(*t.object);
+    }
+    template <class T>
+    void check(plan_type& plan, tracked_per_rank<T>& t, std::uint32_t saved) {
+        if (saved == static_cast<std::uint32_t>(comm_.size())) return walker(plan, t.name).visit(*t.object);
+        // Another rank's state is never silently dropped or reused.
+        if (plan.partial) plan.missing.push_back(t.name);
+        else
+            plan.problems.push_back({t.name, "per-rank state was saved by " + std::to_string(saved) + " ranks and is restored on " +
+                                                 std::to_string(comm_.size()) + ": restore with ckpt::partial to leave it as it is " +
+                                                 "(ckpt::reader can read any rank's copy)"});
+    }
+    // A shard's box is read (only the pieces and chunks that cover it) into a fresh tensor of the
+    // object's shape, which a plan step moves in.
+    template <class T>
+    static void check(plan_type& plan, tracked_shard<T>& t, std::uint32_t) {
+        namespace cd = ckpt::detail;
+        using traits = tensor_traits<T>;
+        const entry_info* e = plan.file.find(t.name);
+        if (!e) {
+            if (plan.partial) plan.missing.push_back(t.name);
+            else plan.problems.push_back({t.name, "not found in the checkpoint"});
+            return;
+        }
+        plan.consumed[plan.file.index_of(*e)] = 1;
+        const auto& m = plan.file.logical(*e);
+        const shape ext = traits::shape_of(*t.object);
+        std::string why;
+        if (m.kind != entry_kind::tensor || m.role == detail::entry_role::per_rank)
+            why = "checkpoint has a " + std::string(cd::role_name(m.role)) + " " + entry_kind_name(m.kind) + ", object is a shard";
+        else if (m.dtype != dtype_of<typename traits::element>() || m.dims != t.global)
+            why = "checkpoint has a global tensor of " + std::string(dtype_name(m.dtype)) + " " + m.dims.to_string() + ", the shard is of " +
+                  dtype_name(dtype_of<typename traits::element>()) + " " + t.global.to_string();
+        else
+            for (std::size_t d = 0; d < ext.rank(); ++d)
+                if (t.offsets[d] > t.global[d] || ext[d] > t.global[d] - t.offsets[d])
+                    why = "the object's block " + ext.to_string() + " at offsets " + t.offsets.to_string() + " lies outside the global shape " +
+                          t.global.to_string();
+        if (!why.empty()) return plan.problems.push_back({t.name, why});
+        if (!plan.problems.empty()) return;  // the restore will throw: not worth reading
+        auto read_into = [&](auto& value) {
+            plan.file.read_box(m, t.offsets, ext, traits::column_major, traits::data(value));
+        };
+        if constexpr (std::is_array_v<T>) {
+            auto step = std::make_unique<cd::array_step<T>>(*t.object);
+            read_into(step->value);
+            plan.steps.push_back(std::move(step));
+        } else if constexpr (std::is_default_constructible_v<T> && std::is_move_assignable_v<T>) {
+            std::unique_ptr<cd::move_step<T>> step;
+            try {
+                step = std::make_unique<cd::move_step<T>>(*t.object);
+                if (traits::shape_of(step->value) != ext) traits::resize(step->value, ext);
+            } catch (const std::bad_alloc&) {
+                throw error("not enough memory to stage the shard's " + std::to_string(ext.elements() * sizeof(typename traits::element)) +
+                                " bytes for the restore",
+                            plan.file.path(), t.name);
+            }
+            if (traits::shape_of(step->value) == ext) {
+                read_into(step->value);
+                return plan.steps.push_back(std::move(step));
+            }
+        }
+        if constexpr (!std::is_array_v<T>) {
+            // A tensor type that cannot be made empty and resized: stage a copy of the object.
+            static_assert(std::is_copy_constructible_v<T> && std::is_move_assignable_v<T>,
+                          "ckpt: a restored shard's tensor type must be default-constructible or copyable, and move-assignable");
+            T copy = *t.object;
+            read_into(copy);
+            plan.steps.push_back(std::make_unique<cd::move_step<T>>(*t.object, std::move(copy)));
+        }
+    }
+
+    static std::filesystem::path temp_directory(const std::filesystem::path& file, std::uint64_t counter) {
+        auto temp = file;
+        temp += std::string(ckpt::detail::temp_marker) + std::to_string(::getpid()) + "." + std::to_string(counter);
+        return temp;
+    }
+    // After a failed save every rank returns only once the temporary directory is gone.
+    void discard(const std::filesystem::path& temp) {
+        if (comm_.rank() == 0) {
+            std::error_code ec;
+            std::filesystem::remove_all(temp, ec);
+        }
+        MPI_Barrier(comm_.get());
+    }
+
+    detail::communicator comm_;
+    std::tuple<Ts...> objects_;
+    divergence divergence_ = divergence::refuse;
+};
+
+template <class... Ts>
+checkpoint(MPI_Comm, Ts...) -> checkpoint<Ts...>;
+
+}  // namespace mpi
+}  // namespace ckpt
