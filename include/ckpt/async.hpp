@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <ckpt/format/writer.hpp>
+#include <ckpt/warning.hpp>
 
 namespace ckpt::detail {
 
@@ -92,7 +93,7 @@ public:
     background_worker& operator=(const background_worker&) = delete;
 
     /// Waits for any job in flight; a destructor must not throw, so an error nobody collected is
-    /// reported on stderr rather than lost silently.
+    /// reported as a ckpt::warning rather than lost silently.
     ~background_worker() {
         {
             std::unique_lock lock(mutex_);
@@ -105,9 +106,10 @@ public:
             try {
                 std::rethrow_exception(error_);
             } catch (const std::exception& e) {
-                std::fprintf(stderr, "ckpt: an asynchronous save failed and no later save or wait() collected the error: %s\n", e.what());
+                warn(warning_kind::async_save_failed,
+                     std::string("an asynchronous save failed and no later save or wait() collected the error: ") + e.what());
             } catch (...) {
-                std::fprintf(stderr, "ckpt: an asynchronous save failed with an unknown exception\n");
+                warn(warning_kind::async_save_failed, "an asynchronous save failed with an unknown exception");
             }
         }
     }

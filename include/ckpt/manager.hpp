@@ -40,6 +40,7 @@
 #include <ckpt/io/lock.hpp>
 #include <ckpt/policy.hpp>
 #include <ckpt/reader.hpp>
+#include <ckpt/warning.hpp>
 
 namespace ckpt {
 
@@ -87,12 +88,13 @@ public:
     }
     checkpoint_manager(const checkpoint_manager&) = delete;
     checkpoint_manager& operator=(const checkpoint_manager&) = delete;
-    /// Waits for an asynchronous save in flight (its error, if any, is reported on stderr).
+    /// Waits for an asynchronous save in flight (its error, if any, is reported as a ckpt::warning).
     ~checkpoint_manager() {
         try {
             ck_.wait();
         } catch (const std::exception& e) {
-            std::fprintf(stderr, "ckpt: the last asynchronous save of %s failed: %s\n", dir_.c_str(), e.what());
+            detail::warn(warning_kind::async_save_failed,
+                         "the last asynchronous save of " + dir_.string() + " failed: " + e.what());
         }
     }
 
@@ -166,7 +168,7 @@ public:
     const std::filesystem::path& directory() const noexcept { return dir_; }
 
     /// Restores the latest checkpoint and returns its path; with none, calls `init` (if given)
-    /// and returns nothing. A damaged latest checkpoint is reported on stderr and the one before
+    /// and returns nothing. A damaged latest checkpoint is reported as a ckpt::warning and the one before
     /// it is tried; when every one is damaged the last error is thrown rather than starting over.
     std::optional<std::filesystem::path> restore_or_initialize(const std::function<void()>& init = {}) {
         const auto all = records();
@@ -179,7 +181,7 @@ public:
                 // mismatch with the program's state) is the caller's to see at once.
                 const char* why = skip_reason(e);
                 if (!why || std::next(it) == all.rend()) throw;
-                std::fprintf(stderr, "ckpt: skipping %s: %s\n", why, e.what());
+                detail::warn(warning_kind::skipped_checkpoint, std::string("skipping ") + why + ": " + e.what());
             }
         }
         if (init) init();
@@ -243,7 +245,8 @@ private:
                 settle();
             } catch (const io_error& e) {
                 if (e.code() != std::errc::no_space_on_device && e.code().value() != EDQUOT) throw;
-                std::fprintf(stderr, "ckpt: %s (the next save records the directory's checkpoints)\n", e.what());
+                detail::warn(warning_kind::state_not_recorded,
+                             std::string(e.what()) + " (the next save records the directory's checkpoints)");
             }
         }
     }
@@ -373,7 +376,7 @@ private:
                 std::filesystem::remove(dir_ / name, ec);
                 if (ec) {
                     remaining.push_back(name);  // still ours: the next open tries again
-                    std::fprintf(stderr, "ckpt: cannot delete %s: %s\n", (dir_ / name).c_str(), ec.message().c_str());
+                    detail::warn(warning_kind::cannot_delete, "cannot delete " + (dir_ / name).string() + ": " + ec.message());
                 }
             }
             hook(detail::manager_point::deleted);
