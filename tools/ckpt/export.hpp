@@ -22,8 +22,10 @@
 #include <array>
 #include <cstdint>
 #include <cstdio>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <system_error>
 #include <map>
 #include <set>
 #include <string>
@@ -129,7 +131,7 @@ template <class T> void put_le(std::string& out, T v) {
     for (std::size_t i = 0; i < sizeof(T); ++i) out += static_cast<char>((static_cast<std::uint64_t>(v) >> (8 * i)) & 0xff);
 }
 
-/// Writes through an atomic_file at a running offset, by pwrite, so that a region can be reserved
+/// Writes through a ckpt::atomic_output at a running offset, by pwrite, so that a region can be reserved
 /// and filled out of order (transposed tensors) or patched later (an npz member's CRC).
 class output {
 public:
@@ -138,14 +140,14 @@ public:
         write_at(offset_, bytes.data(), bytes.size());
         offset_ += bytes.size();
     }
-    void write_at(std::uint64_t at, const void* data, std::size_t n) { ckpt::detail::pwrite_all(file_.fd(), data, n, at, file_.temp_path()); }
+    void write_at(std::uint64_t at, const void* data, std::size_t n) { file_.write_at(at, data, n); }
     /// Reserves `n` bytes at the current offset for write_at.
     std::uint64_t reserve(std::uint64_t n) { return std::exchange(offset_, offset_ + n); }
     std::uint64_t offset() const { return offset_; }
     void commit() { file_.commit(); }
 
 private:
-    ckpt::detail::atomic_file file_;
+    ckpt::atomic_output file_;
     std::uint64_t offset_ = 0;
 };
 
@@ -154,28 +156,40 @@ class block_source {
 public:
     static constexpr std::size_t chunk = 1 << 20;
 
-    explicit block_source(const std::filesystem::path& file) : path_(file), fd_(ckpt::detail::open_for_reading(file)), buffer_(chunk) {}
+    explicit block_source(ckpt::reader& r) : reader_(r), path_(r.path()), file_(std::fopen(path_.c_str(), "rb")), buffer_(chunk) {
+        if (!file_) throw ckpt::io_error("cannot open", path_, std::error_code(errno, std::generic_category()));
+    }
+    block_source(const block_source&) = delete;
+    block_source& operator=(const block_source&) = delete;
+    ~block_source() { std::fclose(file_); }
 
-    /// The block in order, chunk by chunk, to `sink(data, size)`; its checksum is checked at the end
-    /// (a damaged block throws corrupt_error before the output is renamed into place).
+    /// The block in order, chunk by chunk, to `sink(data, size)`. The block is checked first (the
+    /// reader verifies it chunk by chunk, in bounded memory), so a damaged block throws
+    /// corrupt_error before anything is written.
     template <class Sink>
     void stream(const entry_info& e, Sink&& sink) {
-        ckpt::detail::hasher h;
+        reader_.verify(e);
         for (std::uint64_t done = 0; done < e.length;) {
             const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, e.length - done));
-            ckpt::detail::pread_all(fd_.get(), buffer_.data(), n, e.offset + done, path_);
-            h.update(buffer_.data(), n);
+            read(e, done, buffer_.data(), n);
             sink(buffer_.data(), n);
             done += n;
         }
-        if (h.digest() != e.checksum) throw corrupt_error("checksum mismatch: the block's bytes are damaged", path_, e.path);
     }
     /// `n` bytes at `at` within the block, unchecked (the caller verified the block first).
-    void read(const entry_info& e, std::uint64_t at, void* into, std::size_t n) { ckpt::detail::pread_all(fd_.get(), into, n, e.offset + at, path_); }
+    void read(const entry_info& e, std::uint64_t at, void* into, std::size_t n) {
+        if (::fseeko(file_, static_cast<off_t>(e.offset + at), SEEK_SET) != 0)
+            throw ckpt::io_error("cannot read", path_, std::error_code(errno, std::generic_category()));
+        if (std::fread(into, 1, n, file_) != n) {
+            if (std::ferror(file_)) throw ckpt::io_error("cannot read", path_, std::error_code(errno, std::generic_category()));
+            throw corrupt_error("file ended early at byte " + std::to_string(e.offset + at), path_);
+        }
+    }
 
 private:
+    ckpt::reader& reader_;
     std::filesystem::path path_;
-    ckpt::detail::file_descriptor fd_;
+    std::FILE* file_;
     std::vector<char> buffer_;
 };
 
@@ -204,7 +218,7 @@ inline void write_transposed(block_source& in, const entry_info& e, output& out,
             // Column-major, the band is part[0] contiguous elements for each index of the other axes.
             for (std::uint64_t rest = 0; rest < slice; ++rest)
                 in.read(e, (first + rest * e.shape[0]) * esize, source.data() + rest * part[0] * esize, static_cast<std::size_t>(part[0] * esize));
-            ckpt::detail::reorder(source.data(), ordered.data(), part, esize, true);
+            ckpt::convert_element_order(source.data(), ordered.data(), part, esize, true);
             out.write_at(base + first * slice * esize, ordered.data(), static_cast<std::size_t>(part[0] * slice * esize));
         }
         return;
@@ -322,7 +336,7 @@ inline std::vector<export_item> plan_export(const ckpt::reader& r, const path_fi
 inline void write_npz(const std::filesystem::path& out_path, ckpt::reader& r, const std::vector<export_item>& items, progress& bar,
                       bool force_zip64 = false) {
     detail::output out(out_path);
-    detail::block_source in(r.path());
+    detail::block_source in(r);
     struct member { std::string name; std::uint32_t crc; std::uint64_t size, offset; };
     std::vector<member> members;
     constexpr std::uint32_t max32 = 0xffffffffu;
@@ -456,7 +470,7 @@ inline void write_safetensors(const std::filesystem::path& out_path, ckpt::reade
     // The reference reader refuses headers over 100 MB (safetensors' MAX_HEADER_SIZE).
     if (header.size() > 100000000) throw ckpt::error("the safetensors header would be " + std::to_string(header.size()) + " bytes, over the 100 MB readers accept; export fewer tensors (--only, --exclude)", r.path());
     detail::output out(out_path);
-    detail::block_source in(r.path());
+    detail::block_source in(r);
     std::vector<char> first, second;  // scratch for transpositions
     std::string length;
     detail::put_le<std::uint64_t>(length, header.size());
@@ -474,7 +488,7 @@ inline void write_safetensors(const std::filesystem::path& out_path, ckpt::reade
             first.resize(std::max(first.size(), n));
             second.resize(first.size());
             r.read_bytes(e, first.data());
-            ckpt::detail::reorder(first.data(), second.data(), e.shape, dtype_size(e.dtype), true);
+            ckpt::convert_element_order(first.data(), second.data(), e.shape, dtype_size(e.dtype), true);
             out.write({second.data(), n});
             bar.advance(e.length);
         } else {  // large: checked in one pass, then transposed tile by tile
