@@ -43,7 +43,8 @@ public:
                 std::rethrow_exception(error_);
             } catch (const std::exception& e) {
                 warn(warning_kind::async_save_failed,
-                     std::string("an asynchronous save failed and no later save or wait() collected the error: ") + e.what());
+                     std::string("an asynchronous save failed and no later save or wait() collected the error: ") +
+                         e.what());
             } catch (...) {
                 warn(warning_kind::async_save_failed, "an asynchronous save failed with an unknown exception");
             }

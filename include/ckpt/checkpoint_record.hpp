@@ -11,7 +11,8 @@
 
 namespace ckpt {
 
-/// One checkpoint a manager keeps, as its state file records it: `for (auto& r : mgr.records()) r.metrics.at("val_loss");`
+/// One checkpoint a manager keeps, as its state file records it:
+/// `for (auto& r : mgr.records()) r.metrics.at("val_loss");`
 struct checkpoint_record {
     std::uint64_t number = 0;        ///< 1, 2, ... in order of saving, never reused
     std::string name;                ///< file name inside the directory

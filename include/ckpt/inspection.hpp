@@ -55,7 +55,8 @@ inline std::string describe(const entry_info& e) { return detail::describe(e); }
 /// Copies the elements of a tensor of shape `s` (each `element_size` bytes) from `src` to `dst` in
 /// the other element order: column-major to row-major when `src_column_major`, else the reverse.
 /// `ckpt::convert_element_order(block.data(), out.data(), e.shape, 4, e.column_major);`
-inline void convert_element_order(const void* src, void* dst, const shape& s, std::size_t element_size, bool src_column_major) {
+inline void convert_element_order(const void* src, void* dst, const shape& s, std::size_t element_size,
+                                  bool src_column_major) {
     detail::reorder(static_cast<const char*>(src), static_cast<char*>(dst), s, element_size, src_column_major);
 }
 

@@ -200,11 +200,13 @@ private:
     template <class Option>
     void apply(Option o) {
         if constexpr (detail::is_retention_policy<Option>::value) retention_.add(std::move(o));
-        else if constexpr (std::is_same_v<Option, save_every_n_steps> || std::is_same_v<Option, save_every>) schedule_.set(o);
+        else if constexpr (std::is_same_v<Option, save_every_n_steps> || std::is_same_v<Option, save_every>)
+            schedule_.set(o);
         else if constexpr (std::is_same_v<Option, prefix>) naming_.set_prefix(std::move(o.value));
         else if constexpr (std::is_same_v<Option, name_template>) naming_.name_template = std::move(o.value);
         else if constexpr (std::is_same_v<Option, asynchronous_t>) async_ = true;
-        else static_assert(detail::is_retention_policy<Option>::value, "ckpt: not a checkpoint_manager option (see policy.hpp)");
+        else
+            static_assert(detail::is_retention_policy<Option>::value, "ckpt: not a checkpoint_manager option (see policy.hpp)");
     }
 
     void open() {
@@ -376,7 +378,8 @@ private:
                 std::filesystem::remove(dir_ / name, ec);
                 if (ec) {
                     remaining.push_back(name);  // still ours: the next open tries again
-                    detail::warn(warning_kind::cannot_delete, "cannot delete " + (dir_ / name).string() + ": " + ec.message());
+                    detail::warn(warning_kind::cannot_delete,
+                                 "cannot delete " + (dir_ / name).string() + ": " + ec.message());
                 }
             }
             hook(detail::manager_point::deleted);

@@ -50,7 +50,9 @@ struct keep_last {
 /// Every checkpoint: `ckpt::keep_all()`
 struct keep_all {
     /// Keeps them all: `p.mark_kept(records, keep)`
-    void mark_kept(const std::vector<checkpoint_record>&, std::vector<bool>& keep) const { keep.assign(keep.size(), true); }
+    void mark_kept(const std::vector<checkpoint_record>&, std::vector<bool>& keep) const {
+        keep.assign(keep.size(), true);
+    }
 };
 
 /// One checkpoint per interval of wall time, kept for good (keep_checkpoint_every_n_hours):
@@ -69,7 +71,8 @@ struct keep_every {
     /// Called as `r` is recorded: preserves it for good when an interval passed since the last
     /// preserved one (`anchor_ns`, kept in the state file; the first save starts the clock).
     void on_saved(checkpoint_record& r, std::optional<std::int64_t>& anchor_ns) const {
-        const std::int64_t t = std::chrono::duration_cast<std::chrono::nanoseconds>(r.wall_time.time_since_epoch()).count();
+        using std::chrono::nanoseconds;
+        const std::int64_t t = std::chrono::duration_cast<nanoseconds>(r.wall_time.time_since_epoch()).count();
         if (!anchor_ns) {
             anchor_ns = t;
         } else if (t - *anchor_ns >= interval.count()) {

@@ -156,7 +156,8 @@ class block_source {
 public:
     static constexpr std::size_t chunk = 1 << 20;
 
-    explicit block_source(ckpt::reader& r) : reader_(r), path_(r.path()), file_(std::fopen(path_.c_str(), "rb")), buffer_(chunk) {
+    explicit block_source(ckpt::reader& r)
+        : reader_(r), path_(r.path()), file_(std::fopen(path_.c_str(), "rb")), buffer_(chunk) {
         if (!file_) throw ckpt::io_error("cannot open", path_, std::error_code(errno, std::generic_category()));
     }
     block_source(const block_source&) = delete;
@@ -181,7 +182,8 @@ public:
         if (::fseeko(file_, static_cast<off_t>(e.offset + at), SEEK_SET) != 0)
             throw ckpt::io_error("cannot read", path_, std::error_code(errno, std::generic_category()));
         if (std::fread(into, 1, n, file_) != n) {
-            if (std::ferror(file_)) throw ckpt::io_error("cannot read", path_, std::error_code(errno, std::generic_category()));
+            if (std::ferror(file_))
+                throw ckpt::io_error("cannot read", path_, std::error_code(errno, std::generic_category()));
             throw corrupt_error("file ended early at byte " + std::to_string(e.offset + at), path_);
         }
     }

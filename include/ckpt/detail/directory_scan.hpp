@@ -57,8 +57,8 @@ inline manager_state scan_directory(const std::filesystem::path& dir) {
 /// those (a "pretrained" checkpoint kept in the same directory is not ours to rotate).
 inline manager_state rebuild_state(const std::filesystem::path& dir, const checkpoint_naming& naming) {
     manager_state s = scan_directory(dir);
-    s.records.erase(std::remove_if(s.records.begin(), s.records.end(), [&](const auto& r) { return !naming.named_by_us(r); }),
-                    s.records.end());
+    const auto foreign = [&](const checkpoint_record& r) { return !naming.named_by_us(r); };
+    s.records.erase(std::remove_if(s.records.begin(), s.records.end(), foreign), s.records.end());
     s.next_number = 1;
     for (auto& r : s.records) r.number = s.next_number++;
     return s;

@@ -20,8 +20,8 @@ template <class P, class = void>
 struct is_retention_policy : std::false_type {};
 template <class P>
 struct is_retention_policy<P, std::void_t<decltype(std::declval<const P&>().mark_kept(
-                                  std::declval<const std::vector<checkpoint_record>&>(), std::declval<std::vector<bool>&>()))>>
-    : std::true_type {};
+                                  std::declval<const std::vector<checkpoint_record>&>(),
+                                  std::declval<std::vector<bool>&>()))>> : std::true_type {};
 
 template <class P, class = void>
 struct has_check : std::false_type {};
@@ -42,7 +42,8 @@ public:
     void add(Policy p) {
         if constexpr (has_check<Policy>::value) p.check();
         if constexpr (has_on_saved<Policy>::value)
-            on_saved_.push_back([p](checkpoint_record& r, std::optional<std::int64_t>& anchor) { p.on_saved(r, anchor); });
+            on_saved_.push_back(
+                [p](checkpoint_record& r, std::optional<std::int64_t>& anchor) { p.on_saved(r, anchor); });
         mark_.push_back([p = std::move(p)](const std::vector<checkpoint_record>& rs, std::vector<bool>& keep) {
             p.mark_kept(rs, keep);
         });

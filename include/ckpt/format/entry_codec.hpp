@@ -43,8 +43,8 @@ inline bool entry_shape_agrees(entry_kind kind, dtype type, const shape& dims, s
 
 /// Appends one entry record; `chunk_sums` (count of them: chunk_count(length, chunk size)) follow
 /// it when the block is chunked, and `checksum` is then their hash.
-inline void encode_entry_record(index_builder& out, std::string_view path, entry_kind kind, dtype type, const shape& dims,
-                                bool column_major, std::uint64_t offset, std::uint64_t length, std::uint64_t checksum,
+inline void encode_entry_record(index_builder& out, std::string_view path, entry_kind kind, dtype type,
+                                const shape& dims, bool column_major, std::uint64_t offset, std::uint64_t length, std::uint64_t checksum,
                                 const std::uint64_t* chunk_sums = nullptr, std::size_t chunks = 0) {
     out.text(path);
     out.u8(static_cast<std::uint8_t>(kind));
@@ -68,7 +68,8 @@ inline entry_info decode_entry_record(index_parser& in, std::uint64_t expected_o
     e.path = in.text("entry path");
     if (!is_valid_entry_path(e.path)) in.fail("invalid entry path '" + e.path + "'");
     const auto kind = in.u8(), type = in.u8(), flags = in.u8(), rank = in.u8();
-    if (kind > static_cast<std::uint8_t>(entry_kind::mapping)) in.fail("entry '" + e.path + "' has unknown kind " + std::to_string(kind));
+    if (kind > static_cast<std::uint8_t>(entry_kind::mapping))
+        in.fail("entry '" + e.path + "' has unknown kind " + std::to_string(kind));
     if (!is_valid_dtype(type)) in.fail("entry '" + e.path + "' has unknown dtype " + std::to_string(type));
     if (flags > 1) in.fail("entry '" + e.path + "' has unknown flags");
     if (rank > shape::max_rank) in.fail("entry '" + e.path + "' has rank " + std::to_string(rank));
@@ -94,8 +95,8 @@ inline entry_info decode_entry_record(index_parser& in, std::uint64_t expected_o
             in.fail("entry '" + e.path + "' checksum does not match its chunk table");
     }
     if (!entry_shape_agrees(e.kind, e.dtype, e.shape, e.length))
-        in.fail("entry '" + e.path + "': " + entry_kind_name(e.kind) + " of " + dtype_name(e.dtype) + " " + e.shape.to_string() +
-                " does not agree with its block length " + std::to_string(e.length));
+        in.fail("entry '" + e.path + "': " + entry_kind_name(e.kind) + " of " + dtype_name(e.dtype) + " " +
+                e.shape.to_string() + " does not agree with its block length " + std::to_string(e.length));
     return e;
 }
 

@@ -100,7 +100,8 @@ public:
         pad_to_alignment();
         const std::uint64_t chunks = chunk_count(size, chunk_size_);
         if (chunks == 0) {
-            encode_entry_record(index_, path, kind, type, dims, column_major, position_, size, hash64(size ? data : "", size));
+            const std::uint64_t checksum = hash64(size ? data : "", size);
+            encode_entry_record(index_, path, kind, type, dims, column_major, position_, size, checksum);
         } else {
             // Chunked: one hash per chunk, and the block's checksum is the hash of that table, which
             // follows the record. The block is then written in one piece, as before version 2 (a
