@@ -50,10 +50,11 @@ enum class restore_mode : unsigned { strict = 0, partial = 1, verify_first = 2, 
 inline constexpr restore_mode strict = restore_mode::strict;
 /// `ck.restore(p, ckpt::partial).missing()`: objects the file lacks are left as they are.
 inline constexpr restore_mode partial = restore_mode::partial;
-/// `ck.restore(p, ckpt::verify_first)`: every checksum is checked before any object changes.
+/// `ck.restore(p, ckpt::in_place | ckpt::verify_first)`: in place, but every checksum checked first.
 inline constexpr restore_mode verify_first = restore_mode::verify_first;
 /// `ck.restore(p, ckpt::in_place)`: tensor blocks read straight into the objects (see restore_mode).
 inline constexpr restore_mode in_place = restore_mode::in_place;
+/// Combines modes: `ckpt::partial | ckpt::in_place`
 constexpr restore_mode operator|(restore_mode a, restore_mode b) noexcept {
     return static_cast<restore_mode>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
 }
