@@ -11,7 +11,6 @@
 // crash between any two steps leaves every listed checkpoint loadable and every checkpoint file
 // accounted for: the next manager to open the directory finishes the deletions and removes the
 // temporary files of an interrupted write.
-
 //
 // Each concern has its own header: the state file's codec in detail/manager_state.hpp, the directory
 // scan and the adoption of unrecorded files in detail/directory_scan.hpp, file names in
