@@ -5,14 +5,12 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/models.hpp"
+
 #include <type_traits>
 
 namespace diag_models {
-struct dense {
-    Eigen::MatrixXf kernel;
-    Eigen::VectorXf bias;
-};
-CKPT_FIELDS(dense, kernel, bias)
+using ckpt_test::dense;
 struct net {
     dense hidden, out;
 };

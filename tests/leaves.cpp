@@ -3,6 +3,9 @@
 
 #include <ckpt/ckpt.hpp>
 
+#include <Eigen/SparseCore>
+#include <unsupported/Eigen/CXX11/Tensor>
+
 #include <catch2/catch.hpp>
 
 #include <chrono>

@@ -5,16 +5,14 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/models.hpp"
+
 #include <filesystem>
 #include <memory>
 #include <optional>
 
 namespace opt_models {
-struct dense {
-    Eigen::MatrixXf kernel;
-    Eigen::VectorXf bias;
-};
-CKPT_FIELDS(dense, kernel, bias)
+using ckpt_test::dense;
 
 struct model {
     std::optional<Eigen::VectorXf> ema;  // PFR cannot count this struct: only the order is checked

@@ -4,14 +4,12 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/models.hpp"
+
 #include <filesystem>
 
 namespace {
-struct dense {
-    Eigen::MatrixXf kernel;
-    Eigen::VectorXf bias;
-};
-CKPT_FIELDS(dense, kernel, bias)
+using ckpt_test::dense;
 }  // namespace
 
 TEST_CASE("listing entries and reading them by path", "[reader]") {

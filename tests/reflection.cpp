@@ -5,16 +5,14 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/models.hpp"
+
 #include <filesystem>
 #include <functional>
 #include <mutex>
 
 namespace user_models {
-struct dense {
-    Eigen::MatrixXf kernel;
-    Eigen::VectorXf bias;
-};
-CKPT_FIELDS(dense, kernel, bias)
+using ckpt_test::dense;
 
 struct network {
     std::vector<dense> layers;

@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/models.hpp"
+
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -14,11 +16,7 @@
 namespace fs = std::filesystem;
 
 namespace {
-struct dense {
-    Eigen::MatrixXf kernel;
-    Eigen::VectorXf bias;
-};
-CKPT_FIELDS(dense, kernel, bias)
+using ckpt_test::dense;
 struct mlp {
     dense hidden;
     dense out;

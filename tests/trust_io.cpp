@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/models.hpp"
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -33,10 +35,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct model {
-    Eigen::MatrixXf weights = Eigen::MatrixXf::Random(4, 3);
-    std::int64_t step = 0;
-};
+using model = ckpt_test::small_model;
 
 fs::path fresh(const std::string& dir) {
     fs::remove_all(dir);

@@ -1,7 +1,13 @@
 #pragma once
 // Eigen as tensor leaves: dense Matrix and Array (fixed and dynamic, either storage order), the
 // unsupported Tensor module's Tensor and TensorFixedSize, and SparseMatrix (its own entry kind).
+//
+// Only Eigen/Core is included. The Tensor and Sparse modules cost more to compile than the rest of
+// ckpt together, so their support is written over forward declarations: it is used once the
+// program includes the module itself (<unsupported/Eigen/CXX11/Tensor>, <Eigen/SparseCore> or
+// <Eigen/Sparse>), and costs nothing in a translation unit that does not.
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -10,8 +16,14 @@
 #include <type_traits>
 
 #include <Eigen/Core>
-#include <Eigen/SparseCore>
-#include <unsupported/Eigen/CXX11/Tensor>
+
+// The modules' own declarations (SparseUtil.h, TensorForwardDeclarations.h) add the default
+// arguments; a declaration without them may come before or after.
+namespace Eigen {
+template <typename Scalar, int Options, typename StorageIndex> class SparseMatrix;
+template <typename Scalar, int NumIndices, int Options, typename IndexType> class Tensor;
+template <typename Scalar, typename Dimensions, int Options, typename IndexType> class TensorFixedSize;
+}  // namespace Eigen
 
 #include <ckpt/leaf.hpp>
 
@@ -102,7 +114,7 @@ struct tensor_traits<Eigen::Tensor<S, N, Options, I>, std::enable_if_t<is_elemen
     }
     /// Gives the object shape `s`; called only when accepts() said yes.
     static void resize(type& t, const shape& s) {
-        Eigen::array<I, static_cast<std::size_t>(N)> dims;
+        std::array<I, static_cast<std::size_t>(N)> dims;  // Eigen::array is std::array since C++11
         for (std::size_t i = 0; i < rank; ++i) dims[i] = static_cast<I>(s[i]);
         t.resize(dims);
     }

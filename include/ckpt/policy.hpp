@@ -3,13 +3,24 @@
 // survives when any of them keeps it (and the latest always survives). Given none, a manager keeps
 // everything: it never deletes unless told to.
 //
+// Each retention policy is one self-contained type that decides what it keeps, in the style of
+// Orbax's preservation policies: a member `void mark_kept(const std::vector<checkpoint_record>& rs,
+// std::vector<bool>& keep) const` sets keep[i] for the records (oldest first) it keeps and never
+// clears one. Adding a policy is adding such a type here (detail/retention.hpp combines them).
+//
 //   ckpt::checkpoint_manager mgr{ck, "run", ckpt::keep_last(3), ckpt::keep_best(2, "val_loss", ckpt::minimize),
 //                                ckpt::save_every_n_steps(100)};
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
+
+#include <ckpt/checkpoint_record.hpp>
+#include <ckpt/error.hpp>
 
 namespace ckpt {
 
@@ -29,10 +40,20 @@ struct keep_last {
     explicit keep_last(std::size_t count) : n(count) {}
     /// How many (or every how many steps).
     std::size_t n;
+    /// Keeps the n newest: `p.mark_kept(records, keep)`
+    void mark_kept(const std::vector<checkpoint_record>& rs, std::vector<bool>& keep) const {
+        for (std::size_t i = 0; i < rs.size(); ++i)
+            if (i + n >= rs.size()) keep[i] = true;
+    }
 };
 
 /// Every checkpoint: `ckpt::keep_all()`
-struct keep_all {};
+struct keep_all {
+    /// Keeps them all: `p.mark_kept(records, keep)`
+    void mark_kept(const std::vector<checkpoint_record>&, std::vector<bool>& keep) const {
+        keep.assign(keep.size(), true);
+    }
+};
 
 /// One checkpoint per interval of wall time, kept for good (keep_checkpoint_every_n_hours):
 /// `ckpt::keep_every(std::chrono::hours(2))`
@@ -42,6 +63,23 @@ struct keep_every {
     explicit keep_every(std::chrono::duration<Rep, Period> d) : interval(std::chrono::duration_cast<std::chrono::nanoseconds>(d)) {}
     /// The interval, in nanoseconds.
     std::chrono::nanoseconds interval;
+    /// Keeps the checkpoints preserved when they were saved: `p.mark_kept(records, keep)`
+    void mark_kept(const std::vector<checkpoint_record>& rs, std::vector<bool>& keep) const {
+        for (std::size_t i = 0; i < rs.size(); ++i)
+            if (rs[i].preserved) keep[i] = true;
+    }
+    /// Called as `r` is recorded: preserves it for good when an interval passed since the last
+    /// preserved one (`anchor_ns`, kept in the state file; the first save starts the clock).
+    void on_saved(checkpoint_record& r, std::optional<std::int64_t>& anchor_ns) const {
+        using std::chrono::nanoseconds;
+        const std::int64_t t = std::chrono::duration_cast<nanoseconds>(r.wall_time.time_since_epoch()).count();
+        if (!anchor_ns) {
+            anchor_ns = t;
+        } else if (t - *anchor_ns >= interval.count()) {
+            r.preserved = true;
+            anchor_ns = t;
+        }
+    }
 };
 
 /// Checkpoints whose step is a multiple of k: `ckpt::keep_every_n_steps(1000)`
@@ -50,6 +88,15 @@ struct keep_every_n_steps {
     explicit keep_every_n_steps(std::int64_t every) : k(every) {}
     /// How many (or every how many steps).
     std::int64_t k;
+    /// Refuses a step count that is not positive (when the manager is built).
+    void check() const {
+        if (k <= 0) throw error("keep_every_n_steps needs a positive step count");
+    }
+    /// Keeps those whose step is a multiple of k: `p.mark_kept(records, keep)`
+    void mark_kept(const std::vector<checkpoint_record>& rs, std::vector<bool>& keep) const {
+        for (std::size_t i = 0; i < rs.size(); ++i)
+            if (rs[i].step && *rs[i].step % k == 0) keep[i] = true;
+    }
 };
 
 /// The k best by a metric given at save time: `ckpt::keep_best(2, "val_loss", ckpt::minimize)`
@@ -65,6 +112,22 @@ struct keep_best {
     direction better;
     /// What to do with checkpoints saved without the metric.
     if_metric_missing missing;
+    /// Keeps the k best (among equals the newer one), and those without the metric when `missing`
+    /// says keep: `p.mark_kept(records, keep)`
+    void mark_kept(const std::vector<checkpoint_record>& rs, std::vector<bool>& keep) const {
+        std::vector<std::size_t> with;
+        for (std::size_t i = 0; i < rs.size(); ++i) {
+            const auto m = rs[i].metrics.find(metric);
+            if (m != rs[i].metrics.end() && m->second == m->second) with.push_back(i);  // present, not NaN
+            else if (missing == if_metric_missing::keep) keep[i] = true;
+        }
+        std::stable_sort(with.begin(), with.end(), [&](std::size_t a, std::size_t b) {
+            const double x = rs[a].metrics.at(metric), y = rs[b].metrics.at(metric);
+            if (x != y) return better == direction::minimize ? x < y : x > y;
+            return a > b;
+        });
+        for (std::size_t j = 0; j < with.size() && j < k; ++j) keep[with[j]] = true;
+    }
 };
 
 /// save_if_due saves when at least n steps passed since the last save: `ckpt::save_every_n_steps(100)`
@@ -73,6 +136,10 @@ struct save_every_n_steps {
     explicit save_every_n_steps(std::int64_t every) : n(every) {}
     /// How many (or every how many steps).
     std::int64_t n;
+    /// Refuses a step count that is not positive (when the manager is built).
+    void check() const {
+        if (n <= 0) throw error("save_every_n_steps needs a positive step count");
+    }
 };
 
 /// save_if_due saves when at least this much wall time passed: `ckpt::save_every(std::chrono::minutes(30))`

@@ -6,6 +6,9 @@
 
 #include <ckpt/ckpt.hpp>
 
+#include <Eigen/SparseCore>
+#include <unsupported/Eigen/CXX11/Tensor>
+
 #include <complex>
 #include <cstdint>
 #include <map>

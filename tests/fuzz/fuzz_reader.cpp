@@ -16,6 +16,9 @@
 
 #include <ckpt/ckpt.hpp>
 
+#include <Eigen/SparseCore>
+#include <unsupported/Eigen/CXX11/Tensor>
+
 #include <array>
 #include <chrono>
 #include <cstdint>

@@ -22,10 +22,11 @@
 #include <array>
 #include <cstdint>
 #include <cstdio>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <system_error>
 #include <map>
-#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -130,7 +131,7 @@ template <class T> void put_le(std::string& out, T v) {
     for (std::size_t i = 0; i < sizeof(T); ++i) out += static_cast<char>((static_cast<std::uint64_t>(v) >> (8 * i)) & 0xff);
 }
 
-/// Writes through an atomic_file at a running offset, by pwrite, so that a region can be reserved
+/// Writes through a ckpt::atomic_output at a running offset, by pwrite, so that a region can be reserved
 /// and filled out of order (transposed tensors) or patched later (an npz member's CRC).
 class output {
 public:
@@ -139,70 +140,71 @@ public:
         write_at(offset_, bytes.data(), bytes.size());
         offset_ += bytes.size();
     }
-    void write_at(std::uint64_t at, const void* data, std::size_t n) { ckpt::detail::pwrite_all(file_.fd(), data, n, at, file_.temp_path()); }
+    void write_at(std::uint64_t at, const void* data, std::size_t n) { file_.write_at(at, data, n); }
     /// Reserves `n` bytes at the current offset for write_at.
     std::uint64_t reserve(std::uint64_t n) { return std::exchange(offset_, offset_ + n); }
     std::uint64_t offset() const { return offset_; }
     void commit() { file_.commit(); }
 
 private:
-    ckpt::detail::atomic_file file_;
+    ckpt::atomic_output file_;
     std::uint64_t offset_ = 0;
 };
 
-/// Reads tensor blocks of the checkpoint in chunks, through a descriptor of its own; a block with
-/// chunk checksums (format version 2) and a sharded checkpoint's logical entries through a checked
-/// read_range (for a sharded one, pieces assembled).
+/// Reads tensor blocks of the checkpoint in chunks: a file's through a stream of its own, a
+/// sharded checkpoint's through the reader, which assembles them from the ranks' pieces.
 class block_source {
 public:
     static constexpr std::size_t chunk = 1 << 20;
 
     explicit block_source(ckpt::reader& r)
-        : path_(r.path()), sharded_(r.sharded() ? &r : nullptr),
-          fd_(sharded_ ? ckpt::detail::file_descriptor() : ckpt::detail::open_for_reading(path_)), buffer_(chunk) {
-        if (!sharded_) file_.emplace(path_);
+        : reader_(r), path_(r.path()), file_(r.sharded() ? nullptr : std::fopen(path_.c_str(), "rb")), buffer_(chunk) {
+        if (!file_ && !r.sharded()) throw ckpt::io_error("cannot open", path_, std::error_code(errno, std::generic_category()));
+    }
+    block_source(const block_source&) = delete;
+    block_source& operator=(const block_source&) = delete;
+    ~block_source() {
+        if (file_) std::fclose(file_);
     }
 
-    /// The block in order, chunk by chunk, to `sink(data, size)`; its checksum is checked at the end
-    /// (a damaged block throws corrupt_error before the output is renamed into place).
+    /// The block in order, chunk by chunk, to `sink(data, size)`. The block is checked first (the
+    /// reader verifies it chunk by chunk, in bounded memory), so a damaged block throws
+    /// corrupt_error before anything is written.
     template <class Sink>
     void stream(const entry_info& e, Sink&& sink) {
-        // A chunked block's checksum is the hash of its chunk checksums, not of its bytes: each
-        // range is checked against the chunks it covers (whole chunks per step: no chunk read twice).
-        const bool chunked = file_ && file_->chunk_checksums(e).second != 0;
-        if (sharded_ || chunked) {
-            const std::uint64_t step = chunked ? std::max<std::uint64_t>(chunk, file_->chunk_size()) : chunk;
-            if (buffer_.size() < step) buffer_.resize(static_cast<std::size_t>(step));
+        if (!file_) {  // sharded: each range is checked against the chunks it covers as it is read
             for (std::uint64_t done = 0; done < e.length;) {
-                const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(step, e.length - done));
-                if (sharded_) sharded_->read_range(e, done, n, buffer_.data());
-                else file_->read_range(e, done, n, buffer_.data());
+                const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, e.length - done));
+                reader_.read_range(e, done, n, buffer_.data());
                 sink(buffer_.data(), n);
                 done += n;
             }
             return;
         }
-        ckpt::detail::hasher h;
+        reader_.verify(e);
         for (std::uint64_t done = 0; done < e.length;) {
             const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, e.length - done));
-            ckpt::detail::pread_all(fd_.get(), buffer_.data(), n, e.offset + done, path_);
-            h.update(buffer_.data(), n);
+            read(e, done, buffer_.data(), n);
             sink(buffer_.data(), n);
             done += n;
         }
-        if (h.digest() != e.checksum) throw corrupt_error("checksum mismatch: the block's bytes are damaged", path_, e.path);
     }
     /// `n` bytes at `at` within the block, unchecked (the caller verified the block first).
     void read(const entry_info& e, std::uint64_t at, void* into, std::size_t n) {
-        if (sharded_) return sharded_->read_range(e, at, n, into);
-        ckpt::detail::pread_all(fd_.get(), into, n, e.offset + at, path_);
+        if (!file_) return reader_.read_range(e, at, n, into);
+        if (::fseeko(file_, static_cast<off_t>(e.offset + at), SEEK_SET) != 0)
+            throw ckpt::io_error("cannot read", path_, std::error_code(errno, std::generic_category()));
+        if (std::fread(into, 1, n, file_) != n) {
+            if (std::ferror(file_))
+                throw ckpt::io_error("cannot read", path_, std::error_code(errno, std::generic_category()));
+            throw corrupt_error("file ended early at byte " + std::to_string(e.offset + at), path_);
+        }
     }
 
 private:
+    ckpt::reader& reader_;
     std::filesystem::path path_;
-    ckpt::reader* sharded_;
-    std::optional<ckpt::detail::file_reader> file_;  // chunk tables of a checkpoint file
-    ckpt::detail::file_descriptor fd_;
+    std::FILE* file_;
     std::vector<char> buffer_;
 };
 
@@ -231,7 +233,7 @@ inline void write_transposed(block_source& in, const entry_info& e, output& out,
             // Column-major, the band is part[0] contiguous elements for each index of the other axes.
             for (std::uint64_t rest = 0; rest < slice; ++rest)
                 in.read(e, (first + rest * e.shape[0]) * esize, source.data() + rest * part[0] * esize, static_cast<std::size_t>(part[0] * esize));
-            ckpt::detail::reorder(source.data(), ordered.data(), part, esize, true);
+            ckpt::convert_element_order(source.data(), ordered.data(), part, esize, true);
             out.write_at(base + first * slice * esize, ordered.data(), static_cast<std::size_t>(part[0] * slice * esize));
         }
         return;
@@ -501,7 +503,7 @@ inline void write_safetensors(const std::filesystem::path& out_path, ckpt::reade
             first.resize(std::max(first.size(), n));
             second.resize(first.size());
             r.read_bytes(e, first.data());
-            ckpt::detail::reorder(first.data(), second.data(), e.shape, dtype_size(e.dtype), true);
+            ckpt::convert_element_order(first.data(), second.data(), e.shape, dtype_size(e.dtype), true);
             out.write({second.data(), n});
             bar.advance(e.length);
         } else {  // large: checked in one pass, then transposed tile by tile

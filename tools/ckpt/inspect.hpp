@@ -84,13 +84,7 @@ inline int inspect(const std::filesystem::path& file, bool json, std::ostream& o
 inline std::vector<std::filesystem::path> checkpoint_files(const std::filesystem::path& dir) {
     std::vector<std::filesystem::path> files;
     for (const auto& e : std::filesystem::directory_iterator(dir)) {
-        if (!e.is_regular_file() || ckpt::detail::is_temp_name(e.path())) continue;
-        char magic[8] = {};
-        if (std::FILE* f = std::fopen(e.path().c_str(), "rb")) {
-            const auto n = std::fread(magic, 1, 8, f);
-            std::fclose(f);
-            if (n == 8 && std::equal(magic, magic + 8, ckpt::detail::file_magic)) files.push_back(e.path());
-        }
+        if (ckpt::is_checkpoint_file(e.path())) files.push_back(e.path());
     }
     std::sort(files.begin(), files.end());
     return files;
@@ -170,15 +164,15 @@ inline int diff(const std::filesystem::path& a_path, const std::filesystem::path
     };
     for (const auto& e : a.entries())
         if (opt.filter.keeps(e.path) && !b.find(e.path))
-            report('-', e.path, "removed", " (" + ckpt::detail::describe(e) + ")", ",\"a\":" + json_string(ckpt::detail::describe(e)));
+            report('-', e.path, "removed", " (" + ckpt::describe(e) + ")", ",\"a\":" + json_string(ckpt::describe(e)));
     for (const auto& e : b.entries())
         if (opt.filter.keeps(e.path) && !a.find(e.path))
-            report('+', e.path, "added", " (" + ckpt::detail::describe(e) + ")", ",\"b\":" + json_string(ckpt::detail::describe(e)));
+            report('+', e.path, "added", " (" + ckpt::describe(e) + ")", ",\"b\":" + json_string(ckpt::describe(e)));
     for (const auto& ea : a.entries()) {
         const auto* eb = b.find(ea.path);
         if (!eb || !opt.filter.keeps(ea.path)) continue;
         ++compared;
-        const std::string da = ckpt::detail::describe(ea), db = ckpt::detail::describe(*eb);
+        const std::string da = ckpt::describe(ea), db = ckpt::describe(*eb);
         if (ea.kind != eb->kind || ea.dtype != eb->dtype || ea.shape != eb->shape) {
             report('~', ea.path, "type", ": " + da + " -> " + db, ",\"a\":" + json_string(da) + ",\"b\":" + json_string(db));
             continue;
@@ -192,7 +186,7 @@ inline int diff(const std::filesystem::path& a_path, const std::filesystem::path
         const std::size_t size = dtype_size(ea.dtype);
         if (ea.column_major != eb->column_major && ea.shape.rank() > 1) {  // B's elements in A's order
             std::string reordered(bb.size(), '\0');
-            ckpt::detail::reorder(bb.data(), reordered.data(), eb->shape, size, eb->column_major);
+            ckpt::convert_element_order(bb.data(), reordered.data(), eb->shape, size, eb->column_major);
             bb.swap(reordered);
         }
         if (ba == bb) continue;

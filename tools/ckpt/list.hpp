@@ -18,7 +18,7 @@ inline int list(const std::filesystem::path& dir, std::ostream& out) {
     if (!std::filesystem::is_directory(dir, ec)) throw ckpt::io_error("is not a directory", dir);
     auto records = ckpt::read_manager_records(dir);
     const bool managed = records.has_value();
-    if (!records) records = ckpt::detail::scan_directory(dir).records;
+    if (!records) records = ckpt::list_checkpoints(dir);
     if (records->empty()) {
         out << dir.string() << ": no checkpoints\n";
         return 0;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <ckpt/detail/hash.hpp>
+#include <ckpt/format/entry_codec.hpp>
 #include <ckpt/format/layout.hpp>
 #include <ckpt/io/file.hpp>
 #include <ckpt/metadata.hpp>
@@ -32,7 +33,7 @@ public:
             if (size_ >= 8) {
                 char magic[8];
                 pread_all(fd_.get(), magic, 8, 0, path_);
-                if (std::memcmp(magic, file_magic, 8) != 0) throw format_error("not a ckpt checkpoint (wrong magic bytes)", path_);
+                check_file_magic(magic, path_);
             }
             throw corrupt_error("file is " + std::to_string(size_) + " bytes, shorter than a checkpoint header", path_);
         }
@@ -260,26 +261,10 @@ private:
         entries_.reserve(static_cast<std::size_t>(h.entry_count));
         std::uint64_t expected_offset = header_size;
         for (std::uint64_t i = 0; i < h.entry_count; ++i) {
-            entry_info e;
-            e.path = in.text("entry path");
-            if (!is_valid_entry_path(e.path)) in.fail("invalid entry path '" + e.path + "'");
-            const auto kind = in.u8(), type = in.u8(), flags = in.u8(), rank = in.u8();
-            if (kind > static_cast<std::uint8_t>(entry_kind::mapping)) in.fail("entry '" + e.path + "' has unknown kind " + std::to_string(kind));
-            if (!is_valid_dtype(type)) in.fail("entry '" + e.path + "' has unknown dtype " + std::to_string(type));
-            if (flags > 1) in.fail("entry '" + e.path + "' has unknown flags");
-            if (rank > shape::max_rank) in.fail("entry '" + e.path + "' has rank " + std::to_string(rank));
-            e.kind = static_cast<entry_kind>(kind);
-            e.dtype = static_cast<ckpt::dtype>(type);
-            e.column_major = flags == 1;
-            for (unsigned r = 0; r < rank; ++r) e.shape.push_back(in.u64());
-            e.offset = in.u64();
-            e.length = in.u64();
-            e.checksum = in.u64();
-            if (e.offset != expected_offset || e.length > h.index_offset - e.offset)
-                in.fail("entry '" + e.path + "' block lies outside its place in the file");
-            read_chunk_table(e, in);
+            const std::size_t first_sum = chunk_sums_.size();
+            entry_info e = decode_entry_record(in, expected_offset, h.index_offset, h.chunk_size, chunk_sums_);
+            if (chunk_sums_.size() != first_sum) chunk_tables_.emplace_back(entries_.size(), first_sum);
             expected_offset = align_up(e.offset + e.length);
-            check_shape(e, in);
             entries_.push_back(std::move(e));
         }
         if (expected_offset != h.index_offset) in.fail("blocks do not end where the index begins");
@@ -289,31 +274,7 @@ private:
         metadata_.wall_time = std::chrono::system_clock::time_point(
             std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(h.wall_time_ns)));
         if (h.step != no_step) metadata_.step = h.step;
-        for (auto n = in.u32(); n > 0; --n) {
-            auto name = in.text("metric name");
-            metadata_.metrics[std::move(name)] = in.f64();
-        }
-        for (auto n = in.u32(); n > 0; --n) {
-            auto key = in.text("metadata key");
-            metadata_.strings[std::move(key)] = in.text("metadata value");
-        }
-        if (in.remaining() != 0) in.fail(std::to_string(in.remaining()) + " unexpected bytes after the metadata");
-    }
-
-    // A version 2 record of a block longer than one chunk ends with its chunk table: as many
-    // checksums as the block's length and the file's chunk size give (so their bytes are bounded by
-    // the file; checked against the index before anything is stored), whose hash is the block's checksum.
-    void read_chunk_table(const entry_info& e, index_parser& in) {
-        const std::uint64_t count = chunk_count(e.length, header_.chunk_size);
-        if (count == 0) return;
-        if (count > in.remaining() / 8)
-            in.fail("entry '" + e.path + "' has a block of " + std::to_string(e.length) + " bytes, whose table of " + std::to_string(count) +
-                    " chunk checksums runs past the end of the index");
-        const std::uint64_t first = chunk_sums_.size();
-        chunk_tables_.emplace_back(entries_.size(), first);
-        for (std::uint64_t i = 0; i < count; ++i) chunk_sums_.push_back(in.u64());
-        if (hash64(chunk_sums_.data() + first, static_cast<std::size_t>(count) * 8) != e.checksum && checksums_enforced)
-            in.fail("entry '" + e.path + "' checksum does not match its chunk table");
+        decode_metadata_record(in, metadata_);
     }
 
     // The chunk checksums of a chunked entry of this file (found by its position in entries_).
@@ -339,28 +300,6 @@ private:
                 if (hashes_[slots_[i] - 1] == h && entries_[slots_[i] - 1].path == path) in.fail("duplicate entry path '" + path + "'");
             slots_[i] = static_cast<std::uint32_t>(e + 1);
         }
-    }
-
-    static void check_shape(const entry_info& e, index_parser& in) {
-        const auto& s = e.shape;
-        const bool bytes = e.dtype == ckpt::dtype::bytes;
-        bool ok = true;
-        switch (e.kind) {
-            case entry_kind::tensor: {
-                bool fits = true;
-                const auto n = s.elements(&fits);
-                ok = !bytes && fits && n <= UINT64_MAX / dtype_size(e.dtype) && n * dtype_size(e.dtype) == e.length;
-                break;
-            }
-            case entry_kind::sparse: ok = !bytes && s.rank() == 2 && e.length >= 8; break;
-            case entry_kind::serialized:
-            case entry_kind::text: ok = bytes && s.rank() == 1 && s[0] == e.length; break;
-            case entry_kind::sequence: ok = bytes && s.rank() == 1 && e.length == 0; break;
-            case entry_kind::mapping: ok = bytes && s.rank() == 1 && s[0] <= e.length / 4; break;
-        }
-        if (!ok)
-            in.fail("entry '" + e.path + "': " + entry_kind_name(e.kind) + " of " + dtype_name(e.dtype) + " " + s.to_string() +
-                    " does not agree with its block length " + std::to_string(e.length));
     }
 
     std::filesystem::path path_;

@@ -63,6 +63,12 @@ struct file_header {
     std::uint32_t version = format_version;         // as read; what encode_header writes (only 2 by writers)
 };
 
+/// Whether the first 8 bytes of a file are a checkpoint's magic; the one place it is checked.
+inline bool is_file_magic(const char* first8) noexcept { return std::memcmp(first8, file_magic, 8) == 0; }
+inline void check_file_magic(const char* first8, const std::filesystem::path& file) {
+    if (!is_file_magic(first8)) throw format_error("not a ckpt checkpoint (wrong magic bytes)", file);
+}
+
 template <class T> void put(char* at, T value) noexcept { std::memcpy(at, &value, sizeof(T)); }
 template <class T> T get(const char* at) noexcept { T v; std::memcpy(&v, at, sizeof(T)); return v; }
 
@@ -85,7 +91,7 @@ inline void encode_header(const file_header& h, char (&out)[header_size]) noexce
 
 /// Checks what can be checked from the header alone; `actual_size` is the file's size on disk.
 inline file_header decode_header(const char (&in)[header_size], std::uint64_t actual_size, const std::filesystem::path& file) {
-    if (std::memcmp(in, file_magic, 8) != 0) throw format_error("not a ckpt checkpoint (wrong magic bytes)", file);
+    check_file_magic(in, file);
     if (get<std::uint64_t>(in + 120) != hash64(in, 120) && checksums_enforced) throw corrupt_error("header checksum mismatch", file);
     const auto version = get<std::uint32_t>(in + 8);
     if (version < oldest_format_version || version > format_version)
@@ -118,7 +124,7 @@ inline file_header decode_header(const char (&in)[header_size], std::uint64_t ac
     return h;
 }
 
-/// Appends the fields of an index in order; the matching reader is index_parser.
+/// Appends the fields of an index in order (the records: entry_codec.hpp); the matching reader is index_parser.
 class index_builder {
 public:
     void u8(std::uint8_t v) { bytes_.push_back(static_cast<char>(v)); }
@@ -128,12 +134,6 @@ public:
     void text(std::string_view s) { u32(static_cast<std::uint32_t>(s.size())); append(s.data(), s.size()); }
     void append(const void* p, std::size_t n) { bytes_.append(static_cast<const char*>(p), n); }
 
-    void metadata(const save_options& m) {
-        u32(static_cast<std::uint32_t>(m.metrics.size()));
-        for (const auto& [name, value] : m.metrics) { text(name); f64(value); }
-        u32(static_cast<std::uint32_t>(m.strings.size()));
-        for (const auto& [key, value] : m.strings) { text(key); text(value); }
-    }
     const std::string& bytes() const noexcept { return bytes_; }
     void clear() noexcept { bytes_.clear(); }
 

@@ -14,12 +14,13 @@
 #include <vector>
 
 #include <ckpt/detail/hash.hpp>
+#include <ckpt/format/entry_codec.hpp>
 #include <ckpt/format/layout.hpp>
 #include <ckpt/io/file.hpp>
 
 namespace ckpt::detail {
 
-/// Why the reader would refuse this entry (file_reader::read_index and check_shape), or "" when it
+/// Why the reader would refuse this entry (decode_entry_record, entry_codec.hpp), or "" when it
 /// reads back. Every save checks each entry with it before the file gets its final name, so a save
 /// either produces a file that restores or throws -- never a checkpoint that can never be read.
 inline std::string unreadable_entry(std::string_view path, entry_kind kind, dtype type, const shape& dims, std::size_t size) {
@@ -28,21 +29,7 @@ inline std::string unreadable_entry(std::string_view path, entry_kind kind, dtyp
                std::to_string(max_path_length) + " (a long map key or track name?)";
     if (!is_valid_entry_path(path)) return "the entry path is empty, has an empty, '.' or '..' segment, or holds a NUL byte";
     if (dims.rank() > shape::max_rank) return "rank " + std::to_string(dims.rank()) + " is above the format's limit";
-    const bool bytes = type == dtype::bytes;
-    bool ok = true;
-    switch (kind) {
-        case entry_kind::tensor: {
-            bool fits = true;
-            const auto n = dims.elements(&fits);
-            ok = !bytes && fits && n <= UINT64_MAX / dtype_size(type) && n * dtype_size(type) == size;
-            break;
-        }
-        case entry_kind::sparse: ok = !bytes && dims.rank() == 2 && size >= 8; break;
-        case entry_kind::serialized:
-        case entry_kind::text: ok = bytes && dims.rank() == 1 && dims[0] == size; break;
-        case entry_kind::sequence: ok = bytes && dims.rank() == 1 && size == 0; break;
-        case entry_kind::mapping: ok = bytes && dims.rank() == 1 && dims[0] <= size / 4; break;
-    }
+    const bool ok = entry_shape_agrees(kind, type, dims, size);
     if (!ok)
         return std::string(entry_kind_name(kind)) + " of " + dtype_name(type) + " " + dims.to_string() +
                " does not agree with its block length " + std::to_string(size) + " (the product of the dimensions overflows?)";
@@ -111,17 +98,10 @@ public:
                const void* data, std::size_t size) {
         check_writable_entry(path, kind, type, dims, size, entries_, file_.final_path());
         pad_to_alignment();
-        index_.text(path);
-        index_.u8(static_cast<std::uint8_t>(kind));
-        index_.u8(static_cast<std::uint8_t>(type));
-        index_.u8(column_major ? 1 : 0);
-        index_.u8(static_cast<std::uint8_t>(dims.rank()));
-        for (auto d : dims) index_.u64(d);
-        index_.u64(position_);
-        index_.u64(size);
         const std::uint64_t chunks = chunk_count(size, chunk_size_);
         if (chunks == 0) {
-            index_.u64(hash64(size ? data : "", size));
+            const std::uint64_t checksum = hash64(size ? data : "", size);
+            encode_entry_record(index_, path, kind, type, dims, column_major, position_, size, checksum);
         } else {
             // Chunked: one hash per chunk, and the block's checksum is the hash of that table, which
             // follows the record. The block is then written in one piece, as before version 2 (a
@@ -132,8 +112,8 @@ public:
                 const std::uint64_t at = c * chunk_size_;
                 sums_[to_size(c)] = hash64(bytes + at, to_size(std::min(chunk_size_, size - at)));
             }
-            index_.u64(hash64(sums_.data(), sums_.size() * sizeof(std::uint64_t)));
-            index_.append(sums_.data(), sums_.size() * sizeof(std::uint64_t));
+            encode_entry_record(index_, path, kind, type, dims, column_major, position_, size,
+                                hash64(sums_.data(), sums_.size() * sizeof(std::uint64_t)), sums_.data(), sums_.size());
         }
         ++entries_;
         append(data, size);
@@ -145,7 +125,7 @@ public:
         pad_to_alignment();
         file_header h;
         h.index_offset = position_;
-        index_.metadata(options);
+        encode_metadata_record(index_, options);
         const std::string& index = index_.bytes();
         append(index.data(), index.size());
         flush();

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <Eigen/SparseCore>
 #include <unsupported/Eigen/CXX11/Tensor>
 
 namespace user {

@@ -1,0 +1,95 @@
+#pragma once
+// How a checkpoint_manager rotates and when it saves. Its retention policies (policy.hpp) combine:
+// a checkpoint is kept when any policy keeps it; the latest always, and one keep_every preserved
+// always (perhaps under an earlier manager of the directory). With no policy, everything is kept.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <ckpt/checkpoint_record.hpp>
+#include <ckpt/policy.hpp>
+
+namespace ckpt::detail {
+
+template <class P, class = void>
+struct is_retention_policy : std::false_type {};
+template <class P>
+struct is_retention_policy<P, std::void_t<decltype(std::declval<const P&>().mark_kept(
+                                  std::declval<const std::vector<checkpoint_record>&>(),
+                                  std::declval<std::vector<bool>&>()))>> : std::true_type {};
+
+template <class P, class = void>
+struct has_check : std::false_type {};
+template <class P>
+struct has_check<P, std::void_t<decltype(std::declval<const P&>().check())>> : std::true_type {};
+
+template <class P, class = void>
+struct has_on_saved : std::false_type {};
+template <class P>
+struct has_on_saved<P, std::void_t<decltype(std::declval<const P&>().on_saved(
+                           std::declval<checkpoint_record&>(), std::declval<std::optional<std::int64_t>&>()))>>
+    : std::true_type {};
+
+/// The retention policies a manager was given, combined.
+class retention_set {
+public:
+    template <class Policy>
+    void add(Policy p) {
+        if constexpr (has_check<Policy>::value) p.check();
+        if constexpr (has_on_saved<Policy>::value)
+            on_saved_.push_back(
+                [p](checkpoint_record& r, std::optional<std::int64_t>& anchor) { p.on_saved(r, anchor); });
+        mark_.push_back([p = std::move(p)](const std::vector<checkpoint_record>& rs, std::vector<bool>& keep) {
+            p.mark_kept(rs, keep);
+        });
+    }
+
+    /// Lets the policies note a checkpoint as it is recorded (keep_every preserves some).
+    void on_saved(checkpoint_record& r, std::optional<std::int64_t>& anchor_ns) const {
+        for (const auto& f : on_saved_) f(r, anchor_ns);
+    }
+
+    /// Which records (oldest first) are kept.
+    std::vector<bool> kept(const std::vector<checkpoint_record>& rs) const {
+        std::vector<bool> keep(rs.size(), mark_.empty());
+        for (const auto& mark : mark_) mark(rs, keep);
+        for (std::size_t i = 0; i < rs.size(); ++i)
+            if (rs[i].preserved) keep[i] = true;
+        if (!rs.empty()) keep.back() = true;
+        return keep;
+    }
+
+private:
+    std::vector<std::function<void(const std::vector<checkpoint_record>&, std::vector<bool>&)>> mark_;
+    std::vector<std::function<void(checkpoint_record&, std::optional<std::int64_t>&)>> on_saved_;
+};
+
+/// When save_if_due saves (save_every_n_steps, save_every). Intervals count from the latest
+/// checkpoint, or from step 0 and the manager's creation.
+struct save_schedule {
+    std::optional<std::int64_t> every_steps;
+    std::optional<std::chrono::nanoseconds> every_time;
+
+    void set(const save_every_n_steps& p) {
+        p.check();
+        every_steps = p.n;
+    }
+    void set(const save_every& p) { every_time = p.interval; }
+
+    bool is_due(std::int64_t step, bool force, const checkpoint_record* last,
+                std::chrono::system_clock::time_point opened) const {
+        if (last && last->step && *last->step == step) return false;
+        if (force || (!every_steps && !every_time)) return true;
+        const std::int64_t last_step = last ? last->step.value_or(INT64_MIN / 2) : 0;
+        if (every_steps && step - last_step >= *every_steps) return true;
+        const auto since = last ? last->wall_time : opened;
+        return every_time && std::chrono::system_clock::now() - since >= *every_time;
+    }
+};
+
+}  // namespace ckpt::detail
