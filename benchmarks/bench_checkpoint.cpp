@@ -43,7 +43,9 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 using tensors = std::vector<Eigen::MatrixXf>;
 
-double seconds_since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
+double seconds_since(clock_type::time_point t0) {
+    return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
 
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
@@ -96,7 +98,8 @@ void raw_load(tensors& t, const std::string& path) {
     std::FILE* f = std::fopen(path.c_str(), "rb");
     if (!f) throw std::runtime_error("cannot open " + path);
     for (auto& m : t)
-        if (std::fread(m.data(), sizeof(float), static_cast<std::size_t>(m.size()), f) != static_cast<std::size_t>(m.size()))
+        if (std::fread(m.data(), sizeof(float), static_cast<std::size_t>(m.size()), f) !=
+            static_cast<std::size_t>(m.size()))
             throw std::runtime_error("short read");
     std::fclose(f);
 }
@@ -138,7 +141,8 @@ void boost_save(const tensors& t, const std::string& path) {
         for (const auto& m : t) {
             const std::int64_t r = m.rows(), c = m.cols();
             ar << r << c;
-            ar << boost::serialization::make_binary_object(const_cast<float*>(m.data()), static_cast<std::size_t>(m.size()) * sizeof(float));
+            ar << boost::serialization::make_binary_object(const_cast<float*>(m.data()),
+                                                           static_cast<std::size_t>(m.size()) * sizeof(float));
         }
     }
     fsync_path(path);
@@ -153,7 +157,8 @@ void boost_load(tensors& t, const std::string& path) {
         std::int64_t r = 0, c = 0;
         ar >> r >> c;
         m.resize(r, c);
-        auto blob = boost::serialization::make_binary_object(m.data(), static_cast<std::size_t>(m.size()) * sizeof(float));
+        auto blob =
+            boost::serialization::make_binary_object(m.data(), static_cast<std::size_t>(m.size()) * sizeof(float));
         ar >> blob;
     }
 }
@@ -165,7 +170,8 @@ void hdf5_save(const tensors& t, const std::string& path) {
     for (std::size_t i = 0; i < t.size(); ++i) {
         const hsize_t dims[2] = {static_cast<hsize_t>(t[i].cols()), static_cast<hsize_t>(t[i].rows())};
         const hid_t space = H5Screate_simple(2, dims, nullptr);
-        const hid_t set = H5Dcreate2(file, ("t" + std::to_string(i)).c_str(), H5T_NATIVE_FLOAT, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        const hid_t set = H5Dcreate2(file, ("t" + std::to_string(i)).c_str(), H5T_NATIVE_FLOAT, space, H5P_DEFAULT,
+                                     H5P_DEFAULT, H5P_DEFAULT);
         H5Dwrite(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t[i].data());
         H5Dclose(set);
         H5Sclose(space);
@@ -282,7 +288,8 @@ async_result run_async(const std::string& label, tensors& state, int reps, const
         const double mc = seconds_since(t0);
         t0 = clock_type::now();
         std::uint64_t digests = 0;
-        for (const auto& m : state) digests += ckpt::detail::hash64(m.data(), static_cast<std::size_t>(m.size()) * sizeof(float));
+        for (const auto& m : state)
+            digests += ckpt::detail::hash64(m.data(), static_cast<std::size_t>(m.size()) * sizeof(float));
         const double h = seconds_since(t0);
         if (digests == 42) std::puts("");  // keeps the hashing from being optimised away
         t0 = clock_type::now();
@@ -308,7 +315,8 @@ struct restore_mode_result {
     std::string state, cache, method;
     double seconds = 0, ratio = 0, extra_peak_mib = -1;
 };
-std::vector<restore_mode_result> run_restore_modes(const std::string& label, tensors& state, int reps, const std::string& dir) {
+std::vector<restore_mode_result> run_restore_modes(const std::string& label, tensors& state, int reps,
+                                                   const std::string& dir) {
     const std::string path = dir + "/restore_modes";
     std::remove(path.c_str());
     ckpt_save(state, path);
@@ -333,7 +341,8 @@ std::vector<restore_mode_result> run_restore_modes(const std::string& label, ten
         for (std::size_t i = 0; i < sink.size(); ++i) {
             auto* dest = reinterpret_cast<char*>(sink[i].data());
             for (std::uint64_t done = 0; done < blocks[i].second;) {
-                const auto n = ::pread(fd, dest + done, blocks[i].second - done, static_cast<off_t>(blocks[i].first + done));
+                const auto n =
+                    ::pread(fd, dest + done, blocks[i].second - done, static_cast<off_t>(blocks[i].first + done));
                 if (n <= 0) throw std::runtime_error("short read");
                 done += static_cast<std::uint64_t>(n);
             }
@@ -383,10 +392,13 @@ void print_restore_modes(const std::vector<restore_mode_result>& results, int re
     std::printf("\n| state | page cache | restore | time (s) | vs raw pread | extra peak RSS (MiB) |\n");
     std::printf("|---|---|---|---:|---:|---:|\n");
     for (const auto& r : results)
-        std::printf("| %s | %s | %s | %.4f | %.2fx | %.1f |\n", r.state.c_str(), r.cache.c_str(), r.method.c_str(), r.seconds, r.ratio,
-                    r.extra_peak_mib);
-    std::printf("\nrestore modes: medians of %d runs, interleaved; \"vs raw pread\" is throughput relative to preading the same "
-                "blocks of the same file into the same matrices in the same run (1.00x = as fast)\n", reps);
+        std::printf("| %s | %s | %s | %.4f | %.2fx | %.1f |\n", r.state.c_str(), r.cache.c_str(), r.method.c_str(),
+                    r.seconds, r.ratio, r.extra_peak_mib);
+    std::printf(
+        "\nrestore modes: medians of %d runs, interleaved; \"vs raw pread\" is throughput relative to preading the "
+        "same "
+        "blocks of the same file into the same matrices in the same run (1.00x = as fast)\n",
+        reps);
 }
 
 }  // namespace
@@ -398,21 +410,29 @@ int main(int argc, char** argv) {
     std::string dir = "bench_tmp", csv, only_state;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        if (a == "--reps" && i + 1 < argc) reps = std::stoi(argv[++i]);
-        else if (a == "--dir" && i + 1 < argc) dir = argv[++i];
-        else if (a == "--csv" && i + 1 < argc) csv = argv[++i];
-        else if (a == "--quick") quick = true;
-        else if (a == "--state" && i + 1 < argc) only_state = argv[++i];
-        else if (a == "--restore-modes") restore_only = true;
+        if (a == "--reps" && i + 1 < argc)
+            reps = std::stoi(argv[++i]);
+        else if (a == "--dir" && i + 1 < argc)
+            dir = argv[++i];
+        else if (a == "--csv" && i + 1 < argc)
+            csv = argv[++i];
+        else if (a == "--quick")
+            quick = true;
+        else if (a == "--state" && i + 1 < argc)
+            only_state = argv[++i];
+        else if (a == "--restore-modes")
+            restore_only = true;
         else {
-            std::cerr << "usage: bench_checkpoint [--reps N] [--dir DIR] [--quick] [--csv FILE] [--state TEXT] [--restore-modes]\n";
+            std::cerr << "usage: bench_checkpoint [--reps N] [--dir DIR] [--quick] [--csv FILE] [--state TEXT] "
+                         "[--restore-modes]\n";
             return 2;
         }
     }
     std::filesystem::create_directories(dir);
     Eigen::setNbThreads(1);
 
-    std::vector<method> methods = {{"raw fwrite/fread", raw_save, raw_load}, {"ckpt", ckpt_save, ckpt_load},
+    std::vector<method> methods = {{"raw fwrite/fread", raw_save, raw_load},
+                                   {"ckpt", ckpt_save, ckpt_load},
                                    {"cereal (hand-written)", cereal_save, cereal_load}};
 #ifdef CKPT_BENCH_HAVE_BOOST_SERIALIZATION
     methods.push_back({"Boost.Serialization", boost_save, boost_load});
@@ -431,7 +451,11 @@ int main(int argc, char** argv) {
 #endif
 
     const Eigen::Index scale = quick ? 4 : 1;  // --quick: 1/16 of the bytes, for a smoke run
-    struct state_spec { std::string label; std::size_t count; Eigen::Index rows, cols; };
+    struct state_spec {
+        std::string label;
+        std::size_t count;
+        Eigen::Index rows, cols;
+    };
     const std::string size = quick ? "16 MiB" : "256 MiB";
     const std::vector<state_spec> specs = {
         {size + " as 16 tensors", 16, 2048 / scale, 2048 / scale},
@@ -460,25 +484,31 @@ int main(int argc, char** argv) {
         return 0;
     }
 
-    std::printf("| state | method | save (s) | save vs raw | restore (s) | restore vs raw | extra peak RSS in save (MiB) |\n");
+    std::printf(
+        "| state | method | save (s) | save vs raw | restore (s) | restore vs raw | extra peak RSS in save (MiB) |\n");
     std::printf("|---|---|---:|---:|---:|---:|---:|\n");
     for (const auto& r : results)
-        std::printf("| %s | %s | %.4f | %.2fx | %.4f | %.2fx | %.1f |\n", r.state.c_str(), r.method.c_str(), r.save_s, r.save_ratio,
-                    r.load_s, r.load_ratio, r.extra_peak_mib);
-    std::printf("\n| state | memcpy of state (s) | ckpt async: blocked (s) | blocked / memcpy | async save until durable (s) | XXH3 of state (s) |\n");
+        std::printf("| %s | %s | %.4f | %.2fx | %.4f | %.2fx | %.1f |\n", r.state.c_str(), r.method.c_str(), r.save_s,
+                    r.save_ratio, r.load_s, r.load_ratio, r.extra_peak_mib);
+    std::printf(
+        "\n| state | memcpy of state (s) | ckpt async: blocked (s) | blocked / memcpy | async save until durable (s) | "
+        "XXH3 of state (s) |\n");
     std::printf("|---|---:|---:|---:|---:|---:|\n");
     for (const auto& a : async_results)
-        std::printf("| %s | %.4f | %.4f | %.2fx | %.4f | %.4f |\n", a.state.c_str(), a.memcpy_s, a.blocked_s, a.blocked_s / a.memcpy_s, a.total_s,
-                    a.hash_s);
+        std::printf("| %s | %.4f | %.4f | %.2fx | %.4f | %.4f |\n", a.state.c_str(), a.memcpy_s, a.blocked_s,
+                    a.blocked_s / a.memcpy_s, a.total_s, a.hash_s);
     print_restore_modes(mode_results, reps);
-    std::printf("\nmedians of %d repetitions; \"vs raw\" is throughput relative to raw fwrite/fread measured in the same run (1.00x = as fast)\n", reps);
+    std::printf(
+        "\nmedians of %d repetitions; \"vs raw\" is throughput relative to raw fwrite/fread measured in the same run "
+        "(1.00x = as fast)\n",
+        reps);
 
     if (!csv.empty()) {
         std::ofstream out(csv);
         out << "state,method,save_s,load_s,save_ratio,load_ratio,extra_peak_mib\n";
         for (const auto& r : results)
-            out << '"' << r.state << "\",\"" << r.method << "\"," << r.save_s << ',' << r.load_s << ',' << r.save_ratio << ','
-                << r.load_ratio << ',' << r.extra_peak_mib << '\n';
+            out << '"' << r.state << "\",\"" << r.method << "\"," << r.save_s << ',' << r.load_s << ',' << r.save_ratio
+                << ',' << r.load_ratio << ',' << r.extra_peak_mib << '\n';
     }
     std::filesystem::remove_all(dir);
     return 0;

@@ -19,7 +19,12 @@ void save_matrix(Archive& ar, const M& m) {
     ar(static_cast<std::int64_t>(m.rows()), static_cast<std::int64_t>(m.cols()));
     ar(cereal::binary_data(m.data(), static_cast<std::size_t>(m.size()) * sizeof(typename M::Scalar)));
 }
-struct embedding { Eigen::MatrixXf kernel; Eigen::VectorXf bias; std::vector<Eigen::MatrixXf> moments; std::int64_t updates = 0; };
+struct embedding {
+    Eigen::MatrixXf kernel;
+    Eigen::VectorXf bias;
+    std::vector<Eigen::MatrixXf> moments;
+    std::int64_t updates = 0;
+};
 template <class Archive>
 void save(Archive& ar, const embedding& s) {
     save_matrix(ar, s.kernel);
@@ -38,7 +43,12 @@ void load(Archive& ar, embedding& s) {
     for (auto& m : s.moments) load_matrix(ar, m);
     ar(s.updates);
 }
-struct attention_q { Eigen::MatrixXf kernel; Eigen::VectorXf bias; std::vector<Eigen::MatrixXf> moments; std::int64_t updates = 0; };
+struct attention_q {
+    Eigen::MatrixXf kernel;
+    Eigen::VectorXf bias;
+    std::vector<Eigen::MatrixXf> moments;
+    std::int64_t updates = 0;
+};
 template <class Archive>
 void save(Archive& ar, const attention_q& s) {
     save_matrix(ar, s.kernel);
@@ -57,7 +67,12 @@ void load(Archive& ar, attention_q& s) {
     for (auto& m : s.moments) load_matrix(ar, m);
     ar(s.updates);
 }
-struct attention_k { Eigen::MatrixXf kernel; Eigen::VectorXf bias; std::vector<Eigen::MatrixXf> moments; std::int64_t updates = 0; };
+struct attention_k {
+    Eigen::MatrixXf kernel;
+    Eigen::VectorXf bias;
+    std::vector<Eigen::MatrixXf> moments;
+    std::int64_t updates = 0;
+};
 template <class Archive>
 void save(Archive& ar, const attention_k& s) {
     save_matrix(ar, s.kernel);
@@ -76,7 +91,12 @@ void load(Archive& ar, attention_k& s) {
     for (auto& m : s.moments) load_matrix(ar, m);
     ar(s.updates);
 }
-struct attention_v { Eigen::MatrixXf kernel; Eigen::VectorXf bias; std::vector<Eigen::MatrixXf> moments; std::int64_t updates = 0; };
+struct attention_v {
+    Eigen::MatrixXf kernel;
+    Eigen::VectorXf bias;
+    std::vector<Eigen::MatrixXf> moments;
+    std::int64_t updates = 0;
+};
 template <class Archive>
 void save(Archive& ar, const attention_v& s) {
     save_matrix(ar, s.kernel);
@@ -95,7 +115,12 @@ void load(Archive& ar, attention_v& s) {
     for (auto& m : s.moments) load_matrix(ar, m);
     ar(s.updates);
 }
-struct attention_o { Eigen::MatrixXf kernel; Eigen::VectorXf bias; std::vector<Eigen::MatrixXf> moments; std::int64_t updates = 0; };
+struct attention_o {
+    Eigen::MatrixXf kernel;
+    Eigen::VectorXf bias;
+    std::vector<Eigen::MatrixXf> moments;
+    std::int64_t updates = 0;
+};
 template <class Archive>
 void save(Archive& ar, const attention_o& s) {
     save_matrix(ar, s.kernel);
@@ -114,7 +139,12 @@ void load(Archive& ar, attention_o& s) {
     for (auto& m : s.moments) load_matrix(ar, m);
     ar(s.updates);
 }
-struct norm1 { Eigen::MatrixXf kernel; Eigen::VectorXf bias; std::vector<Eigen::MatrixXf> moments; std::int64_t updates = 0; };
+struct norm1 {
+    Eigen::MatrixXf kernel;
+    Eigen::VectorXf bias;
+    std::vector<Eigen::MatrixXf> moments;
+    std::int64_t updates = 0;
+};
 template <class Archive>
 void save(Archive& ar, const norm1& s) {
     save_matrix(ar, s.kernel);
@@ -133,7 +163,12 @@ void load(Archive& ar, norm1& s) {
     for (auto& m : s.moments) load_matrix(ar, m);
     ar(s.updates);
 }
-struct ffn_in { Eigen::MatrixXf kernel; Eigen::VectorXf bias; std::vector<Eigen::MatrixXf> moments; std::int64_t updates = 0; };
+struct ffn_in {
+    Eigen::MatrixXf kernel;
+    Eigen::VectorXf bias;
+    std::vector<Eigen::MatrixXf> moments;
+    std::int64_t updates = 0;
+};
 template <class Archive>
 void save(Archive& ar, const ffn_in& s) {
     save_matrix(ar, s.kernel);
@@ -152,7 +187,12 @@ void load(Archive& ar, ffn_in& s) {
     for (auto& m : s.moments) load_matrix(ar, m);
     ar(s.updates);
 }
-struct ffn_out { Eigen::MatrixXf kernel; Eigen::VectorXf bias; std::vector<Eigen::MatrixXf> moments; std::int64_t updates = 0; };
+struct ffn_out {
+    Eigen::MatrixXf kernel;
+    Eigen::VectorXf bias;
+    std::vector<Eigen::MatrixXf> moments;
+    std::int64_t updates = 0;
+};
 template <class Archive>
 void save(Archive& ar, const ffn_out& s) {
     save_matrix(ar, s.kernel);
@@ -171,7 +211,12 @@ void load(Archive& ar, ffn_out& s) {
     for (auto& m : s.moments) load_matrix(ar, m);
     ar(s.updates);
 }
-struct norm2 { Eigen::MatrixXf kernel; Eigen::VectorXf bias; std::vector<Eigen::MatrixXf> moments; std::int64_t updates = 0; };
+struct norm2 {
+    Eigen::MatrixXf kernel;
+    Eigen::VectorXf bias;
+    std::vector<Eigen::MatrixXf> moments;
+    std::int64_t updates = 0;
+};
 template <class Archive>
 void save(Archive& ar, const norm2& s) {
     save_matrix(ar, s.kernel);
@@ -190,7 +235,12 @@ void load(Archive& ar, norm2& s) {
     for (auto& m : s.moments) load_matrix(ar, m);
     ar(s.updates);
 }
-struct head { Eigen::MatrixXf kernel; Eigen::VectorXf bias; std::vector<Eigen::MatrixXf> moments; std::int64_t updates = 0; };
+struct head {
+    Eigen::MatrixXf kernel;
+    Eigen::VectorXf bias;
+    std::vector<Eigen::MatrixXf> moments;
+    std::int64_t updates = 0;
+};
 template <class Archive>
 void save(Archive& ar, const head& s) {
     save_matrix(ar, s.kernel);
@@ -209,14 +259,43 @@ void load(Archive& ar, head& s) {
     for (auto& m : s.moments) load_matrix(ar, m);
     ar(s.updates);
 }
-struct network { embedding embedding_; attention_q attention_q_; attention_k attention_k_; attention_v attention_v_; attention_o attention_o_; norm1 norm1_; ffn_in ffn_in_; ffn_out ffn_out_; norm2 norm2_; head head_; };
+struct network {
+    embedding embedding_;
+    attention_q attention_q_;
+    attention_k attention_k_;
+    attention_v attention_v_;
+    attention_o attention_o_;
+    norm1 norm1_;
+    ffn_in ffn_in_;
+    ffn_out ffn_out_;
+    norm2 norm2_;
+    head head_;
+};
 template <class Archive>
 void save(Archive& ar, const network& net) {
-    save(ar, net.embedding_); save(ar, net.attention_q_); save(ar, net.attention_k_); save(ar, net.attention_v_); save(ar, net.attention_o_); save(ar, net.norm1_); save(ar, net.ffn_in_); save(ar, net.ffn_out_); save(ar, net.norm2_); save(ar, net.head_);
+    save(ar, net.embedding_);
+    save(ar, net.attention_q_);
+    save(ar, net.attention_k_);
+    save(ar, net.attention_v_);
+    save(ar, net.attention_o_);
+    save(ar, net.norm1_);
+    save(ar, net.ffn_in_);
+    save(ar, net.ffn_out_);
+    save(ar, net.norm2_);
+    save(ar, net.head_);
 }
 template <class Archive>
 void load(Archive& ar, network& net) {
-    load(ar, net.embedding_); load(ar, net.attention_q_); load(ar, net.attention_k_); load(ar, net.attention_v_); load(ar, net.attention_o_); load(ar, net.norm1_); load(ar, net.ffn_in_); load(ar, net.ffn_out_); load(ar, net.norm2_); load(ar, net.head_);
+    load(ar, net.embedding_);
+    load(ar, net.attention_q_);
+    load(ar, net.attention_k_);
+    load(ar, net.attention_v_);
+    load(ar, net.attention_o_);
+    load(ar, net.norm1_);
+    load(ar, net.ffn_in_);
+    load(ar, net.ffn_out_);
+    load(ar, net.norm2_);
+    load(ar, net.head_);
 }
 }  // namespace model
 

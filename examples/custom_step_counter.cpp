@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
     // The step is in the checkpoint: the latest holds the step it was saved at.
     std::int64_t saved_step = 0;
     ckpt::reader(*manager.latest_checkpoint()).read("step", saved_step);
-    if (saved_step % 3 != 0 || saved_step <= initial) demo::fail("the latest checkpoint holds a step that is a multiple of 3");
+    if (saved_step % 3 != 0 || saved_step <= initial)
+        demo::fail("the latest checkpoint holds a step that is a multiple of 3");
     std::printf("latest checkpoint holds step %lld\n", static_cast<long long>(saved_step));
     return 0;
 }

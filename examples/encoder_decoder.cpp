@@ -39,13 +39,15 @@ int main(int argc, char** argv) {
         const Eigen::MatrixXf x = basis * random_matrix(4, 16, 1.0f);
         const Eigen::MatrixXf h = encoder.weights * x, y = decoder.weights * h, dy = 2.0f * (y - x) / 16.0f;
         loss = (y - x).squaredNorm() / 16.0f;
-        const Eigen::MatrixXf d_decoder = dy * h.transpose(), d_encoder = (decoder.weights.transpose() * dy) * x.transpose();
+        const Eigen::MatrixXf d_decoder = dy * h.transpose(),
+                              d_encoder = (decoder.weights.transpose() * dy) * x.transpose();
         decoder.weights -= 0.002f * d_decoder;
         encoder.weights -= 0.002f * d_encoder;
         ++encoder.updates;
         ++decoder.updates;
     }
     std::printf("after %lld updates, reconstruction loss %.4f\n", static_cast<long long>(encoder.updates), loss);
-    std::printf("saved %s and %s\n", encoder_manager.save(encoder.updates).c_str(), decoder_manager.save(decoder.updates).c_str());
+    std::printf("saved %s and %s\n", encoder_manager.save(encoder.updates).c_str(),
+                decoder_manager.save(decoder.updates).c_str());
     return 0;
 }

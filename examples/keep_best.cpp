@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
     ck.restore(best->path).assert_consumed();
     const float restored = validation_loss(model, validation);
     std::printf("restored the best, %s: val_loss %.4f\n", best->name.c_str(), restored);
-    if (std::abs(restored - best->metrics.at("val_loss")) > 1e-6) demo::fail("the restored model has the recorded validation loss");
+    if (std::abs(restored - best->metrics.at("val_loss")) > 1e-6)
+        demo::fail("the restored model has the recorded validation loss");
     return 0;
 }

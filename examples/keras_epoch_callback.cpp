@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
                         manager.save(o).filename().c_str());
         }
     }
-    if (manager.latest_checkpoint()->filename() != "epoch_" + std::string(epoch < 100 ? "0" : "") + std::to_string(epoch))
+    if (manager.latest_checkpoint()->filename() !=
+        "epoch_" + std::string(epoch < 100 ? "0" : "") + std::to_string(epoch))
         demo::fail("the latest checkpoint is named after the last epoch");
     return 0;
 }

@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
         const auto r = demo::train_step(model, optimizer, data, cursor, rng);
         ++step;
         if (auto saved = manager.save_if_due(step))
-            std::printf("Saved checkpoint for step %lld: %s (loss %.4f)\n", static_cast<long long>(step), saved->c_str(), r.loss);
+            std::printf("Saved checkpoint for step %lld: %s (loss %.4f)\n", static_cast<long long>(step),
+                        saved->c_str(), r.loss);
     }
     std::printf("The manager keeps:");
     for (const auto& p : manager.checkpoints()) std::printf(" %s", p.filename().c_str());

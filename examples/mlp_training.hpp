@@ -25,7 +25,8 @@ struct mlp {
 struct adam {
     float lr = 3e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-7f;
     std::int64_t iterations = 0;
-    std::vector<Eigen::MatrixXf> m, v;  // one per parameter, in the order hidden.kernel, hidden.bias, out.kernel, out.bias
+    std::vector<Eigen::MatrixXf> m,
+        v;  // one per parameter, in the order hidden.kernel, hidden.bias, out.kernel, out.bias
 };
 /// Where the training is in the data: epoch, position in this epoch's shuffled order.
 struct data_cursor {
@@ -35,7 +36,7 @@ struct data_cursor {
 };
 
 struct dataset {
-    Eigen::MatrixXf x;               // [features, samples]
+    Eigen::MatrixXf x;  // [features, samples]
     std::vector<std::int32_t> label;
 };
 
@@ -56,7 +57,9 @@ inline dataset make_dataset(std::uint64_t seed, int samples = 4096, int features
         Eigen::Index best = 0;
         (projection * d.x.col(s)).maxCoeff(&best);
         d.label[static_cast<std::size_t>(s)] = static_cast<std::int32_t>(best);
-        if ((rng() % 20) == 0) d.label[static_cast<std::size_t>(s)] = static_cast<std::int32_t>(rng() % static_cast<std::uint64_t>(classes));
+        if ((rng() % 20) == 0)
+            d.label[static_cast<std::size_t>(s)] =
+                static_cast<std::int32_t>(rng() % static_cast<std::uint64_t>(classes));
     }
     return d;
 }
@@ -72,8 +75,8 @@ inline void init_model(mlp& model, adam& opt, std::uint64_t seed, int features =
     fill(model.out.kernel, classes, hidden, std::sqrt(6.0f / static_cast<float>(hidden + classes)));
     model.out.bias = Eigen::VectorXf::Zero(classes);
     opt.iterations = 0;
-    opt.m = {Eigen::MatrixXf::Zero(hidden, features), Eigen::MatrixXf::Zero(hidden, 1), Eigen::MatrixXf::Zero(classes, hidden),
-             Eigen::MatrixXf::Zero(classes, 1)};
+    opt.m = {Eigen::MatrixXf::Zero(hidden, features), Eigen::MatrixXf::Zero(hidden, 1),
+             Eigen::MatrixXf::Zero(classes, hidden), Eigen::MatrixXf::Zero(classes, 1)};
     opt.v = opt.m;
 }
 
@@ -88,8 +91,8 @@ struct step_result {
 };
 
 /// One mini-batch of Adam. Advances the cursor; reshuffles at the start of every epoch.
-inline step_result train_step(mlp& model, adam& opt, const dataset& data, data_cursor& cursor, std::mt19937_64& shuffle_rng,
-                              int batch_size = 32) {
+inline step_result train_step(mlp& model, adam& opt, const dataset& data, data_cursor& cursor,
+                              std::mt19937_64& shuffle_rng, int batch_size = 32) {
     const auto samples = static_cast<std::int64_t>(data.label.size());
     if (cursor.order.empty() || cursor.index + batch_size > samples) {
         if (!cursor.order.empty()) ++cursor.epoch;
@@ -132,7 +135,8 @@ inline step_result train_step(mlp& model, adam& opt, const dataset& data, data_c
     const Eigen::MatrixXf d_logits = p * inv;
     const Eigen::MatrixXf d_out_kernel = d_logits * h.transpose();
     const Eigen::VectorXf d_out_bias = d_logits.rowwise().sum();
-    const Eigen::MatrixXf d_h = (model.out.kernel.transpose() * d_logits).cwiseProduct((z1.array() > 0.0f).cast<float>().matrix());
+    const Eigen::MatrixXf d_h =
+        (model.out.kernel.transpose() * d_logits).cwiseProduct((z1.array() > 0.0f).cast<float>().matrix());
     const Eigen::MatrixXf d_hidden_kernel = d_h * x.transpose();
     const Eigen::VectorXf d_hidden_bias = d_h.rowwise().sum();
 

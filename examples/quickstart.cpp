@@ -36,7 +36,9 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 10; ++i) {
         const auto r = demo::train_step(model, optimizer, data, cursor, rng);
         ++step;
-        if (step % 2 == 0) std::printf("step %lld loss %.4f: saved %s\n", static_cast<long long>(step), r.loss, ck.save(dir / "ckpt").c_str());
+        if (step % 2 == 0)
+            std::printf("step %lld loss %.4f: saved %s\n", static_cast<long long>(step), r.loss,
+                        ck.save(dir / "ckpt").c_str());
     }
 
     // Rebuild the objects from nothing and restore: the weights must equal the saved ones.
@@ -46,11 +48,13 @@ int main(int argc, char** argv) {
     std::mt19937_64 restored_rng;
     std::int64_t restored_step = 0;
     ckpt::checkpoint check{ckpt::track("model", restored), ckpt::track("optimizer", restored_optimizer),
-                           ckpt::track("step", restored_step), ckpt::track("data", restored_cursor), ckpt::track("rng", restored_rng)};
+                           ckpt::track("step", restored_step), ckpt::track("data", restored_cursor),
+                           ckpt::track("rng", restored_rng)};
     const auto latest = *ckpt::latest_checkpoint(dir);
     check.restore(latest).assert_consumed();
     const bool equal = restored.hidden.kernel == model.hidden.kernel && restored.out.bias == model.out.bias &&
                        restored_optimizer.m[2] == optimizer.m[2] && restored_step == step && restored_rng == rng;
-    std::printf("restored %s into fresh objects: %s\n", latest.c_str(), equal ? "weights, optimizer, step and rng equal the saved ones" : "MISMATCH");
+    std::printf("restored %s into fresh objects: %s\n", latest.c_str(),
+                equal ? "weights, optimizer, step and rng equal the saved ones" : "MISMATCH");
     return equal ? 0 : 1;
 }

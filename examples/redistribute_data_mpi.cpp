@@ -32,7 +32,8 @@ CKPT_FIELDS(data_cursor, queue, next)
 // Deals `samples` out to `ranks` ranks in turn; returns rank `rank`'s share.
 std::vector<std::int64_t> deal(const std::vector<std::int64_t>& samples, int rank, int ranks) {
     std::vector<std::int64_t> mine;
-    for (std::size_t i = static_cast<std::size_t>(rank); i < samples.size(); i += static_cast<std::size_t>(ranks)) mine.push_back(samples[i]);
+    for (std::size_t i = static_cast<std::size_t>(rank); i < samples.size(); i += static_cast<std::size_t>(ranks))
+        mine.push_back(samples[i]);
     return mine;
 }
 
@@ -65,15 +66,17 @@ int main(int argc, char** argv) {
                 for (std::uint32_t old = 0; old < saved.ranks(); ++old) {
                     data_cursor c;
                     saved.read_rank(old, "data", c);
-                    for (std::int64_t i = 0; i < c.next; ++i) consumed[static_cast<std::size_t>(c.queue[static_cast<std::size_t>(i)])] = 1;
+                    for (std::int64_t i = 0; i < c.next; ++i)
+                        consumed[static_cast<std::size_t>(c.queue[static_cast<std::size_t>(i)])] = 1;
                 }
                 for (std::int64_t s = 0; s < dataset_size; ++s)
                     if (!consumed[static_cast<std::size_t>(s)]) left.push_back(s);
                 cursor.queue = deal(left, rank, ranks);
                 cursor.next = 0;
                 if (rank == 0)
-                    std::printf("resumed %s saved by %u ranks on %d ranks: %zu samples left dealt out again (missing: %s)\n",
-                                latest->c_str(), saved.ranks(), ranks, left.size(), restored.missing().front().c_str());
+                    std::printf(
+                        "resumed %s saved by %u ranks on %d ranks: %zu samples left dealt out again (missing: %s)\n",
+                        latest->c_str(), saved.ranks(), ranks, left.size(), restored.missing().front().c_str());
             }
         } else {
             std::vector<std::int64_t> all(static_cast<std::size_t>(dataset_size));

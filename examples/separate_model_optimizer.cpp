@@ -17,8 +17,8 @@ int main(int argc, char** argv) {
     std::mt19937_64 rng(4);
     std::int64_t step = 0;
     ckpt::checkpoint model_ck{ckpt::track("model", model)};
-    ckpt::checkpoint optimizer_ck{ckpt::track("optimizer", optimizer), ckpt::track("step", step), ckpt::track("data", cursor),
-                                  ckpt::track("rng", rng)};
+    ckpt::checkpoint optimizer_ck{ckpt::track("optimizer", optimizer), ckpt::track("step", step),
+                                  ckpt::track("data", cursor), ckpt::track("rng", rng)};
     {
         ckpt::checkpoint_manager model_manager{model_ck, dir / "model", ckpt::keep_last(2)};
         ckpt::checkpoint_manager optimizer_manager{optimizer_ck, dir / "optimizer", ckpt::keep_last(2)};
@@ -29,8 +29,8 @@ int main(int argc, char** argv) {
             demo::train_step(model, optimizer, data, cursor, rng);
             ++step;
         }
-        std::printf("trained to step %lld; saved %s and %s\n", static_cast<long long>(step), model_manager.save(step).c_str(),
-                    optimizer_manager.save(step).c_str());
+        std::printf("trained to step %lld; saved %s and %s\n", static_cast<long long>(step),
+                    model_manager.save(step).c_str(), optimizer_manager.save(step).c_str());
     }
 
     // Fine-tuning: the pretrained weights, a fresh optimizer with a smaller learning rate.
@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
     std::mt19937_64 tune_rng(5);
     float loss = 0;
     for (int i = 0; i < 5; ++i) loss = demo::train_step(tuned, fresh, data, tune_cursor, tune_rng).loss;
-    std::printf("fine-tuned from %s with a fresh optimizer: 5 steps, loss %.4f, optimizer iterations %lld\n", latest.c_str(), loss,
-                static_cast<long long>(fresh.iterations));
+    std::printf("fine-tuned from %s with a fresh optimizer: 5 steps, loss %.4f, optimizer iterations %lld\n",
+                latest.c_str(), loss, static_cast<long long>(fresh.iterations));
     return 0;
 }

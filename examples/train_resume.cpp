@@ -43,7 +43,8 @@ struct options {
 
 [[noreturn]] void usage(const char* error) {
     std::fprintf(stderr,
-                 "train_resume: %s\nusage: train_resume [--dir DIR] [--steps N] [--save-every K] [--keep N] [--async] [--seed S]\n"
+                 "train_resume: %s\nusage: train_resume [--dir DIR] [--steps N] [--save-every K] [--keep N] [--async] "
+                 "[--seed S]\n"
                  "                    [--print-every P] [--sleep-ms-per-step MS] [--crash-during-save N]\n",
                  error);
     std::exit(2);
@@ -58,17 +59,28 @@ options parse(int argc, char** argv) {
             return argv[++i];
         };
         try {
-            if (a == "--dir") o.dir = value();
-            else if (a == "--steps") o.steps = std::stoll(value());
-            else if (a == "--save-every") o.save_every = std::stoll(value());
-            else if (a == "--keep") o.keep = std::stoul(value());
-            else if (a == "--async") o.async = true;
-            else if (a == "--seed") o.seed = std::stoull(value());
-            else if (a == "--print-every") o.print_every = std::stoll(value());
-            else if (a == "--sleep-ms-per-step") o.sleep_ms = std::stoi(value());
-            else if (a == "--crash-during-save") o.crash_during_save = std::stoi(value());
-            else if (a == "--help" || a == "-h") usage("help");
-            else usage(("unknown argument " + a).c_str());
+            if (a == "--dir")
+                o.dir = value();
+            else if (a == "--steps")
+                o.steps = std::stoll(value());
+            else if (a == "--save-every")
+                o.save_every = std::stoll(value());
+            else if (a == "--keep")
+                o.keep = std::stoul(value());
+            else if (a == "--async")
+                o.async = true;
+            else if (a == "--seed")
+                o.seed = std::stoull(value());
+            else if (a == "--print-every")
+                o.print_every = std::stoll(value());
+            else if (a == "--sleep-ms-per-step")
+                o.sleep_ms = std::stoi(value());
+            else if (a == "--crash-during-save")
+                o.crash_during_save = std::stoi(value());
+            else if (a == "--help" || a == "-h")
+                usage("help");
+            else
+                usage(("unknown argument " + a).c_str());
         } catch (const std::logic_error&) {
             usage(("bad value for " + a).c_str());
         }
@@ -82,11 +94,13 @@ int saves_started = 0, writes_in_save = 0;
 int crash_during_save = 0;
 int crash_on_write(ckpt::detail::io_op op, const std::filesystem::path& path) {
     const std::string name = path.filename().string();
-    if (op == ckpt::detail::io_op::create && name.rfind("ckpt-", 0) == 0 && name.size() > 5 && std::isdigit(static_cast<unsigned char>(name[5]))) {
+    if (op == ckpt::detail::io_op::create && name.rfind("ckpt-", 0) == 0 && name.size() > 5 &&
+        std::isdigit(static_cast<unsigned char>(name[5]))) {
         ++saves_started;
         writes_in_save = 0;
     }
-    if (op == ckpt::detail::io_op::write && saves_started == crash_during_save && ++writes_in_save == 2) ::raise(SIGKILL);
+    if (op == ckpt::detail::io_op::write && saves_started == crash_during_save && ++writes_in_save == 2)
+        ::raise(SIGKILL);
     return 0;
 }
 
@@ -112,8 +126,11 @@ int main(int argc, char** argv) {
     // The guard first: a signal that arrives while the manager restores is kept for the loop.
     ckpt::interrupt_guard guard{SIGTERM, SIGINT, SIGUSR1};
     std::optional<ckpt::checkpoint_manager> manager;
-    if (opt.async) manager.emplace(ck, opt.dir, ckpt::keep_last(opt.keep), ckpt::save_every_n_steps(opt.save_every), ckpt::asynchronous);
-    else manager.emplace(ck, opt.dir, ckpt::keep_last(opt.keep), ckpt::save_every_n_steps(opt.save_every));
+    if (opt.async)
+        manager.emplace(ck, opt.dir, ckpt::keep_last(opt.keep), ckpt::save_every_n_steps(opt.save_every),
+                        ckpt::asynchronous);
+    else
+        manager.emplace(ck, opt.dir, ckpt::keep_last(opt.keep), ckpt::save_every_n_steps(opt.save_every));
 
     if (auto from = manager->restore_or_initialize([&] { demo::init_model(model, optimizer, opt.seed); }))
         std::printf("resumed from %s at step %lld\n", from->c_str(), static_cast<long long>(step));
@@ -125,8 +142,8 @@ int main(int argc, char** argv) {
         const auto r = demo::train_step(model, optimizer, data, cursor, shuffle_rng);
         ++step;
         if (step % opt.print_every == 0) {
-            std::printf("step %lld loss %.4f batch accuracy %.3f epoch %lld\n", static_cast<long long>(step), r.loss, r.accuracy,
-                        static_cast<long long>(cursor.epoch));
+            std::printf("step %lld loss %.4f batch accuracy %.3f epoch %lld\n", static_cast<long long>(step), r.loss,
+                        r.accuracy, static_cast<long long>(cursor.epoch));
             std::fflush(stdout);
         }
         const bool interrupted = guard.requested();

@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
     demo::mlp generator_only;
     ckpt::checkpoint just_generator{ckpt::track("generator", generator_only)};
     const auto status = just_generator.restore(path, ckpt::partial);
-    std::printf("partial restore of the generator: %zu entries of the file left unused (the discriminator)\n", status.unused().size());
+    std::printf("partial restore of the generator: %zu entries of the file left unused (the discriminator)\n",
+                status.unused().size());
     if (generator_only.hidden.kernel != generator.hidden.kernel || status.unused().size() != 4)
         demo::fail("the partial restore took the generator and only it");
     return 0;

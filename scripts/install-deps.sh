@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(build-essential g++ clang libclang-rt-14-dev cmake libboost1.81-dev libcereal-dev libeigen3-dev
-          libxxhash-dev catch2 libcli11-dev python3 python3-numpy python3-torch doxygen pkgconf
+          libxxhash-dev catch2 libcli11-dev python3 python3-numpy python3-torch doxygen pkgconf clang-format
           libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do

@@ -25,7 +25,8 @@ TEST_CASE("a strict restore with a misspelt track name suggests the name the fil
 
     diag_models::net back;
     ckpt::checkpoint typo{ckpt::track("modle", back), ckpt::track("step", step)};
-    CHECK_THROWS_WITH(typo.restore(path), Catch::Contains("not found in the checkpoint (did you mean 'model/hidden/kernel'?)"));
+    CHECK_THROWS_WITH(typo.restore(path),
+                      Catch::Contains("not found in the checkpoint (did you mean 'model/hidden/kernel'?)"));
 
     std::int64_t steps = 0;
     ckpt::checkpoint deep{ckpt::track("model", back), ckpt::track("steps", steps)};
@@ -44,8 +45,10 @@ TEST_CASE("suggestions keep the matching prefix and stay quiet when nothing is c
 }
 
 namespace {
-template <class R, class = void> struct can_call_entries : std::false_type {};
-template <class R> struct can_call_entries<R, std::void_t<decltype(std::declval<R>().entries())>> : std::true_type {};
+template <class R, class = void>
+struct can_call_entries : std::false_type {};
+template <class R>
+struct can_call_entries<R, std::void_t<decltype(std::declval<R>().entries())>> : std::true_type {};
 }  // namespace
 
 TEST_CASE("reference-returning reader accessors are refused on a temporary", "[diagnostics]") {

@@ -80,10 +80,14 @@ int in_child(F&& body) {
 
 TEST_CASE("every failing system call during a save gives io_error and keeps the previous checkpoint", "[faults]") {
     using op = ckpt::detail::io_op;
-    const struct { op which; int err; const char* reason; } cases[] = {
-        {op::create, EACCES, "Permission denied"},       {op::write, ENOSPC, "No space left on device"},
-        {op::write, EDQUOT, "Disk quota exceeded"},      {op::fsync, EIO, "Input/output error"},
-        {op::close, EIO, "Input/output error"},          {op::rename, EXDEV, "Invalid cross-device link"},
+    const struct {
+        op which;
+        int err;
+        const char* reason;
+    } cases[] = {
+        {op::create, EACCES, "Permission denied"},  {op::write, ENOSPC, "No space left on device"},
+        {op::write, EDQUOT, "Disk quota exceeded"}, {op::fsync, EIO, "Input/output error"},
+        {op::close, EIO, "Input/output error"},     {op::rename, EXDEV, "Invalid cross-device link"},
     };
     for (const auto& c : cases) {
         DYNAMIC_SECTION("failing " << static_cast<int>(c.which) << " with " << c.reason) {
@@ -182,7 +186,9 @@ TEST_CASE("a full and then read-only file system (a private tmpfs)", "[faults]")
             ck.save(dir / "ckpt");
             return 23;
         } catch (const ckpt::io_error& e) {
-            if (e.code().value() != ENOSPC || std::string(e.what()).find("No space left on device") == std::string::npos) return 24;
+            if (e.code().value() != ENOSPC ||
+                std::string(e.what()).find("No space left on device") == std::string::npos)
+                return 24;
         }
         if (has_temp_files(dir)) return 25;
         {

@@ -92,8 +92,8 @@ void reseal(std::string& bytes) {
 fs::path write_chunked(const fs::path& file, std::uint64_t chunk_size, const std::vector<std::string>& blocks) {
     ckpt::detail::file_writer w(file, chunk_size);
     for (std::size_t i = 0; i < blocks.size(); ++i)
-        w.block("t" + std::to_string(i), ckpt::entry_kind::tensor, ckpt::dtype::uint8, ckpt::shape{blocks[i].size()}, false,
-                blocks[i].data(), blocks[i].size());
+        w.block("t" + std::to_string(i), ckpt::entry_kind::tensor, ckpt::dtype::uint8, ckpt::shape{blocks[i].size()},
+                false, blocks[i].data(), blocks[i].size());
     w.finish({}, 1, std::chrono::system_clock::now());
     return file;
 }
@@ -153,8 +153,10 @@ TEST_CASE("every single-bit flip of a checkpoint is detected", "[format]") {
             spit(damaged, copy);
             const auto v = check(damaged);
             ++flips;
-            if (v == verdict::corrupt_error || v == verdict::format_error) ++detected;
-            else FAIL_CHECK("undetected flip of bit " << bit << " of byte " << byte);
+            if (v == verdict::corrupt_error || v == verdict::format_error)
+                ++detected;
+            else
+                FAIL_CHECK("undetected flip of bit " << bit << " of byte " << byte);
         }
     }
     INFO(detected << " of " << flips << " flips detected");
@@ -167,7 +169,8 @@ TEST_CASE("files that are not checkpoints, or of another version, are format err
     CHECK(check("format_foreign/empty") == verdict::corrupt_error);
     spit("format_foreign/text", std::string(300, 'x'));
     CHECK_THROWS_AS(ckpt::reader("format_foreign/text"), ckpt::format_error);
-    CHECK_THROWS_WITH(ckpt::reader("format_foreign/text"), Catch::Contains("format_foreign/text") && Catch::Contains("not a ckpt checkpoint"));
+    CHECK_THROWS_WITH(ckpt::reader("format_foreign/text"),
+                      Catch::Contains("format_foreign/text") && Catch::Contains("not a ckpt checkpoint"));
 
     std::string bytes = slurp(write_small("format_foreign/good"));
     ckpt::detail::put<std::uint32_t>(bytes.data() + 8, 99);
@@ -249,7 +252,8 @@ TEST_CASE("a serialized entry whose size tag claims 2^60 elements fails cleanly"
     ckpt::detail::put<std::uint64_t>(bytes.data() + e.offset, std::uint64_t{1} << 60);
     const auto index_offset = ckpt::detail::get<std::uint64_t>(bytes.data() + 24);
     const auto checksum_at = index_offset + 4 + e.path.size() + 4 + 8 * e.shape.rank() + 16;
-    ckpt::detail::put<std::uint64_t>(bytes.data() + checksum_at, ckpt::detail::hash64(bytes.data() + e.offset, e.length));
+    ckpt::detail::put<std::uint64_t>(bytes.data() + checksum_at,
+                                     ckpt::detail::hash64(bytes.data() + e.offset, e.length));
     reseal(bytes);
     spit(file, bytes);
     ckpt::reader(file).verify();  // the bytes match their checksum: only the content is a lie
@@ -267,8 +271,7 @@ TEST_CASE("a serialized entry whose size tag claims 2^60 elements fails cleanly"
         ckpt::checkpoint c{ckpt::track("names", v)};
         try {
             c.restore(file);
-        } catch (const ckpt::error&) {
-        }
+        } catch (const ckpt::error&) {}
         rusage after{};
         ::getrusage(RUSAGE_SELF, &after);
         ::_exit(after.ru_maxrss - before.ru_maxrss < 16 * 1024 ? 0 : 1);  // KiB: under 16 MiB more
@@ -305,8 +308,8 @@ TEST_CASE("blocks read straight into the object: damage in their bytes or paddin
         ckpt::checkpoint ck{ckpt::track("medium", a), ckpt::track("large", b)};
         ck.restore(damaged);
     };
-    for (const std::uint64_t at : {m.offset, m.offset + m.length - 1, m.offset + m.length, l.offset, l.offset + (4 << 20) + 7,
-                                   l.offset + l.length - 1, l.offset + l.length + 3}) {
+    for (const std::uint64_t at : {m.offset, m.offset + m.length - 1, m.offset + m.length, l.offset,
+                                   l.offset + (4 << 20) + 7, l.offset + l.length - 1, l.offset + l.length + 3}) {
         INFO("byte " << at << " flipped");
         std::string copy = bytes;
         copy[at] = static_cast<char>(copy[at] ^ 0x10);
@@ -327,7 +330,8 @@ TEST_CASE("blocks read straight into the object: damage in their bytes or paddin
         CHECK(std::memcmp(dest, large.data(), l.length) == 0);
     }
     // A file that shrinks after it was opened (the header's size check has passed): short reads.
-    for (const std::uint64_t length : {m.offset + 100, m.offset + m.length + 1, l.offset + (4 << 20) + 1, l.offset + l.length + 1}) {
+    for (const std::uint64_t length :
+         {m.offset + 100, m.offset + m.length + 1, l.offset + (4 << 20) + 1, l.offset + l.length + 1}) {
         INFO("truncated to " << length << " bytes after opening");
         spit(damaged, bytes);
         ckpt::reader opened(damaged);
@@ -338,7 +342,8 @@ TEST_CASE("blocks read straight into the object: damage in their bytes or paddin
 
 TEST_CASE("entry paths: '/'-separated segments, none empty, '.' or '..', no NUL", "[format]") {
     using ckpt::detail::is_valid_entry_path;
-    for (const std::string_view good : {"a", "model/hidden/kernel", "a.b", "..a", "a..", ".a/b.", "heads/en%2Fus/bias"}) {
+    for (const std::string_view good :
+         {"a", "model/hidden/kernel", "a.b", "..a", "a..", ".a/b.", "heads/en%2Fus/bias"}) {
         INFO(good);
         CHECK(is_valid_entry_path(good));
     }
@@ -353,9 +358,9 @@ TEST_CASE("entry paths: '/'-separated segments, none empty, '.' or '..', no NUL"
 
 TEST_CASE("read_range returns exactly the bytes asked for, at any offset, for any chunk size", "[format][range]") {
     fs::create_directories("range_exact");
-    const std::vector<std::string> blocks = {random_bytes(0, 1),    random_bytes(1, 2),     random_bytes(63, 3),
-                                             random_bytes(64, 4),   random_bytes(65, 5),    random_bytes(5000, 6),
-                                             random_bytes(12293, 7), random_bytes((3 << 20) + 17, 8)};
+    const std::vector<std::string> blocks = {
+        random_bytes(0, 1),  random_bytes(1, 2),    random_bytes(63, 3),    random_bytes(64, 4),
+        random_bytes(65, 5), random_bytes(5000, 6), random_bytes(12293, 7), random_bytes((3 << 20) + 17, 8)};
     std::mt19937_64 gen(11);
     for (const std::uint64_t chunk_size : {64u, 4096u, 1u << 20}) {
         INFO("chunk size " << chunk_size);
@@ -379,7 +384,8 @@ TEST_CASE("read_range returns exactly the bytes asked for, at any offset, for an
             }
             for (const auto& [offset, count] : ranges) {
                 for (const std::size_t misalignment : {0, 16, 3}) {
-                    INFO("t" << i << ": bytes " << offset << " + " << count << ", destination " << misalignment << " past alignment");
+                    INFO("t" << i << ": bytes " << offset << " + " << count << ", destination " << misalignment
+                             << " past alignment");
                     // In step with the file (its blocks start at multiples of 64) or not.
                     char* dest = aligned_scratch(count, (misalignment + offset) % 64);
                     r.read_range(e, offset, count, dest);
@@ -391,7 +397,8 @@ TEST_CASE("read_range returns exactly the bytes asked for, at any offset, for an
         }
     }
     // Chunk sizes the reader would refuse are refused by the writer, leaving no file behind.
-    for (const std::uint64_t bad : {0u, 32u, 100u}) CHECK_THROWS_WITH(ckpt::detail::file_writer("range_exact/bad", bad), Catch::Contains("chunk size"));
+    for (const std::uint64_t bad : {0u, 32u, 100u})
+        CHECK_THROWS_WITH(ckpt::detail::file_writer("range_exact/bad", bad), Catch::Contains("chunk size"));
     CHECK(std::distance(fs::directory_iterator("range_exact"), fs::directory_iterator()) == 3);
     // An entry of another file is refused, not looked up by position.
     ckpt::reader a("range_exact/c64");
@@ -400,7 +407,8 @@ TEST_CASE("read_range returns exactly the bytes asked for, at any offset, for an
     CHECK_THROWS_WITH(a.read_range(stranger, 0, 1, aligned_scratch(1, 0)), Catch::Contains("not one of this file"));
 }
 
-TEST_CASE("read_range checks the chunks it covers: damage inside them is caught, damage elsewhere is not read", "[format][range]") {
+TEST_CASE("read_range checks the chunks it covers: damage inside them is caught, damage elsewhere is not read",
+          "[format][range]") {
     fs::create_directories("range_damage");
     const std::uint64_t c = 4096;
     const std::string block = random_bytes(10 * c + 100, 21);  // 11 chunks, the last one short, then padding
@@ -408,7 +416,7 @@ TEST_CASE("read_range checks the chunks it covers: damage inside them is caught,
     const ckpt::entry_info e = *ckpt::reader("range_damage/good").find("t0");
     const fs::path damaged = "range_damage/damaged";
     std::string bytes = good;
-    bytes[static_cast<std::size_t>(e.offset + 3 * c + 5)] ^= 0x01;  // in chunk 3
+    bytes[static_cast<std::size_t>(e.offset + 3 * c + 5)] ^= 0x01;     // in chunk 3
     bytes[static_cast<std::size_t>(e.offset + e.length + 2)] ^= 0x40;  // in the padding after the last chunk
     spit(damaged, bytes);
     ckpt::reader r(damaged);
@@ -417,7 +425,8 @@ TEST_CASE("read_range checks the chunks it covers: damage inside them is caught,
     CHECK(std::memcmp(dest, block.data(), 3 * c) == 0);
     r.read_range(e, 4 * c + 1, 5 * c, dest);  // chunks 4..9
     CHECK(std::memcmp(dest, block.data() + 4 * c + 1, 5 * c) == 0);
-    CHECK_THROWS_WITH(r.read_range(e, 3 * c + 100, 1, dest), Catch::Contains("range_damage/damaged") && Catch::Contains("t0") &&
+    CHECK_THROWS_WITH(r.read_range(e, 3 * c + 100, 1, dest), Catch::Contains("range_damage/damaged") &&
+                                                                 Catch::Contains("t0") &&
                                                                  Catch::Contains("checksum mismatch in chunk 3"));
     CHECK_THROWS_AS(r.read_range(e, 2 * c, 3 * c, dest), ckpt::corrupt_error);
     CHECK_THROWS_WITH(r.read_range(e, e.length - 1, 1, dest), Catch::Contains("padding") && Catch::Contains("t0"));
@@ -451,8 +460,7 @@ TEST_CASE("every single-bit flip of a file with chunk tables is detected", "[for
                 ++undetected;
                 FAIL_CHECK("undetected flip of bit " << bit << " of byte " << byte);
             } catch (const ckpt::corrupt_error&) {
-            } catch (const ckpt::format_error&) {
-            }
+            } catch (const ckpt::format_error&) {}
         }
     }
     CHECK(undetected == 0);
@@ -460,7 +468,8 @@ TEST_CASE("every single-bit flip of a file with chunk tables is detected", "[for
 
 TEST_CASE("hostile chunk tables with valid seals are refused before any large allocation", "[format][range]") {
     fs::create_directories("range_hostile");
-    const std::string good = slurp(write_chunked("range_hostile/good", 64, {random_bytes(1000, 41), random_bytes(40, 42)}));
+    const std::string good =
+        slurp(write_chunked("range_hostile/good", 64, {random_bytes(1000, 41), random_bytes(40, 42)}));
     ckpt::reader r("range_hostile/good");
     const auto& big = *r.find("t0");
     const auto table_at = chunk_table_at(good, big);
@@ -469,7 +478,8 @@ TEST_CASE("hostile chunk tables with valid seals are refused before any large al
         reseal(bytes);
         spit("range_hostile/f", bytes);
         CHECK_THROWS_AS(ckpt::reader("range_hostile/f"), ckpt::corrupt_error);
-        CHECK_THROWS_WITH(ckpt::reader("range_hostile/f"), Catch::Contains(message) && Catch::Contains("range_hostile/f"));
+        CHECK_THROWS_WITH(ckpt::reader("range_hostile/f"),
+                          Catch::Contains(message) && Catch::Contains("range_hostile/f"));
     };
     SECTION("a table whose hash is not the block checksum") {
         std::string bytes = good;
@@ -480,7 +490,8 @@ TEST_CASE("hostile chunk tables with valid seals are refused before any large al
         refused(good.substr(0, table_at + 3 * 8), "runs past the end of the index");
     }
     SECTION("a header chunk size that is not a power of two in range") {
-        for (const std::uint64_t size : {std::uint64_t{0}, std::uint64_t{96}, std::uint64_t{32}, std::uint64_t{1} << 40}) {
+        for (const std::uint64_t size :
+             {std::uint64_t{0}, std::uint64_t{96}, std::uint64_t{32}, std::uint64_t{1} << 40}) {
             INFO(size);
             std::string bytes = good;
             ckpt::detail::put<std::uint64_t>(bytes.data() + 80, size);
@@ -505,8 +516,7 @@ TEST_CASE("hostile chunk tables with valid seals are refused before any large al
                 try {
                     ckpt::reader hostile("range_hostile/f");
                     ::_exit(2);
-                } catch (const ckpt::corrupt_error&) {
-                }
+                } catch (const ckpt::corrupt_error&) {}
             }
             rusage after{};
             ::getrusage(RUSAGE_SELF, &after);

@@ -33,11 +33,14 @@ std::pair<int, std::string> run(const std::string& command) {
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
-fs::path fixture(const char* version) { return fs::path(CKPT_SOURCE_DIR) / "tests" / "data" / version / "fixture.ckpt"; }
+fs::path fixture(const char* version) {
+    return fs::path(CKPT_SOURCE_DIR) / "tests" / "data" / version / "fixture.ckpt";
+}
 
 template <class A, class B>
 bool same_bits(const A& a, const B& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), sizeof(*a.data()) * static_cast<std::size_t>(a.size())) == 0;
+    return a.size() == b.size() &&
+           std::memcmp(a.data(), b.data(), sizeof(*a.data()) * static_cast<std::size_t>(a.size())) == 0;
 }
 
 void check_restores_bit_for_bit(const fs::path& file) {
@@ -96,7 +99,8 @@ TEST_CASE("a version 1 file restores into today's types bit for bit", "[format][
     CHECK(big->length == ckpt_fixture::big_size * 4);
 }
 
-TEST_CASE("a version 2 file restores bit for bit, its large tensor with one checksum per 1 MiB chunk", "[format][compat]") {
+TEST_CASE("a version 2 file restores bit for bit, its large tensor with one checksum per 1 MiB chunk",
+          "[format][compat]") {
     const auto file = fixture("v2");
     REQUIRE(fs::exists(file));
     check_restores_bit_for_bit(file);
@@ -122,7 +126,8 @@ TEST_CASE("byte ranges of the fixtures' blocks read back exactly, in both versio
         const auto& big = *r.find("big");
         REQUIRE(big.length == length);
         const std::pair<std::uint64_t, std::uint64_t> ranges[] = {
-            {0, 1}, {0, length}, {length - 1, 1}, {mib - 3, 6}, {mib, 4}, {mib - 4, 4}, {12345, 2 * 4 * 1000}, {4, length - 8}, {length, 0}};
+            {0, 1},       {0, length},           {length - 1, 1}, {mib - 3, 6}, {mib, 4},
+            {mib - 4, 4}, {12345, 2 * 4 * 1000}, {4, length - 8}, {length, 0}};
         for (const auto& [offset, count] : ranges) {
             INFO("bytes " << offset << " + " << count);
             std::vector<char> got(static_cast<std::size_t>(count) + 1, '\x5a');
@@ -136,14 +141,17 @@ TEST_CASE("byte ranges of the fixtures' blocks read back exactly, in both versio
         r.read_range(f32, 8, 8, two);
         CHECK(std::memcmp(two, want.f32.data() + 2, 8) == 0);
         CHECK_THROWS_AS(r.read_range(big, length, 1, nullptr), ckpt::error);
-        CHECK_THROWS_WITH(r.read_range(big, 8, UINT64_MAX, nullptr), Catch::Contains("outside the block") && Catch::Contains("big"));
+        CHECK_THROWS_WITH(r.read_range(big, 8, UINT64_MAX, nullptr),
+                          Catch::Contains("outside the block") && Catch::Contains("big"));
     }
 }
 
-TEST_CASE("the Python reader printed in docs/format.md reads both versions and checks every chunk", "[format][compat][python]") {
+TEST_CASE("the Python reader printed in docs/format.md reads both versions and checks every chunk",
+          "[format][compat][python]") {
     // Python 3 with numpy and libxxhash are installed by scripts/install-deps.sh.
     const std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-    const std::string script = python + " " + CKPT_SOURCE_DIR + "/tests/python/check_format_doc.py " + CKPT_SOURCE_DIR + "/docs/format.md ";
+    const std::string script =
+        python + " " + CKPT_SOURCE_DIR + "/tests/python/check_format_doc.py " + CKPT_SOURCE_DIR + "/docs/format.md ";
     const auto [status, out] = run(script + fixture("v1").string() + " " + fixture("v2").string());
     INFO(out);
     CHECK(status == 0);
@@ -164,11 +172,13 @@ TEST_CASE("the Python reader printed in docs/format.md reads both versions and c
     CHECK(damaged_out.find("big: chunk 1 damaged") != std::string::npos);
 }
 
-TEST_CASE("today's writer produces the version 2 fixture byte for byte (but for wall time and header checksum)", "[format][compat]") {
+TEST_CASE("today's writer produces the version 2 fixture byte for byte (but for wall time and header checksum)",
+          "[format][compat]") {
     // A change of the bytes written is a format change: bump format_version, keep reading the old
     // one, and add a fixture of the new version (tests/data/README.md).
     auto s = ckpt_fixture::expected();
-    const auto file = ckpt_fixture::with_checkpoint(s, [](auto& ck) { return ck.write("today.ckpt", ckpt_fixture::expected_options()); });
+    const auto file = ckpt_fixture::with_checkpoint(
+        s, [](auto& ck) { return ck.write("today.ckpt", ckpt_fixture::expected_options()); });
     auto slurp = [](const fs::path& p) {
         std::ifstream in(p, std::ios::binary);
         return std::string(std::istreambuf_iterator<char>(in), {});

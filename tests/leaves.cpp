@@ -24,12 +24,16 @@ std::mt19937_64 seeded(int round) { return std::mt19937_64(0xC0FFEEu + static_ca
 
 template <class T>
 T random_value(std::mt19937_64& rng) {
-    if constexpr (std::is_same_v<T, bool>) return rng() % 2 == 1;
-    else if constexpr (std::is_integral_v<T>) return static_cast<T>(rng());
-    else if constexpr (std::is_floating_point_v<T>) return static_cast<T>(std::uniform_real_distribution<double>(-1e3, 1e3)(rng));
+    if constexpr (std::is_same_v<T, bool>)
+        return rng() % 2 == 1;
+    else if constexpr (std::is_integral_v<T>)
+        return static_cast<T>(rng());
+    else if constexpr (std::is_floating_point_v<T>)
+        return static_cast<T>(std::uniform_real_distribution<double>(-1e3, 1e3)(rng));
     else if constexpr (std::is_same_v<T, Eigen::half> || std::is_same_v<T, Eigen::bfloat16>)
         return T(static_cast<float>(std::uniform_real_distribution<double>(-8, 8)(rng)));
-    else return T(random_value<typename T::value_type>(rng), random_value<typename T::value_type>(rng));  // complex
+    else
+        return T(random_value<typename T::value_type>(rng), random_value<typename T::value_type>(rng));  // complex
 }
 
 // Saves `value` under one name, restores into `fresh`, requires equality.
@@ -89,15 +93,21 @@ struct user_serialize {
     std::string name;
     int version = 0;
     template <class Archive>
-    void serialize(Archive& ar) { ar(name, version); }
+    void serialize(Archive& ar) {
+        ar(name, version);
+    }
     bool operator==(const user_serialize& o) const { return name == o.name && version == o.version; }
 };
 struct user_save_load {
     std::vector<int> values;
     template <class Archive>
-    void save(Archive& ar) const { ar(values); }
+    void save(Archive& ar) const {
+        ar(values);
+    }
     template <class Archive>
-    void load(Archive& ar) { ar(values); }
+    void load(Archive& ar) {
+        ar(values);
+    }
     bool operator==(const user_save_load& o) const { return values == o.values; }
 };
 
@@ -168,7 +178,8 @@ TEST_CASE("Eigen::Tensor and TensorFixedSize round-trip in both storage orders",
         T fresh;
         ckpt::checkpoint in{ckpt::track("t", fresh)};
         in.restore(dir + "/t.ckpt").assert_consumed();
-        for (std::size_t d = 0; d < static_cast<std::size_t>(T::NumIndices); ++d) REQUIRE(fresh.dimension(d) == tensor.dimension(d));
+        for (std::size_t d = 0; d < static_cast<std::size_t>(T::NumIndices); ++d)
+            REQUIRE(fresh.dimension(d) == tensor.dimension(d));
         for (Eigen::Index i = 0; i < tensor.size(); ++i) REQUIRE(fresh.data()[i] == tensor.data()[i]);
     };
     check(Eigen::Tensor<float, 1>(7));
@@ -187,7 +198,9 @@ TEST_CASE("sparse matrices round-trip, compressed or not, in both storage orders
     auto check = [&](auto m) {
         using M = decltype(m);
         m.resize(20, 15);
-        for (int k = 0; k < 30; ++k) m.coeffRef(static_cast<Eigen::Index>(rng() % 20), static_cast<Eigen::Index>(rng() % 15)) = random_value<typename M::Scalar>(rng);
+        for (int k = 0; k < 30; ++k)
+            m.coeffRef(static_cast<Eigen::Index>(rng() % 20), static_cast<Eigen::Index>(rng() % 15)) =
+                random_value<typename M::Scalar>(rng);
         const M saved = m;
         ckpt::checkpoint out{ckpt::track("m", m)};  // m may be uncompressed here: saving compresses a copy
         out.write(dir + "/m.ckpt");

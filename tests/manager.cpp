@@ -55,7 +55,8 @@ TEST_CASE("names: by step, with a prefix, from a template", "[manager]") {
         CHECK(mgr.save(1200).filename() == "model-1200");
     }
     SECTION("a Keras-style template filled from the step and the metrics") {
-        ckpt::checkpoint_manager mgr{ck, fresh("manager_names_template"), ckpt::name_template("epoch_{epoch:03d}-val_loss_{val_loss:.3f}")};
+        ckpt::checkpoint_manager mgr{ck, fresh("manager_names_template"),
+                                     ckpt::name_template("epoch_{epoch:03d}-val_loss_{val_loss:.3f}")};
         ckpt::save_options o;
         o.step = 7;
         o.metrics["val_loss"] = 0.12345;
@@ -87,7 +88,7 @@ TEST_CASE("a new manager continues an existing directory", "[manager]") {
     CHECK(names(mgr.checkpoints()) == std::vector<std::string>{"ckpt-1", "ckpt-2"});
     CHECK(mgr.records().front().metrics.at("loss") == 1.5);
     CHECK(mgr.records().front().strings.at("note") == "first run");
-    CHECK(mgr.save().filename() == "ckpt-3");                        // numbering continues
+    CHECK(mgr.save().filename() == "ckpt-3");                               // numbering continues
     CHECK(names(mgr.checkpoints()) == std::vector<std::string>{"ckpt-3"});  // its policy applies to the old ones
 }
 
@@ -134,8 +135,8 @@ TEST_CASE("save_if_due: step and time intervals, forced saves, never the same st
     for (std::int64_t step = 1; step <= 35; ++step)
         if (mgr.save_if_due(step)) saved.push_back(step);
     CHECK(saved == std::vector<std::int64_t>{10, 20, 30});
-    CHECK(mgr.save_if_due(33, true));          // forced
-    CHECK_FALSE(mgr.save_if_due(33, true));    // the same step again: a no-op
+    CHECK(mgr.save_if_due(33, true));        // forced
+    CHECK_FALSE(mgr.save_if_due(33, true));  // the same step again: a no-op
     CHECK_FALSE(mgr.save_if_due(34));
     CHECK(mgr.save_if_due(43));
 
@@ -197,7 +198,8 @@ TEST_CASE("the state file: relative names, rebuilt when missing or damaged", "[m
         CHECK(mgr.records().size() == 3);
     }
     SECTION("a state file naming files outside the directory is not trusted") {
-        std::ofstream(dir / "ckpt-state") << "ckpt-manager-state 1\nnext_number 9\ncheckpoint 1 ../outside - 0 0 0 0\nend 0000000000000000\n";
+        std::ofstream(dir / "ckpt-state")
+            << "ckpt-manager-state 1\nnext_number 9\ncheckpoint 1 ../outside - 0 0 0 0\nend 0000000000000000\n";
         std::ofstream("manager_state_outside") << "precious";
         ckpt::checkpoint_manager mgr{ck, dir, ckpt::keep_last(1)};
         mgr.save();
@@ -206,7 +208,8 @@ TEST_CASE("the state file: relative names, rebuilt when missing or damaged", "[m
     }
 }
 
-TEST_CASE("without a state file, latest_checkpoint is the newest sound file, ties broken by save counter", "[manager]") {
+TEST_CASE("without a state file, latest_checkpoint is the newest sound file, ties broken by save counter",
+          "[manager]") {
     const auto dir = fresh("manager_latest_scan");
     std::int64_t step = 0;
     ckpt::checkpoint ck{ckpt::track("step", step)};
@@ -260,7 +263,8 @@ TEST_CASE("two managers on one directory are refused, in one process and across 
     ckpt::checkpoint ck{ckpt::track("weights", m.weights), ckpt::track("step", m.step)};
     {
         ckpt::checkpoint_manager first{ck, dir};
-        CHECK_THROWS_WITH((ckpt::checkpoint_manager{ck, dir}), Catch::Contains("another checkpoint_manager") && Catch::Contains("manager_lock"));
+        CHECK_THROWS_WITH((ckpt::checkpoint_manager{ck, dir}),
+                          Catch::Contains("another checkpoint_manager") && Catch::Contains("manager_lock"));
         const pid_t pid = ::fork();
         if (pid == 0) {
             try {
@@ -284,11 +288,13 @@ TEST_CASE("bad directories give clear errors", "[manager]") {
     std::ofstream("manager_bad/file") << "x";
     model m;
     ckpt::checkpoint ck{ckpt::track("weights", m.weights), ckpt::track("step", m.step)};
-    CHECK_THROWS_WITH((ckpt::checkpoint_manager{ck, "manager_bad/file"}), Catch::Contains("manager_bad/file") && Catch::Contains("not a directory"));
+    CHECK_THROWS_WITH((ckpt::checkpoint_manager{ck, "manager_bad/file"}),
+                      Catch::Contains("manager_bad/file") && Catch::Contains("not a directory"));
     CHECK_THROWS_AS((ckpt::checkpoint_manager{ck, "manager_bad/file/sub"}), ckpt::io_error);
     fs::create_directories("manager_bad/state_is_dir/ckpt-state");
     // The state file cannot be written where a directory stands: said at once, naming it.
-    CHECK_THROWS_WITH((ckpt::checkpoint_manager{ck, "manager_bad/state_is_dir"}), Catch::Contains("state_is_dir/ckpt-state"));
+    CHECK_THROWS_WITH((ckpt::checkpoint_manager{ck, "manager_bad/state_is_dir"}),
+                      Catch::Contains("state_is_dir/ckpt-state"));
 }
 
 TEST_CASE("a manager whose directory is removed or replaced under it", "[manager][faults]") {

@@ -54,10 +54,13 @@ std::vector<reference_record> survivors(const std::vector<reference_record>& rs,
 }
 
 template <class... Extra>
-std::unique_ptr<ckpt::checkpoint_manager> open_manager(ckpt::any_checkpoint& ck, const fs::path& dir, const policies& p) {
+std::unique_ptr<ckpt::checkpoint_manager> open_manager(ckpt::any_checkpoint& ck, const fs::path& dir,
+                                                       const policies& p) {
     // Every combination of present and absent policies, spelled out for the variadic constructor.
     auto with_best = [&](auto... rest) {
-        if (p.best) return std::make_unique<ckpt::checkpoint_manager>(ck, dir, ckpt::keep_best(*p.best, "loss", p.better, p.missing), rest...);
+        if (p.best)
+            return std::make_unique<ckpt::checkpoint_manager>(
+                ck, dir, ckpt::keep_best(*p.best, "loss", p.better, p.missing), rest...);
         return std::make_unique<ckpt::checkpoint_manager>(ck, dir, rest...);
     };
     auto with_steps = [&](auto... rest) {
@@ -84,8 +87,8 @@ TEST_CASE("the surviving checkpoints always match the rules", "[manager][policie
         if (rng() % 2) p.best = 1 + rng() % 3;
         p.better = rng() % 2 ? ckpt::minimize : ckpt::maximize;
         p.missing = rng() % 2 ? ckpt::if_metric_missing::keep : ckpt::if_metric_missing::drop;
-        INFO("trial " << trial << ": last " << p.last.value_or(0) << ", every " << p.every_n_steps.value_or(0) << ", best "
-                      << p.best.value_or(0) << (p.better == ckpt::minimize ? " min" : " max")
+        INFO("trial " << trial << ": last " << p.last.value_or(0) << ", every " << p.every_n_steps.value_or(0)
+                      << ", best " << p.best.value_or(0) << (p.better == ckpt::minimize ? " min" : " max")
                       << (p.missing == ckpt::if_metric_missing::keep ? " keep-missing" : " drop-missing"));
 
         auto mgr = open_manager(ck, dir, p);
@@ -96,14 +99,16 @@ TEST_CASE("the surviving checkpoints always match the rules", "[manager][policie
                 mgr.reset();
                 mgr = open_manager(ck, dir, p);
             }
-            if (rng() % 8 != 0 || step == 0) step += 1 + static_cast<std::int64_t>(rng() % 4);  // else: the same step again
+            if (rng() % 8 != 0 || step == 0)
+                step += 1 + static_cast<std::int64_t>(rng() % 4);  // else: the same step again
             ckpt::save_options o;
             std::optional<double> loss;
             if (rng() % 5 != 0) o.metrics["loss"] = *(loss = std::uniform_real_distribution<double>(0, 10)(rng));
             mgr->save(step, o);
 
             const std::string name = "ckpt-" + std::to_string(step);
-            model.erase(std::remove_if(model.begin(), model.end(), [&](const auto& r) { return r.name == name; }), model.end());
+            model.erase(std::remove_if(model.begin(), model.end(), [&](const auto& r) { return r.name == name; }),
+                        model.end());
             model.push_back({name, step, loss});
             model = survivors(model, p);
 
@@ -129,18 +134,21 @@ TEST_CASE("keep_every preserves one checkpoint per interval for good", "[manager
     ckpt::checkpoint ck{ckpt::track("weights", weights)};
     fs::remove_all("manager_keep_every");
     {
-        ckpt::checkpoint_manager mgr{ck, "manager_keep_every", ckpt::keep_last(1), ckpt::keep_every(std::chrono::nanoseconds(0))};
+        ckpt::checkpoint_manager mgr{ck, "manager_keep_every", ckpt::keep_last(1),
+                                     ckpt::keep_every(std::chrono::nanoseconds(0))};
         for (int i = 0; i < 4; ++i) mgr.save();
         // The first only sets the anchor and is rotated away; every later one is at least 0 ns
         // after the one preserved before it.
         CHECK(mgr.checkpoints().size() == 3);
         for (const auto& r : mgr.records()) CHECK(r.preserved);
     }
-    ckpt::checkpoint_manager reopened{ck, "manager_keep_every", ckpt::keep_last(1), ckpt::keep_every(std::chrono::hours(1))};
+    ckpt::checkpoint_manager reopened{ck, "manager_keep_every", ckpt::keep_last(1),
+                                      ckpt::keep_every(std::chrono::hours(1))};
     reopened.save();
     CHECK(reopened.checkpoints().size() == 4);  // 2..4 stay preserved across a restart; 5 is the latest
     fs::remove_all("manager_keep_every_hourly");
-    ckpt::checkpoint_manager hourly{ck, "manager_keep_every_hourly", ckpt::keep_last(1), ckpt::keep_every(std::chrono::hours(1))};
+    ckpt::checkpoint_manager hourly{ck, "manager_keep_every_hourly", ckpt::keep_last(1),
+                                    ckpt::keep_every(std::chrono::hours(1))};
     for (int i = 0; i < 4; ++i) hourly.save();
     CHECK(hourly.checkpoints().size() == 1);
 }

@@ -37,14 +37,16 @@ TEST_CASE("present optionals and unique_ptrs round-trip into empty ones", "[opti
     opt_models::model a;
     a.ema = Eigen::VectorXf::LinSpaced(5, -1.0f, 1.0f);
     a.head = opt_models::dense{Eigen::MatrixXf::Random(2, 3), Eigen::VectorXf::Random(2)};
-    a.adapter = std::make_unique<opt_models::dense>(opt_models::dense{Eigen::MatrixXf::Random(3, 3), Eigen::VectorXf::Random(3)});
+    a.adapter = std::make_unique<opt_models::dense>(
+        opt_models::dense{Eigen::MatrixXf::Random(3, 3), Eigen::VectorXf::Random(3)});
     a.temperature = std::make_unique<float>(0.7f);
     a.plain = 4;
     ckpt::checkpoint ck{ckpt::track("m", a)};
     const auto path = ck.write("optional_present.ckpt");
-    CHECK(paths_of(path) == std::vector<std::string>{"m/ema:1", "m/ema/0:5", "m/head:1", "m/head/0/kernel:2", "m/head/0/bias:2",
-                                                     "m/adapter:1", "m/adapter/0/kernel:3", "m/adapter/0/bias:3",
-                                                     "m/temperature:1", "m/temperature/0:0", "m/plain:5"});
+    CHECK(paths_of(path) == std::vector<std::string>{"m/ema:1", "m/ema/0:5", "m/head:1", "m/head/0/kernel:2",
+                                                     "m/head/0/bias:2", "m/adapter:1", "m/adapter/0/kernel:3",
+                                                     "m/adapter/0/bias:3", "m/temperature:1", "m/temperature/0:0",
+                                                     "m/plain:5"});
 
     opt_models::model b;
     ckpt::checkpoint in{ckpt::track("m", b)};

@@ -78,8 +78,8 @@ TEST_CASE("CKPT_FIELDS names fields, nested to any depth, in the user's namespac
     net.heads["a/b"] = {};
     ckpt::checkpoint ck{ckpt::track("model", net)};
     const auto paths = paths_of(ck.save("reflection_names/ckpt"));
-    for (const char* p : {"model/layers", "model/layers/3/kernel", "model/layers/0/bias", "model/heads", "model/heads/en/bias",
-                          "model/heads/a%2Fb/kernel", "model/towers/1/kernel"})
+    for (const char* p : {"model/layers", "model/layers/3/kernel", "model/layers/0/bias", "model/heads",
+                          "model/heads/en/bias", "model/heads/a%2Fb/kernel", "model/towers/1/kernel"})
         CHECK(std::find(paths.begin(), paths.end(), p) != paths.end());
 
     user_models::network back;
@@ -119,8 +119,8 @@ TEST_CASE("classes with private members are annotated from inside", "[reflection
 TEST_CASE("CKPT_FIELDS_INTRUSIVE fields of one type listed out of order are caught at the first use", "[reflection]") {
     user_models::swapped s;
     ckpt::checkpoint ck{ckpt::track("s", s)};
-    CHECK_THROWS_WITH(ck.write("reflection_swapped.ckpt"), Catch::Contains("CKPT_FIELDS lists 'second' as field 0") &&
-                                                               Catch::Contains("declaration order"));
+    CHECK_THROWS_WITH(ck.write("reflection_swapped.ckpt"),
+                      Catch::Contains("CKPT_FIELDS lists 'second' as field 0") && Catch::Contains("declaration order"));
 }
 
 TEST_CASE("CKPT_SKIP leaves a field out of the file and untouched by a restore", "[reflection]") {

@@ -24,7 +24,8 @@ struct mlp {
 CKPT_FIELDS(mlp, hidden, out)
 
 mlp make_mlp(int in, int hidden, int out) {
-    return {{Eigen::MatrixXf::Random(in, hidden), Eigen::VectorXf::Random(hidden)}, {Eigen::MatrixXf::Random(hidden, out), Eigen::VectorXf::Random(out)}};
+    return {{Eigen::MatrixXf::Random(in, hidden), Eigen::VectorXf::Random(hidden)},
+            {Eigen::MatrixXf::Random(hidden, out), Eigen::VectorXf::Random(out)}};
 }
 
 bool has_temp_files(const fs::path& dir) {
@@ -51,7 +52,8 @@ TEST_CASE("a shape mismatch names the entry and both shapes, and changes nothing
     } catch (const ckpt::mismatch_error& e) {
         CHECK(e.entry() == "model/hidden/kernel");
         CHECK(e.file() == file);
-        CHECK_THAT(e.what(), Catch::Contains("model/hidden/kernel") && Catch::Contains("checkpoint has float32 [10,64]") &&
+        CHECK_THAT(e.what(), Catch::Contains("model/hidden/kernel") &&
+                                 Catch::Contains("checkpoint has float32 [10,64]") &&
                                  Catch::Contains("object has float32 [10,128]"));
         CHECK_THAT(e.what(), Catch::Contains("model/hidden/bias"));  // every problem is listed
     }
@@ -114,7 +116,8 @@ TEST_CASE("dtype mismatches and missing objects are errors in a strict restore",
     const auto file = ck.save("restore_strict/ckpt");
     Eigen::MatrixXf floats;
     ckpt::checkpoint as_float{ckpt::track("weights", floats)};
-    CHECK_THROWS_WITH(as_float.restore(file), Catch::Contains("checkpoint has float64 [2,2], object has float32 [0,0]"));
+    CHECK_THROWS_WITH(as_float.restore(file),
+                      Catch::Contains("checkpoint has float64 [2,2], object has float32 [0,0]"));
     std::int64_t step = 0;
     ckpt::checkpoint more{ckpt::track("weights", weights), ckpt::track("step", step)};
     CHECK_THROWS_WITH(more.restore(file), Catch::Contains("entry 'step': not found in the checkpoint"));
@@ -167,7 +170,8 @@ TEST_CASE("a partial restore leaves missing objects alone and lists them", "[res
     CHECK(only_hidden.kernel == model.hidden.kernel);
     CHECK_NOTHROW(s2.assert_existing_objects_matched());
     CHECK(s2.unused() == std::vector<std::string>{"model/out/kernel", "model/out/bias"});
-    CHECK_THROWS_WITH(s2.assert_consumed(), Catch::Contains("2 entries of the checkpoint were not restored") && Catch::Contains("model/out/kernel"));
+    CHECK_THROWS_WITH(s2.assert_consumed(), Catch::Contains("2 entries of the checkpoint were not restored") &&
+                                                Catch::Contains("model/out/kernel"));
 }
 
 TEST_CASE("the save counter numbers checkpoints and is restored with them", "[restore]") {
@@ -258,7 +262,8 @@ TEST_CASE("metadata round-trips through the reader", "[restore]") {
 TEST_CASE("track names must be valid and distinct", "[restore]") {
     int a = 0, b = 0;
     CHECK_THROWS_WITH((ckpt::checkpoint{ckpt::track("x", a), ckpt::track("x", b)}), Catch::Contains("overlap"));
-    CHECK_THROWS_WITH((ckpt::checkpoint{ckpt::track("model", a), ckpt::track("model/head", b)}), Catch::Contains("overlap"));
+    CHECK_THROWS_WITH((ckpt::checkpoint{ckpt::track("model", a), ckpt::track("model/head", b)}),
+                      Catch::Contains("overlap"));
     CHECK_THROWS_WITH((ckpt::checkpoint{ckpt::track("../up", a)}), Catch::Contains("invalid track name"));
     CHECK_THROWS_AS((ckpt::checkpoint{ckpt::track("", a)}), ckpt::error);
     CHECK_NOTHROW((ckpt::checkpoint{ckpt::track("model", a), ckpt::track("model2", b)}));

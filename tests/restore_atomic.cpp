@@ -102,7 +102,9 @@ struct move_only {
     move_only& operator=(const move_only&) = delete;
     std::int32_t value = 0;
     template <class A>
-    void serialize(A& ar) { ar(value); }
+    void serialize(A& ar) {
+        ar(value);
+    }
 };
 
 // A replay buffer saved through cereal: a std::vector of large elements in one opaque entry.
@@ -110,7 +112,9 @@ struct replay_buffer {
     std::vector<std::array<float, 7056>> frames;
     std::uint64_t head = 3;
     template <class A>
-    void serialize(A& ar) { ar(frames, head); }
+    void serialize(A& ar) {
+        ar(frames, head);
+    }
 };
 
 }  // namespace
@@ -225,8 +229,7 @@ TEST_CASE("restore_or_initialize with a damaged only checkpoint leaves the objec
     ckpt::checkpoint_manager m(fresh, "atomic_manager");
     try {
         m.restore_or_initialize();
-    } catch (const ckpt::error&) {
-    }
+    } catch (const ckpt::error&) {}
     CHECK(s == 0);
     CHECK(a2.isZero());
     CHECK(b2.isZero());
@@ -290,14 +293,16 @@ TEST_CASE("a non-empty container whose size or keys differ is a mismatch in a st
         std::vector<layer> fewer{make_layer(2, 3)};
         std::map<std::string, layer> renamed{{"de", make_layer(3, 2)}};
         ckpt::checkpoint loader{ckpt::track("layers", fewer), ckpt::track("heads", renamed)};
-        CHECK_THROWS_WITH(loader.restore(file), Catch::Contains("checkpoint has 2 elements, object holds 1") &&
-                                                    Catch::Contains("keys only in the checkpoint: 'en'; keys only in the object: 'de'"));
+        CHECK_THROWS_WITH(loader.restore(file),
+                          Catch::Contains("checkpoint has 2 elements, object holds 1") &&
+                              Catch::Contains("keys only in the checkpoint: 'en'; keys only in the object: 'de'"));
         const auto status = loader.restore(file, ckpt::partial);
         CHECK(fewer.size() == 1);
         CHECK(fewer[0].kernel == layers[0].kernel);
         CHECK(renamed.count("en") == 0);
         CHECK(status.missing() == std::vector<std::string>{"heads/de"});
-        CHECK(status.unused() == std::vector<std::string>{"layers/1/kernel", "layers/1/bias", "heads/en/kernel", "heads/en/bias"});
+        CHECK(status.unused() ==
+              std::vector<std::string>{"layers/1/kernel", "layers/1/bias", "heads/en/kernel", "heads/en/bias"});
     }
 }
 
@@ -306,7 +311,8 @@ TEST_CASE("a distribution state announcing 2^60 values fails as corrupt_error, a
     std::discrete_distribution<int> discrete{1, 2, 3, 4};
     std::piecewise_constant_distribution<double> constant;
     std::piecewise_linear_distribution<double> linear;
-    ckpt::checkpoint ck{ckpt::track("discrete", discrete), ckpt::track("constant", constant), ckpt::track("linear", linear)};
+    ckpt::checkpoint ck{ckpt::track("discrete", discrete), ckpt::track("constant", constant),
+                        ckpt::track("linear", linear)};
     const auto good = ck.write("atomic_distribution/good");
     for (const std::string name : {"discrete", "constant", "linear"}) {
         INFO(name);
@@ -381,7 +387,9 @@ namespace {
 struct careless {
     std::string text;
     template <class A>
-    void save(A& ar) const { ar(static_cast<std::uint64_t>(text.size())); }
+    void save(A& ar) const {
+        ar(static_cast<std::uint64_t>(text.size()));
+    }
     template <class A>
     void load(A& ar) {
         std::uint64_t n = 0;

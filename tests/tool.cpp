@@ -58,7 +58,8 @@ result python_script(const std::string& script, const std::string& args) {
 
 struct tensors {
     Eigen::Matrix<std::uint8_t, 3, 1> small{1, 2, 3};  // first in the file: what follows is misaligned there
-    Eigen::Matrix<Eigen::bfloat16, 3, 1> brain{Eigen::bfloat16(1.5f), Eigen::bfloat16(-0.0078125f), Eigen::bfloat16(3.0e38f)};
+    Eigen::Matrix<Eigen::bfloat16, 3, 1> brain{Eigen::bfloat16(1.5f), Eigen::bfloat16(-0.0078125f),
+                                               Eigen::bfloat16(3.0e38f)};
     Eigen::MatrixXf col_major = Eigen::MatrixXf::Random(3, 4);
     Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> row_major = Eigen::MatrixXf::Random(2, 5);
     Eigen::Tensor<double, 3> cube{2, 3, 4};
@@ -77,9 +78,11 @@ struct tensors {
 
 template <class F>
 auto with_checkpoint(tensors& t, F&& f) {
-    ckpt::checkpoint ck{ckpt::track("small", t.small), ckpt::track("brain", t.brain), ckpt::track("col_major", t.col_major), ckpt::track("row_major", t.row_major), ckpt::track("cube", t.cube),
-                        ckpt::track("counts", t.counts),       ckpt::track("mask", t.mask),           ckpt::track("halves", t.halves),
-                        ckpt::track("phases", t.phases),       ckpt::track("note", t.note),           ckpt::track("step", t.step)};
+    ckpt::checkpoint ck{
+        ckpt::track("small", t.small),         ckpt::track("brain", t.brain),   ckpt::track("col_major", t.col_major),
+        ckpt::track("row_major", t.row_major), ckpt::track("cube", t.cube),     ckpt::track("counts", t.counts),
+        ckpt::track("mask", t.mask),           ckpt::track("halves", t.halves), ckpt::track("phases", t.phases),
+        ckpt::track("note", t.note),           ckpt::track("step", t.step)};
     return f(ck);
 }
 
@@ -123,10 +126,12 @@ TEST_CASE("ckpt inspect, verify, diff and ls on real checkpoints", "[tool]") {
     const auto inspect = tool("inspect " + first.string());
     CHECK(inspect.status == 0);
     CHECK_THAT(inspect.output, Catch::Contains("col_major") && Catch::Contains("float32") && Catch::Contains("[3,4]") &&
-                                   Catch::Contains("cube") && Catch::Contains("[2,3,4]") && Catch::Contains("serialized"));
+                                   Catch::Contains("cube") && Catch::Contains("[2,3,4]") &&
+                                   Catch::Contains("serialized"));
     const auto json = tool("inspect --json " + first.string());
     CHECK(json.status == 0);
-    CHECK_THAT(json.output, Catch::Contains("\"path\":\"counts\",\"kind\":\"tensor\",\"dtype\":\"int64\",\"shape\":[4]"));
+    CHECK_THAT(json.output,
+               Catch::Contains("\"path\":\"counts\",\"kind\":\"tensor\",\"dtype\":\"int64\",\"shape\":[4]"));
 
     CHECK(tool("verify " + first.string()).status == 0);
     CHECK(tool("verify tool_basic").status == 0);
@@ -146,8 +151,8 @@ TEST_CASE("ckpt inspect, verify, diff and ls on real checkpoints", "[tool]") {
     }
     const auto ls = tool("ls tool_managed");
     CHECK(ls.status == 0);
-    CHECK_THAT(ls.output, Catch::Contains("2 checkpoints") && Catch::Contains("ckpt-3") && Catch::Contains("loss=0.333333") &&
-                              Catch::Contains("[latest]"));
+    CHECK_THAT(ls.output, Catch::Contains("2 checkpoints") && Catch::Contains("ckpt-3") &&
+                              Catch::Contains("loss=0.333333") && Catch::Contains("[latest]"));
     CHECK_THAT(ls.output, !Catch::Contains("ckpt-1 "));
 }
 
@@ -166,7 +171,8 @@ TEST_CASE("exports to .npz and safetensors read back in numpy value by value", "
     // check_export.py also checks that every safetensors tensor is aligned to its element size, in
     // the reference writer's order, and the PyTorch recipe for bfloat16 from numpy.
 
-    const std::string check = python() + " " + CKPT_SOURCE_DIR + "/tests/python/check_export.py tool_export/expected.txt " +
+    const std::string check = python() + " " + CKPT_SOURCE_DIR +
+                              "/tests/python/check_export.py tool_export/expected.txt " +
                               "tool_export/out.npz tool_export/out.safetensors 2>&1";
     std::FILE* p = ::popen(check.c_str(), "r");
     REQUIRE(p);
@@ -184,8 +190,9 @@ TEST_CASE("the tool refuses bad input with a one-line error and a non-zero statu
     fs::remove_all("tool_bad");
     fs::create_directories("tool_bad");
     std::ofstream("tool_bad/garbage") << std::string(500, 'g');
-    for (const auto& args : {std::string("inspect tool_bad/missing"), std::string("inspect tool_bad/garbage"), std::string("verify tool_bad/garbage"),
-                             std::string("inspect tool_bad"), std::string("ls tool_bad/garbage"), std::string("diff tool_bad/garbage tool_bad/garbage"),
+    for (const auto& args : {std::string("inspect tool_bad/missing"), std::string("inspect tool_bad/garbage"),
+                             std::string("verify tool_bad/garbage"), std::string("inspect tool_bad"),
+                             std::string("ls tool_bad/garbage"), std::string("diff tool_bad/garbage tool_bad/garbage"),
                              std::string("export tool_bad/garbage --format npz -o tool_bad/x.npz")}) {
         const auto r = tool(args);
         INFO(args << " -> " << r.output);
@@ -207,7 +214,8 @@ TEST_CASE("the tool refuses bad input with a one-line error and a non-zero statu
     f.close();
     const auto v = tool("verify " + file.string());
     CHECK(v.status == 1);
-    CHECK_THAT(v.output, Catch::Contains("tool_bad/ckpt") && Catch::Contains("cube") && Catch::Contains("checksum mismatch"));
+    CHECK_THAT(v.output,
+               Catch::Contains("tool_bad/ckpt") && Catch::Contains("cube") && Catch::Contains("checksum mismatch"));
 }
 
 namespace {
@@ -246,8 +254,10 @@ TEST_CASE("inspect --json and the safetensors metadata print metrics that read b
     const auto json = tool("inspect --json " + file.string());
     CHECK(json.status == 0);
     // Shortest text that reads back as the same double; JSON has no NaN or infinity: strings.
-    CHECK_THAT(json.output, Catch::Contains("\"metrics\":{\"ceiling\":\"-inf\",\"diverged\":\"nan\",\"huge\":1.5e+300,\"loss\":3e-07,"
-                                            "\"third\":0.3333333333333333}"));
+    CHECK_THAT(
+        json.output,
+        Catch::Contains("\"metrics\":{\"ceiling\":\"-inf\",\"diverged\":\"nan\",\"huge\":1.5e+300,\"loss\":3e-07,"
+                        "\"third\":0.3333333333333333}"));
     CHECK_THAT(tool("inspect " + file.string()).output, Catch::Contains("metric loss = 3e-07"));
     REQUIRE(tool("export " + file.string() + " --format safetensors -o tool_numbers/out.safetensors").status == 0);
     const auto facts = python_script("export_facts.py", "tool_numbers/out.safetensors");
@@ -282,15 +292,18 @@ TEST_CASE("exports escape names the reference readers cannot take and refuse the
     CHECK_FALSE(fs::exists("tool_names/all.safetensors"));
 
     REQUIRE(tool("export " + file + " --format npz --exclude " + long_entry + " -o tool_names/out.npz").status == 0);
-    REQUIRE(tool("export " + file + " --format safetensors --exclude __metadata__ -o tool_names/out.safetensors").status == 0);
+    REQUIRE(
+        tool("export " + file + " --format safetensors --exclude __metadata__ -o tool_names/out.safetensors").status ==
+        0);
     const auto facts = python_script("export_facts.py", "tool_names/out.npz tool_names/out.safetensors");
     INFO(facts.output);
     CHECK(facts.status == 0);  // numpy.load, zipfile.extractall and json.loads all succeed
     for (const char* format : {"npz", "safetensors"}) {
         const std::string f = format;
-        CHECK_THAT(facts.output, Catch::Contains(f + " \"layers/plain\"") && Catch::Contains(f + " \"layers/bad%FF%FEutf8\"") &&
-                                     Catch::Contains(f + " \"layers/esc%1B[2J%01\"") && Catch::Contains(f + " \"layers/caf\\u00e9\"") &&
-                                     Catch::Contains(f + " \"layers/ends.npy\""));
+        CHECK_THAT(facts.output,
+                   Catch::Contains(f + " \"layers/plain\"") && Catch::Contains(f + " \"layers/bad%FF%FEutf8\"") &&
+                       Catch::Contains(f + " \"layers/esc%1B[2J%01\"") &&
+                       Catch::Contains(f + " \"layers/caf\\u00e9\"") && Catch::Contains(f + " \"layers/ends.npy\""));
     }
     CHECK_THAT(facts.output, Catch::Contains("npz \"__metadata__\""));
     CHECK_THAT(facts.output, Catch::Contains("safetensors \"" + long_entry + "\""));  // JSON keys have no length limit
@@ -312,7 +325,8 @@ TEST_CASE("exports escape names the reference readers cannot take and refuse the
     CHECK_FALSE(contains_byte(inspect.output, '\x1b'));
     CHECK_FALSE(contains_byte(inspect.output, '\x01'));
     CHECK_FALSE(contains_byte(inspect.output, '\xff'));
-    CHECK_THAT(inspect.output, Catch::Contains("layers/esc\\x1b[2J\\x01") && Catch::Contains("layers/bad\\xff\\xfeutf8") &&
+    CHECK_THAT(inspect.output, Catch::Contains("layers/esc\\x1b[2J\\x01") &&
+                                   Catch::Contains("layers/bad\\xff\\xfeutf8") &&
                                    Catch::Contains("layers/caf\xc3\xa9"));
     CHECK_FALSE(contains_byte(tool("diff " + file + " tool_names/ckpt --only layers --json").output, '\x1b'));
     std::ofstream("tool_names/inspect.json") << tool("inspect --json " + file).output;
@@ -326,10 +340,12 @@ TEST_CASE("export --only and --exclude choose tensors by path prefix, a whole se
     Eigen::MatrixXf kernel = Eigen::MatrixXf::Random(2, 3), m = Eigen::MatrixXf::Random(2, 3);
     Eigen::VectorXf bias = Eigen::VectorXf::Random(3), models = Eigen::VectorXf::Random(1);
     std::int64_t step = 3;
-    ckpt::checkpoint ck{ckpt::track("model/kernel", kernel), ckpt::track("model/bias", bias), ckpt::track("models", models),
-                        ckpt::track("optimizer/m", m), ckpt::track("step", step)};
+    ckpt::checkpoint ck{ckpt::track("model/kernel", kernel), ckpt::track("model/bias", bias),
+                        ckpt::track("models", models), ckpt::track("optimizer/m", m), ckpt::track("step", step)};
     const auto file = ck.write("tool_filter/ckpt").string();
-    const auto deploy = tool("export " + file + " --format safetensors --exclude optimizer --exclude step -o tool_filter/deploy.safetensors");
+    const auto deploy =
+        tool("export " + file +
+             " --format safetensors --exclude optimizer --exclude step -o tool_filter/deploy.safetensors");
     CHECK(deploy.status == 0);
     CHECK_THAT(deploy.output, Catch::Contains("(3 tensors)"));
     const auto only = tool("export " + file + " --format npz --only model -o tool_filter/model.npz");
@@ -338,12 +354,15 @@ TEST_CASE("export --only and --exclude choose tensors by path prefix, a whole se
     const auto facts = python_script("export_facts.py", "tool_filter/deploy.safetensors tool_filter/model.npz");
     INFO(facts.output);
     CHECK(facts.status == 0);
-    CHECK_THAT(facts.output, Catch::Contains("safetensors \"model/kernel\"") && Catch::Contains("safetensors \"models\"") &&
-                                 Catch::Contains("npz \"model/kernel\"") && Catch::Contains("npz \"model/bias\""));
-    CHECK_THAT(facts.output, !Catch::Contains("optimizer") && !Catch::Contains("npz \"models\"") && !Catch::Contains("\"step\""));
+    CHECK_THAT(facts.output, Catch::Contains("safetensors \"model/kernel\"") &&
+                                 Catch::Contains("safetensors \"models\"") && Catch::Contains("npz \"model/kernel\"") &&
+                                 Catch::Contains("npz \"model/bias\""));
+    CHECK_THAT(facts.output,
+               !Catch::Contains("optimizer") && !Catch::Contains("npz \"models\"") && !Catch::Contains("\"step\""));
 }
 
-TEST_CASE("export streams: peak memory stays far below a large tensor's size, and large tensors transpose right", "[tool]") {
+TEST_CASE("export streams: peak memory stays far below a large tensor's size, and large tensors transpose right",
+          "[tool]") {
     fs::remove_all("tool_stream");
     fs::create_directories("tool_stream");
     // The 64 MiB checkpoint is made in a child process, so that this process stays small (see tool_peak_kib).
@@ -354,7 +373,8 @@ TEST_CASE("export streams: peak memory stays far below a large tensor's size, an
         // tiles (512 rows, 1 MiB), so partial tiles are exercised.
         Eigen::MatrixXd pattern_matrix(2050, 4093);  // 64 MiB
         for (Eigen::Index j = 0; j < pattern_matrix.cols(); ++j)
-            for (Eigen::Index i = 0; i < pattern_matrix.rows(); ++i) pattern_matrix(i, j) = static_cast<double>(i * 4093 + j);
+            for (Eigen::Index i = 0; i < pattern_matrix.rows(); ++i)
+                pattern_matrix(i, j) = static_cast<double>(i * 4093 + j);
         Eigen::Tensor<float, 3> pattern_cube(600, 3, 1100);  // 7.6 MiB: tiled too, with a middle axis
         for (int i = 0; i < 600; ++i)
             for (int j = 0; j < 3; ++j)
@@ -376,13 +396,16 @@ TEST_CASE("export streams: peak memory stays far below a large tensor's size, an
     REQUIRE(WEXITSTATUS(status) == 0);
 
     const long tensor_kib = 2050L * 4093 * 8 / 1024;
-    const auto [npz_status, npz_peak] = tool_peak_kib({"export", "tool_stream/ckpt", "--format", "npz", "-o", "tool_stream/out.npz"});
-    const auto [st_status, st_peak] = tool_peak_kib({"export", "tool_stream/ckpt", "--format", "safetensors", "-o", "tool_stream/out.safetensors"});
+    const auto [npz_status, npz_peak] =
+        tool_peak_kib({"export", "tool_stream/ckpt", "--format", "npz", "-o", "tool_stream/out.npz"});
+    const auto [st_status, st_peak] =
+        tool_peak_kib({"export", "tool_stream/ckpt", "--format", "safetensors", "-o", "tool_stream/out.safetensors"});
     const auto [inspect_status, baseline] = tool_peak_kib({"inspect", "tool_stream/ckpt"});
     CHECK(npz_status == 0);
     CHECK(st_status == 0);
     CHECK(inspect_status == 0);
-    INFO("peak KiB: npz " << npz_peak << ", safetensors " << st_peak << ", inspect " << baseline << ", tensor " << tensor_kib);
+    INFO("peak KiB: npz " << npz_peak << ", safetensors " << st_peak << ", inspect " << baseline << ", tensor "
+                          << tensor_kib);
     // The tool alone (inspect) takes ~5 MiB, ~12 MiB under AddressSanitizer; export adds a few MiB.
     CHECK(npz_peak < tensor_kib / 2);
     CHECK(st_peak < tensor_kib / 2);
@@ -392,7 +415,8 @@ TEST_CASE("export streams: peak memory stays far below a large tensor's size, an
     const auto facts = python_script("export_facts.py", "tool_stream/out.npz tool_stream/out.safetensors");
     INFO(facts.output);
     CHECK(facts.status == 0);
-    for (const char* name : {"pattern_matrix", "pattern_cube", "pattern_thin", "pattern_small"}) CHECK_THAT(facts.output, Catch::Contains("pattern \"" + std::string(name) + "\" ok"));
+    for (const char* name : {"pattern_matrix", "pattern_cube", "pattern_thin", "pattern_small"})
+        CHECK_THAT(facts.output, Catch::Contains("pattern \"" + std::string(name) + "\" ok"));
     CHECK(std::count(facts.output.begin(), facts.output.end(), '\n') >= 16);  // 8 tensor lines, 8 pattern lines
     CHECK_THAT(facts.output, !Catch::Contains("BAD"));
 
@@ -404,12 +428,14 @@ TEST_CASE("export streams: peak memory stays far below a large tensor's size, an
     f.put('\x55');
     f.close();
     for (const char* format : {"npz", "safetensors"}) {
-        const auto bad = tool("export tool_stream/ckpt --format " + std::string(format) + " -o tool_stream/bad." + format);
+        const auto bad =
+            tool("export tool_stream/ckpt --format " + std::string(format) + " -o tool_stream/bad." + format);
         CHECK(bad.status == 2);
         CHECK_THAT(bad.output, Catch::Contains("pattern_matrix") && Catch::Contains("checksum mismatch"));
         CHECK_FALSE(fs::exists("tool_stream/bad." + std::string(format)));
     }
-    for (const auto& e : fs::directory_iterator("tool_stream")) CHECK_THAT(e.path().string(), !Catch::Contains(".ckpt-tmp."));
+    for (const auto& e : fs::directory_iterator("tool_stream"))
+        CHECK_THAT(e.path().string(), !Catch::Contains(".ckpt-tmp."));
 }
 
 TEST_CASE("ckpt diff compares tensor values in logical order, with tolerances, JSON and a path filter", "[tool]") {
@@ -437,10 +463,14 @@ TEST_CASE("ckpt diff compares tensor values in logical order, with tolerances, J
     CHECK(tool("diff " + fa + " " + fb + " --rtol 0.0001").status == 1);
     const auto json = tool("diff " + fa + " " + fb + " --json --only other --only ids");
     CHECK(json.status == 1);
-    CHECK_THAT(json.output, Catch::StartsWith("{\"a\":\"" + fa + "\",\"b\":\"" + fb + "\",\"atol\":0,\"rtol\":0,\"compared\":2,\"equal\":false,"
-                                              "\"differences\":[{\"path\":\"other\",\"change\":\"values\",\"elements\":2,\"differing\":1,"
-                                              "\"max_abs_diff\":"));
-    CHECK(tool("diff " + fa + " " + fa + " --json").output == "{\"a\":\"" + fa + "\",\"b\":\"" + fa +
-                                                                   "\",\"atol\":0,\"rtol\":0,\"compared\":3,\"equal\":true,\"differences\":[]}\n");
+    CHECK_THAT(
+        json.output,
+        Catch::StartsWith("{\"a\":\"" + fa + "\",\"b\":\"" + fb +
+                          "\",\"atol\":0,\"rtol\":0,\"compared\":2,\"equal\":false,"
+                          "\"differences\":[{\"path\":\"other\",\"change\":\"values\",\"elements\":2,\"differing\":1,"
+                          "\"max_abs_diff\":"));
+    CHECK(tool("diff " + fa + " " + fa + " --json").output ==
+          "{\"a\":\"" + fa + "\",\"b\":\"" + fa +
+              "\",\"atol\":0,\"rtol\":0,\"compared\":3,\"equal\":true,\"differences\":[]}\n");
     CHECK(tool("diff " + fa + " " + fb + " --atol -1").status == 2);
 }

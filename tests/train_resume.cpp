@@ -69,7 +69,8 @@ std::string digest_of(const outcome& o) {
 }
 
 std::vector<std::string> command(const std::string& dir, bool async = false) {
-    std::vector<std::string> a{"--dir", dir, "--steps", "600", "--save-every", "50", "--keep", "2", "--print-every", "25"};
+    std::vector<std::string> a{"--dir", dir,      "--steps", "600",           "--save-every",
+                               "50",    "--keep", "2",       "--print-every", "25"};
     if (async) a.push_back("--async");
     return a;
 }
@@ -96,9 +97,16 @@ const std::string& reference_digest() {
 }  // namespace
 
 TEST_CASE("a run interrupted by a signal saves at a step boundary and resumes to the same digest", "[resume]") {
-    const struct { int sig; const char* name; const char* at; bool async; } cases[] = {
-        {SIGTERM, "SIGTERM", "step 100 ", false}, {SIGINT, "SIGINT", "step 275 ", false},
-        {SIGUSR1, "SIGUSR1", "step 450 ", false}, {SIGTERM, "SIGTERM", "step 200 ", true},
+    const struct {
+        int sig;
+        const char* name;
+        const char* at;
+        bool async;
+    } cases[] = {
+        {SIGTERM, "SIGTERM", "step 100 ", false},
+        {SIGINT, "SIGINT", "step 275 ", false},
+        {SIGUSR1, "SIGUSR1", "step 450 ", false},
+        {SIGTERM, "SIGTERM", "step 200 ", true},
     };
     for (const auto& c : cases) {
         DYNAMIC_SECTION(c.name << " after " << c.at << (c.async ? " with asynchronous saves" : "")) {

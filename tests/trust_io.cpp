@@ -103,8 +103,8 @@ TEST_CASE("a manager never adopts or deletes a checkpoint it did not name", "[tr
     const auto dir = fresh("trust_foreign");
     model m;
     ckpt::checkpoint ck{ckpt::track("weights", m.weights), ckpt::track("step", m.step)};
-    ck.write(dir / "pretrained");                     // before any manager: no state file yet
-    ck.write(dir / "ckpt-final");                     // the prefix, but not its numbering
+    ck.write(dir / "pretrained");          // before any manager: no state file yet
+    ck.write(dir / "ckpt-final");          // the prefix, but not its numbering
     ck.write(dir / "ckpt-9", at_step(4));  // numbered, but not by its step
     {
         ckpt::checkpoint_manager mgr{ck, dir, ckpt::keep_last(2)};
@@ -152,9 +152,9 @@ TEST_CASE("a manager with a name template adopts exactly the files its template 
     ckpt::save_options o;
     o.step = 3;
     o.metrics["loss"] = 0.5;
-    ck.write(dir / "step_000003-loss_0.50", o);   // what the template makes of its own metadata: ours
-    ck.write(dir / "step_000004-loss_0.50", o);   // its step is 3: not made by the template
-    ck.write(dir / "step_000005", o);             // another template
+    ck.write(dir / "step_000003-loss_0.50", o);  // what the template makes of its own metadata: ours
+    ck.write(dir / "step_000004-loss_0.50", o);  // its step is 3: not made by the template
+    ck.write(dir / "step_000005", o);            // another template
     ckpt::checkpoint_manager mgr{ck, dir, tmpl, ckpt::keep_last(1)};
     CHECK(names(mgr.checkpoints()) == std::vector<std::string>{"step_000003-loss_0.50"});
     o.step = 6;
@@ -167,7 +167,8 @@ TEST_CASE("a manager with a name template adopts exactly the files its template 
     CHECK(fs::exists(dir / "step_000005"));
 }
 
-TEST_CASE("a crash between writing and recording under a name template: the file is adopted", "[trust][manager][crash]") {
+TEST_CASE("a crash between writing and recording under a name template: the file is adopted",
+          "[trust][manager][crash]") {
     const fs::path dir = "trust_template_crash";
     fs::remove_all(dir);
     const int status = in_child([&] {
@@ -261,7 +262,8 @@ TEST_CASE("the writer's checks mirror every rule of the reader's index", "[trust
     CHECK_FALSE(unreadable_entry(std::string("a\0b", 3), kind::tensor, ckpt::dtype::float32, scalar, 4).empty());
     CHECK_FALSE(unreadable_entry(std::string(4097, 'a'), kind::tensor, ckpt::dtype::float32, scalar, 4).empty());
     // A zero-sized tensor whose other dimensions overflow 64 bits when multiplied: the reader refuses it.
-    CHECK_FALSE(unreadable_entry("t", kind::tensor, ckpt::dtype::float32, ckpt::shape{1ull << 40, 1ull << 40, 0}, 0).empty());
+    CHECK_FALSE(
+        unreadable_entry("t", kind::tensor, ckpt::dtype::float32, ckpt::shape{1ull << 40, 1ull << 40, 0}, 0).empty());
     CHECK_FALSE(unreadable_entry("t", kind::tensor, ckpt::dtype::float32, ckpt::shape{3}, 8).empty());
     CHECK_FALSE(unreadable_entry("t", kind::tensor, ckpt::dtype::bytes, ckpt::shape{3}, 3).empty());
     CHECK_FALSE(unreadable_entry("s", kind::serialized, ckpt::dtype::bytes, ckpt::shape{4}, 3).empty());
@@ -344,14 +346,14 @@ TEST_CASE("a full disk at the state file: the manager converges once there is ro
             try {
                 mgr.save(4);
                 return 31;
-            } catch (const ckpt::io_error&) {
-            }
+            } catch (const ckpt::io_error&) {}
         }
         {
             // Reopened while the disk is still full and there is nothing to rotate: it opens (a
             // restarted training can restore), and lists what is on disk.
             ckpt::checkpoint_manager full{ck, dir / "keeping"};
-            if (names(full.checkpoints()) != std::vector<std::string>{"ckpt-1", "ckpt-2", "ckpt-3", "ckpt-4"}) return 37;
+            if (names(full.checkpoints()) != std::vector<std::string>{"ckpt-1", "ckpt-2", "ckpt-3", "ckpt-4"})
+                return 37;
             m.step = 0;
             if (full.restore_or_initialize() != dir / "keeping" / "ckpt-4" || m.step != 4) return 38;
         }
@@ -366,7 +368,8 @@ TEST_CASE("a full disk at the state file: the manager converges once there is ro
     CHECK(status == 0);
 }
 
-TEST_CASE("an asynchronous save whose record fails keeps its number, and the next save converges", "[trust][manager][async]") {
+TEST_CASE("an asynchronous save whose record fails keeps its number, and the next save converges",
+          "[trust][manager][async]") {
     const auto dir = fresh("trust_async_record");
     hooks_reset reset;
     model m;
@@ -375,7 +378,9 @@ TEST_CASE("an asynchronous save whose record fails keeps its number, and the nex
     mgr.save(1);
     static std::atomic<bool> fail_state{false};
     ckpt::detail::io_fault_injector = [](ckpt::detail::io_op op, const fs::path& p) {
-        return fail_state && op == ckpt::detail::io_op::create && p.filename().string().rfind("ckpt-state", 0) == 0 ? ENOSPC : 0;
+        return fail_state && op == ckpt::detail::io_op::create && p.filename().string().rfind("ckpt-state", 0) == 0
+                   ? ENOSPC
+                   : 0;
     };
     fail_state = true;
     mgr.save_async(at_step(2));
@@ -429,7 +434,7 @@ TEST_CASE("a stale temporary of a dead process with our id neither blocks nor ou
     // old scheme, <pid>.<counter>, would give our next saves).
     const std::string pid = std::to_string(::getpid());
     for (int i = 0; i < 64; ++i) std::ofstream(dir / ("ckpt-1.ckpt-tmp." + pid + "." + std::to_string(i))) << "half";
-    std::ofstream(dir / ("ckpt-7.ckpt-tmp.1.0")) << "half";           // another dead writer of our prefix
+    std::ofstream(dir / ("ckpt-7.ckpt-tmp.1.0")) << "half";             // another dead writer of our prefix
     std::ofstream(dir / ("other-1.ckpt-tmp." + pid + ".0")) << "half";  // not our prefix: not ours to remove
     // A live writer's temporary (it holds the lock on it): left alone.
     ckpt::detail::file_descriptor live(::open((dir / "ckpt-3.ckpt-tmp.12345.0").c_str(), O_WRONLY | O_CREAT, 0644));
@@ -540,8 +545,10 @@ TEST_CASE("saves from several threads through one checkpoint take turns", "[trus
         threads.emplace_back([&, t] {
             const auto prefix = dir / ("t" + std::to_string(t));
             for (int i = 0; i < per_thread; ++i) {
-                if (i % 2) ck.save_async(prefix);
-                else ck.save(prefix);
+                if (i % 2)
+                    ck.save_async(prefix);
+                else
+                    ck.save(prefix);
             }
             ck.wait();
         });

@@ -72,12 +72,14 @@ public:
             if (!thread_.joinable()) {
                 try {
                     if (thread_start_injector) {
-                        if (const int err = thread_start_injector()) throw std::system_error(err, std::generic_category());
+                        if (const int err = thread_start_injector())
+                            throw std::system_error(err, std::generic_category());
                     }
                     thread_ = std::thread([this] { run(); });
                 } catch (const std::system_error& e) {
                     throw error("cannot start the background thread of an asynchronous save (" + e.code().message() +
-                                "); nothing was written", file);
+                                    "); nothing was written",
+                                file);
                 }
             }
             job_ = std::move(job);

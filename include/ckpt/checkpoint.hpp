@@ -71,8 +71,10 @@ class restore_status {
 public:
     restore_status() = default;
     /// Made by a restore: `auto status = ck.restore(p);`
-    restore_status(std::filesystem::path file, ckpt::metadata meta, std::vector<std::string> missing, std::vector<std::string> unused)
-        : file_(std::move(file)), metadata_(std::move(meta)), missing_(std::move(missing)), unused_(std::move(unused)) {}
+    restore_status(std::filesystem::path file, ckpt::metadata meta, std::vector<std::string> missing,
+                   std::vector<std::string> unused)
+        : file_(std::move(file)), metadata_(std::move(meta)), missing_(std::move(missing)), unused_(std::move(unused)) {
+    }
 
     /// The file restored from: `ck.restore(p).file()`
     const std::filesystem::path& file() const noexcept { return file_; }
@@ -86,15 +88,18 @@ public:
     /// Throws mismatch_error unless every entry of the file was restored and every tracked object found.
     const restore_status& assert_consumed() const {
         if (!unused_.empty())
-            throw mismatch_error(std::to_string(unused_.size()) + " entries of the checkpoint were not restored into any tracked object" +
-                                 list(unused_), file_, unused_.front());
+            throw mismatch_error(std::to_string(unused_.size()) +
+                                     " entries of the checkpoint were not restored into any tracked object" +
+                                     list(unused_),
+                                 file_, unused_.front());
         return assert_existing_objects_matched();
     }
     /// Throws mismatch_error unless every tracked object was found in the file (extra entries are fine).
     const restore_status& assert_existing_objects_matched() const {
         if (!missing_.empty())
-            throw mismatch_error(std::to_string(missing_.size()) + " tracked objects were not found in the checkpoint" + list(missing_),
-                                 file_, missing_.front());
+            throw mismatch_error(
+                std::to_string(missing_.size()) + " tracked objects were not found in the checkpoint" + list(missing_),
+                file_, missing_.front());
         return *this;
     }
 
@@ -123,11 +128,14 @@ struct tracked {
 /// `ckpt::track("model", model)`: the object's entries are named "model/...".
 template <class T>
 tracked<std::remove_const_t<T>> track(std::string name, T& object) {
-    static_assert(!std::is_const_v<T>, "ckpt: a checkpoint needs a mutable object: it restores into what it tracks. "
-                                       "Track a non-const object (or a copy); to only read a file use ckpt::reader");
+    static_assert(!std::is_const_v<T>,
+                  "ckpt: a checkpoint needs a mutable object: it restores into what it tracks. "
+                  "Track a non-const object (or a copy); to only read a file use ckpt::reader");
     detail::require_checkpointable<T>();
-    if constexpr (std::is_const_v<T>) return {std::move(name), nullptr};  // unreachable: the assertion failed
-    else return {std::move(name), &object};
+    if constexpr (std::is_const_v<T>)
+        return {std::move(name), nullptr};  // unreachable: the assertion failed
+    else
+        return {std::move(name), &object};
 }
 
 namespace detail {
@@ -135,12 +143,14 @@ namespace detail {
 inline void check_track_names(const std::vector<std::string>& names) {
     for (std::size_t i = 0; i < names.size(); ++i) {
         if (!is_valid_entry_path(names[i]))
-            throw error("invalid track name '" + names[i] + "': use '/'-separated names with no empty, '.' or '..' parts");
+            throw error("invalid track name '" + names[i] +
+                        "': use '/'-separated names with no empty, '.' or '..' parts");
         for (std::size_t j = 0; j < i; ++j) {
             const auto& a = names[i].size() < names[j].size() ? names[i] : names[j];
             const auto& b = names[i].size() < names[j].size() ? names[j] : names[i];
             if (a == b || (b.compare(0, a.size(), a) == 0 && b[a.size()] == '/'))
-                throw error("track names '" + names[j] + "' and '" + names[i] + "' overlap: each name must be unique and not a prefix of another");
+                throw error("track names '" + names[j] + "' and '" + names[i] +
+                            "' overlap: each name must be unique and not a prefix of another");
         }
     }
 }
@@ -277,7 +287,8 @@ private:
     // names that no live writer holds (see remove_stale_temporaries) go before the next save.
     static void remove_stale_temporaries_of(const std::filesystem::path& file) {
         const std::string head = file.filename().string() + detail::temp_marker;
-        detail::remove_stale_temporaries(file.parent_path(), [&](const std::string& name) { return name.compare(0, head.size(), head) == 0; });
+        detail::remove_stale_temporaries(
+            file.parent_path(), [&](const std::string& name) { return name.compare(0, head.size(), head) == 0; });
     }
     static void remove_stale_temporaries_of_prefix(const std::filesystem::path& prefix) {
         const std::string head = prefix.filename().string() + "-";
@@ -294,11 +305,13 @@ private:
         do_snapshot(snapshot_);
         const auto when = std::chrono::system_clock::now();
         async_written_ = false;
-        worker_.submit([this, file, options, counter, when, then = std::move(then)] {
-            snapshot_.write(file, options, counter, when);
-            async_written_ = true;
-            if (then) then(file);
-        }, file);
+        worker_.submit(
+            [this, file, options, counter, when, then = std::move(then)] {
+                snapshot_.write(file, options, counter, when);
+                async_written_ = true;
+                if (then) then(file);
+            },
+            file);
         counter_before_async_ = save_counter_;
     }
 
@@ -313,20 +326,25 @@ private:
 template <class... Ts>
 class checkpoint : public any_checkpoint {
 public:
-    /// Tracks the given objects: `ckpt::checkpoint ck{ckpt::track("model", model), ckpt::track("step", step)};` Throws ckpt::error for invalid or overlapping names.
+    /// Tracks the given objects: `ckpt::checkpoint ck{ckpt::track("model", model), ckpt::track("step", step)};` Throws
+    /// ckpt::error for invalid or overlapping names.
     explicit checkpoint(tracked<Ts>... objects) : objects_(std::move(objects)...) {
-        detail::check_track_names(std::apply([](const auto&... t) { return std::vector<std::string>{t.name...}; }, objects_));
+        detail::check_track_names(
+            std::apply([](const auto&... t) { return std::vector<std::string>{t.name...}; }, objects_));
     }
 
 private:
     void do_write(const std::filesystem::path& file, const save_options& options, std::uint64_t counter) override {
         detail::file_writer writer(file);
-        std::apply([&](auto&... t) { (detail::save_walker<detail::file_writer>(writer, t.name).visit(*t.object), ...); }, objects_);
+        std::apply(
+            [&](auto&... t) { (detail::save_walker<detail::file_writer>(writer, t.name).visit(*t.object), ...); },
+            objects_);
         writer.finish(options, counter, std::chrono::system_clock::now());
     }
 
     void do_snapshot(detail::snapshot& into) override {
-        std::apply([&](auto&... t) { (detail::save_walker<detail::snapshot>(into, t.name).visit(*t.object), ...); }, objects_);
+        std::apply([&](auto&... t) { (detail::save_walker<detail::snapshot>(into, t.name).visit(*t.object), ...); },
+                   objects_);
     }
 
     restore_status do_restore(const std::filesystem::path& file, restore_mode mode) override {
@@ -346,7 +364,8 @@ private:
         // The check pass builds the plan and changes nothing; only plan.apply() touches the objects.
         const bool in_place_mode = detail::includes(mode, restore_mode::in_place);
         detail::basic_restore_plan<Source> plan(reader, detail::includes(mode, restore_mode::partial), in_place_mode);
-        std::apply([&](auto&... t) { (detail::basic_restore_walker<Source>(plan, t.name).visit(*t.object), ...); }, objects_);
+        std::apply([&](auto&... t) { (detail::basic_restore_walker<Source>(plan, t.name).visit(*t.object), ...); },
+                   objects_);
         plan.throw_if_problems();
         if (in_place_mode && detail::includes(mode, restore_mode::verify_first)) plan.verify_deferred();
         plan.apply();

@@ -14,9 +14,9 @@ namespace ckpt {
 /// One checkpoint a manager keeps, as its state file records it:
 /// `for (auto& r : mgr.records()) r.metrics.at("val_loss");`
 struct checkpoint_record {
-    std::uint64_t number = 0;        ///< 1, 2, ... in order of saving, never reused
-    std::string name;                ///< file name inside the directory
-    std::filesystem::path path;      ///< directory / name
+    std::uint64_t number = 0;    ///< 1, 2, ... in order of saving, never reused
+    std::string name;            ///< file name inside the directory
+    std::filesystem::path path;  ///< directory / name
     /// The training step given at save time, if any.
     std::optional<std::int64_t> step;
     /// When the checkpoint was saved.
@@ -25,7 +25,7 @@ struct checkpoint_record {
     std::map<std::string, double> metrics;
     /// The strings given at save time.
     std::map<std::string, std::string> strings;
-    bool preserved = false;          ///< kept for good by keep_every
+    bool preserved = false;  ///< kept for good by keep_every
 };
 
 }  // namespace ckpt

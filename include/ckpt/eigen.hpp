@@ -20,9 +20,12 @@
 // The modules' own declarations (SparseUtil.h, TensorForwardDeclarations.h) add the default
 // arguments; a declaration without them may come before or after.
 namespace Eigen {
-template <typename Scalar, int Options, typename StorageIndex> class SparseMatrix;
-template <typename Scalar, int NumIndices, int Options, typename IndexType> class Tensor;
-template <typename Scalar, typename Dimensions, int Options, typename IndexType> class TensorFixedSize;
+template <typename Scalar, int Options, typename StorageIndex>
+class SparseMatrix;
+template <typename Scalar, int NumIndices, int Options, typename IndexType>
+class Tensor;
+template <typename Scalar, typename Dimensions, int Options, typename IndexType>
+class TensorFixedSize;
 }  // namespace Eigen
 
 #include <ckpt/leaf.hpp>
@@ -30,7 +33,9 @@ template <typename Scalar, typename Dimensions, int Options, typename IndexType>
 namespace ckpt {
 
 namespace detail {
-inline bool fits_index(std::uint64_t d) { return d <= static_cast<std::uint64_t>(std::numeric_limits<Eigen::Index>::max()); }
+inline bool fits_index(std::uint64_t d) {
+    return d <= static_cast<std::uint64_t>(std::numeric_limits<Eigen::Index>::max());
+}
 
 // A dimension fixed at compile time must match; a dynamic one must match unless the object is
 // empty (then it takes the saved shape), and must respect a compile-time maximum.
@@ -45,8 +50,8 @@ inline bool dim_accepts(Eigen::Index fixed, Eigen::Index max, Eigen::Index curre
 
 /// Eigen::Matrix and Eigen::Array: vectors are rank 1, everything else rank 2 [rows, cols].
 template <class T>
-struct tensor_traits<T, std::enable_if_t<std::is_base_of_v<Eigen::PlainObjectBase<T>, T> &&
-                                         is_element_v<typename T::Scalar>>> {
+struct tensor_traits<
+    T, std::enable_if_t<std::is_base_of_v<Eigen::PlainObjectBase<T>, T> && is_element_v<typename T::Scalar>>> {
     /// The element type of the stored tensor.
     using element = typename T::Scalar;
     /// Vectors (one dimension fixed to 1 at compile time) are stored with rank 1.
@@ -58,14 +63,17 @@ struct tensor_traits<T, std::enable_if_t<std::is_base_of_v<Eigen::PlainObjectBas
 
     /// The object's current shape: `shape_of(m) == ckpt::shape{rows, cols}`.
     static shape shape_of(const T& t) {
-        if constexpr (is_vector) return {static_cast<std::uint64_t>(t.size())};
-        else return {static_cast<std::uint64_t>(t.rows()), static_cast<std::uint64_t>(t.cols())};
+        if constexpr (is_vector)
+            return {static_cast<std::uint64_t>(t.size())};
+        else
+            return {static_cast<std::uint64_t>(t.rows()), static_cast<std::uint64_t>(t.cols())};
     }
     /// The first element, in the order of column_major.
     static const element* data(const T& t) { return t.data(); }
     /// The first element, in the order of column_major.
     static element* data(T& t) { return t.data(); }
-    /// Whether a restore may give the object shape `s`: empty or resizable objects take the file's shape, sized ones must match.
+    /// Whether a restore may give the object shape `s`: empty or resizable objects take the file's shape, sized ones
+    /// must match.
     static bool accepts(const T& t, const shape& s) {
         const bool empty = t.size() == 0;
         if constexpr (is_vector)
@@ -76,8 +84,10 @@ struct tensor_traits<T, std::enable_if_t<std::is_base_of_v<Eigen::PlainObjectBas
     }
     /// Gives the object shape `s`; called only when accepts() said yes.
     static void resize(T& t, const shape& s) {
-        if constexpr (is_vector) t.resize(static_cast<Eigen::Index>(s[0]));
-        else t.resize(static_cast<Eigen::Index>(s[0]), static_cast<Eigen::Index>(s[1]));
+        if constexpr (is_vector)
+            t.resize(static_cast<Eigen::Index>(s[0]));
+        else
+            t.resize(static_cast<Eigen::Index>(s[0]), static_cast<Eigen::Index>(s[1]));
     }
 };
 
@@ -104,7 +114,8 @@ struct tensor_traits<Eigen::Tensor<S, N, Options, I>, std::enable_if_t<is_elemen
     static const S* data(const type& t) { return t.data(); }
     /// The first element, in the order of column_major.
     static S* data(type& t) { return t.data(); }
-    /// Whether a restore may give the object shape `s`: empty or resizable objects take the file's shape, sized ones must match.
+    /// Whether a restore may give the object shape `s`: empty or resizable objects take the file's shape, sized ones
+    /// must match.
     static bool accepts(const type& t, const shape& s) {
         for (std::size_t i = 0; i < rank; ++i) {
             if (!detail::fits_index(s[i])) return false;
@@ -142,7 +153,8 @@ struct tensor_traits<Eigen::TensorFixedSize<S, Dims, Options, I>, std::enable_if
     static const S* data(const type& t) { return t.data(); }
     /// The first element, in the order of column_major.
     static S* data(type& t) { return t.data(); }
-    /// Whether a restore may give the object shape `s`: empty or resizable objects take the file's shape, sized ones must match.
+    /// Whether a restore may give the object shape `s`: empty or resizable objects take the file's shape, sized ones
+    /// must match.
     static bool accepts(const type& t, const shape& s) { return shape_of(t) == s; }
     /// Gives the object shape `s`; called only when accepts() said yes.
     static void resize(type&, const shape&) {}
@@ -150,9 +162,12 @@ struct tensor_traits<Eigen::TensorFixedSize<S, Dims, Options, I>, std::enable_if
 
 namespace detail {
 
-template <class T> struct is_sparse : std::false_type {};
-template <class S, int O, class I> struct is_sparse<Eigen::SparseMatrix<S, O, I>> : std::bool_constant<is_element_v<S>> {};
-template <class T> inline constexpr bool is_sparse_v = is_sparse<std::remove_cv_t<T>>::value;
+template <class T>
+struct is_sparse : std::false_type {};
+template <class S, int O, class I>
+struct is_sparse<Eigen::SparseMatrix<S, O, I>> : std::bool_constant<is_element_v<S>> {};
+template <class T>
+inline constexpr bool is_sparse_v = is_sparse<std::remove_cv_t<T>>::value;
 
 // A sparse entry's block: u64 nnz, i64 outer_starts[outer + 1], i64 inner_indices[nnz],
 // values[nnz]. Indices are widened to 64 bits so the file does not depend on StorageIndex.
@@ -169,7 +184,10 @@ void encode_sparse(const Eigen::SparseMatrix<S, O, I>& m, std::string& out) {
     const auto nnz = static_cast<std::size_t>(src->nonZeros());
     out.resize(8 + 8 * (outer + 1) + 8 * nnz + sizeof(S) * nnz);
     char* p = out.data();
-    auto put64 = [&p](std::uint64_t v) { std::memcpy(p, &v, 8); p += 8; };
+    auto put64 = [&p](std::uint64_t v) {
+        std::memcpy(p, &v, 8);
+        p += 8;
+    };
     put64(nnz);
     for (std::size_t i = 0; i <= outer; ++i) put64(static_cast<std::uint64_t>(src->outerIndexPtr()[i]));
     for (std::size_t i = 0; i < nnz; ++i) put64(static_cast<std::uint64_t>(src->innerIndexPtr()[i]));
@@ -193,7 +211,12 @@ std::string decode_sparse(std::string_view block, std::uint64_t rows, std::uint6
         room != 8 * (outer + 1) + (8 + sizeof(S)) * nnz)
         return "sparse block length does not match its nonzero count";
     const char* p = block.data() + 8;
-    auto get64 = [&p] { std::uint64_t v; std::memcpy(&v, p, 8); p += 8; return v; };
+    auto get64 = [&p] {
+        std::uint64_t v;
+        std::memcpy(&v, p, 8);
+        p += 8;
+        return v;
+    };
     std::vector<std::uint64_t> starts(outer + 1);
     for (auto& s : starts) s = get64();
     if (starts[0] != 0 || starts[outer] != nnz) return "sparse outer starts do not span the nonzeros";

@@ -23,8 +23,7 @@ public:
     const std::string& entry() const noexcept { return entry_; }
 
 private:
-    static std::string compose(const std::string& what, const std::filesystem::path& file,
-                               const std::string& entry) {
+    static std::string compose(const std::string& what, const std::filesystem::path& file, const std::string& entry) {
         std::string message = "ckpt: ";
         if (!file.empty()) message += file.string() + ": ";
         if (!entry.empty()) message += "entry '" + entry + "': ";

@@ -27,7 +27,10 @@
 
 namespace ckpt::detail {
 
-template <class T> struct type_tag { using type = T; };
+template <class T>
+struct type_tag {
+    using type = T;
+};
 
 // Positional names "0".."255", built once: PFR gives the index, entry paths want text.
 struct positional_name_table {
@@ -44,15 +47,23 @@ struct positional_name_table {
 };
 inline constexpr positional_name_table positional_names{};
 
-template <class T> inline constexpr bool dependent_false_v = false;
+template <class T>
+inline constexpr bool dependent_false_v = false;
 
-template <class T> struct is_std_function : std::false_type {};
-template <class S> struct is_std_function<std::function<S>> : std::true_type {};
-template <class T> struct is_shared_pointer : std::false_type {};
-template <class E> struct is_shared_pointer<std::shared_ptr<E>> : std::true_type {};
-template <class E> struct is_shared_pointer<std::weak_ptr<E>> : std::true_type {};
-template <class T, class = void> struct has_call_operator : std::false_type {};
-template <class T> struct has_call_operator<T, std::void_t<decltype(&T::operator())>> : std::true_type {};
+template <class T>
+struct is_std_function : std::false_type {};
+template <class S>
+struct is_std_function<std::function<S>> : std::true_type {};
+template <class T>
+struct is_shared_pointer : std::false_type {};
+template <class E>
+struct is_shared_pointer<std::shared_ptr<E>> : std::true_type {};
+template <class E>
+struct is_shared_pointer<std::weak_ptr<E>> : std::true_type {};
+template <class T, class = void>
+struct has_call_operator : std::false_type {};
+template <class T>
+struct has_call_operator<T, std::void_t<decltype(&T::operator())>> : std::true_type {};
 
 /// Member types that no annotation or specialization can make checkpointable: rejected where the
 /// field is named (CKPT_FIELDS), so that the compiler's note names the struct and the field.
@@ -61,15 +72,17 @@ template <class Tag, class M>
 constexpr void diagnose_member() {
     using U = std::remove_cv_t<M>;
     if constexpr (std::is_pointer_v<U> || std::is_member_pointer_v<U>)
-        static_assert(dependent_false_v<Tag>,
-                      "ckpt: a raw pointer member cannot be checkpointed: a checkpoint holds values, not addresses. "
-                      "Own the object (by value, std::optional<T> or std::unique_ptr<T>), or leave the pointer out with "
-                      "CKPT_SKIP(field) in CKPT_FIELDS and set it again after a restore");
+        static_assert(
+            dependent_false_v<Tag>,
+            "ckpt: a raw pointer member cannot be checkpointed: a checkpoint holds values, not addresses. "
+            "Own the object (by value, std::optional<T> or std::unique_ptr<T>), or leave the pointer out with "
+            "CKPT_SKIP(field) in CKPT_FIELDS and set it again after a restore");
     else if constexpr (is_shared_pointer<U>::value)
-        static_assert(dependent_false_v<Tag>,
-                      "ckpt: a std::shared_ptr/weak_ptr member cannot be checkpointed: shared ownership does not survive a "
-                      "restore. Hold the object by value, std::optional<T> or std::unique_ptr<T>, track the shared object "
-                      "once under its own name, or leave the member out with CKPT_SKIP(field)");
+        static_assert(
+            dependent_false_v<Tag>,
+            "ckpt: a std::shared_ptr/weak_ptr member cannot be checkpointed: shared ownership does not survive a "
+            "restore. Hold the object by value, std::optional<T> or std::unique_ptr<T>, track the shared object "
+            "once under its own name, or leave the member out with CKPT_SKIP(field)");
     else if constexpr (is_std_function<U>::value)
         static_assert(dependent_false_v<Tag>,
                       "ckpt: a std::function member cannot be checkpointed (code is not state): leave it out with "
@@ -103,23 +116,27 @@ constexpr auto make_skipped_field(const char* name, Member Owner::*pointer) noex
 // only gives unqualified lookup something to find for types that have no annotation.
 void ckpt_fields(...) = delete;
 
-template <class T, class = void> struct has_field_list : std::false_type {};
+template <class T, class = void>
+struct has_field_list : std::false_type {};
 template <class T>
 struct has_field_list<T, std::void_t<decltype(ckpt_fields(type_tag<T>{}))>> : std::true_type {};
 
 template <class T>
-constexpr auto field_list() { return ckpt_fields(type_tag<T>{}); }
+constexpr auto field_list() {
+    return ckpt_fields(type_tag<T>{});
+}
 
 template <class T>
 inline constexpr bool is_pfr_reflectable_v =
-    std::is_aggregate_v<T> && std::is_class_v<T> && !std::is_polymorphic_v<T> && !std::is_union_v<T>;
+    std::is_aggregate_v<T>&& std::is_class_v<T> && !std::is_polymorphic_v<T> && !std::is_union_v<T>;
 
 // A struct whose members make up entries: annotated, or an aggregate that PFR can take apart.
 template <class T>
 inline constexpr bool is_reflected_v = has_field_list<T>::value || is_pfr_reflectable_v<T>;
 
 template <class T, class Field>
-using member_type_t = std::remove_cv_t<std::remove_reference_t<decltype(std::declval<T&>().*(std::declval<Field>().pointer))>>;
+using member_type_t =
+    std::remove_cv_t<std::remove_reference_t<decltype(std::declval<T&>().*(std::declval<Field>().pointer))>>;
 
 template <class T, std::size_t... I>
 constexpr bool field_types_match(std::index_sequence<I...>) {
@@ -133,13 +150,20 @@ struct field_count_matches : std::bool_constant<Listed == Declared> {};
 template <class T, bool InDeclarationOrder>
 struct field_order_matches : std::bool_constant<InDeclarationOrder> {};
 
-template <class M> struct is_std_array_of_classes : std::false_type {};
-template <class E, std::size_t N> struct is_std_array_of_classes<std::array<E, N>> : std::is_class<E> {};
-template <class M> struct is_template_wrapper : std::false_type {};
-template <class E> struct is_template_wrapper<std::optional<E>> : std::true_type {};
-template <class... E> struct is_template_wrapper<std::variant<E...>> : std::true_type {};
-template <> struct is_template_wrapper<std::any> : std::true_type {};
-template <class S> struct is_template_wrapper<std::function<S>> : std::true_type {};
+template <class M>
+struct is_std_array_of_classes : std::false_type {};
+template <class E, std::size_t N>
+struct is_std_array_of_classes<std::array<E, N>> : std::is_class<E> {};
+template <class M>
+struct is_template_wrapper : std::false_type {};
+template <class E>
+struct is_template_wrapper<std::optional<E>> : std::true_type {};
+template <class... E>
+struct is_template_wrapper<std::variant<E...>> : std::true_type {};
+template <>
+struct is_template_wrapper<std::any> : std::true_type {};
+template <class S>
+struct is_template_wrapper<std::function<S>> : std::true_type {};
 
 /// Members Boost.PFR cannot count: C arrays (it counts their elements); std::array of structs, on
 /// which g++ 12 crashes inside PFR; wrappers with converting constructors (std::optional of an
@@ -158,8 +182,11 @@ constexpr bool lists_member_pfr_cannot_count(std::index_sequence<I...>) {
 
 template <class T>
 constexpr bool pfr_can_check() {
-    if constexpr (!is_pfr_reflectable_v<T>) return false;
-    else return !lists_member_pfr_cannot_count<T>(std::make_index_sequence<std::tuple_size_v<decltype(field_list<T>())>>{});
+    if constexpr (!is_pfr_reflectable_v<T>)
+        return false;
+    else
+        return !lists_member_pfr_cannot_count<T>(
+            std::make_index_sequence<std::tuple_size_v<decltype(field_list<T>())>>{});
 }
 
 /// Compile-time check run by CKPT_FIELDS: for an aggregate, the list must name every field, in
@@ -198,9 +225,13 @@ constexpr std::size_t first_out_of_order(Offsets... offsets) {
     return sizeof...(Offsets);
 }
 template <class List, std::size_t I, bool = (I < std::tuple_size_v<List>)>
-struct field_tag_at { using type = void; };
+struct field_tag_at {
+    using type = void;
+};
 template <class List, std::size_t I>
-struct field_tag_at<List, I, true> { using type = typename std::tuple_element_t<I, List>::tag; };
+struct field_tag_at<List, I, true> {
+    using type = typename std::tuple_element_t<I, List>::tag;
+};
 
 // The note names the struct and the first field listed too early, as a local struct named after
 // it: "listed_in_declaration_order<adam_state, ckpt_fields(...)::ckpt_field_lr, false>".
@@ -213,8 +244,8 @@ template <class T, std::size_t FirstOutOfOrder>
 constexpr bool check_field_order() {
     if constexpr (has_field_list<T>::value) {
         using list = decltype(field_list<T>());
-        static_assert(listed_in_declaration_order<T, typename field_tag_at<list, FirstOutOfOrder>::type,
-                                                  !is_pfr_reflectable_v<T> || FirstOutOfOrder == std::tuple_size_v<list>>::value,
+        static_assert(listed_in_declaration_order < T, typename field_tag_at<list, FirstOutOfOrder>::type,
+                      !is_pfr_reflectable_v<T> || FirstOutOfOrder == std::tuple_size_v < list >> ::value,
                       "ckpt: CKPT_FIELDS must list the fields in declaration order; the note names the struct and "
                       "the first field listed after one that the struct declares later");
     }
@@ -228,21 +259,23 @@ template <class T>
 void check_field_addresses(const T& object) {
     if constexpr (has_field_list<T>::value && pfr_can_check<T>()) {
         constexpr auto list = field_list<T>();
-        std::apply([&](const auto&... f) {
-            std::size_t i = 0;
-            auto check_one = [&](const auto& one) {
-                const void* listed = &(object.*(one.pointer));
-                const void* declared = nullptr;
-                boost::pfr::for_each_field(object, [&](auto& member, std::size_t index) {
-                    if (index == i) declared = &member;
-                });
-                if (listed != declared)
-                    throw error(std::string("CKPT_FIELDS lists '") + one.name + "' as field " + std::to_string(i) +
-                                " but the struct declares it elsewhere: list the fields in declaration order");
-                ++i;
-            };
-            (check_one(f), ...);
-        }, list);
+        std::apply(
+            [&](const auto&... f) {
+                std::size_t i = 0;
+                auto check_one = [&](const auto& one) {
+                    const void* listed = &(object.*(one.pointer));
+                    const void* declared = nullptr;
+                    boost::pfr::for_each_field(object, [&](auto& member, std::size_t index) {
+                        if (index == i) declared = &member;
+                    });
+                    if (listed != declared)
+                        throw error(std::string("CKPT_FIELDS lists '") + one.name + "' as field " + std::to_string(i) +
+                                    " but the struct declares it elsewhere: list the fields in declaration order");
+                    ++i;
+                };
+                (check_one(f), ...);
+            },
+            list);
     }
 }
 
@@ -262,12 +295,10 @@ void for_each_field(T& object, Visit&& visit) {
         static_assert(is_pfr_reflectable_v<plain>,
                       "ckpt: this type is neither annotated nor an aggregate; add CKPT_FIELDS(Type, fields...) "
                       "after it, or CKPT_FIELDS_INTRUSIVE(Type, fields...) inside it");
-        boost::pfr::for_each_field(object, [&](auto& member, std::size_t index) {
-            visit(std::string_view(positional_names[index]), member);
-        });
+        boost::pfr::for_each_field(
+            object, [&](auto& member, std::size_t index) { visit(std::string_view(positional_names[index]), member); });
     }
 }
-
 
 }  // namespace ckpt::detail
 
@@ -280,12 +311,10 @@ void for_each_field(T& object, Visit&& visit) {
 #define CKPT_DETAIL_ID(x) x
 #define CKPT_DETAIL_STR(x) #x
 #define CKPT_DETAIL_FIELD(Type, x) CKPT_DETAIL_CAT(CKPT_DETAIL_FIELD_, CKPT_DETAIL_IS_PAREN(x))(Type, x)
-#define CKPT_DETAIL_FIELD_0(Type, name) \
-    ::ckpt::detail::make_field<struct ckpt_field_##name>(#name, &Type::name)
+#define CKPT_DETAIL_FIELD_0(Type, name) ::ckpt::detail::make_field<struct ckpt_field_##name>(#name, &Type::name)
 #define CKPT_DETAIL_FIELD_1(Type, x) CKPT_DETAIL_SKIPPED_(Type, CKPT_DETAIL_ID x)
 #define CKPT_DETAIL_SKIPPED_(Type, name) CKPT_DETAIL_SKIPPED(Type, name)
-#define CKPT_DETAIL_SKIPPED(Type, name) \
-    ::ckpt::detail::make_skipped_field<struct ckpt_field_##name>(#name, &Type::name)
+#define CKPT_DETAIL_SKIPPED(Type, name) ::ckpt::detail::make_skipped_field<struct ckpt_field_##name>(#name, &Type::name)
 #define CKPT_DETAIL_OFFSET(Type, x) CKPT_DETAIL_CAT(CKPT_DETAIL_OFFSET_, CKPT_DETAIL_IS_PAREN(x))(Type, x)
 #define CKPT_DETAIL_OFFSET_0(Type, name) offsetof(Type, name)
 #define CKPT_DETAIL_OFFSET_1(Type, x) offsetof(Type, CKPT_DETAIL_ID x)
@@ -300,26 +329,27 @@ void for_each_field(T& object, Visit&& visit) {
 /// `CKPT_FIELDS(dense, kernel, bias)`. For an aggregate, leaving out a field or changing the
 /// order is a compile error (offsetof on a class that is not standard-layout is conditionally
 /// supported; g++ and clang++ support it for classes without virtual bases, which aggregates are).
-#define CKPT_FIELDS(Type, ...)                                                                   \
-    [[maybe_unused]] constexpr auto ckpt_fields(::ckpt::detail::type_tag<Type>) noexcept {       \
-        return ::std::make_tuple(CKPT_DETAIL_MAP(CKPT_DETAIL_FIELD, Type, __VA_ARGS__));         \
-    }                                                                                            \
-    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Winvalid-offsetof\"")      \
-    [[maybe_unused]] constexpr bool ckpt_fields_checked(::ckpt::detail::type_tag<Type>) noexcept { \
-        static_assert(::ckpt::detail::check_field_list<Type>());                                 \
-        static_assert(::ckpt::detail::check_field_order<Type, ::ckpt::detail::first_out_of_order(          \
-                          CKPT_DETAIL_MAP(CKPT_DETAIL_OFFSET, Type, __VA_ARGS__))>());                  \
-        return true;                                                                             \
-    }                                                                                            \
+#define CKPT_FIELDS(Type, ...)                                                                                    \
+    [[maybe_unused]] constexpr auto ckpt_fields(::ckpt::detail::type_tag<Type>) noexcept {                        \
+        return ::std::make_tuple(CKPT_DETAIL_MAP(CKPT_DETAIL_FIELD, Type, __VA_ARGS__));                          \
+    }                                                                                                             \
+    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Winvalid-offsetof\"")                       \
+        [[maybe_unused]] constexpr bool                                                                           \
+        ckpt_fields_checked(::ckpt::detail::type_tag<Type>) noexcept {                                            \
+        static_assert(::ckpt::detail::check_field_list<Type>());                                                  \
+        static_assert(::ckpt::detail::check_field_order<Type, ::ckpt::detail::first_out_of_order(CKPT_DETAIL_MAP( \
+                                                                  CKPT_DETAIL_OFFSET, Type, __VA_ARGS__))>());    \
+        return true;                                                                                              \
+    }                                                                                                             \
     _Pragma("GCC diagnostic pop")
 
 /// The same inside a class, for classes with private members:
 /// `class layer { Eigen::MatrixXf w_; public: CKPT_FIELDS_INTRUSIVE(layer, w_) };`
-#define CKPT_FIELDS_INTRUSIVE(Type, ...)                                                          \
-    friend constexpr auto ckpt_fields(::ckpt::detail::type_tag<Type>) noexcept {                  \
-        return ::std::make_tuple(CKPT_DETAIL_MAP(CKPT_DETAIL_FIELD, Type, __VA_ARGS__));          \
-    }                                                                                             \
-    friend constexpr bool ckpt_fields_checked(::ckpt::detail::type_tag<Type>) noexcept {          \
-        static_assert(::ckpt::detail::check_field_list<Type>());                                  \
-        return true;                                                                              \
+#define CKPT_FIELDS_INTRUSIVE(Type, ...)                                                 \
+    friend constexpr auto ckpt_fields(::ckpt::detail::type_tag<Type>) noexcept {         \
+        return ::std::make_tuple(CKPT_DETAIL_MAP(CKPT_DETAIL_FIELD, Type, __VA_ARGS__)); \
+    }                                                                                    \
+    friend constexpr bool ckpt_fields_checked(::ckpt::detail::type_tag<Type>) noexcept { \
+        static_assert(::ckpt::detail::check_field_list<Type>());                         \
+        return true;                                                                     \
     }

@@ -33,7 +33,8 @@ namespace detail {
 inline std::atomic<interrupt_guard*> signal_owner[NSIG] = {};
 }  // namespace detail
 
-/// Turns SIGTERM/SIGINT into a request to save and stop at the next step: `ckpt::interrupt_guard guard; ... if (guard.requested()) break;`
+/// Turns SIGTERM/SIGINT into a request to save and stop at the next step: `ckpt::interrupt_guard guard; ... if
+/// (guard.requested()) break;`
 class interrupt_guard {
 public:
     /// Guards SIGTERM and SIGINT.

@@ -29,8 +29,10 @@ template <class T, class = void>
 struct tensor_traits;
 
 namespace detail {
-template <class T, class = void> struct is_tensor : std::false_type {};
-template <class T> struct is_tensor<T, std::void_t<decltype(sizeof(tensor_traits<T>))>> : std::true_type {};
+template <class T, class = void>
+struct is_tensor : std::false_type {};
+template <class T>
+struct is_tensor<T, std::void_t<decltype(sizeof(tensor_traits<T>))>> : std::true_type {};
 }  // namespace detail
 
 /// `static_assert(ckpt::is_tensor_v<std::vector<float>>);`
@@ -52,7 +54,8 @@ struct tensor_traits<T, std::enable_if_t<is_element_v<T>>> {
     static const T* data(const T& t) { return &t; }
     /// The first element, in the order of column_major.
     static T* data(T& t) { return &t; }
-    /// Whether a restore may give the object shape `s`: empty or resizable objects take the file's shape, sized ones must match.
+    /// Whether a restore may give the object shape `s`: empty or resizable objects take the file's shape, sized ones
+    /// must match.
     static bool accepts(const T&, const shape&) { return true; }
     /// Gives the object shape `s`; called only when accepts() said yes.
     static void resize(T&, const shape&) {}
@@ -74,7 +77,8 @@ struct tensor_traits<std::vector<T, A>, std::enable_if_t<is_element_v<T> && !std
     static const T* data(const std::vector<T, A>& v) { return v.data(); }
     /// The first element, in the order of column_major.
     static T* data(std::vector<T, A>& v) { return v.data(); }
-    /// Whether a restore may give the object shape `s`: empty or resizable objects take the file's shape, sized ones must match.
+    /// Whether a restore may give the object shape `s`: empty or resizable objects take the file's shape, sized ones
+    /// must match.
     static bool accepts(const std::vector<T, A>&, const shape&) { return true; }
     /// Gives the object shape `s`; called only when accepts() said yes.
     static void resize(std::vector<T, A>& v, const shape& s) { v.resize(detail::to_size(s[0])); }
@@ -95,7 +99,8 @@ struct tensor_traits<std::array<T, N>, std::enable_if_t<is_element_v<T>>> {
     static const T* data(const std::array<T, N>& a) { return a.data(); }
     /// The first element, in the order of column_major.
     static T* data(std::array<T, N>& a) { return a.data(); }
-    /// Whether a restore may give the object shape `s`: empty or resizable objects take the file's shape, sized ones must match.
+    /// Whether a restore may give the object shape `s`: empty or resizable objects take the file's shape, sized ones
+    /// must match.
     static bool accepts(const std::array<T, N>&, const shape& s) { return s[0] == N; }
     /// Gives the object shape `s`; called only when accepts() said yes.
     static void resize(std::array<T, N>&, const shape&) {}
@@ -116,7 +121,8 @@ struct tensor_traits<T[N], std::enable_if_t<is_element_v<T>>> {
     static const T* data(const T (&a)[N]) { return a; }
     /// The first element, in the order of column_major.
     static T* data(T (&a)[N]) { return a; }
-    /// Whether a restore may give the object shape `s`: empty or resizable objects take the file's shape, sized ones must match.
+    /// Whether a restore may give the object shape `s`: empty or resizable objects take the file's shape, sized ones
+    /// must match.
     static bool accepts(const T (&)[N], const shape& s) { return s[0] == N; }
     /// Gives the object shape `s`; called only when accepts() said yes.
     static void resize(T (&)[N], const shape&) {}

@@ -60,12 +60,14 @@ inline std::optional<std::vector<checkpoint_record>> read_manager_records(const 
 }
 
 /// The most recent checkpoint in `dir`: the latest its manager recorded, or, without a readable
-/// state file, the most recently saved sound checkpoint file found there. `if (auto p = ckpt::latest_checkpoint("run")) ...`
+/// state file, the most recently saved sound checkpoint file found there. `if (auto p = ckpt::latest_checkpoint("run"))
+/// ...`
 inline std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& dir) {
     if (auto s = detail::read_state_file(dir)) {
         for (auto it = s->records.rbegin(); it != s->records.rend(); ++it) {
             std::error_code ec;
-            if (std::filesystem::is_regular_file(it->path, ec) || detail::is_sharded_checkpoint(it->path)) return it->path;
+            if (std::filesystem::is_regular_file(it->path, ec) || detail::is_sharded_checkpoint(it->path))
+                return it->path;
         }
         // Every listed file is gone: a manager rotated while it could not update the state file
         // (a full disk); the files it kept are found as without a state file.
@@ -75,13 +77,15 @@ inline std::optional<std::filesystem::path> latest_checkpoint(const std::filesys
     return found.back().path;
 }
 
-/// Keeps a directory of numbered checkpoints of one ckpt::checkpoint, rotated by policies: `ckpt::checkpoint_manager mgr{ck, "run", ckpt::keep_last(3)};`
+/// Keeps a directory of numbered checkpoints of one ckpt::checkpoint, rotated by policies: `ckpt::checkpoint_manager
+/// mgr{ck, "run", ckpt::keep_last(3)};`
 class checkpoint_manager {
 public:
     /// Opens (creating it if needed) `dir` for `ck`, with any of the policies and naming options of
     /// policy.hpp. Refuses a directory another manager holds, in this process or another.
     template <class... Options>
-    checkpoint_manager(any_checkpoint& ck, std::filesystem::path dir, Options... options) : ck_(ck), dir_(std::move(dir)) {
+    checkpoint_manager(any_checkpoint& ck, std::filesystem::path dir, Options... options)
+        : ck_(ck), dir_(std::move(dir)) {
         (apply(std::move(options)), ...);
         open();
     }
@@ -198,20 +202,26 @@ private:
     // A retention policy is anything with mark_kept (policy.hpp); the rest are naming and saving options.
     template <class Option>
     void apply(Option o) {
-        if constexpr (detail::is_retention_policy<Option>::value) retention_.add(std::move(o));
+        if constexpr (detail::is_retention_policy<Option>::value)
+            retention_.add(std::move(o));
         else if constexpr (std::is_same_v<Option, save_every_n_steps> || std::is_same_v<Option, save_every>)
             schedule_.set(o);
-        else if constexpr (std::is_same_v<Option, prefix>) naming_.set_prefix(std::move(o.value));
-        else if constexpr (std::is_same_v<Option, name_template>) naming_.name_template = std::move(o.value);
-        else if constexpr (std::is_same_v<Option, asynchronous_t>) async_ = true;
+        else if constexpr (std::is_same_v<Option, prefix>)
+            naming_.set_prefix(std::move(o.value));
+        else if constexpr (std::is_same_v<Option, name_template>)
+            naming_.name_template = std::move(o.value);
+        else if constexpr (std::is_same_v<Option, asynchronous_t>)
+            async_ = true;
         else
-            static_assert(detail::is_retention_policy<Option>::value, "ckpt: not a checkpoint_manager option (see policy.hpp)");
+            static_assert(detail::is_retention_policy<Option>::value,
+                          "ckpt: not a checkpoint_manager option (see policy.hpp)");
     }
 
     void open() {
         detail::create_directories_durably(dir_);
         std::error_code ec;
-        if (!std::filesystem::is_directory(dir_, ec)) throw io_error("is not a directory (a checkpoint directory was expected)", dir_, ec);
+        if (!std::filesystem::is_directory(dir_, ec))
+            throw io_error("is not a directory (a checkpoint directory was expected)", dir_, ec);
         lock_ = detail::directory_lock(dir_);
         // Left by a crash; a temporary some other writer still holds (a ck.write into this
         // directory) is left alone.
@@ -231,7 +241,10 @@ private:
         // A recorded file that is gone was deleted by a save that crashed before recording it.
         const auto before = state_.records.size();
         state_.records.erase(std::remove_if(state_.records.begin(), state_.records.end(),
-                                            [](const auto& r) { std::error_code e; return !std::filesystem::is_regular_file(r.path, e); }),
+                                            [](const auto& r) {
+                                                std::error_code e;
+                                                return !std::filesystem::is_regular_file(r.path, e);
+                                            }),
                              state_.records.end());
         changed = changed || state_.records.size() != before;
         for (const auto& r : state_.records) state_.next_number = std::max(state_.next_number, r.number + 1);
@@ -267,8 +280,7 @@ private:
             if (dirty_) {
                 try {
                     settle();
-                } catch (const error&) {
-                }
+                } catch (const error&) {}
             }
             r.number = state_.next_number;
             r.step = options.step;
@@ -312,12 +324,13 @@ private:
                 e.metrics = existing.metadata().metrics;
                 e.strings = existing.metadata().strings;
                 ours = naming_.named_by_us(e);
-            } catch (const error&) {
-            }
+            } catch (const error&) {}
         }
         if (!ours)
-            throw error("a file of this name exists that this manager did not write; refusing to replace it (move it, or use "
-                        "another prefix or name template)", r.path);
+            throw error(
+                "a file of this name exists that this manager did not write; refusing to replace it (move it, or use "
+                "another prefix or name template)",
+                r.path);
     }
 
     void hook(detail::manager_point p) {
@@ -328,7 +341,8 @@ private:
         std::lock_guard lock(mutex_);
         hook(detail::manager_point::written);
         // Saving the same name again (the same step) replaces the earlier record.
-        state_.records.erase(std::remove_if(state_.records.begin(), state_.records.end(), [&](const auto& x) { return x.name == r.name; }),
+        state_.records.erase(std::remove_if(state_.records.begin(), state_.records.end(),
+                                            [&](const auto& x) { return x.name == r.name; }),
                              state_.records.end());
         retention_.on_saved(r, state_.preserve_anchor_ns);
         state_.next_number = std::max(state_.next_number, r.number + 1);
@@ -345,9 +359,13 @@ private:
         try {
             settle();
         } catch (const io_error& e) {
-            throw io_error("cannot record " + path.filename().string() + " in the state file, although the checkpoint itself was written and is "
-                           "complete (" + std::string(e.what()) + "); the next save, or the next manager to open the directory, records it "
-                           "and applies the policies", dir_ / detail::manager_state_name, e.code());
+            throw io_error("cannot record " + path.filename().string() +
+                               " in the state file, although the checkpoint itself was written and is "
+                               "complete (" +
+                               std::string(e.what()) +
+                               "); the next save, or the next manager to open the directory, records it "
+                               "and applies the policies",
+                           dir_ / detail::manager_state_name, e.code());
         }
     }
 
@@ -361,16 +379,17 @@ private:
         const auto keep = retention_.kept(state_.records);
         std::vector<checkpoint_record> survivors;
         for (std::size_t i = 0; i < state_.records.size(); ++i) {
-            if (keep[i]) survivors.push_back(state_.records[i]);
-            else state_.deleting.push_back(state_.records[i].name);
+            if (keep[i])
+                survivors.push_back(state_.records[i]);
+            else
+                state_.deleting.push_back(state_.records[i].name);
         }
         if (!state_.deleting.empty()) {
             state_.records = std::move(survivors);
             dirty_ = true;
             try {
                 write_state();
-            } catch (const io_error&) {
-            }
+            } catch (const io_error&) {}
             std::vector<std::string> remaining;
             for (const auto& name : state_.deleting) {
                 std::error_code ec;
@@ -402,7 +421,7 @@ private:
     std::mutex save_mutex_;     // held through each save_impl
     mutable std::mutex mutex_;  // the state is updated on the background thread by asynchronous saves
     detail::manager_state state_;
-    bool dirty_ = false;        // state_ differs from the state file (a write failed)
+    bool dirty_ = false;  // state_ differs from the state file (a write failed)
 
     detail::retention_set retention_;
     detail::save_schedule schedule_;

@@ -46,12 +46,18 @@ enum class entry_kind : std::uint8_t {
 /// The kind's name as the tool prints it: `ckpt::entry_kind_name(e.kind)`
 constexpr const char* entry_kind_name(entry_kind k) noexcept {
     switch (k) {
-        case entry_kind::tensor: return "tensor";
-        case entry_kind::sparse: return "sparse";
-        case entry_kind::serialized: return "serialized";
-        case entry_kind::text: return "text";
-        case entry_kind::sequence: return "sequence";
-        case entry_kind::mapping: return "mapping";
+        case entry_kind::tensor:
+            return "tensor";
+        case entry_kind::sparse:
+            return "sparse";
+        case entry_kind::serialized:
+            return "serialized";
+        case entry_kind::text:
+            return "text";
+        case entry_kind::sequence:
+            return "sequence";
+        case entry_kind::mapping:
+            return "mapping";
     }
     return "unknown";
 }
@@ -66,10 +72,10 @@ struct entry_info {
     ckpt::dtype dtype = ckpt::dtype::bytes;
     /// The logical shape; the element or byte count of other entries.
     ckpt::shape shape;
-    bool column_major = false;  ///< element order of a rank >= 2 tensor
-    std::uint64_t offset = 0;   ///< of the block, from the start of the file; a multiple of 64
-    std::uint64_t length = 0;   ///< of the block in bytes
-    std::uint64_t checksum = 0; ///< XXH3-64 of the block
+    bool column_major = false;   ///< element order of a rank >= 2 tensor
+    std::uint64_t offset = 0;    ///< of the block, from the start of the file; a multiple of 64
+    std::uint64_t length = 0;    ///< of the block in bytes
+    std::uint64_t checksum = 0;  ///< XXH3-64 of the block
 };
 
 }  // namespace ckpt

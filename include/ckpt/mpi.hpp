@@ -82,12 +82,13 @@ tracked_per_rank<T> track_per_rank(std::string name, T& object) {
 /// shape of the block it is to receive; the split may differ from the one saved.
 template <class T>
 tracked_shard<T> track_shard(std::string name, T& block, shape global, shape offsets) {
-    static_assert(is_tensor_v<T>, "ckpt: track_shard takes a tensor: an Eigen matrix or vector, or a type with ckpt::tensor_traits");
+    static_assert(is_tensor_v<T>,
+                  "ckpt: track_shard takes a tensor: an Eigen matrix or vector, or a type with ckpt::tensor_traits");
     constexpr std::size_t rank = tensor_traits<T>::rank;
     static_assert(rank >= 1, "ckpt: a shard is a block of a tensor of rank 1 or more");
     if (global.rank() != rank || offsets.rank() != rank)
-        throw error("track_shard('" + name + "'): the object has rank " + std::to_string(rank) + ", the global shape " + global.to_string() +
-                    " and offsets " + offsets.to_string() + " must have as many dimensions");
+        throw error("track_shard('" + name + "'): the object has rank " + std::to_string(rank) + ", the global shape " +
+                    global.to_string() + " and offsets " + offsets.to_string() + " must have as many dimensions");
     return {std::move(name), &block, global, offsets};
 }
 
@@ -133,11 +134,16 @@ inline failure capture() {
 
 [[noreturn]] inline void raise(const failure& f, const std::filesystem::path& file) {
     switch (f.kind) {
-        case failure::io: throw io_error(f.what, file);
-        case failure::format: throw format_error(f.what, file, f.entry);
-        case failure::corrupt: throw corrupt_error(f.what, file, f.entry);
-        case failure::mismatch: throw mismatch_error(f.what, file, f.entry);
-        default: throw error(f.what, file, f.entry);
+        case failure::io:
+            throw io_error(f.what, file);
+        case failure::format:
+            throw format_error(f.what, file, f.entry);
+        case failure::corrupt:
+            throw corrupt_error(f.what, file, f.entry);
+        case failure::mismatch:
+            throw mismatch_error(f.what, file, f.entry);
+        default:
+            throw error(f.what, file, f.entry);
     }
 }
 
@@ -164,7 +170,8 @@ public:
             displs[ckpt::detail::to_size(r)] = static_cast<int>(total);
             total += counts[ckpt::detail::to_size(r)];
         }
-        if (total > INT32_MAX) throw error("the ranks' block descriptions exceed 2 GiB: too many entries for one exchange");
+        if (total > INT32_MAX)
+            throw error("the ranks' block descriptions exceed 2 GiB: too many entries for one exchange");
         std::string all(ckpt::detail::to_size(total), '\0');
         MPI_Allgatherv(mine.data(), n, MPI_BYTE, all.data(), counts.data(), displs.data(), MPI_BYTE, comm_);
         std::vector<std::string> out;
@@ -203,7 +210,8 @@ public:
         failure f;
         f.kind = static_cast<failure::kind_t>(kinds[ckpt::detail::to_size(failed)]);
         f.entry = broadcast(mine.entry, failed);
-        f.what = "rank " + std::to_string(failed) + " of " + std::to_string(size_) + " failed " + during + ": " + broadcast(mine.what, failed);
+        f.what = "rank " + std::to_string(failed) + " of " + std::to_string(size_) + " failed " + during + ": " +
+                 broadcast(mine.what, failed);
         return f;
     }
 
@@ -232,14 +240,16 @@ struct planned_block {
 
 /// The checksum file_writer::block gives a block (the manifest must list it): the block's hash, or
 /// since format version 2, for a block longer than one chunk, the hash of its chunk hashes.
-inline std::uint64_t block_checksum(const void* data, std::size_t size, std::uint64_t chunk_size = ckpt::detail::default_chunk_size) {
+inline std::uint64_t block_checksum(const void* data, std::size_t size,
+                                    std::uint64_t chunk_size = ckpt::detail::default_chunk_size) {
     const std::uint64_t chunks = ckpt::detail::chunk_count(size, chunk_size);
     if (chunks == 0) return ckpt::detail::hash64(size ? data : "", size);
     std::vector<std::uint64_t> sums(ckpt::detail::to_size(chunks));
     const auto* bytes = static_cast<const char*>(data);
     for (std::uint64_t c = 0; c < chunks; ++c) {
         const std::uint64_t at = c * chunk_size;
-        sums[ckpt::detail::to_size(c)] = ckpt::detail::hash64(bytes + at, ckpt::detail::to_size(std::min<std::uint64_t>(chunk_size, size - at)));
+        sums[ckpt::detail::to_size(c)] =
+            ckpt::detail::hash64(bytes + at, ckpt::detail::to_size(std::min<std::uint64_t>(chunk_size, size - at)));
     }
     return ckpt::detail::hash64(sums.data(), sums.size() * sizeof(std::uint64_t));
 }
@@ -250,7 +260,8 @@ struct plan_sink {
     entry_role role = entry_role::replicated;
     std::vector<planned_block> blocks;
 
-    void block(std::string_view path, entry_kind kind, dtype type, const shape& dims, bool column_major, const void* data, std::size_t size) {
+    void block(std::string_view path, entry_kind kind, dtype type, const shape& dims, bool column_major,
+               const void* data, std::size_t size) {
         planned_block b;
         b.path = std::string(path);
         b.role = role;
@@ -310,8 +321,8 @@ inline std::vector<planned_block> decode_descriptions(const std::string& bytes) 
 }
 
 inline std::string describe(const planned_block& b) {
-    return std::string(entry_kind_name(b.kind)) + " " + dtype_name(b.type) + " " + b.dims.to_string() + (b.column_major ? " column-major" : "") +
-           ", " + std::to_string(b.size) + " bytes";
+    return std::string(entry_kind_name(b.kind)) + " " + dtype_name(b.type) + " " + b.dims.to_string() +
+           (b.column_major ? " column-major" : "") + ", " + std::to_string(b.size) + " bytes";
 }
 
 inline std::string hex(std::uint64_t v) {
@@ -329,7 +340,8 @@ struct save_layout {
 
 /// Checks the ranks' blocks against each other and plans the save; throws mismatch_error (the
 /// same on every rank, since every rank has the same input).
-inline save_layout plan_save(const std::vector<std::vector<planned_block>>& all, divergence policy, const std::filesystem::path& file) {
+inline save_layout plan_save(const std::vector<std::vector<planned_block>>& all, divergence policy,
+                             const std::filesystem::path& file) {
     const auto world = static_cast<std::uint32_t>(all.size());
     auto of_role = [&](std::uint32_t r, entry_role role) {
         std::vector<const planned_block*> out;
@@ -346,33 +358,41 @@ inline save_layout plan_save(const std::vector<std::vector<planned_block>>& all,
         const auto mine = of_role(r, entry_role::replicated);
         for (std::size_t i = 0; i < std::max(mine.size(), reference.size()); ++i) {
             if (i >= mine.size())
-                throw mismatch_error("replicated entry differs between ranks 0 and " + std::to_string(r) + ": rank " + std::to_string(r) +
-                                         " lacks it",
+                throw mismatch_error("replicated entry differs between ranks 0 and " + std::to_string(r) + ": rank " +
+                                         std::to_string(r) + " lacks it",
                                      file, reference[i]->path);
             if (i >= reference.size())
-                throw mismatch_error("replicated entry differs between ranks 0 and " + std::to_string(r) + ": rank 0 lacks it", file, mine[i]->path);
+                throw mismatch_error(
+                    "replicated entry differs between ranks 0 and " + std::to_string(r) + ": rank 0 lacks it", file,
+                    mine[i]->path);
             const auto &a = *reference[i], &b = *mine[i];
             if (a.path != b.path)
-                throw mismatch_error("replicated entries differ between ranks 0 and " + std::to_string(r) + ": rank 0 has '" + a.path +
-                                         "' where rank " + std::to_string(r) + " has '" + b.path + "'",
+                throw mismatch_error("replicated entries differ between ranks 0 and " + std::to_string(r) +
+                                         ": rank 0 has '" + a.path + "' where rank " + std::to_string(r) + " has '" +
+                                         b.path + "'",
                                      file, a.path);
-            if (a.kind != b.kind || a.type != b.type || a.dims != b.dims || a.size != b.size || a.column_major != b.column_major)
-                throw mismatch_error("replicated entry differs between ranks 0 and " + std::to_string(r) + ": rank 0 has " + describe(a) +
-                                         ", rank " + std::to_string(r) + " has " + describe(b),
+            if (a.kind != b.kind || a.type != b.type || a.dims != b.dims || a.size != b.size ||
+                a.column_major != b.column_major)
+                throw mismatch_error("replicated entry differs between ranks 0 and " + std::to_string(r) +
+                                         ": rank 0 has " + describe(a) + ", rank " + std::to_string(r) + " has " +
+                                         describe(b),
                                      file, a.path);
         }
     }
     std::vector<std::vector<const planned_block*>> replicas(world);
-    for (std::uint32_t r = 0; r < world && policy != divergence::off; ++r) replicas[r] = of_role(r, entry_role::replicated);
+    for (std::uint32_t r = 0; r < world && policy != divergence::off; ++r)
+        replicas[r] = of_role(r, entry_role::replicated);
     if (policy != divergence::off)
         for (std::size_t i = 0; i < reference.size(); ++i)
             for (std::uint32_t r = 1; r < world; ++r) {
                 const auto& b = *replicas[r][i];
                 if (b.checksum == reference[i]->checksum) continue;
-                const std::string what = "replicas differ between ranks 0 and " + std::to_string(r) + " (checksums " + hex(reference[i]->checksum) +
-                                         " and " + hex(b.checksum) + "): a replicated object has diverged across ranks";
+                const std::string what = "replicas differ between ranks 0 and " + std::to_string(r) + " (checksums " +
+                                         hex(reference[i]->checksum) + " and " + hex(b.checksum) +
+                                         "): a replicated object has diverged across ranks";
                 if (policy == divergence::refuse) throw mismatch_error(what, file, b.path);
-                if (layout.warning.empty()) layout.warning = "ckpt: warning: " + file.string() + ": entry '" + b.path + "': " + what;
+                if (layout.warning.empty())
+                    layout.warning = "ckpt: warning: " + file.string() + ": entry '" + b.path + "': " + what;
                 break;
             }
 
@@ -383,8 +403,9 @@ inline save_layout plan_save(const std::vector<std::vector<planned_block>>& all,
     for (std::uint32_t r = 0; r < world; ++r) {
         shard_blocks[r] = of_role(r, entry_role::shard);
         if (shard_blocks[r].size() != shards.size())
-            throw mismatch_error("ranks 0 and " + std::to_string(r) + " track different shards (" + std::to_string(shards.size()) + " and " +
-                                     std::to_string(shard_blocks[r].size()) + ")",
+            throw mismatch_error("ranks 0 and " + std::to_string(r) + " track different shards (" +
+                                     std::to_string(shards.size()) + " and " + std::to_string(shard_blocks[r].size()) +
+                                     ")",
                                  file);
         for (const auto& b : all[r])
             if (b.role != entry_role::replicated) load[r] += b.size;
@@ -401,10 +422,13 @@ inline save_layout plan_save(const std::vector<std::vector<planned_block>>& all,
         for (std::uint32_t r = 0; r < world; ++r) {
             const auto& b = *shard_blocks[r][i];
             if (b.path != m.path)
-                throw mismatch_error("ranks 0 and " + std::to_string(r) + " track different shards ('" + m.path + "' and '" + b.path + "')", file, m.path);
+                throw mismatch_error("ranks 0 and " + std::to_string(r) + " track different shards ('" + m.path +
+                                         "' and '" + b.path + "')",
+                                     file, m.path);
             if (b.type != m.dtype || b.global != m.dims)
-                throw mismatch_error("shard differs between ranks 0 and " + std::to_string(r) + ": rank 0 holds a block of " + dtype_name(m.dtype) +
-                                         " " + m.dims.to_string() + ", rank " + std::to_string(r) + " of " + dtype_name(b.type) + " " +
+                throw mismatch_error("shard differs between ranks 0 and " + std::to_string(r) +
+                                         ": rank 0 holds a block of " + dtype_name(m.dtype) + " " + m.dims.to_string() +
+                                         ", rank " + std::to_string(r) + " of " + dtype_name(b.type) + " " +
                                          b.global.to_string(),
                                      file, m.path);
             lo.push_back(b.offsets);
@@ -422,7 +446,8 @@ inline save_layout plan_save(const std::vector<std::vector<planned_block>>& all,
     // to the lowest rank): every rank computes the same assignment.
     std::vector<std::size_t> order(reference.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return reference[a]->size > reference[b]->size; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return reference[a]->size > reference[b]->size; });
     layout.owner.assign(reference.size(), 0);
     for (std::size_t i : order) {
         std::uint32_t best = 0;
@@ -455,10 +480,14 @@ inline save_layout plan_save(const std::vector<std::vector<planned_block>>& all,
     return layout;
 }
 
-template <class T> struct is_tracked_item : std::false_type {};
-template <class T> struct is_tracked_item<tracked<T>> : std::true_type {};
-template <class T> struct is_tracked_item<tracked_per_rank<T>> : std::true_type {};
-template <class T> struct is_tracked_item<tracked_shard<T>> : std::true_type {};
+template <class T>
+struct is_tracked_item : std::false_type {};
+template <class T>
+struct is_tracked_item<tracked<T>> : std::true_type {};
+template <class T>
+struct is_tracked_item<tracked_per_rank<T>> : std::true_type {};
+template <class T>
+struct is_tracked_item<tracked_shard<T>> : std::true_type {};
 
 }  // namespace detail
 
@@ -472,7 +501,8 @@ class checkpoint : public any_checkpoint {
 public:
     /// `ckpt::mpi::checkpoint ck{MPI_COMM_WORLD, ckpt::track("model", model), ckpt::track_per_rank("rng", rng)};`
     explicit checkpoint(MPI_Comm comm, Ts... objects) : comm_(comm), objects_(std::move(objects)...) {
-        ckpt::detail::check_track_names(std::apply([](const auto&... t) { return std::vector<std::string>{t.name...}; }, objects_));
+        ckpt::detail::check_track_names(
+            std::apply([](const auto&... t) { return std::vector<std::string>{t.name...}; }, objects_));
     }
 
     /// `ck.on_divergent_replicas(ckpt::mpi::divergence::warn);` see divergence.
@@ -496,19 +526,23 @@ private:
         chosen.text(file.string());
         chosen.u64(counter);
         chosen.u64(static_cast<std::uint64_t>(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count()));
+            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count()));
         chosen.text(temp_directory(file, counter).string());
         const std::string agreed = comm_.broadcast(chosen.bytes(), 0);
         cd::index_parser in(agreed, file);
         const fs::path name = in.text("file");
         const std::uint64_t agreed_counter = in.u64();
-        const auto when = std::chrono::system_clock::time_point(
-            std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(static_cast<std::int64_t>(in.u64()))));
+        const auto when =
+            std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                std::chrono::nanoseconds(static_cast<std::int64_t>(in.u64()))));
         const fs::path temp = in.text("temporary directory");
         detail::failure mine;
         if (name != file || agreed_counter != counter)
-            mine = {detail::failure::generic, {}, "it would save to '" + file.string() + "' (save " + std::to_string(counter) + "), rank 0 to '" +
-                                                      name.string() + "' (save " + std::to_string(agreed_counter) + ")"};
+            mine = {detail::failure::generic,
+                    {},
+                    "it would save to '" + file.string() + "' (save " + std::to_string(counter) + "), rank 0 to '" +
+                        name.string() + "' (save " + std::to_string(agreed_counter) + ")"};
         if (auto f = comm_.agree(mine, "to agree on the checkpoint's name")) detail::raise(f, file);
 
         // Walk and hash; exchange descriptions; every rank derives the same plan.
@@ -520,7 +554,8 @@ private:
         }
         if (auto f = comm_.agree(mine, "while walking its tracked objects")) detail::raise(f, file);
         std::vector<std::vector<detail::planned_block>> all;
-        for (const auto& bytes : comm_.allgather(detail::encode_descriptions(sink.blocks))) all.push_back(detail::decode_descriptions(bytes));
+        for (const auto& bytes : comm_.allgather(detail::encode_descriptions(sink.blocks)))
+            all.push_back(detail::decode_descriptions(bytes));
         const detail::save_layout layout = detail::plan_save(all, divergence_, file);
         if (!layout.warning.empty() && me == 0) std::fprintf(stderr, "%s\n", layout.warning.c_str());
 
@@ -531,7 +566,8 @@ private:
                 cd::create_parent_directories(file);
                 std::error_code ec;
                 fs::remove_all(temp, ec);
-                if (!fs::create_directory(temp, ec) || ec) throw io_error("cannot create the temporary directory", temp, ec);
+                if (!fs::create_directory(temp, ec) || ec)
+                    throw io_error("cannot create the temporary directory", temp, ec);
             } catch (...) {
                 mine = detail::capture();
             }
@@ -543,7 +579,9 @@ private:
             cd::file_writer writer(temp / cd::rank_file_name(static_cast<std::uint64_t>(me)));
             std::size_t replicated = 0;
             for (const auto& b : sink.blocks) {
-                if (b.role == detail::entry_role::replicated && layout.owner[replicated++] != static_cast<std::uint32_t>(me)) continue;
+                if (b.role == detail::entry_role::replicated &&
+                    layout.owner[replicated++] != static_cast<std::uint32_t>(me))
+                    continue;
                 if (b.role == detail::entry_role::shard && b.dims.elements() == 0) continue;
                 writer.block(b.path, b.kind, b.type, b.dims, b.column_major, b.bytes(), ckpt::detail::to_size(b.size));
             }
@@ -562,7 +600,8 @@ private:
             try {
                 const std::string body = cd::encode_manifest(layout.manifest);
                 cd::file_writer manifest(temp / cd::sharded_manifest_name);
-                manifest.block(cd::sharded_manifest_entry, entry_kind::tensor, dtype::uint8, shape{body.size()}, false, body.data(), body.size());
+                manifest.block(cd::sharded_manifest_entry, entry_kind::tensor, dtype::uint8, shape{body.size()}, false,
+                               body.data(), body.size());
                 manifest.finish(options, counter, when);
                 if (fs::exists(file)) throw io_error("a checkpoint of this name already exists", file);
                 if (cd::injected_failure(cd::io_op::rename, file) || ::rename(temp.c_str(), file.c_str()) != 0)
@@ -660,10 +699,12 @@ private:
     void check(plan_type& plan, tracked_per_rank<T>& t, std::uint32_t saved) {
         if (saved == static_cast<std::uint32_t>(comm_.size())) return walker(plan, t.name).visit(*t.object);
         // Another rank's state is never silently dropped or reused.
-        if (plan.partial) plan.missing.push_back(t.name);
+        if (plan.partial)
+            plan.missing.push_back(t.name);
         else
-            plan.problems.push_back({t.name, "per-rank state was saved by " + std::to_string(saved) + " ranks and is restored on " +
-                                                 std::to_string(comm_.size()) + ": restore with ckpt::partial to leave it as it is " +
+            plan.problems.push_back({t.name, "per-rank state was saved by " + std::to_string(saved) +
+                                                 " ranks and is restored on " + std::to_string(comm_.size()) +
+                                                 ": restore with ckpt::partial to leave it as it is " +
                                                  "(ckpt::reader can read any rank's copy)"});
     }
     // A shard's box is read (only the pieces and chunks that cover it) into a fresh tensor of the
@@ -674,8 +715,10 @@ private:
         using traits = tensor_traits<T>;
         const entry_info* e = plan.file.find(t.name);
         if (!e) {
-            if (plan.partial) plan.missing.push_back(t.name);
-            else plan.problems.push_back({t.name, "not found in the checkpoint"});
+            if (plan.partial)
+                plan.missing.push_back(t.name);
+            else
+                plan.problems.push_back({t.name, "not found in the checkpoint"});
             return;
         }
         plan.consumed[plan.file.index_of(*e)] = 1;
@@ -683,15 +726,16 @@ private:
         const shape ext = traits::shape_of(*t.object);
         std::string why;
         if (m.kind != entry_kind::tensor || m.role == detail::entry_role::per_rank)
-            why = "checkpoint has a " + std::string(cd::role_name(m.role)) + " " + entry_kind_name(m.kind) + ", object is a shard";
+            why = "checkpoint has a " + std::string(cd::role_name(m.role)) + " " + entry_kind_name(m.kind) +
+                  ", object is a shard";
         else if (m.dtype != dtype_of<typename traits::element>() || m.dims != t.global)
-            why = "checkpoint has a global tensor of " + std::string(dtype_name(m.dtype)) + " " + m.dims.to_string() + ", the shard is of " +
-                  dtype_name(dtype_of<typename traits::element>()) + " " + t.global.to_string();
+            why = "checkpoint has a global tensor of " + std::string(dtype_name(m.dtype)) + " " + m.dims.to_string() +
+                  ", the shard is of " + dtype_name(dtype_of<typename traits::element>()) + " " + t.global.to_string();
         else
             for (std::size_t d = 0; d < ext.rank(); ++d)
                 if (t.offsets[d] > t.global[d] || ext[d] > t.global[d] - t.offsets[d])
-                    why = "the object's block " + ext.to_string() + " at offsets " + t.offsets.to_string() + " lies outside the global shape " +
-                          t.global.to_string();
+                    why = "the object's block " + ext.to_string() + " at offsets " + t.offsets.to_string() +
+                          " lies outside the global shape " + t.global.to_string();
         if (!why.empty()) return plan.problems.push_back({t.name, why});
         if (!plan.problems.empty()) return;  // the restore will throw: not worth reading
         auto read_into = [&](auto& value) {
@@ -707,7 +751,8 @@ private:
                 step = std::make_unique<cd::move_step<T>>(*t.object);
                 if (traits::shape_of(step->value) != ext) traits::resize(step->value, ext);
             } catch (const std::bad_alloc&) {
-                throw error("not enough memory to stage the shard's " + std::to_string(ext.elements() * sizeof(typename traits::element)) +
+                throw error("not enough memory to stage the shard's " +
+                                std::to_string(ext.elements() * sizeof(typename traits::element)) +
                                 " bytes for the restore",
                             plan.file.path(), t.name);
             }
@@ -718,8 +763,9 @@ private:
         }
         if constexpr (!std::is_array_v<T>) {
             // A tensor type that cannot be made empty and resized: stage a copy of the object.
-            static_assert(std::is_copy_constructible_v<T> && std::is_move_assignable_v<T>,
-                          "ckpt: a restored shard's tensor type must be default-constructible or copyable, and move-assignable");
+            static_assert(
+                std::is_copy_constructible_v<T> && std::is_move_assignable_v<T>,
+                "ckpt: a restored shard's tensor type must be default-constructible or copyable, and move-assignable");
             T copy = *t.object;
             read_into(copy);
             plan.steps.push_back(std::make_unique<cd::move_step<T>>(*t.object, std::move(copy)));

@@ -60,7 +60,8 @@ struct keep_all {
 struct keep_every {
     template <class Rep, class Period>
     /// `ckpt::keep_every(std::chrono::hours(2))`
-    explicit keep_every(std::chrono::duration<Rep, Period> d) : interval(std::chrono::duration_cast<std::chrono::nanoseconds>(d)) {}
+    explicit keep_every(std::chrono::duration<Rep, Period> d)
+        : interval(std::chrono::duration_cast<std::chrono::nanoseconds>(d)) {}
     /// The interval, in nanoseconds.
     std::chrono::nanoseconds interval;
     /// Keeps the checkpoints preserved when they were saved: `p.mark_kept(records, keep)`
@@ -101,7 +102,8 @@ struct keep_every_n_steps {
 
 /// The k best by a metric given at save time: `ckpt::keep_best(2, "val_loss", ckpt::minimize)`
 struct keep_best {
-    /// `ckpt::keep_best(2, "val_loss", ckpt::minimize)`; `rule` says what to do with checkpoints saved without the metric.
+    /// `ckpt::keep_best(2, "val_loss", ckpt::minimize)`; `rule` says what to do with checkpoints saved without the
+    /// metric.
     keep_best(std::size_t count, std::string metric_name, direction d, if_metric_missing rule = if_metric_missing::drop)
         : k(count), metric(std::move(metric_name)), better(d), missing(rule) {}
     /// How many (or every how many steps).
@@ -118,8 +120,10 @@ struct keep_best {
         std::vector<std::size_t> with;
         for (std::size_t i = 0; i < rs.size(); ++i) {
             const auto m = rs[i].metrics.find(metric);
-            if (m != rs[i].metrics.end() && m->second == m->second) with.push_back(i);  // present, not NaN
-            else if (missing == if_metric_missing::keep) keep[i] = true;
+            if (m != rs[i].metrics.end() && m->second == m->second)
+                with.push_back(i);  // present, not NaN
+            else if (missing == if_metric_missing::keep)
+                keep[i] = true;
         }
         std::stable_sort(with.begin(), with.end(), [&](std::size_t a, std::size_t b) {
             const double x = rs[a].metrics.at(metric), y = rs[b].metrics.at(metric);
@@ -146,7 +150,8 @@ struct save_every_n_steps {
 struct save_every {
     template <class Rep, class Period>
     /// `ckpt::save_every(std::chrono::minutes(30))`
-    explicit save_every(std::chrono::duration<Rep, Period> d) : interval(std::chrono::duration_cast<std::chrono::nanoseconds>(d)) {}
+    explicit save_every(std::chrono::duration<Rep, Period> d)
+        : interval(std::chrono::duration_cast<std::chrono::nanoseconds>(d)) {}
     /// The interval, in nanoseconds.
     std::chrono::nanoseconds interval;
 };

@@ -19,19 +19,24 @@
 
 namespace ckpt {
 
-/// A checkpoint file read without the types that wrote it: `ckpt::reader r("run/ckpt-3"); auto k = r.read<Eigen::MatrixXf>("model/kernel");`
+/// A checkpoint file read without the types that wrote it: `ckpt::reader r("run/ckpt-3"); auto k =
+/// r.read<Eigen::MatrixXf>("model/kernel");`
 class reader {
 public:
     /// Opens the file (or a sharded checkpoint's directory, see ckpt/mpi.hpp) and checks its header
     /// and index; throws format_error or corrupt_error.
     explicit reader(const std::filesystem::path& file) {
-        if (detail::is_sharded_checkpoint(file)) sharded_ = std::make_unique<detail::sharded_reader>(file);
-        else file_.emplace(file);
+        if (detail::is_sharded_checkpoint(file))
+            sharded_ = std::make_unique<detail::sharded_reader>(file);
+        else
+            file_.emplace(file);
     }
 
     /// The file read (a sharded checkpoint's directory): `r.path()`; on a temporary reader, a copy.
     const std::filesystem::path& path() const& noexcept { return file_ ? file_->path() : sharded_->path(); }
-    std::filesystem::path path() && { return file_ ? file_->path() : sharded_->path(); }  ///< a copy: a reference would dangle
+    std::filesystem::path path() && {
+        return file_ ? file_->path() : sharded_->path();
+    }  ///< a copy: a reference would dangle
     /// In file order. `for (auto& e : r.entries()) ...` A sharded checkpoint lists its replicated
     /// entries and its shards (as whole tensors); per-rank entries are read with read_rank.
     const std::vector<entry_info>& entries() const& noexcept { return file_ ? file_->entries() : sharded_->entries(); }
@@ -63,8 +68,10 @@ public:
     /// global tensor.
     template <class T>
     void read(std::string_view path, T& into) {
-        if (file_) read_from(*file_, path, into);
-        else read_from(*sharded_, path, into);
+        if (file_)
+            read_from(*file_, path, into);
+        else
+            read_from(*sharded_, path, into);
     }
     /// `auto step = r.read<std::int64_t>("step");`
     template <class T>
@@ -78,7 +85,9 @@ public:
     template <class T>
     void read_rank(std::uint32_t rank, std::string_view path, T& into) {
         if (file_) {
-            if (rank != 0) throw error("rank " + std::to_string(rank) + " does not exist: the checkpoint is one file", file_->path());
+            if (rank != 0)
+                throw error("rank " + std::to_string(rank) + " does not exist: the checkpoint is one file",
+                            file_->path());
             return read_from(*file_, path, into);
         }
         if (!rank_view_) rank_view_ = std::make_unique<detail::sharded_reader>(sharded_->path());
@@ -89,7 +98,9 @@ public:
     /// The raw bytes of one entry's block, checked against its checksum.
     std::string read_bytes(const entry_info& e) { return file_ ? file_->read_block(e) : sharded_->read_block(e); }
     /// The same into caller memory of `e.length` bytes.
-    void read_bytes(const entry_info& e, void* dest) { file_ ? file_->read_block(e, dest) : sharded_->read_block(e, dest); }
+    void read_bytes(const entry_info& e, void* dest) {
+        file_ ? file_->read_block(e, dest) : sharded_->read_block(e, dest);
+    }
 
     /// Bytes [offset, offset + count) of one entry's block into `dest`, reading and checking only the
     /// chunks the range covers (a version 1 file: the whole block; a shard of a sharded checkpoint:
@@ -97,8 +108,10 @@ public:
     /// outside the block, corrupt_error on damage (then `dest` may hold damaged bytes).
     /// `std::vector<float> row(cols); r.read_range(*r.find("emb"), 4 * cols * i, 4 * cols, row.data());`
     void read_range(const entry_info& e, std::uint64_t offset, std::uint64_t count, void* dest) {
-        if (file_) file_->read_range(e, offset, count, dest);
-        else sharded_->read_range(e, offset, count, dest);
+        if (file_)
+            file_->read_range(e, offset, count, dest);
+        else
+            sharded_->read_range(e, offset, count, dest);
     }
 
     /// Reads every block and checks its checksum and padding; throws corrupt_error at the first bad one.

@@ -16,10 +16,10 @@ namespace ckpt {
 
 /// What a warning is about: `if (w.kind == ckpt::warning_kind::skipped_checkpoint) ...`
 enum class warning_kind {
-    skipped_checkpoint,   ///< restore_or_initialize passed over a damaged checkpoint and tried the one before
-    async_save_failed,    ///< an asynchronous save failed where its error could not be thrown (a destructor)
-    cannot_delete,        ///< a rotation could not delete a checkpoint file (the next manager tries again)
-    state_not_recorded,   ///< a manager could not update its state file (a full disk; the next save does)
+    skipped_checkpoint,  ///< restore_or_initialize passed over a damaged checkpoint and tried the one before
+    async_save_failed,   ///< an asynchronous save failed where its error could not be thrown (a destructor)
+    cannot_delete,       ///< a rotation could not delete a checkpoint file (the next manager tries again)
+    state_not_recorded,  ///< a manager could not update its state file (a full disk; the next save does)
 };
 
 /// One warning: its kind and a message naming the file: `std::puts(w.message.c_str());`
@@ -55,10 +55,11 @@ inline void warn(warning_kind kind, std::string message) noexcept {
             handler = the_warning_hook().handler;
         }
         const warning w{kind, std::move(message)};
-        if (handler) handler(w);
-        else default_warning_handler(w);
-    } catch (...) {
-    }
+        if (handler)
+            handler(w);
+        else
+            default_warning_handler(w);
+    } catch (...) {}
 }
 
 }  // namespace detail

@@ -19,7 +19,7 @@
 namespace ckpt_fixture {
 
 struct state {
-    Eigen::MatrixXf f32;                                                      // 3 x 4, column-major
+    Eigen::MatrixXf f32;                                                         // 3 x 4, column-major
     Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> f64;  // 2 x 5, row-major
     Eigen::Matrix<std::int32_t, Eigen::Dynamic, 1> i32;
     std::vector<std::int64_t> i64;
@@ -88,12 +88,12 @@ inline ckpt::save_options expected_options() {
 
 template <class F>
 auto with_checkpoint(state& s, F&& f) {
-    ckpt::checkpoint ck{ckpt::track("f32", s.f32),       ckpt::track("f64", s.f64),       ckpt::track("i32", s.i32),
-                        ckpt::track("i64", s.i64),       ckpt::track("u8", s.u8),         ckpt::track("f16", s.f16),
-                        ckpt::track("c128", s.c128),     ckpt::track("mask", s.mask),     ckpt::track("big", s.big),
-                        ckpt::track("cube", s.cube),     ckpt::track("sparse", s.sparse), ckpt::track("note", s.note),
-                        ckpt::track("names", s.names),   ckpt::track("heads", s.heads),   ckpt::track("rng", s.rng),
-                        ckpt::track("step", s.step),     ckpt::track("lr", s.lr)};
+    ckpt::checkpoint ck{ckpt::track("f32", s.f32),     ckpt::track("f64", s.f64),       ckpt::track("i32", s.i32),
+                        ckpt::track("i64", s.i64),     ckpt::track("u8", s.u8),         ckpt::track("f16", s.f16),
+                        ckpt::track("c128", s.c128),   ckpt::track("mask", s.mask),     ckpt::track("big", s.big),
+                        ckpt::track("cube", s.cube),   ckpt::track("sparse", s.sparse), ckpt::track("note", s.note),
+                        ckpt::track("names", s.names), ckpt::track("heads", s.heads),   ckpt::track("rng", s.rng),
+                        ckpt::track("step", s.step),   ckpt::track("lr", s.lr)};
     return f(ck);
 }
 

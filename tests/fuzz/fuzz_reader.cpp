@@ -7,10 +7,12 @@
 // A finding is anything but a ckpt::error: a crash, a sanitizer report, std::bad_alloc, another
 // exception type, or an allocation larger than libFuzzer's -rss_limit_mb / -malloc_limit_mb.
 //
-//   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -I include -I /usr/include/eigen3 tests/fuzz/fuzz_reader.cpp -o fuzz_reader
+//   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -I include -I /usr/include/eigen3
+//   tests/fuzz/fuzz_reader.cpp -o fuzz_reader
 //   ./fuzz_reader -max_total_time=600 -malloc_limit_mb=256 tests/fuzz/corpus
 // With -DCKPT_FUZZ_MAKE_CORPUS and without -fsanitize=fuzzer it builds a program writing the seeds:
-//   g++ -std=c++17 -O1 -DCKPT_FUZZ_MAKE_CORPUS -I include -I /usr/include/eigen3 tests/fuzz/fuzz_reader.cpp -o make_corpus
+//   g++ -std=c++17 -O1 -DCKPT_FUZZ_MAKE_CORPUS -I include -I /usr/include/eigen3 tests/fuzz/fuzz_reader.cpp -o
+//   make_corpus
 //   ./make_corpus tests/fuzz/corpus
 // seed-v1-*.ckpt are the seeds of format version 1, written before version 2 existed: keep them.
 
@@ -31,17 +33,32 @@
 #include <unistd.h>
 
 namespace fuzz_model {
-struct dense { Eigen::MatrixXf kernel; Eigen::VectorXf bias; };
+struct dense {
+    Eigen::MatrixXf kernel;
+    Eigen::VectorXf bias;
+};
 CKPT_FIELDS(dense, kernel, bias)
-struct mlp { dense hidden; dense out; std::vector<dense> extra; std::map<std::string, dense> heads; };
+struct mlp {
+    dense hidden;
+    dense out;
+    std::vector<dense> extra;
+    std::map<std::string, dense> heads;
+};
 CKPT_FIELDS(mlp, hidden, out, extra, heads)
-struct adam { float lr = 1e-3f; std::int64_t iterations = 0; std::vector<Eigen::MatrixXf> m, v; };
+struct adam {
+    float lr = 1e-3f;
+    std::int64_t iterations = 0;
+    std::vector<Eigen::MatrixXf> m, v;
+};
 // A replay buffer saved through cereal: large elements behind one size tag.
 struct replay {
     std::vector<std::array<float, 7056>> frames;
     std::deque<std::array<double, 64>> rewards;
     std::uint64_t head = 0;
-    template <class A> void serialize(A& ar) { ar(frames, rewards, head); }
+    template <class A>
+    void serialize(A& ar) {
+        ar(frames, rewards, head);
+    }
 };
 struct move_only {
     move_only() = default;
@@ -50,7 +67,10 @@ struct move_only {
     move_only(const move_only&) = delete;
     move_only& operator=(const move_only&) = delete;
     std::vector<std::string> names;
-    template <class A> void serialize(A& ar) { ar(names); }
+    template <class A>
+    void serialize(A& ar) {
+        ar(names);
+    }
 };
 struct state {
     mlp model;
@@ -74,19 +94,25 @@ struct state {
 
 template <class F>
 auto with_checkpoint(state& s, F&& f) {
-    ckpt::checkpoint ck{ckpt::track("model", s.model), ckpt::track("optimizer", s.opt), ckpt::track("step", s.step),
-                        ckpt::track("rng", s.rng), ckpt::track("note", s.note), ckpt::track("sparse", s.sparse),
-                        ckpt::track("tensor", s.tensor), ckpt::track("flags", s.flags), ckpt::track("mask", s.mask),
-                        ckpt::track("discrete", s.discrete), ckpt::track("constant", s.constant), ckpt::track("linear", s.linear),
-                        ckpt::track("normal", s.normal), ckpt::track("buffer", s.buffer), ckpt::track("tokens", s.tokens),
-                        ckpt::track("row_major", s.row_major), ckpt::track("fixed", s.fixed)};
+    ckpt::checkpoint ck{ckpt::track("model", s.model),       ckpt::track("optimizer", s.opt),
+                        ckpt::track("step", s.step),         ckpt::track("rng", s.rng),
+                        ckpt::track("note", s.note),         ckpt::track("sparse", s.sparse),
+                        ckpt::track("tensor", s.tensor),     ckpt::track("flags", s.flags),
+                        ckpt::track("mask", s.mask),         ckpt::track("discrete", s.discrete),
+                        ckpt::track("constant", s.constant), ckpt::track("linear", s.linear),
+                        ckpt::track("normal", s.normal),     ckpt::track("buffer", s.buffer),
+                        ckpt::track("tokens", s.tokens),     ckpt::track("row_major", s.row_major),
+                        ckpt::track("fixed", s.fixed)};
     return f(ck);
 }
 
 // The same state written with a small chunk size, so that small seeds have chunk tables.
-inline void write_chunked(state& s, const std::string& file, const ckpt::save_options& options, std::uint64_t chunk_size) {
+inline void write_chunked(state& s, const std::string& file, const ckpt::save_options& options,
+                          std::uint64_t chunk_size) {
     ckpt::detail::file_writer w(file, chunk_size);
-    auto put = [&](const char* name, const auto& object) { ckpt::detail::save_walker<ckpt::detail::file_writer>(w, name).visit(object); };
+    auto put = [&](const char* name, const auto& object) {
+        ckpt::detail::save_walker<ckpt::detail::file_writer>(w, name).visit(object);
+    };
     put("model", s.model);
     put("optimizer", s.opt);
     put("step", s.step);
@@ -122,28 +148,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         for (const auto& e : r.entries()) {
             try {
                 (void)r.read_bytes(e);
-            } catch (const ckpt::error&) {
-            }
+            } catch (const ckpt::error&) {}
             // Ranges: the first byte, a middle stretch across chunk boundaries, the last bytes.
             if (e.length == 0 || e.length > (std::uint64_t{1} << 24)) continue;
             std::string dest(static_cast<std::size_t>(e.length), '\0');
-            for (const auto& [offset, count] : {std::pair<std::uint64_t, std::uint64_t>{0, 1}, {e.length / 3, e.length / 3 + 1},
+            for (const auto& [offset, count] : {std::pair<std::uint64_t, std::uint64_t>{0, 1},
+                                                {e.length / 3, e.length / 3 + 1},
                                                 {e.length - e.length / 4 - 1, e.length / 4 + 1}}) {
                 try {
                     r.read_range(e, offset, count, dest.data());
-                } catch (const ckpt::error&) {
-                }
+                } catch (const ckpt::error&) {}
             }
         }
         r.verify();
-    } catch (const ckpt::error&) {
-    }
+    } catch (const ckpt::error&) {}
     for (auto mode : {ckpt::strict, ckpt::partial, ckpt::partial | ckpt::in_place}) {
         fuzz_model::state s;
         try {
             fuzz_model::with_checkpoint(s, [&](auto& ck) { return ck.restore(path, mode); });
-        } catch (const ckpt::error&) {
-        }
+        } catch (const ckpt::error&) {}
     }
     return 0;
 }
@@ -188,9 +211,11 @@ int main(int argc, char** argv) {
         options.step = s.step;
         options.metrics["loss"] = 0.5 / n;
         options.strings["run"] = "seed";
-        fuzz_model::with_checkpoint(s, [&](auto& ck) { return ck.write(dir + "/seed-" + std::to_string(variant) + ".ckpt", options); });
+        fuzz_model::with_checkpoint(
+            s, [&](auto& ck) { return ck.write(dir + "/seed-" + std::to_string(variant) + ".ckpt", options); });
         // Chunk tables on every block longer than 64 or 128 bytes.
-        fuzz_model::write_chunked(s, dir + "/seed-chunked-" + std::to_string(variant) + ".ckpt", options, variant % 2 ? 128 : 64);
+        fuzz_model::write_chunked(s, dir + "/seed-chunked-" + std::to_string(variant) + ".ckpt", options,
+                                  variant % 2 ? 128 : 64);
     }
     return 0;
 }

@@ -36,14 +36,14 @@ std::uint32_t M_ranks() {
     return static_cast<std::uint32_t>(n);
 }
 
-#define CHECK(cond, ...)                                                                                \
-    do {                                                                                                \
-        if (!(cond)) {                                                                                  \
+#define CHECK(cond, ...)                                                                                   \
+    do {                                                                                                   \
+        if (!(cond)) {                                                                                     \
             std::fprintf(stderr, "rank %d: check failed at line %d: %s\n  ", world_rank, __LINE__, #cond); \
-            std::fprintf(stderr, __VA_ARGS__);                                                          \
-            std::fprintf(stderr, "\n");                                                                 \
-            MPI_Abort(MPI_COMM_WORLD, 1);                                                               \
-        }                                                                                               \
+            std::fprintf(stderr, __VA_ARGS__);                                                             \
+            std::fprintf(stderr, "\n");                                                                    \
+            MPI_Abort(MPI_COMM_WORLD, 1);                                                                  \
+        }                                                                                                  \
     } while (0)
 
 struct model_t {
@@ -64,14 +64,24 @@ using row_major_f = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::
 
 // Deterministic values from (seed, tag, index), any bit pattern but NaN-free.
 std::uint64_t mix(std::uint64_t x) {
-    x ^= x >> 33; x *= 0xff51afd7ed558ccdULL; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ULL; x ^= x >> 33;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
     return x;
 }
-float fval(std::uint64_t seed, std::uint64_t tag, std::uint64_t i) { return static_cast<float>(mix(seed * 1000003 + tag * 7919 + i) % 100000) / 7.0f - 5000.f; }
-double dval(std::uint64_t seed, std::uint64_t tag, std::uint64_t i) { return static_cast<double>(mix(seed * 999983 + tag * 104729 + i)) / 3.0; }
+float fval(std::uint64_t seed, std::uint64_t tag, std::uint64_t i) {
+    return static_cast<float>(mix(seed * 1000003 + tag * 7919 + i) % 100000) / 7.0f - 5000.f;
+}
+double dval(std::uint64_t seed, std::uint64_t tag, std::uint64_t i) {
+    return static_cast<double>(mix(seed * 999983 + tag * 104729 + i)) / 3.0;
+}
 
 // Uneven split of n into parts: part p gets [b(p), b(p+1)), b(p) = n p(p+1) / (parts(parts+1)).
-std::uint64_t bound(std::uint64_t n, std::uint64_t parts, std::uint64_t p) { return n * p * (p + 1) / (parts * (parts + 1)); }
+std::uint64_t bound(std::uint64_t n, std::uint64_t parts, std::uint64_t p) {
+    return n * p * (p + 1) / (parts * (parts + 1));
+}
 
 constexpr std::uint64_t emb_rows = 23, emb_cols = 5, col_rows = 6, col_cols = 17, vec_len = 29;
 
@@ -104,16 +114,20 @@ void shape_blocks(state& s, int rank, int size, bool with_values, std::uint64_t 
     if (!with_values) return;
     for (Eigen::Index i = 0; i < s.embedding.rows(); ++i)
         for (Eigen::Index j = 0; j < s.embedding.cols(); ++j)
-            s.embedding(i, j) = s.embedding_rm(i, j) = fval(seed, 10, (s.emb_lo + static_cast<std::uint64_t>(i)) * emb_cols + static_cast<std::uint64_t>(j));
+            s.embedding(i, j) = s.embedding_rm(i, j) =
+                fval(seed, 10, (s.emb_lo + static_cast<std::uint64_t>(i)) * emb_cols + static_cast<std::uint64_t>(j));
     for (Eigen::Index i = 0; i < s.columns.rows(); ++i)
         for (Eigen::Index j = 0; j < s.columns.cols(); ++j)
-            s.columns(i, j) = dval(seed, 11, static_cast<std::uint64_t>(i) * col_cols + s.col_lo + static_cast<std::uint64_t>(j));
-    for (Eigen::Index i = 0; i < s.vec.size(); ++i) s.vec(i) = static_cast<int>(mix(seed + 12 * 1000 + s.vec_lo + static_cast<std::uint64_t>(i)) % 100000);
+            s.columns(i, j) =
+                dval(seed, 11, static_cast<std::uint64_t>(i) * col_cols + s.col_lo + static_cast<std::uint64_t>(j));
+    for (Eigen::Index i = 0; i < s.vec.size(); ++i)
+        s.vec(i) = static_cast<int>(mix(seed + 12 * 1000 + s.vec_lo + static_cast<std::uint64_t>(i)) % 100000);
 }
 
 void fill(state& s, std::uint64_t seed) {
     s.model.weights.resize(37, 13);
-    for (Eigen::Index i = 0; i < s.model.weights.size(); ++i) s.model.weights.data()[i] = fval(seed, 1, static_cast<std::uint64_t>(i));
+    for (Eigen::Index i = 0; i < s.model.weights.size(); ++i)
+        s.model.weights.data()[i] = fval(seed, 1, static_cast<std::uint64_t>(i));
     s.model.bias.resize(13);
     for (std::size_t i = 0; i < 13; ++i) s.model.bias[i] = dval(seed, 2, i);
     s.model.vocab = {{"a", static_cast<int>(seed)}, {"bb", 2}, {"ccc", 3}};
@@ -156,7 +170,8 @@ void check_replicated_and_shards(const state& s, std::uint64_t seed) {
     CHECK(s.model.vocab == want.model.vocab, "model/vocab differ");
     CHECK(s.model.engine == want.model.engine, "model/engine differs");
     CHECK(same_bits(s.optimizer, want.optimizer), "optimizer differs");
-    CHECK(same_bits(s.embedding, want.embedding), "embedding block differs (rows from %llu)", static_cast<unsigned long long>(s.emb_lo));
+    CHECK(same_bits(s.embedding, want.embedding), "embedding block differs (rows from %llu)",
+          static_cast<unsigned long long>(s.emb_lo));
     CHECK(same_bits(s.columns, want.columns), "columns block differs");
     CHECK(same_bits(s.vec, want.vec), "vec block differs");
 }
@@ -165,7 +180,8 @@ void check_per_rank(const state& s, std::uint64_t seed, bool restored) {
     state want;
     fill(want, seed);
     if (restored) {
-        CHECK(s.cursor.position == want.cursor.position && s.cursor.seen == want.cursor.seen, "per-rank cursor differs");
+        CHECK(s.cursor.position == want.cursor.position && s.cursor.seen == want.cursor.seen,
+              "per-rank cursor differs");
         CHECK(s.rng == want.rng, "per-rank rng differs");
     } else {
         CHECK(s.cursor.position == -1 && s.cursor.seen.empty(), "per-rank cursor was changed");
@@ -175,24 +191,26 @@ void check_per_rank(const state& s, std::uint64_t seed, bool restored) {
 // The saving side tracks the row-major embedding, the restoring side the column-major one: the
 // pieces are read into another element order.
 auto saving_checkpoint(state& s) {
-    return ckpt::mpi::checkpoint{MPI_COMM_WORLD,
-                                 ckpt::track("model", s.model),
-                                 ckpt::track("optimizer", s.optimizer),
-                                 ckpt::track_per_rank("data", s.cursor),
-                                 ckpt::track_per_rank("rng", s.rng),
-                                 ckpt::track_shard("embedding", s.embedding_rm, ckpt::shape{emb_rows, emb_cols}, ckpt::shape{s.emb_lo, 0}),
-                                 ckpt::track_shard("columns", s.columns, ckpt::shape{col_rows, col_cols}, ckpt::shape{0, s.col_lo}),
-                                 ckpt::track_shard("vec", s.vec, ckpt::shape{vec_len}, ckpt::shape{s.vec_lo})};
+    return ckpt::mpi::checkpoint{
+        MPI_COMM_WORLD,
+        ckpt::track("model", s.model),
+        ckpt::track("optimizer", s.optimizer),
+        ckpt::track_per_rank("data", s.cursor),
+        ckpt::track_per_rank("rng", s.rng),
+        ckpt::track_shard("embedding", s.embedding_rm, ckpt::shape{emb_rows, emb_cols}, ckpt::shape{s.emb_lo, 0}),
+        ckpt::track_shard("columns", s.columns, ckpt::shape{col_rows, col_cols}, ckpt::shape{0, s.col_lo}),
+        ckpt::track_shard("vec", s.vec, ckpt::shape{vec_len}, ckpt::shape{s.vec_lo})};
 }
 auto restoring_checkpoint(state& s) {
-    return ckpt::mpi::checkpoint{MPI_COMM_WORLD,
-                                 ckpt::track("model", s.model),
-                                 ckpt::track("optimizer", s.optimizer),
-                                 ckpt::track_per_rank("data", s.cursor),
-                                 ckpt::track_per_rank("rng", s.rng),
-                                 ckpt::track_shard("embedding", s.embedding, ckpt::shape{emb_rows, emb_cols}, ckpt::shape{s.emb_lo, 0}),
-                                 ckpt::track_shard("columns", s.columns, ckpt::shape{col_rows, col_cols}, ckpt::shape{0, s.col_lo}),
-                                 ckpt::track_shard("vec", s.vec, ckpt::shape{vec_len}, ckpt::shape{s.vec_lo})};
+    return ckpt::mpi::checkpoint{
+        MPI_COMM_WORLD,
+        ckpt::track("model", s.model),
+        ckpt::track("optimizer", s.optimizer),
+        ckpt::track_per_rank("data", s.cursor),
+        ckpt::track_per_rank("rng", s.rng),
+        ckpt::track_shard("embedding", s.embedding, ckpt::shape{emb_rows, emb_cols}, ckpt::shape{s.emb_lo, 0}),
+        ckpt::track_shard("columns", s.columns, ckpt::shape{col_rows, col_cols}, ckpt::shape{0, s.col_lo}),
+        ckpt::track_shard("vec", s.vec, ckpt::shape{vec_len}, ckpt::shape{s.vec_lo})};
 }
 
 bool has_temp(const fs::path& dir) {
@@ -210,7 +228,8 @@ int save(const fs::path& dir, std::uint64_t seed) {
     const auto p = ck.save(dir / "ckpt", {static_cast<std::int64_t>(seed), {}, {}});
     CHECK(p == dir / "ckpt-1", "saved to %s", p.c_str());
     CHECK(fs::is_regular_file(p / "manifest"), "no manifest");
-    for (int r = 0; r < world_size; ++r) CHECK(fs::is_regular_file(p / ("rank-" + std::to_string(r))), "no file of rank %d", r);
+    for (int r = 0; r < world_size; ++r)
+        CHECK(fs::is_regular_file(p / ("rank-" + std::to_string(r))), "no file of rank %d", r);
     const auto latest = ckpt::latest_checkpoint(dir);
     CHECK(latest && *latest == p, "latest_checkpoint does not find the sharded checkpoint");
     return 0;
@@ -239,7 +258,8 @@ int restore(const fs::path& file, std::uint64_t seed, int saved_ranks) {
                   contains(what, "restored on " + std::to_string(world_size)),
               "message: %s", what.c_str());
     }
-    CHECK(s.model.weights(0, 0) == 0.5f && (s.embedding.size() == 0 || s.embedding(0, 0) == -1.f), "strict refusal changed an object");
+    CHECK(s.model.weights(0, 0) == 0.5f && (s.embedding.size() == 0 || s.embedding(0, 0) == -1.f),
+          "strict refusal changed an object");
     check_per_rank(s, seed, false);
     // Partial: replicated and shards restored, per-rank state left and listed.
     const auto status = ck.restore(file, ckpt::partial);
@@ -250,15 +270,18 @@ int restore(const fs::path& file, std::uint64_t seed, int saved_ranks) {
     // Across roles: a shard into a whole tracked tensor, a replicated vector into shards.
     {
         row_major_f whole_embedding;
-        Eigen::VectorXd optimizer_block(static_cast<Eigen::Index>(bound(300000, M_ranks(), static_cast<std::uint64_t>(world_rank) + 1) -
-                                                                  bound(300000, M_ranks(), static_cast<std::uint64_t>(world_rank))));
+        Eigen::VectorXd optimizer_block(
+            static_cast<Eigen::Index>(bound(300000, M_ranks(), static_cast<std::uint64_t>(world_rank) + 1) -
+                                      bound(300000, M_ranks(), static_cast<std::uint64_t>(world_rank))));
         const auto lo = bound(300000, M_ranks(), static_cast<std::uint64_t>(world_rank));
-        ckpt::mpi::checkpoint across{MPI_COMM_WORLD, ckpt::track("embedding", whole_embedding),
-                                     ckpt::track_shard("optimizer", optimizer_block, ckpt::shape{300000}, ckpt::shape{lo})};
+        ckpt::mpi::checkpoint across{
+            MPI_COMM_WORLD, ckpt::track("embedding", whole_embedding),
+            ckpt::track_shard("optimizer", optimizer_block, ckpt::shape{300000}, ckpt::shape{lo})};
         across.restore(file, ckpt::partial);
         state want;
         fill(want, seed);
-        CHECK(whole_embedding.rows() == static_cast<Eigen::Index>(emb_rows) && whole_embedding(emb_rows - 1, 2) == fval(seed, 10, (emb_rows - 1) * emb_cols + 2),
+        CHECK(whole_embedding.rows() == static_cast<Eigen::Index>(emb_rows) &&
+                  whole_embedding(emb_rows - 1, 2) == fval(seed, 10, (emb_rows - 1) * emb_cols + 2),
               "a shard restored into a whole tensor differs");
         CHECK(same_bits(optimizer_block, want.optimizer.segment(static_cast<Eigen::Index>(lo), optimizer_block.size())),
               "a replicated tensor restored into shards differs");
@@ -270,16 +293,19 @@ int restore(const fs::path& file, std::uint64_t seed, int saved_ranks) {
         model_t model;
         Eigen::MatrixXf embedding;
         cursor_t cursor;
-        ckpt::checkpoint single{ckpt::track("model", model), ckpt::track("embedding", embedding), ckpt::track("data", cursor)};
+        ckpt::checkpoint single{ckpt::track("model", model), ckpt::track("embedding", embedding),
+                                ckpt::track("data", cursor)};
         const auto status = single.restore(file, ckpt::partial);
         state want;
         fill(want, seed);
-        CHECK(same_bits(model.weights, want.model.weights) && model.engine == want.model.engine && embedding.rows() == static_cast<Eigen::Index>(emb_rows) &&
+        CHECK(same_bits(model.weights, want.model.weights) && model.engine == want.model.engine &&
+                  embedding.rows() == static_cast<Eigen::Index>(emb_rows) &&
                   embedding(emb_rows - 1, 4) == fval(seed, 10, emb_rows * emb_cols - 1),
               "a single-process restore of a sharded checkpoint differs");
         // Per-rank state restores in one process only from a checkpoint one rank saved.
         CHECK(saved_ranks == 1 ? status.missing().empty() && cursor.position == static_cast<std::int64_t>(seed * 100)
-                               : status.missing().size() == 2 && status.missing()[0] == "data/position" && status.missing()[1] == "data/seen",
+                               : status.missing().size() == 2 && status.missing()[0] == "data/position" &&
+                                     status.missing()[1] == "data/seen",
               "per-rank state in one process (saved by %d ranks)", saved_ranks);
         // Whole global tensors, as `ckpt export` reads them: row-major bytes assembled from the pieces.
         state whole;
@@ -289,7 +315,8 @@ int restore(const fs::path& file, std::uint64_t seed, int saved_ranks) {
         const auto* e = r.find("embedding");
         CHECK(e && e->shape == (ckpt::shape{emb_rows, emb_cols}), "reader: embedding entry");
         const std::string bytes = r.read_bytes(*e);
-        CHECK(std::memcmp(bytes.data(), whole.embedding_rm.data(), bytes.size()) == 0, "reader: assembled embedding differs");
+        CHECK(std::memcmp(bytes.data(), whole.embedding_rm.data(), bytes.size()) == 0,
+              "reader: assembled embedding differs");
         Eigen::MatrixXd columns;
         r.read("columns", columns);
         CHECK(same_bits(columns, whole.columns), "reader: assembled columns differ");
@@ -298,7 +325,8 @@ int restore(const fs::path& file, std::uint64_t seed, int saved_ranks) {
     for (int k = 0; k < saved_ranks; ++k) {
         cursor_t c;
         r.read_rank(static_cast<std::uint32_t>(k), "data", c);
-        CHECK(c.position == static_cast<std::int64_t>(seed * 100 + static_cast<std::uint64_t>(k)), "reader: rank %d's cursor", k);
+        CHECK(c.position == static_cast<std::int64_t>(seed * 100 + static_cast<std::uint64_t>(k)),
+              "reader: rank %d's cursor", k);
     }
     return 0;
 }
@@ -318,7 +346,8 @@ int failure(const fs::path& dir) {
         CHECK(false, "a save with a failing rank succeeded");
     } catch (const ckpt::io_error& e) {
         const std::string what = e.what();
-        CHECK(contains(what, "rank " + std::to_string(victim) + " of " + std::to_string(world_size)) && contains(what, "cannot write"),
+        CHECK(contains(what, "rank " + std::to_string(victim) + " of " + std::to_string(world_size)) &&
+                  contains(what, "cannot write"),
               "message: %s", what.c_str());
     }
     ckpt::detail::io_fault_injector = nullptr;
@@ -376,7 +405,8 @@ int divergent(const fs::path& dir) {
     const auto* bias = listing.find("model/bias");
     state original;
     fill(original, 3);
-    CHECK(bias && back.bias[7] == (listing.logical(*bias).pieces[0].file == 1 ? 0.5 : original.model.bias[7]), "the stored replica is not its writer's");
+    CHECK(bias && back.bias[7] == (listing.logical(*bias).pieces[0].file == 1 ? 0.5 : original.model.bias[7]),
+          "the stored replica is not its writer's");
     return 0;
 }
 
@@ -385,12 +415,14 @@ int tiling() {
     fs::create_directories("tiling");
     {
         Eigen::MatrixXf block = Eigen::MatrixXf::Zero(3, 4);  // rows [2r, 2r+3) of 2n+1: neighbours share a row
-        ckpt::mpi::checkpoint ck{MPI_COMM_WORLD, ckpt::track_shard("t", block, ckpt::shape{2 * n + 1, 4}, ckpt::shape{2 * r, 0})};
+        ckpt::mpi::checkpoint ck{MPI_COMM_WORLD,
+                                 ckpt::track_shard("t", block, ckpt::shape{2 * n + 1, 4}, ckpt::shape{2 * r, 0})};
         try {
             ck.save("tiling/overlap");
             CHECK(false, "overlapping shards were saved");
         } catch (const ckpt::mismatch_error& e) {
-            CHECK(e.entry() == "t" && contains(e.what(), "ranks 0 and 1") && contains(e.what(), "overlap"), "message: %s", e.what());
+            CHECK(e.entry() == "t" && contains(e.what(), "ranks 0 and 1") && contains(e.what(), "overlap"),
+                  "message: %s", e.what());
         }
     }
     {
@@ -400,7 +432,8 @@ int tiling() {
             ck.save("tiling/gap");
             CHECK(false, "gapped shards were saved");
         } catch (const ckpt::mismatch_error& e) {
-            CHECK(e.entry() == "g" && contains(e.what(), "gap") && contains(e.what(), "rank 0"), "message: %s", e.what());
+            CHECK(e.entry() == "g" && contains(e.what(), "gap") && contains(e.what(), "rank 0"), "message: %s",
+                  e.what());
         }
     }
     MPI_Barrier(MPI_COMM_WORLD);
@@ -423,7 +456,8 @@ int problems(const fs::path& dir) {
             ck.restore(file);
             CHECK(false, "a block outside the global tensor was restored");
         } catch (const ckpt::mismatch_error& e) {
-            CHECK(contains(e.what(), "rank " + std::to_string(world_size - 1) + " of") && e.entry() == "embedding", "message: %s", e.what());
+            CHECK(contains(e.what(), "rank " + std::to_string(world_size - 1) + " of") && e.entry() == "embedding",
+                  "message: %s", e.what());
         }
         CHECK(t.model.weights(0, 0) == 0.5f && t.optimizer(0) == 0.125, "an object changed");
     }
@@ -465,7 +499,8 @@ int chunks(const fs::path& dir) {
     {
         Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> whole(rows, cols);
         for (Eigen::Index i = 0; i < whole.size(); ++i) whole.data()[i] = static_cast<float>(i);
-        ckpt::mpi::checkpoint ck{MPI_COMM_WORLD, ckpt::track_shard("w", whole, ckpt::shape{rows, cols}, ckpt::shape{0, 0})};
+        ckpt::mpi::checkpoint ck{MPI_COMM_WORLD,
+                                 ckpt::track_shard("w", whole, ckpt::shape{rows, cols}, ckpt::shape{0, 0})};
         file = ck.save(dir / "ckpt");
     }
     {
@@ -483,14 +518,17 @@ int chunks(const fs::path& dir) {
     block first(1000, cols);
     first.setConstant(-1.f);
     {
-        ckpt::mpi::checkpoint ck{MPI_COMM_WORLD, ckpt::track_shard("w", first, ckpt::shape{rows, cols}, ckpt::shape{0, 0})};
+        ckpt::mpi::checkpoint ck{MPI_COMM_WORLD,
+                                 ckpt::track_shard("w", first, ckpt::shape{rows, cols}, ckpt::shape{0, 0})};
         ck.restore(file);
     }
-    for (Eigen::Index i = 0; i < first.size(); ++i) CHECK(first.data()[i] == static_cast<float>(i), "element %lld", static_cast<long long>(i));
+    for (Eigen::Index i = 0; i < first.size(); ++i)
+        CHECK(first.data()[i] == static_cast<float>(i), "element %lld", static_cast<long long>(i));
     block last(1000, cols);
     last.setConstant(-1.f);
     try {
-        ckpt::mpi::checkpoint ck{MPI_COMM_WORLD, ckpt::track_shard("w", last, ckpt::shape{rows, cols}, ckpt::shape{rows - 1000, 0})};
+        ckpt::mpi::checkpoint ck{MPI_COMM_WORLD,
+                                 ckpt::track_shard("w", last, ckpt::shape{rows, cols}, ckpt::shape{rows - 1000, 0})};
         ck.restore(file);
         CHECK(false, "a box over the damaged chunk was restored");
     } catch (const ckpt::corrupt_error& e) {
@@ -506,8 +544,7 @@ int chunks(const fs::path& dir) {
     try {
         r.read_range(*r.find("w"), 4 * cols * (rows - 1), 4 * cols, row.data());
         CHECK(false, "a range over the damaged chunk was read");
-    } catch (const ckpt::corrupt_error&) {
-    }
+    } catch (const ckpt::corrupt_error&) {}
     return 0;
 }
 
@@ -533,7 +570,8 @@ int check_latest(const fs::path& dir) {
     const auto status = ck.restore(*latest, ckpt::partial);
     CHECK(status.metadata().step.has_value(), "no step");
     check_replicated_and_shards(s, static_cast<std::uint64_t>(*status.metadata().step));
-    if (world_rank == 0) std::printf("restored %s (step %lld)\n", latest->c_str(), static_cast<long long>(*status.metadata().step));
+    if (world_rank == 0)
+        std::printf("restored %s (step %lld)\n", latest->c_str(), static_cast<long long>(*status.metadata().step));
     return 0;
 }
 
@@ -546,16 +584,26 @@ int main(int argc, char** argv) {
     int rc = 2;
     try {
         const std::string mode = argc > 1 ? argv[1] : "";
-        if (mode == "save" && argc == 4) rc = save(argv[2], std::strtoull(argv[3], nullptr, 10));
-        else if (mode == "restore" && argc == 5) rc = restore(argv[2], std::strtoull(argv[3], nullptr, 10), std::atoi(argv[4]));
-        else if (mode == "failure" && argc == 3) rc = failure(argv[2]);
-        else if (mode == "divergent" && argc == 3) rc = divergent(argv[2]);
-        else if (mode == "tiling" && argc == 2) rc = tiling();
-        else if (mode == "problems" && argc == 3) rc = problems(argv[2]);
-        else if (mode == "chunks" && argc == 3) rc = chunks(argv[2]);
-        else if (mode == "loop" && argc == 4) rc = loop(argv[2], std::atoi(argv[3]));
-        else if (mode == "check-latest" && argc == 3) rc = check_latest(argv[2]);
-        else if (world_rank == 0) std::fprintf(stderr, "usage: see the top of tests/mpi/sharded.cpp\n");
+        if (mode == "save" && argc == 4)
+            rc = save(argv[2], std::strtoull(argv[3], nullptr, 10));
+        else if (mode == "restore" && argc == 5)
+            rc = restore(argv[2], std::strtoull(argv[3], nullptr, 10), std::atoi(argv[4]));
+        else if (mode == "failure" && argc == 3)
+            rc = failure(argv[2]);
+        else if (mode == "divergent" && argc == 3)
+            rc = divergent(argv[2]);
+        else if (mode == "tiling" && argc == 2)
+            rc = tiling();
+        else if (mode == "problems" && argc == 3)
+            rc = problems(argv[2]);
+        else if (mode == "chunks" && argc == 3)
+            rc = chunks(argv[2]);
+        else if (mode == "loop" && argc == 4)
+            rc = loop(argv[2], std::atoi(argv[3]));
+        else if (mode == "check-latest" && argc == 3)
+            rc = check_latest(argv[2]);
+        else if (world_rank == 0)
+            std::fprintf(stderr, "usage: see the top of tests/mpi/sharded.cpp\n");
     } catch (const std::exception& e) {
         CHECK(false, "unexpected exception: %s", e.what());
     }

@@ -30,7 +30,7 @@ namespace {
 
 struct state {
     Eigen::MatrixXf weights = Eigen::MatrixXf::Zero(256, 256);  // 256 KiB: a save takes a moment
-    std::vector<std::string> log;                              // an opaque leaf that grows
+    std::vector<std::string> log;                               // an opaque leaf that grows
     std::int64_t step = 0;
 };
 
@@ -44,10 +44,19 @@ auto with_checkpoint(state& s, F&& f) {
 template <class F>
 void with_manager(ckpt::any_checkpoint& ck, const fs::path& dir, bool templated, bool async, F&& f) {
     const auto tmpl = ckpt::name_template("step_{step:06d}");
-    if (templated && async) { ckpt::checkpoint_manager mgr{ck, dir, ckpt::keep_last(3), tmpl, ckpt::asynchronous}; f(mgr); }
-    else if (templated) { ckpt::checkpoint_manager mgr{ck, dir, ckpt::keep_last(3), tmpl}; f(mgr); }
-    else if (async) { ckpt::checkpoint_manager mgr{ck, dir, ckpt::keep_last(3), ckpt::asynchronous}; f(mgr); }
-    else { ckpt::checkpoint_manager mgr{ck, dir, ckpt::keep_last(3)}; f(mgr); }
+    if (templated && async) {
+        ckpt::checkpoint_manager mgr{ck, dir, ckpt::keep_last(3), tmpl, ckpt::asynchronous};
+        f(mgr);
+    } else if (templated) {
+        ckpt::checkpoint_manager mgr{ck, dir, ckpt::keep_last(3), tmpl};
+        f(mgr);
+    } else if (async) {
+        ckpt::checkpoint_manager mgr{ck, dir, ckpt::keep_last(3), ckpt::asynchronous};
+        f(mgr);
+    } else {
+        ckpt::checkpoint_manager mgr{ck, dir, ckpt::keep_last(3)};
+        f(mgr);
+    }
 }
 
 [[noreturn]] void child(const fs::path& dir, bool templated, bool async) {
@@ -84,9 +93,12 @@ int main(int argc, char** argv) {
     fs::path dir = "crash_soak_dir";
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i];
-        if (a == "--kills") kills = std::atoi(argv[i + 1]);
-        else if (a == "--seed") seed = std::strtoull(argv[i + 1], nullptr, 10);
-        else if (a == "--dir") dir = argv[i + 1];
+        if (a == "--kills")
+            kills = std::atoi(argv[i + 1]);
+        else if (a == "--seed")
+            seed = std::strtoull(argv[i + 1], nullptr, 10);
+        else if (a == "--dir")
+            dir = argv[i + 1];
     }
     fs::remove_all(dir);
     std::mt19937_64 rng(seed);
@@ -117,16 +129,19 @@ int main(int argc, char** argv) {
         if (records) {
             // keep_last(3) plus at most two a crash kept from rotation: one recorded but not yet
             // rotated, one written but not yet recorded (adopted at the next open).
-            expect(records->size() <= 5, label + ": at most keep_last(3) + 2 checkpoints, found " + std::to_string(records->size()));
+            expect(records->size() <= 5,
+                   label + ": at most keep_last(3) + 2 checkpoints, found " + std::to_string(records->size()));
             for (const auto& r : *records) {
                 expect(r.name.find(".ckpt-tmp.") == std::string::npos, "a temporary file is listed: " + r.name);
                 try {
                     ckpt::reader(r.path).verify();
                     state s;
                     with_checkpoint(s, [&](auto& ck) { return ck.restore(r.path).assert_consumed(); });
-                    expect(s.weights.minCoeff() == static_cast<float>(s.step) && s.weights.maxCoeff() == static_cast<float>(s.step),
+                    expect(s.weights.minCoeff() == static_cast<float>(s.step) &&
+                               s.weights.maxCoeff() == static_cast<float>(s.step),
                            r.name + ": weights match the step");
-                    expect(!s.log.empty() && s.log.back() == "step " + std::to_string(s.step), r.name + ": log matches the step");
+                    expect(!s.log.empty() && s.log.back() == "step " + std::to_string(s.step),
+                           r.name + ": log matches the step");
                 } catch (const ckpt::error& e) {
                     expect(false, std::string("a listed checkpoint does not load: ") + e.what());
                 }

@@ -21,7 +21,8 @@ namespace ckpt::tool {
 /// A one-line progress bar on stderr, only when stderr is a terminal.
 class progress {
 public:
-    progress(std::string label, std::uint64_t total) : label_(std::move(label)), total_(total), active_(::isatty(2) && total > (64u << 20)) {}
+    progress(std::string label, std::uint64_t total)
+        : label_(std::move(label)), total_(total), active_(::isatty(2) && total > (64u << 20)) {}
     progress(const progress&) = delete;
     progress& operator=(const progress&) = delete;
     ~progress() {
@@ -31,8 +32,8 @@ public:
         done_ += n;
         if (!active_) return;
         const int width = 30, filled = total_ ? static_cast<int>(width * done_ / total_) : width;
-        std::fprintf(stderr, "\r%s [%.*s%*s] %3d%%", label_.c_str(), filled, "##############################", width - filled, "",
-                     total_ ? static_cast<int>(100 * done_ / total_) : 100);
+        std::fprintf(stderr, "\r%s [%.*s%*s] %3d%%", label_.c_str(), filled, "##############################",
+                     width - filled, "", total_ ? static_cast<int>(100 * done_ / total_) : 100);
         std::fflush(stderr);
     }
 
@@ -59,10 +60,18 @@ inline std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
     if (c < 0x80) return 1;
     std::size_t n;
     unsigned lo = 0x80, hi = 0xbf;  // the allowed range of the second byte
-    if (c >= 0xc2 && c <= 0xdf) n = 2;
-    else if (c >= 0xe0 && c <= 0xef) { n = 3; if (c == 0xe0) lo = 0xa0; if (c == 0xed) hi = 0x9f; }
-    else if (c >= 0xf0 && c <= 0xf4) { n = 4; if (c == 0xf0) lo = 0x90; if (c == 0xf4) hi = 0x8f; }
-    else return 0;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        if (c == 0xe0) lo = 0xa0;
+        if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        if (c == 0xf0) lo = 0x90;
+        if (c == 0xf4) hi = 0x8f;
+    } else
+        return 0;
     if (i + n > s.size() || byte(i + 1) < lo || byte(i + 1) > hi) return 0;
     for (std::size_t k = 2; k < n; ++k)
         if ((byte(i + k) & 0xc0) != 0x80) return 0;
@@ -162,7 +171,8 @@ struct path_filter {
 
 /// Checks every entry's checksum in chunks under one progress bar; after each, `each(entry,
 /// problem)`, with problem nullptr or the message of the corrupt_error.
-inline void check_entries(ckpt::reader& r, const std::string& label, const std::function<void(const entry_info&, const char*)>& each) {
+inline void check_entries(ckpt::reader& r, const std::string& label,
+                          const std::function<void(const entry_info&, const char*)>& each) {
     std::uint64_t total = 0;
     for (const auto& e : r.entries()) total += e.length;
     progress bar(label, total);

@@ -55,29 +55,46 @@ inline std::uint32_t crc32_update(std::uint32_t crc, const void* data, std::size
         return t;
     }();
     crc = ~crc;
-    for (std::size_t i = 0; i < size; ++i) crc = table[(crc ^ static_cast<const unsigned char*>(data)[i]) & 0xff] ^ (crc >> 8);
+    for (std::size_t i = 0; i < size; ++i)
+        crc = table[(crc ^ static_cast<const unsigned char*>(data)[i]) & 0xff] ^ (crc >> 8);
     return ~crc;
 }
 
 /// numpy's descr for a dtype; bfloat16, which numpy lacks, is its raw bits in a field named so.
 inline const char* numpy_descr(ckpt::dtype t) {
     switch (t) {
-        case dtype::boolean: return "'|b1'";
-        case dtype::int8: return "'|i1'";
-        case dtype::int16: return "'<i2'";
-        case dtype::int32: return "'<i4'";
-        case dtype::int64: return "'<i8'";
-        case dtype::uint8: return "'|u1'";
-        case dtype::uint16: return "'<u2'";
-        case dtype::uint32: return "'<u4'";
-        case dtype::uint64: return "'<u8'";
-        case dtype::float16: return "'<f2'";
-        case dtype::bfloat16: return "[('bfloat16', '<u2')]";
-        case dtype::float32: return "'<f4'";
-        case dtype::float64: return "'<f8'";
-        case dtype::complex64: return "'<c8'";
-        case dtype::complex128: return "'<c16'";
-        case dtype::bytes: return "'|u1'";
+        case dtype::boolean:
+            return "'|b1'";
+        case dtype::int8:
+            return "'|i1'";
+        case dtype::int16:
+            return "'<i2'";
+        case dtype::int32:
+            return "'<i4'";
+        case dtype::int64:
+            return "'<i8'";
+        case dtype::uint8:
+            return "'|u1'";
+        case dtype::uint16:
+            return "'<u2'";
+        case dtype::uint32:
+            return "'<u4'";
+        case dtype::uint64:
+            return "'<u8'";
+        case dtype::float16:
+            return "'<f2'";
+        case dtype::bfloat16:
+            return "[('bfloat16', '<u2')]";
+        case dtype::float32:
+            return "'<f4'";
+        case dtype::float64:
+            return "'<f8'";
+        case dtype::complex64:
+            return "'<c8'";
+        case dtype::complex128:
+            return "'<c16'";
+        case dtype::bytes:
+            return "'|u1'";
     }
     return "'|u1'";
 }
@@ -85,27 +102,43 @@ inline const char* numpy_descr(ckpt::dtype t) {
 /// safetensors' dtype name, or nullptr when it has none (complex numbers).
 inline const char* safetensors_dtype(ckpt::dtype t) {
     switch (t) {
-        case dtype::boolean: return "BOOL";
-        case dtype::int8: return "I8";
-        case dtype::int16: return "I16";
-        case dtype::int32: return "I32";
-        case dtype::int64: return "I64";
-        case dtype::uint8: return "U8";
-        case dtype::uint16: return "U16";
-        case dtype::uint32: return "U32";
-        case dtype::uint64: return "U64";
-        case dtype::float16: return "F16";
-        case dtype::bfloat16: return "BF16";
-        case dtype::float32: return "F32";
-        case dtype::float64: return "F64";
-        default: return nullptr;
+        case dtype::boolean:
+            return "BOOL";
+        case dtype::int8:
+            return "I8";
+        case dtype::int16:
+            return "I16";
+        case dtype::int32:
+            return "I32";
+        case dtype::int64:
+            return "I64";
+        case dtype::uint8:
+            return "U8";
+        case dtype::uint16:
+            return "U16";
+        case dtype::uint32:
+            return "U32";
+        case dtype::uint64:
+            return "U64";
+        case dtype::float16:
+            return "F16";
+        case dtype::bfloat16:
+            return "BF16";
+        case dtype::float32:
+            return "F32";
+        case dtype::float64:
+            return "F64";
+        default:
+            return nullptr;
     }
 }
 
 inline std::string npy_header(const entry_info& e) {
-    std::string dict = std::string("{'descr': ") + numpy_descr(e.dtype) + ", 'fortran_order': " + (e.column_major && e.shape.rank() > 1 ? "True" : "False") +
+    std::string dict = std::string("{'descr': ") + numpy_descr(e.dtype) +
+                       ", 'fortran_order': " + (e.column_major && e.shape.rank() > 1 ? "True" : "False") +
                        ", 'shape': (";
-    for (std::size_t i = 0; i < e.shape.rank(); ++i) dict += std::to_string(e.shape[i]) + (e.shape.rank() == 1 || i + 1 < e.shape.rank() ? ", " : "");
+    for (std::size_t i = 0; i < e.shape.rank(); ++i)
+        dict += std::to_string(e.shape[i]) + (e.shape.rank() == 1 || i + 1 < e.shape.rank() ? ", " : "");
     if (e.shape.rank() == 1) dict.resize(dict.size() - 1);  // "(3,)"
     dict += "), }";
     // Version 1.0 has a 2-byte header length; 2.0 a 4-byte one. Total header a multiple of 64.
@@ -127,8 +160,10 @@ inline std::string npy_header(const entry_info& e) {
     return h + dict;
 }
 
-template <class T> void put_le(std::string& out, T v) {
-    for (std::size_t i = 0; i < sizeof(T); ++i) out += static_cast<char>((static_cast<std::uint64_t>(v) >> (8 * i)) & 0xff);
+template <class T>
+void put_le(std::string& out, T v) {
+    for (std::size_t i = 0; i < sizeof(T); ++i)
+        out += static_cast<char>((static_cast<std::uint64_t>(v) >> (8 * i)) & 0xff);
 }
 
 /// Writes through a ckpt::atomic_output at a running offset, by pwrite, so that a region can be reserved
@@ -159,7 +194,8 @@ public:
 
     explicit block_source(ckpt::reader& r)
         : reader_(r), path_(r.path()), file_(r.sharded() ? nullptr : std::fopen(path_.c_str(), "rb")), buffer_(chunk) {
-        if (!file_ && !r.sharded()) throw ckpt::io_error("cannot open", path_, std::error_code(errno, std::generic_category()));
+        if (!file_ && !r.sharded())
+            throw ckpt::io_error("cannot open", path_, std::error_code(errno, std::generic_category()));
     }
     block_source(const block_source&) = delete;
     block_source& operator=(const block_source&) = delete;
@@ -214,8 +250,8 @@ private:
 /// row of `last` elements, at the row-major rank of a's indices. A tile is read one contiguous run
 /// per column (one run in all when a tile spans every a), transposed, and written a row at a time.
 /// `first`, `second`: scratch buffers, kept from one tensor to the next (fewer allocations).
-inline void write_transposed(block_source& in, const entry_info& e, output& out, std::uint64_t base, std::vector<char>& first_buffer,
-                             std::vector<char>& second_buffer) {
+inline void write_transposed(block_source& in, const entry_info& e, output& out, std::uint64_t base,
+                             std::vector<char>& first_buffer, std::vector<char>& second_buffer) {
     const std::size_t rank = e.shape.rank(), esize = dtype_size(e.dtype);
     const std::uint64_t last = e.shape[rank - 1], n = e.shape.elements();
     if (n == 0) return;
@@ -232,9 +268,11 @@ inline void write_transposed(block_source& in, const entry_info& e, output& out,
             part[0] = std::min(band, e.shape[0] - first);
             // Column-major, the band is part[0] contiguous elements for each index of the other axes.
             for (std::uint64_t rest = 0; rest < slice; ++rest)
-                in.read(e, (first + rest * e.shape[0]) * esize, source.data() + rest * part[0] * esize, static_cast<std::size_t>(part[0] * esize));
+                in.read(e, (first + rest * e.shape[0]) * esize, source.data() + rest * part[0] * esize,
+                        static_cast<std::size_t>(part[0] * esize));
             ckpt::convert_element_order(source.data(), ordered.data(), part, esize, true);
-            out.write_at(base + first * slice * esize, ordered.data(), static_cast<std::size_t>(part[0] * slice * esize));
+            out.write_at(base + first * slice * esize, ordered.data(),
+                         static_cast<std::size_t>(part[0] * slice * esize));
         }
         return;
     }
@@ -251,7 +289,8 @@ inline void write_transposed(block_source& in, const entry_info& e, output& out,
         return row;
     };
     const std::uint64_t rows = std::min<std::uint64_t>(fused, 512);
-    const std::uint64_t cols = std::min<std::uint64_t>(last, std::max<std::uint64_t>(1, (block_source::chunk / esize) / rows));
+    const std::uint64_t cols =
+        std::min<std::uint64_t>(last, std::max<std::uint64_t>(1, (block_source::chunk / esize) / rows));
     std::vector<char>& tile = first_buffer;
     std::vector<char>& transposed = second_buffer;
     tile.resize(std::max(tile.size(), static_cast<std::size_t>(rows * cols * esize)));
@@ -265,16 +304,19 @@ inline void write_transposed(block_source& in, const entry_info& e, output& out,
                 in.read(e, c0 * fused * esize, tile.data(), static_cast<std::size_t>(nr * nc * esize));
             } else {
                 for (std::uint64_t j = 0; j < nc; ++j)
-                    in.read(e, (r0 + (c0 + j) * fused) * esize, tile.data() + j * nr * esize, static_cast<std::size_t>(nr * esize));
+                    in.read(e, (r0 + (c0 + j) * fused) * esize, tile.data() + j * nr * esize,
+                            static_cast<std::size_t>(nr * esize));
             }
             for (std::uint64_t i = 0; i < nr; ++i)
-                for (std::uint64_t j = 0; j < nc; ++j) std::memcpy(transposed.data() + (i * nc + j) * esize, tile.data() + (j * nr + i) * esize, esize);
+                for (std::uint64_t j = 0; j < nc; ++j)
+                    std::memcpy(transposed.data() + (i * nc + j) * esize, tile.data() + (j * nr + i) * esize, esize);
             for (std::uint64_t i = 0; i < nr;) {  // rows whose output rows are adjacent go in one write
                 const std::uint64_t row = output_row(r0 + i);
                 std::uint64_t k = 1;
                 if (nc == last)
                     while (i + k < nr && output_row(r0 + i + k) == row + k) ++k;
-                out.write_at(base + (row * last + c0) * esize, transposed.data() + i * nc * esize, static_cast<std::size_t>(k * nc * esize));
+                out.write_at(base + (row * last + c0) * esize, transposed.data() + i * nc * esize,
+                             static_cast<std::size_t>(k * nc * esize));
                 i += k;
             }
         }
@@ -308,7 +350,8 @@ enum class export_format { npz, safetensors };
 
 /// The tensors an export writes, chosen by `filter`, with their names; everything left out is
 /// told in `notes`. Throws ckpt::error naming the entry when a name cannot be written (see top).
-inline std::vector<export_item> plan_export(const ckpt::reader& r, const path_filter& filter, export_format format, std::vector<std::string>& notes) {
+inline std::vector<export_item> plan_export(const ckpt::reader& r, const path_filter& filter, export_format format,
+                                            std::vector<std::string>& notes) {
     std::vector<export_item> items;
     std::map<std::string, std::string> taken;  // exported name -> entry path
     for (const auto& e : r.entries()) {
@@ -319,14 +362,16 @@ inline std::vector<export_item> plan_export(const ckpt::reader& r, const path_fi
             continue;
         }
         if (format == export_format::safetensors && !detail::safetensors_dtype(e.dtype)) {
-            notes.push_back("skipped " + printable(e.path) + " (" + dtype_name(e.dtype) + ": safetensors has no such dtype)");
+            notes.push_back("skipped " + printable(e.path) + " (" + dtype_name(e.dtype) +
+                            ": safetensors has no such dtype)");
             continue;
         }
         std::string name = export_name(e.path);
         auto refuse = [&](const std::string& why) {
             throw ckpt::error("cannot be exported: " + why + "; leave it out with --exclude", r.path(), e.path);
         };
-        if (format == export_format::safetensors && name == "__metadata__") refuse("safetensors keeps its metadata under the key __metadata__");
+        if (format == export_format::safetensors && name == "__metadata__")
+            refuse("safetensors keeps its metadata under the key __metadata__");
         if (format == export_format::npz) {
             const std::string member = name + ".npy";
             std::size_t longest = 0;
@@ -335,11 +380,17 @@ inline std::vector<export_item> plan_export(const ckpt::reader& r, const path_fi
                 longest = std::max(longest, end - begin);
                 begin = end + 1;
             }
-            if (longest > 255) refuse("its npz member name has a path segment of " + std::to_string(longest) + " bytes (unzip and file systems allow 255)");
-            if (member.size() > 4095) refuse("its npz member name has " + std::to_string(member.size()) + " bytes (unzip and file systems allow 4095)");
+            if (longest > 255)
+                refuse("its npz member name has a path segment of " + std::to_string(longest) +
+                       " bytes (unzip and file systems allow 255)");
+            if (member.size() > 4095)
+                refuse("its npz member name has " + std::to_string(member.size()) +
+                       " bytes (unzip and file systems allow 4095)");
         }
         const auto [it, fresh] = taken.emplace(name, e.path);
-        if (!fresh) refuse("its exported name '" + name + "' is also that of entry '" + it->second + "'");  // escaped when printed
+        if (!fresh)
+            refuse("its exported name '" + name + "' is also that of entry '" + it->second +
+                   "'");  // escaped when printed
         items.push_back({&e, std::move(name)});
     }
     return items;
@@ -348,11 +399,15 @@ inline std::vector<export_item> plan_export(const ckpt::reader& r, const path_fi
 /// One member "<name>.npy" per tensor, streamed: each member's local header is written with the
 /// sizes from the index, the bytes follow as they are read, and the CRC-32 is patched in after.
 /// `force_zip64` writes ZIP64 records even for small files (tests).
-inline void write_npz(const std::filesystem::path& out_path, ckpt::reader& r, const std::vector<export_item>& items, progress& bar,
-                      bool force_zip64 = false) {
+inline void write_npz(const std::filesystem::path& out_path, ckpt::reader& r, const std::vector<export_item>& items,
+                      progress& bar, bool force_zip64 = false) {
     detail::output out(out_path);
     detail::block_source in(r);
-    struct member { std::string name; std::uint32_t crc; std::uint64_t size, offset; };
+    struct member {
+        std::string name;
+        std::uint32_t crc;
+        std::uint64_t size, offset;
+    };
     std::vector<member> members;
     constexpr std::uint32_t max32 = 0xffffffffu;
     for (const auto& item : items) {
@@ -422,7 +477,8 @@ inline void write_npz(const std::filesystem::path& out_path, ckpt::reader& r, co
         out.write(c);
     }
     const std::uint64_t directory_size = out.offset() - directory_offset;
-    const bool zip64_end = force_zip64 || members.size() >= 0xffff || directory_offset >= max32 || directory_size >= max32;
+    const bool zip64_end =
+        force_zip64 || members.size() >= 0xffff || directory_offset >= max32 || directory_size >= max32;
     std::string end;
     if (zip64_end) {
         const std::uint64_t zip64_end_offset = out.offset();
@@ -476,14 +532,18 @@ inline void write_safetensors(const std::filesystem::path& out_path, ckpt::reade
     std::uint64_t offset = 0;
     for (const auto& item : items) {
         const entry_info& e = *item.entry;
-        header += (header.size() > 1 ? "," : "") + json_string(item.name) + ":{\"dtype\":\"" + detail::safetensors_dtype(e.dtype) +
-                  "\",\"shape\":" + e.shape.to_string() + ",\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + e.length) + "]}";
+        header += (header.size() > 1 ? "," : "") + json_string(item.name) + ":{\"dtype\":\"" +
+                  detail::safetensors_dtype(e.dtype) + "\",\"shape\":" + e.shape.to_string() + ",\"data_offsets\":[" +
+                  std::to_string(offset) + "," + std::to_string(offset + e.length) + "]}";
         offset += e.length;
     }
     header += "}";
     header.append((8 - header.size() % 8) % 8, ' ');  // the data starts 8-byte aligned
     // The reference reader refuses headers over 100 MB (safetensors' MAX_HEADER_SIZE).
-    if (header.size() > 100000000) throw ckpt::error("the safetensors header would be " + std::to_string(header.size()) + " bytes, over the 100 MB readers accept; export fewer tensors (--only, --exclude)", r.path());
+    if (header.size() > 100000000)
+        throw ckpt::error("the safetensors header would be " + std::to_string(header.size()) +
+                              " bytes, over the 100 MB readers accept; export fewer tensors (--only, --exclude)",
+                          r.path());
     detail::output out(out_path);
     detail::block_source in(r);
     std::vector<char> first, second;  // scratch for transpositions

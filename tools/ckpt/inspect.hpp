@@ -30,9 +30,9 @@ inline int inspect(const std::filesystem::path& file, bool json, std::ostream& o
         all_ok = all_ok && !problem;
     });
     if (json) {
-        out << "{\"file\":" << json_string(file.string()) << ",\"size\":" << r.size() << ",\"save_counter\":" << m.save_counter
-            << ",\"wall_time\":" << json_string(iso_time(m.wall_time)) << ",\"step\":" << (m.step ? std::to_string(*m.step) : "null")
-            << ",\"metrics\":{";
+        out << "{\"file\":" << json_string(file.string()) << ",\"size\":" << r.size()
+            << ",\"save_counter\":" << m.save_counter << ",\"wall_time\":" << json_string(iso_time(m.wall_time))
+            << ",\"step\":" << (m.step ? std::to_string(*m.step) : "null") << ",\"metrics\":{";
         bool first = true;
         for (const auto& [k, v] : m.metrics) {
             out << (first ? "" : ",") << json_string(k) << ":" << json_number(v);
@@ -49,9 +49,10 @@ inline int inspect(const std::filesystem::path& file, bool json, std::ostream& o
             const auto& e = r.entries()[i];
             char checksum[17];
             std::snprintf(checksum, sizeof checksum, "%016llx", static_cast<unsigned long long>(e.checksum));
-            out << (i ? "," : "") << "{\"path\":" << json_string(e.path) << ",\"kind\":\"" << entry_kind_name(e.kind) << "\",\"dtype\":\""
-                << dtype_name(e.dtype) << "\",\"shape\":" << e.shape.to_string() << ",\"column_major\":" << (e.column_major ? "true" : "false")
-                << ",\"offset\":" << e.offset << ",\"bytes\":" << e.length << ",\"checksum\":\"" << checksum << "\",\"status\":\"" << status[i]
+            out << (i ? "," : "") << "{\"path\":" << json_string(e.path) << ",\"kind\":\"" << entry_kind_name(e.kind)
+                << "\",\"dtype\":\"" << dtype_name(e.dtype) << "\",\"shape\":" << e.shape.to_string()
+                << ",\"column_major\":" << (e.column_major ? "true" : "false") << ",\"offset\":" << e.offset
+                << ",\"bytes\":" << e.length << ",\"checksum\":\"" << checksum << "\",\"status\":\"" << status[i]
                 << "\"}";
         }
         out << "]}\n";
@@ -71,8 +72,9 @@ inline int inspect(const std::filesystem::path& file, bool json, std::ostream& o
         for (std::size_t i = 0; i < r.entries().size(); ++i) {
             const auto& e = r.entries()[i];
             char line[128];
-            std::snprintf(line, sizeof line, "  %-10s %-10s %-18s %12llu  %s", entry_kind_name(e.kind), dtype_name(e.dtype),
-                          e.shape.to_string().c_str(), static_cast<unsigned long long>(e.length), status[i].c_str());
+            std::snprintf(line, sizeof line, "  %-10s %-10s %-18s %12llu  %s", entry_kind_name(e.kind),
+                          dtype_name(e.dtype), e.shape.to_string().c_str(), static_cast<unsigned long long>(e.length),
+                          status[i].c_str());
             out << "  " << names[i] << std::string(width - names[i].size(), ' ') << line << "\n";
         }
     }
@@ -106,8 +108,10 @@ inline int verify(const std::filesystem::path& target, std::ostream& out, std::o
                 if (problem) err << printable(problem) << "\n";
                 damaged += problem ? 1 : 0;
             });
-            if (damaged) ++bad;
-            else out << printable(f.string()) << ": ok (" << r.entries().size() << " entries)\n";
+            if (damaged)
+                ++bad;
+            else
+                out << printable(f.string()) << ": ok (" << r.entries().size() << " entries)\n";
         } catch (const ckpt::error& e) {
             err << printable(e.what()) << "\n";
             ++bad;
@@ -118,31 +122,50 @@ inline int verify(const std::filesystem::path& target, std::ostream& out, std::o
 
 /// One element of a tensor block as a complex number, whatever its dtype.
 inline std::complex<double> element_at(const char* p, ckpt::dtype t) {
-    auto get = [p](auto v) { std::memcpy(&v, p, sizeof v); return v; };
+    auto get = [p](auto v) {
+        std::memcpy(&v, p, sizeof v);
+        return v;
+    };
     switch (t) {
-        case dtype::boolean: return get(std::uint8_t{}) ? 1.0 : 0.0;
-        case dtype::int8: return get(std::int8_t{});
-        case dtype::int16: return get(std::int16_t{});
-        case dtype::int32: return get(std::int32_t{});
-        case dtype::int64: return static_cast<double>(get(std::int64_t{}));
-        case dtype::uint8: return get(std::uint8_t{});
-        case dtype::uint16: return get(std::uint16_t{});
-        case dtype::uint32: return get(std::uint32_t{});
-        case dtype::uint64: return static_cast<double>(get(std::uint64_t{}));
-        case dtype::float16: return static_cast<double>(static_cast<float>(get(Eigen::half{})));
-        case dtype::bfloat16: return static_cast<double>(static_cast<float>(get(Eigen::bfloat16{})));
-        case dtype::float32: return get(float{});
-        case dtype::float64: return get(double{});
-        case dtype::complex64: return std::complex<double>(get(std::complex<float>{}));
-        case dtype::complex128: return get(std::complex<double>{});
-        case dtype::bytes: return static_cast<unsigned char>(*p);
+        case dtype::boolean:
+            return get(std::uint8_t{}) ? 1.0 : 0.0;
+        case dtype::int8:
+            return get(std::int8_t{});
+        case dtype::int16:
+            return get(std::int16_t{});
+        case dtype::int32:
+            return get(std::int32_t{});
+        case dtype::int64:
+            return static_cast<double>(get(std::int64_t{}));
+        case dtype::uint8:
+            return get(std::uint8_t{});
+        case dtype::uint16:
+            return get(std::uint16_t{});
+        case dtype::uint32:
+            return get(std::uint32_t{});
+        case dtype::uint64:
+            return static_cast<double>(get(std::uint64_t{}));
+        case dtype::float16:
+            return static_cast<double>(static_cast<float>(get(Eigen::half{})));
+        case dtype::bfloat16:
+            return static_cast<double>(static_cast<float>(get(Eigen::bfloat16{})));
+        case dtype::float32:
+            return get(float{});
+        case dtype::float64:
+            return get(double{});
+        case dtype::complex64:
+            return std::complex<double>(get(std::complex<float>{}));
+        case dtype::complex128:
+            return get(std::complex<double>{});
+        case dtype::bytes:
+            return static_cast<unsigned char>(*p);
     }
     return 0.0;
 }
 
 inline bool is_floating(ckpt::dtype t) noexcept {
-    return t == dtype::float16 || t == dtype::bfloat16 || t == dtype::float32 || t == dtype::float64 || t == dtype::complex64 ||
-           t == dtype::complex128;
+    return t == dtype::float16 || t == dtype::bfloat16 || t == dtype::float32 || t == dtype::float64 ||
+           t == dtype::complex64 || t == dtype::complex128;
 }
 
 struct diff_options {
@@ -154,11 +177,13 @@ struct diff_options {
 /// `ckpt diff A B`: added, removed, changed entries; 0 only when every entry the filter keeps is
 /// equal. Tensors are compared by value in logical order, so the same matrix saved column-major
 /// and row-major is equal; other entries byte for byte.
-inline int diff(const std::filesystem::path& a_path, const std::filesystem::path& b_path, const diff_options& opt, std::ostream& out) {
+inline int diff(const std::filesystem::path& a_path, const std::filesystem::path& b_path, const diff_options& opt,
+                std::ostream& out) {
     ckpt::reader a(a_path), b(b_path);
     std::vector<std::string> text, json;  // one line per difference
     std::size_t compared = 0;
-    auto report = [&](char sign, const std::string& path, const char* change, const std::string& detail, const std::string& json_detail) {
+    auto report = [&](char sign, const std::string& path, const char* change, const std::string& detail,
+                      const std::string& json_detail) {
         text.push_back(std::string(1, sign) + " " + printable(path) + detail);
         json.push_back("{\"path\":" + json_string(path) + ",\"change\":\"" + change + "\"" + json_detail + "}");
     };
@@ -174,13 +199,15 @@ inline int diff(const std::filesystem::path& a_path, const std::filesystem::path
         ++compared;
         const std::string da = ckpt::describe(ea), db = ckpt::describe(*eb);
         if (ea.kind != eb->kind || ea.dtype != eb->dtype || ea.shape != eb->shape) {
-            report('~', ea.path, "type", ": " + da + " -> " + db, ",\"a\":" + json_string(da) + ",\"b\":" + json_string(db));
+            report('~', ea.path, "type", ": " + da + " -> " + db,
+                   ",\"a\":" + json_string(da) + ",\"b\":" + json_string(db));
             continue;
         }
         const std::string ba = a.read_bytes(ea);
         std::string bb = b.read_bytes(*eb);
         if (ea.kind != entry_kind::tensor) {
-            if (ba != bb) report('~', ea.path, "contents", std::string(": ") + entry_kind_name(ea.kind) + " contents differ", "");
+            if (ba != bb)
+                report('~', ea.path, "contents", std::string(": ") + entry_kind_name(ea.kind) + " contents differ", "");
             continue;
         }
         const std::size_t size = dtype_size(ea.dtype);
@@ -218,15 +245,19 @@ inline int diff(const std::filesystem::path& a_path, const std::filesystem::path
         report('~', ea.path, "values", detail, json_detail);
     }
     if (opt.json) {
-        out << "{\"a\":" << json_string(a_path.string()) << ",\"b\":" << json_string(b_path.string()) << ",\"atol\":" << json_number(opt.atol)
-            << ",\"rtol\":" << json_number(opt.rtol) << ",\"compared\":" << compared << ",\"equal\":" << (text.empty() ? "true" : "false")
+        out << "{\"a\":" << json_string(a_path.string()) << ",\"b\":" << json_string(b_path.string())
+            << ",\"atol\":" << json_number(opt.atol) << ",\"rtol\":" << json_number(opt.rtol)
+            << ",\"compared\":" << compared << ",\"equal\":" << (text.empty() ? "true" : "false")
             << ",\"differences\":[";
         for (std::size_t i = 0; i < json.size(); ++i) out << (i ? "," : "") << json[i];
         out << "]}\n";
     } else {
         for (const auto& line : text) out << line << "\n";
-        if (text.empty() && opt.atol == 0 && opt.rtol == 0) out << "identical: " << compared << " entries\n";
-        else if (text.empty()) out << "equal within atol " << number(opt.atol) << ", rtol " << number(opt.rtol) << ": " << compared << " entries\n";
+        if (text.empty() && opt.atol == 0 && opt.rtol == 0)
+            out << "identical: " << compared << " entries\n";
+        else if (text.empty())
+            out << "equal within atol " << number(opt.atol) << ", rtol " << number(opt.rtol) << ": " << compared
+                << " entries\n";
     }
     return text.empty() ? 0 : 1;
 }

@@ -23,9 +23,11 @@ inline int list(const std::filesystem::path& dir, std::ostream& out) {
         out << dir.string() << ": no checkpoints\n";
         return 0;
     }
-    out << dir.string() << ": " << records->size() << " checkpoints" << (managed ? "" : " (no manager state: found by scanning)") << "\n";
+    out << dir.string() << ": " << records->size() << " checkpoints"
+        << (managed ? "" : " (no manager state: found by scanning)") << "\n";
     char line[256];
-    std::snprintf(line, sizeof line, "  %-4s %-28s %10s  %-20s %12s  %s\n", "#", "name", "step", "saved (UTC)", "bytes", "metrics");
+    std::snprintf(line, sizeof line, "  %-4s %-28s %10s  %-20s %12s  %s\n", "#", "name", "step", "saved (UTC)", "bytes",
+                  "metrics");
     out << line;
     for (std::size_t i = 0; i < records->size(); ++i) {
         const auto& r = (*records)[i];
@@ -38,7 +40,8 @@ inline int list(const std::filesystem::path& dir, std::ostream& out) {
         }
         if (r.preserved) metrics += metrics.empty() ? "[preserved]" : " [preserved]";
         if (i + 1 == records->size()) metrics += metrics.empty() ? "[latest]" : " [latest]";
-        std::snprintf(line, sizeof line, "  %-4llu %-28s %10s  %-20s %12s  %s\n", static_cast<unsigned long long>(r.number), printable(r.name).c_str(),
+        std::snprintf(line, sizeof line, "  %-4llu %-28s %10s  %-20s %12s  %s\n",
+                      static_cast<unsigned long long>(r.number), printable(r.name).c_str(),
                       r.step ? std::to_string(*r.step).c_str() : "-", iso_time(r.wall_time).c_str(),
                       ec ? "missing" : std::to_string(size).c_str(), metrics.c_str());
         out << line;

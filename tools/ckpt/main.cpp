@@ -21,7 +21,8 @@
 namespace {
 
 // The tensors the filter keeps, streamed into the output; other entries are skipped with a note.
-int export_file(const std::filesystem::path& file, const std::string& format, const std::filesystem::path& out, const ckpt::tool::path_filter& filter) {
+int export_file(const std::filesystem::path& file, const std::string& format, const std::filesystem::path& out,
+                const ckpt::tool::path_filter& filter) {
     ckpt::reader r(file);
     const auto kind = format == "npz" ? ckpt::tool::export_format::npz : ckpt::tool::export_format::safetensors;
     std::vector<std::string> notes;
@@ -59,19 +60,29 @@ int main(int argc, char** argv) {
     ls->add_option("DIR", dir, "checkpoint directory")->required();
     auto* inspect = app.add_subcommand("inspect", "Show the metadata and every entry of a checkpoint file");
     inspect->add_option("FILE", file, "checkpoint file")->required();
-    inspect->add_flag("--json", json, "machine-readable output; metrics read back exactly (NaN and infinities as the strings \"nan\", \"inf\", \"-inf\")");
-    auto* verify = app.add_subcommand("verify", "Check every checksum and the structure of a file, or of every checkpoint in a directory");
+    inspect->add_flag("--json", json,
+                      "machine-readable output; metrics read back exactly (NaN and infinities as the strings \"nan\", "
+                      "\"inf\", \"-inf\")");
+    auto* verify = app.add_subcommand(
+        "verify", "Check every checksum and the structure of a file, or of every checkpoint in a directory");
     verify->add_option("PATH", file, "checkpoint file or directory")->required();
-    auto* diff = app.add_subcommand("diff", "Compare two checkpoints entry by entry, tensors by value in logical order; exit status 0 only when equal");
+    auto* diff = app.add_subcommand(
+        "diff",
+        "Compare two checkpoints entry by entry, tensors by value in logical order; exit status 0 only when equal");
     diff->add_option("A", a, "first checkpoint")->required();
     diff->add_option("B", b, "second checkpoint")->required();
-    diff->add_option("--atol", diff_opt.atol, "absolute tolerance: elements a, b are equal when |a-b| <= atol + rtol*|b| (default 0)")->check(CLI::NonNegativeNumber);
+    diff->add_option("--atol", diff_opt.atol,
+                     "absolute tolerance: elements a, b are equal when |a-b| <= atol + rtol*|b| (default 0)")
+        ->check(CLI::NonNegativeNumber);
     diff->add_option("--rtol", diff_opt.rtol, "relative tolerance (default 0)")->check(CLI::NonNegativeNumber);
-    diff->add_flag("--json", diff_json, "machine-readable output (NaN and infinities as the strings \"nan\", \"inf\", \"-inf\")");
-    diff->add_option("--only", filter.only, "compare only entries under this path prefix (repeatable), e.g. --only model")
+    diff->add_flag("--json", diff_json,
+                   "machine-readable output (NaN and infinities as the strings \"nan\", \"inf\", \"-inf\")");
+    diff->add_option("--only", filter.only,
+                     "compare only entries under this path prefix (repeatable), e.g. --only model")
         ->expected(1)
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-    diff->add_option("--exclude", filter.exclude, "leave out entries under this path prefix (repeatable), e.g. --exclude optimizer")
+    diff->add_option("--exclude", filter.exclude,
+                     "leave out entries under this path prefix (repeatable), e.g. --exclude optimizer")
         ->expected(1)
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     auto* exp = app.add_subcommand("export", "Export the tensors of a checkpoint to .npz (numpy) or safetensors");
@@ -81,12 +92,14 @@ int main(int argc, char** argv) {
     exp->add_option("--only", filter.only, "export only tensors under this path prefix (repeatable), e.g. --only model")
         ->expected(1)
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-    exp->add_option("--exclude", filter.exclude, "leave out tensors under this path prefix (repeatable), e.g. --exclude optimizer")
+    exp->add_option("--exclude", filter.exclude,
+                    "leave out tensors under this path prefix (repeatable), e.g. --exclude optimizer")
         ->expected(1)
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-    exp->footer("Names: entry paths, with bytes that are not printable UTF-8 escaped as %XX. bfloat16 in npz: the dtype\n"
-                "[('bfloat16', '<u2')]; in PyTorch torch.from_numpy(a.view(numpy.int16)).view(torch.bfloat16).\n"
-                "safetensors: tensors ordered by element size then name (each aligned), metadata in __metadata__.");
+    exp->footer(
+        "Names: entry paths, with bytes that are not printable UTF-8 escaped as %XX. bfloat16 in npz: the dtype\n"
+        "[('bfloat16', '<u2')]; in PyTorch torch.from_numpy(a.view(numpy.int16)).view(torch.bfloat16).\n"
+        "safetensors: tensors ordered by element size then name (each aligned), metadata in __metadata__.");
 
     try {
         app.parse(argc, argv);
@@ -96,7 +109,8 @@ int main(int argc, char** argv) {
     try {
         if (*ls) return ckpt::tool::list(dir, std::cout);
         if (*inspect)
-            return ckpt::tool::is_sharded(file) ? ckpt::tool::inspect_sharded(file, json, std::cout) : ckpt::tool::inspect(file, json, std::cout);
+            return ckpt::tool::is_sharded(file) ? ckpt::tool::inspect_sharded(file, json, std::cout)
+                                                : ckpt::tool::inspect(file, json, std::cout);
         if (*verify) return ckpt::tool::verify_any(file, std::cout, std::cerr);
         if (*diff) {
             diff_opt.json = diff_json;

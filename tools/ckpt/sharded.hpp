@@ -82,8 +82,9 @@ inline int inspect_sharded(const std::filesystem::path& dir, bool json, std::ost
     std::error_code ec;
     const auto bytes = checkpoint_size(dir, ec);
     if (json) {
-        out << "{\"directory\":" << json_string(dir.string()) << ",\"sharded\":true,\"ranks\":" << r.world_size() << ",\"size\":" << bytes
-            << ",\"save_counter\":" << md.save_counter << ",\"wall_time\":" << json_string(iso_time(md.wall_time))
+        out << "{\"directory\":" << json_string(dir.string()) << ",\"sharded\":true,\"ranks\":" << r.world_size()
+            << ",\"size\":" << bytes << ",\"save_counter\":" << md.save_counter
+            << ",\"wall_time\":" << json_string(iso_time(md.wall_time))
             << ",\"step\":" << (md.step ? std::to_string(*md.step) : "null") << ",\"metrics\":{";
         bool first = true;
         for (const auto& [k, v] : md.metrics) {
@@ -99,21 +100,24 @@ inline int inspect_sharded(const std::filesystem::path& dir, bool json, std::ost
         out << "},\"entries\":[";
         for (std::size_t i = 0; i < entries.size(); ++i) {
             const auto& m = entries[i];
-            out << (i ? "," : "") << "{\"path\":" << json_string(m.path) << ",\"role\":\"" << ckpt::detail::role_name(m.role) << "\",\"kind\":\""
-                << entry_kind_name(m.kind) << "\",\"dtype\":\"" << dtype_name(m.dtype) << "\",\"shape\":" << m.dims.to_string() << ",\"pieces\":[";
+            out << (i ? "," : "") << "{\"path\":" << json_string(m.path) << ",\"role\":\""
+                << ckpt::detail::role_name(m.role) << "\",\"kind\":\"" << entry_kind_name(m.kind) << "\",\"dtype\":\""
+                << dtype_name(m.dtype) << "\",\"shape\":" << m.dims.to_string() << ",\"pieces\":[";
             for (std::size_t k = 0; k < m.pieces.size(); ++k) {
                 const auto& p = m.pieces[k];
                 char checksum[17];
                 std::snprintf(checksum, sizeof checksum, "%016llx", static_cast<unsigned long long>(p.checksum));
-                out << (k ? "," : "") << "{\"file\":" << json_string(ckpt::detail::rank_file_name(p.file)) << ",\"offsets\":" << p.offsets.to_string()
-                    << ",\"extents\":" << p.extents.to_string() << ",\"bytes\":" << p.length << ",\"checksum\":\"" << checksum << "\"}";
+                out << (k ? "," : "") << "{\"file\":" << json_string(ckpt::detail::rank_file_name(p.file))
+                    << ",\"offsets\":" << p.offsets.to_string() << ",\"extents\":" << p.extents.to_string()
+                    << ",\"bytes\":" << p.length << ",\"checksum\":\"" << checksum << "\"}";
             }
             out << "],\"status\":\"" << status[i] << "\"}";
         }
         out << "]}\n";
         return all_ok ? 0 : 1;
     }
-    out << printable(dir.string()) << ": sharded checkpoint of " << r.world_size() << " ranks, " << bytes << " bytes, " << entries.size() << " entries\n";
+    out << printable(dir.string()) << ": sharded checkpoint of " << r.world_size() << " ranks, " << bytes << " bytes, "
+        << entries.size() << " entries\n";
     out << "  save counter " << md.save_counter << ", saved " << iso_time(md.wall_time);
     if (md.step) out << ", step " << *md.step;
     out << "\n";
@@ -130,8 +134,9 @@ inline int inspect_sharded(const std::filesystem::path& dir, bool json, std::ost
         std::uint64_t length = 0;
         for (const auto& p : m.pieces) length += p.length;
         char line[160];
-        std::snprintf(line, sizeof line, "  %-10s %-10s %-10s %-18s %12llu  %-4s ", ckpt::detail::role_name(m.role), entry_kind_name(m.kind),
-                      dtype_name(m.dtype), m.dims.to_string().c_str(), static_cast<unsigned long long>(length), status[i].c_str());
+        std::snprintf(line, sizeof line, "  %-10s %-10s %-10s %-18s %12llu  %-4s ", ckpt::detail::role_name(m.role),
+                      entry_kind_name(m.kind), dtype_name(m.dtype), m.dims.to_string().c_str(),
+                      static_cast<unsigned long long>(length), status[i].c_str());
         out << "  " << names[i] << std::string(width - names[i].size(), ' ') << line << pieces_text(m) << "\n";
     }
     return all_ok ? 0 : 1;
@@ -148,7 +153,8 @@ inline int verify_sharded(const std::filesystem::path& dir, std::ostream& out, s
         });
         if (damaged) return 1;
         r.verify_all();  // the rank files whole and the manifest file: what no piece covers
-        out << printable(dir.string()) << ": ok (sharded, " << r.world_size() << " ranks, " << r.manifest().entries.size() << " entries)\n";
+        out << printable(dir.string()) << ": ok (sharded, " << r.world_size() << " ranks, "
+            << r.manifest().entries.size() << " entries)\n";
         return 0;
     } catch (const ckpt::error& e) {
         err << printable(e.what()) << "\n";
@@ -173,7 +179,8 @@ inline int verify_any(const std::filesystem::path& target, std::ostream& out, st
 
 /// `ckpt diff A B` when either is sharded: the logical entries as for files, then (text output) the
 /// per-rank entries rank by rank, by their checksums.
-inline int diff_any(const std::filesystem::path& a, const std::filesystem::path& b, const diff_options& opt, std::ostream& out) {
+inline int diff_any(const std::filesystem::path& a, const std::filesystem::path& b, const diff_options& opt,
+                    std::ostream& out) {
     int differences = diff(a, b, opt, out);
     // JSON output is diff's document alone: per-rank entries are compared in the text output only.
     if (opt.json || (!is_sharded(a) && !is_sharded(b))) return differences;
@@ -187,18 +194,22 @@ inline int diff_any(const std::filesystem::path& a, const std::filesystem::path&
     using key = std::pair<std::uint32_t, std::string>;
     std::map<key, const ckpt::detail::manifest_entry*> left, right;
     for (const auto& m : ma.manifest().entries)
-        if (m.role == ckpt::detail::entry_role::per_rank && opt.filter.keeps(m.path)) left[{m.pieces[0].file, m.path}] = &m;
+        if (m.role == ckpt::detail::entry_role::per_rank && opt.filter.keeps(m.path))
+            left[{m.pieces[0].file, m.path}] = &m;
     for (const auto& m : mb.manifest().entries)
-        if (m.role == ckpt::detail::entry_role::per_rank && opt.filter.keeps(m.path)) right[{m.pieces[0].file, m.path}] = &m;
+        if (m.role == ckpt::detail::entry_role::per_rank && opt.filter.keeps(m.path))
+            right[{m.pieces[0].file, m.path}] = &m;
     int per_rank = 0;
     for (const auto& [k, m] : left) {
         auto it = right.find(k);
         const std::string name = "[rank " + std::to_string(k.first) + "] " + printable(k.second);
-        if (it == right.end()) out << "- " << name << "\n";
+        if (it == right.end())
+            out << "- " << name << "\n";
         else if (m->kind != it->second->kind || m->dtype != it->second->dtype || m->dims != it->second->dims ||
                  m->pieces[0].checksum != it->second->pieces[0].checksum)
             out << "~ " << name << ": contents differ\n";
-        else continue;
+        else
+            continue;
         ++per_rank;
     }
     for (const auto& [k, m] : right)

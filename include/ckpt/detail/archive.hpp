@@ -67,7 +67,7 @@ public:
     void loadBinary(void* data, std::size_t size) {
         if (size > in_.size())
             throw opaque_load_error{"needs " + std::to_string(size) + " more bytes, the entry has " +
-                                   std::to_string(in_.size()) + " left"};
+                                    std::to_string(in_.size()) + " left"};
         if (size) std::memcpy(data, in_.data(), size);
         in_.remove_prefix(size);
     }
@@ -75,8 +75,9 @@ public:
     /// Refuses a count of elements that, at `element_bytes` each at least, the entry cannot hold.
     void check_count(std::uint64_t count, std::size_t element_bytes) const {
         if (element_bytes > 1 && count > in_.size() / element_bytes)
-            throw opaque_load_error{"a container of " + std::to_string(count) + " elements of at least " + std::to_string(element_bytes) +
-                                   " bytes each exceeds the " + std::to_string(in_.size()) + " bytes left in the entry"};
+            throw opaque_load_error{"a container of " + std::to_string(count) + " elements of at least " +
+                                    std::to_string(element_bytes) + " bytes each exceeds the " +
+                                    std::to_string(in_.size()) + " bytes left in the entry"};
     }
 
 private:
@@ -100,9 +101,13 @@ std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_LOAD_FUNCTION_NAME(opaque_input
     }
 }
 template <class T>
-void CEREAL_SAVE_FUNCTION_NAME(opaque_output_archive& ar, const cereal::NameValuePair<T>& t) { ar(t.value); }
+void CEREAL_SAVE_FUNCTION_NAME(opaque_output_archive& ar, const cereal::NameValuePair<T>& t) {
+    ar(t.value);
+}
 template <class T>
-void CEREAL_LOAD_FUNCTION_NAME(opaque_input_archive& ar, cereal::NameValuePair<T>& t) { ar(t.value); }
+void CEREAL_LOAD_FUNCTION_NAME(opaque_input_archive& ar, cereal::NameValuePair<T>& t) {
+    ar(t.value);
+}
 template <class T>
 void CEREAL_SAVE_FUNCTION_NAME(opaque_output_archive& ar, const cereal::SizeTag<T>& t) {
     const auto size = static_cast<std::uint64_t>(t.size);
@@ -115,7 +120,7 @@ void CEREAL_LOAD_FUNCTION_NAME(opaque_input_archive& ar, cereal::SizeTag<T>& t) 
     // Every element of a non-empty container takes at least one byte, so a larger count is a lie.
     if (size > ar.remaining())
         throw opaque_load_error{"a container size of " + std::to_string(size) + " exceeds the " +
-                               std::to_string(ar.remaining()) + " bytes left in the entry"};
+                                std::to_string(ar.remaining()) + " bytes left in the entry"};
     t.size = static_cast<std::remove_reference_t<T>>(size);
 }
 template <class T>
@@ -129,21 +134,29 @@ void CEREAL_LOAD_FUNCTION_NAME(opaque_input_archive& ar, cereal::BinaryData<T>& 
 
 // The fewest bytes a value of T takes in the archive; 1 for types not known here (an empty class
 // takes none, but the size tag's own bound already assumes one byte per element).
-template <class T> struct min_encoded_size : std::integral_constant<std::size_t, 1> {};
+template <class T>
+struct min_encoded_size : std::integral_constant<std::size_t, 1> {};
 template <class T>
 inline constexpr std::size_t min_encoded_size_v = std::is_arithmetic_v<T> ? sizeof(T) : min_encoded_size<T>::value;
 template <class T, std::size_t N>
 struct min_encoded_size<std::array<T, N>> : std::integral_constant<std::size_t, N * min_encoded_size_v<T>> {};
-template <class T> struct min_encoded_size<std::complex<T>> : std::integral_constant<std::size_t, 2 * sizeof(T)> {};
+template <class T>
+struct min_encoded_size<std::complex<T>> : std::integral_constant<std::size_t, 2 * sizeof(T)> {};
 template <class A, class B>
-struct min_encoded_size<std::pair<A, B>> : std::integral_constant<std::size_t, min_encoded_size_v<A> + min_encoded_size_v<B>> {};
+struct min_encoded_size<std::pair<A, B>>
+    : std::integral_constant<std::size_t, min_encoded_size_v<A> + min_encoded_size_v<B>> {};
 template <class... Ts>
-struct min_encoded_size<std::tuple<Ts...>> : std::integral_constant<std::size_t, (std::size_t{0} + ... + min_encoded_size_v<Ts>)> {};
+struct min_encoded_size<std::tuple<Ts...>>
+    : std::integral_constant<std::size_t, (std::size_t{0} + ... + min_encoded_size_v<Ts>)> {};
 // Containers with a size tag.
-template <class C, class T, class A> struct min_encoded_size<std::basic_string<C, T, A>> : std::integral_constant<std::size_t, 8> {};
-template <class T, class A> struct min_encoded_size<std::vector<T, A>> : std::integral_constant<std::size_t, 8> {};
-template <class T, class A> struct min_encoded_size<std::deque<T, A>> : std::integral_constant<std::size_t, 8> {};
-template <class T, class A> struct min_encoded_size<std::list<T, A>> : std::integral_constant<std::size_t, 8> {};
+template <class C, class T, class A>
+struct min_encoded_size<std::basic_string<C, T, A>> : std::integral_constant<std::size_t, 8> {};
+template <class T, class A>
+struct min_encoded_size<std::vector<T, A>> : std::integral_constant<std::size_t, 8> {};
+template <class T, class A>
+struct min_encoded_size<std::deque<T, A>> : std::integral_constant<std::size_t, 8> {};
+template <class T, class A>
+struct min_encoded_size<std::list<T, A>> : std::integral_constant<std::size_t, 8> {};
 
 // Sequences grow as their elements are read: memory follows the bytes actually decoded.
 template <class Seq>
@@ -153,7 +166,8 @@ void load_bounded_sequence(opaque_input_archive& ar, Seq& seq) {
     ar(cereal::make_size_tag(n));
     ar.check_count(n, min_encoded_size_v<T>);
     seq.clear();
-    if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool> && std::is_same_v<Seq, std::vector<T, typename Seq::allocator_type>>) {
+    if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool> &&
+                  std::is_same_v<Seq, std::vector<T, typename Seq::allocator_type>>) {
         seq.resize(to_size(n));
         ar(cereal::binary_data(seq.data(), to_size(n) * sizeof(T)));
     } else {
@@ -170,14 +184,18 @@ std::enable_if_t<!std::is_same_v<T, bool>> CEREAL_LOAD_FUNCTION_NAME(opaque_inpu
     load_bounded_sequence(ar, v);
 }
 template <class T, class A>
-void CEREAL_LOAD_FUNCTION_NAME(opaque_input_archive& ar, std::deque<T, A>& d) { load_bounded_sequence(ar, d); }
+void CEREAL_LOAD_FUNCTION_NAME(opaque_input_archive& ar, std::deque<T, A>& d) {
+    load_bounded_sequence(ar, d);
+}
 template <class T, class A>
-void CEREAL_LOAD_FUNCTION_NAME(opaque_input_archive& ar, std::list<T, A>& l) { load_bounded_sequence(ar, l); }
+void CEREAL_LOAD_FUNCTION_NAME(opaque_input_archive& ar, std::list<T, A>& l) {
+    load_bounded_sequence(ar, l);
+}
 
 template <class T>
 inline constexpr bool is_cereal_serializable_v =
-    cereal::traits::is_output_serializable<T, opaque_output_archive>::value &&
-    cereal::traits::is_input_serializable<T, opaque_input_archive>::value;
+    cereal::traits::is_output_serializable<T, opaque_output_archive>::value&&
+        cereal::traits::is_input_serializable<T, opaque_input_archive>::value;
 
 }  // namespace ckpt::detail
 

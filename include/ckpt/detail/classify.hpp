@@ -39,8 +39,8 @@ struct is_text_serialized : std::false_type {};
 
 template <class U, U a, U c, U m>
 struct is_text_serialized<std::linear_congruential_engine<U, a, c, m>> : std::true_type {};
-template <class U, std::size_t w, std::size_t n, std::size_t m, std::size_t r, U a, std::size_t u, U d,
-          std::size_t s, U b, std::size_t t, U c, std::size_t l, U f>
+template <class U, std::size_t w, std::size_t n, std::size_t m, std::size_t r, U a, std::size_t u, U d, std::size_t s,
+          U b, std::size_t t, U c, std::size_t l, U f>
 struct is_text_serialized<std::mersenne_twister_engine<U, w, n, m, r, a, u, d, s, b, t, c, l, f>> : std::true_type {};
 template <class U, std::size_t w, std::size_t s, std::size_t r>
 struct is_text_serialized<std::subtract_with_carry_engine<U, w, s, r>> : std::true_type {};
@@ -52,32 +52,63 @@ template <class E, std::size_t k>
 struct is_text_serialized<std::shuffle_order_engine<E, k>> : std::true_type {};
 // Distributions carry state too (normal_distribution caches its second value).
 template <class T>
-struct is_text_serialized<T, std::void_t<typename T::param_type, typename T::result_type, decltype(std::declval<T&>().reset()),
-                                         decltype(std::declval<T&>().param())>> : std::true_type {};
+struct is_text_serialized<T, std::void_t<typename T::param_type, typename T::result_type,
+                                         decltype(std::declval<T&>().reset()), decltype(std::declval<T&>().param())>>
+    : std::true_type {};
 
 namespace detail {
 
 enum class node { tensor, sparse, text, structure, sequence, mapping, nullable, serialized, unsupported };
 
-template <class T> struct sequence_of { using element = void; };
-template <class E, class A> struct sequence_of<std::vector<E, A>> { using element = E; static constexpr bool fixed = false; };
-template <class E, std::size_t N> struct sequence_of<std::array<E, N>> { using element = E; static constexpr bool fixed = true; static constexpr std::size_t size = N; };
-template <class E, std::size_t N> struct sequence_of<E[N]> { using element = E; static constexpr bool fixed = true; static constexpr std::size_t size = N; };
+template <class T>
+struct sequence_of {
+    using element = void;
+};
+template <class E, class A>
+struct sequence_of<std::vector<E, A>> {
+    using element = E;
+    static constexpr bool fixed = false;
+};
+template <class E, std::size_t N>
+struct sequence_of<std::array<E, N>> {
+    using element = E;
+    static constexpr bool fixed = true;
+    static constexpr std::size_t size = N;
+};
+template <class E, std::size_t N>
+struct sequence_of<E[N]> {
+    using element = E;
+    static constexpr bool fixed = true;
+    static constexpr std::size_t size = N;
+};
 
-template <class K> inline constexpr bool is_map_key_v = std::is_same_v<K, std::string> || (std::is_integral_v<K> && !std::is_same_v<K, bool>);
-template <class T> struct mapping_of { using element = void; };
+template <class K>
+inline constexpr bool is_map_key_v = std::is_same_v<K, std::string> ||
+                                     (std::is_integral_v<K> && !std::is_same_v<K, bool>);
+template <class T>
+struct mapping_of {
+    using element = void;
+};
 template <class K, class E, class C, class A>
-struct mapping_of<std::map<K, E, C, A>> { using key = K; using element = std::conditional_t<is_map_key_v<K>, E, void>; };
+struct mapping_of<std::map<K, E, C, A>> {
+    using key = K;
+    using element = std::conditional_t<is_map_key_v<K>, E, void>;
+};
 template <class K, class E, class H, class Q, class A>
-struct mapping_of<std::unordered_map<K, E, H, Q, A>> { using key = K; using element = std::conditional_t<is_map_key_v<K>, E, void>; };
+struct mapping_of<std::unordered_map<K, E, H, Q, A>> {
+    using key = K;
+    using element = std::conditional_t<is_map_key_v<K>, E, void>;
+};
 
-template <class T> constexpr node classify();
+template <class T>
+constexpr node classify();
 
 // Containers are expanded into one entry per element when the elements are themselves structural;
 // containers of plain scalars (std::vector<bool>, std::map<int, float>) stay one cereal entry.
 template <class E>
 constexpr bool is_structural() {
-    if constexpr (std::is_void_v<E> || is_element_v<E>) return false;
+    if constexpr (std::is_void_v<E> || is_element_v<E>)
+        return false;
     else {
         constexpr node n = classify<E>();
         return n != node::serialized && n != node::unsupported;
@@ -86,13 +117,19 @@ constexpr bool is_structural() {
 
 // Present or absent values. std::optional of plain scalars and strings stays one cereal entry (as
 // files before nullable entries have them); unique_ptr has no cereal form here, so always nullable.
-template <class T> struct nullable_of { using element = void; static constexpr bool always = false; };
-template <class E> struct nullable_of<std::optional<E>> {
+template <class T>
+struct nullable_of {
+    using element = void;
+    static constexpr bool always = false;
+};
+template <class E>
+struct nullable_of<std::optional<E>> {
     using element = E;
     static constexpr bool always = false;
     static void emplace(std::optional<E>& o) { o.emplace(); }
 };
-template <class E> struct nullable_of<std::unique_ptr<E>> {
+template <class E>
+struct nullable_of<std::unique_ptr<E>> {
     using element = std::conditional_t<std::is_array_v<E>, void, E>;
     static constexpr bool always = true;
     static void emplace(std::unique_ptr<E>& p) { p = std::make_unique<E>(); }
@@ -100,20 +137,26 @@ template <class E> struct nullable_of<std::unique_ptr<E>> {
 
 // The element type of a container or wrapper, or void.
 template <class U>
-using contained_t = std::conditional_t<!std::is_void_v<typename sequence_of<U>::element>, typename sequence_of<U>::element,
-                                       std::conditional_t<!std::is_void_v<typename mapping_of<U>::element>, typename mapping_of<U>::element,
-                                                          typename nullable_of<U>::element>>;
+using contained_t =
+    std::conditional_t<!std::is_void_v<typename sequence_of<U>::element>, typename sequence_of<U>::element,
+                       std::conditional_t<!std::is_void_v<typename mapping_of<U>::element>,
+                                          typename mapping_of<U>::element, typename nullable_of<U>::element>>;
 template <class E>
 constexpr bool is_unsupported_element() {
-    if constexpr (std::is_void_v<E>) return false;
-    else return classify<E>() == node::unsupported;
+    if constexpr (std::is_void_v<E>)
+        return false;
+    else
+        return classify<E>() == node::unsupported;
 }
 template <class U>
 constexpr bool is_nullable() {
     using E = typename nullable_of<U>::element;
-    if constexpr (std::is_void_v<E>) return false;
-    else if constexpr (nullable_of<U>::always) return classify<E>() != node::unsupported;
-    else return is_structural<E>();
+    if constexpr (std::is_void_v<E>)
+        return false;
+    else if constexpr (nullable_of<U>::always)
+        return classify<E>() != node::unsupported;
+    else
+        return is_structural<E>();
 }
 
 template <class U>
@@ -125,28 +168,42 @@ constexpr bool is_pointer_like() {
 template <class T>
 constexpr node classify() {
     using U = std::remove_cv_t<T>;
-    if constexpr (is_tensor_v<U>) return node::tensor;
-    else if constexpr (is_sparse_v<U>) return node::sparse;
-    else if constexpr (is_text_serialized<U>::value) return node::text;
-    else if constexpr (has_field_list<U>::value) return node::structure;
-    else if constexpr (is_structural<typename sequence_of<U>::element>()) return node::sequence;
-    else if constexpr (is_structural<typename mapping_of<U>::element>()) return node::mapping;
-    else if constexpr (is_nullable<U>()) return node::nullable;
+    if constexpr (is_tensor_v<U>)
+        return node::tensor;
+    else if constexpr (is_sparse_v<U>)
+        return node::sparse;
+    else if constexpr (is_text_serialized<U>::value)
+        return node::text;
+    else if constexpr (has_field_list<U>::value)
+        return node::structure;
+    else if constexpr (is_structural<typename sequence_of<U>::element>())
+        return node::sequence;
+    else if constexpr (is_structural<typename mapping_of<U>::element>())
+        return node::mapping;
+    else if constexpr (is_nullable<U>())
+        return node::nullable;
     // A container of something unsupported: cereal's templates would accept the container and fail
     // deep inside; report the element instead.
-    else if constexpr (is_unsupported_element<contained_t<U>>()) return node::unsupported;
-    else if constexpr (is_pointer_like<U>()) return node::unsupported;
-    else if constexpr (is_cereal_serializable_v<U>) return node::serialized;
-    else if constexpr (is_pfr_reflectable_v<U>) return node::structure;
-    else return node::unsupported;
+    else if constexpr (is_unsupported_element<contained_t<U>>())
+        return node::unsupported;
+    else if constexpr (is_pointer_like<U>())
+        return node::unsupported;
+    else if constexpr (is_cereal_serializable_v<U>)
+        return node::serialized;
+    else if constexpr (is_pfr_reflectable_v<U>)
+        return node::structure;
+    else
+        return node::unsupported;
 }
 
-template <class T> constexpr bool makes_an_entry();
+template <class T>
+constexpr bool makes_an_entry();
 template <class T, std::size_t... I>
 constexpr bool some_field_makes_an_entry(std::index_sequence<I...>) {
     if constexpr (has_field_list<T>::value) {
         using list = decltype(field_list<T>());
-        return (makes_an_entry<std::remove_cv_t<std::remove_reference_t<decltype(std::declval<T&>().*(std::get<I>(std::declval<list>()).pointer))>>>() ||
+        return (makes_an_entry<std::remove_cv_t<std::remove_reference_t<
+                    decltype(std::declval<T&>().*(std::get<I>(std::declval<list>()).pointer))>>>() ||
                 ...);
     } else {
         return (makes_an_entry<boost::pfr::tuple_element_t<I, T>>() || ...);
@@ -160,10 +217,12 @@ constexpr bool some_field_makes_an_entry(std::index_sequence<I...>) {
 template <class T>
 constexpr bool makes_an_entry() {
     using U = std::remove_cv_t<T>;
-    if constexpr (classify<U>() != node::structure) return true;
+    if constexpr (classify<U>() != node::structure)
+        return true;
     else if constexpr (has_field_list<U>::value)
         return some_field_makes_an_entry<U>(std::make_index_sequence<std::tuple_size_v<decltype(field_list<U>())>>{});
-    else return some_field_makes_an_entry<U>(std::make_index_sequence<boost::pfr::tuple_size_v<U>>{});
+    else
+        return some_field_makes_an_entry<U>(std::make_index_sequence<boost::pfr::tuple_size_v<U>>{});
 }
 inline constexpr std::uint64_t max_entryless_bytes = std::uint64_t{1} << 24;
 
@@ -176,18 +235,21 @@ constexpr void require_checkpointable() {
         if constexpr (!std::is_void_v<contained_t<U>> && is_unsupported_element<contained_t<U>>()) {
             require_checkpointable<contained_t<U>>();  // the element is the problem: say so for it
         } else if constexpr (std::is_pointer_v<U> || std::is_member_pointer_v<U>) {
-            static_assert(dependent_false_v<T>,
-                          "ckpt: a raw pointer cannot be checkpointed: a checkpoint holds values, not addresses. Own "
-                          "the object (by value, std::optional<T> or std::unique_ptr<T>), or leave the pointer out with "
-                          "CKPT_SKIP(field) in CKPT_FIELDS and set it again after a restore");
+            static_assert(
+                dependent_false_v<T>,
+                "ckpt: a raw pointer cannot be checkpointed: a checkpoint holds values, not addresses. Own "
+                "the object (by value, std::optional<T> or std::unique_ptr<T>), or leave the pointer out with "
+                "CKPT_SKIP(field) in CKPT_FIELDS and set it again after a restore");
         } else if constexpr (is_shared_pointer<U>::value) {
-            static_assert(dependent_false_v<T>,
-                          "ckpt: a std::shared_ptr/weak_ptr cannot be checkpointed: shared ownership does not survive a "
-                          "restore. Hold the object by value, std::optional<T> or std::unique_ptr<T>, or track the "
-                          "shared object once under its own name and leave the pointer out with CKPT_SKIP(field)");
+            static_assert(
+                dependent_false_v<T>,
+                "ckpt: a std::shared_ptr/weak_ptr cannot be checkpointed: shared ownership does not survive a "
+                "restore. Hold the object by value, std::optional<T> or std::unique_ptr<T>, or track the "
+                "shared object once under its own name and leave the pointer out with CKPT_SKIP(field)");
         } else if constexpr (!std::is_void_v<typename nullable_of<U>::element> && nullable_of<U>::always) {
-            static_assert(dependent_false_v<T>, "ckpt: a std::unique_ptr with a custom deleter or of an array cannot be "
-                                                "checkpointed: use std::unique_ptr<T> of one object, or std::vector<T>");
+            static_assert(dependent_false_v<T>,
+                          "ckpt: a std::unique_ptr with a custom deleter or of an array cannot be "
+                          "checkpointed: use std::unique_ptr<T> of one object, or std::vector<T>");
         } else if constexpr (is_std_function<U>::value || has_call_operator<U>::value) {
             static_assert(dependent_false_v<T>,
                           "ckpt: a function object (std::function, lambda) cannot be checkpointed, code is not state: "

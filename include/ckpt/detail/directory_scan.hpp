@@ -25,7 +25,8 @@ namespace ckpt::detail {
 inline manager_state scan_directory(const std::filesystem::path& dir) {
     std::vector<std::pair<std::uint64_t, checkpoint_record>> found;  // with its save counter
     std::error_code ec;
-    for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
+         it.increment(ec)) {
         const auto name = it->path().filename().string();
         // A sharded checkpoint (ckpt/mpi.hpp) is a directory with a manifest; it counts like a file.
         const bool sharded = is_sharded_checkpoint(it->path());
@@ -45,7 +46,8 @@ inline manager_state scan_directory(const std::filesystem::path& dir) {
         }
     }
     std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
-        return std::tie(a.second.wall_time, a.first, a.second.name) < std::tie(b.second.wall_time, b.first, b.second.name);
+        return std::tie(a.second.wall_time, a.first, a.second.name) <
+               std::tie(b.second.wall_time, b.first, b.second.name);
     });
     manager_state s;
     for (auto& counted : found) {

@@ -21,18 +21,24 @@ inline std::string key_segment(std::string_view key) {
     std::string s;
     s.reserve(key.size());
     for (char c : key) {
-        if (c == '%') s += "%25";
-        else if (c == '/') s += "%2F";
-        else if (c == '\0') s += "%00";
-        else s += c;
+        if (c == '%')
+            s += "%25";
+        else if (c == '/')
+            s += "%2F";
+        else if (c == '\0')
+            s += "%00";
+        else
+            s += c;
     }
     return s;
 }
 
 template <class K>
 std::string key_text(const K& key) {
-    if constexpr (std::is_same_v<K, std::string>) return key;
-    else return std::to_string(key);
+    if constexpr (std::is_same_v<K, std::string>)
+        return key;
+    else
+        return std::to_string(key);
 }
 
 /// Parses a key back to K; false when the text is not a K (a hostile or mismatched file).

@@ -26,7 +26,8 @@ inline std::int64_t to_ns(std::chrono::system_clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
 inline std::chrono::system_clock::time_point from_ns(std::int64_t ns) {
-    return std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(ns)));
+    return std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(ns)));
 }
 
 /// Names from a state file become paths: only plain file names of this directory are accepted.
@@ -54,7 +55,10 @@ inline bool unescape_field(const std::string& s, std::string& out) {
     out.clear();
     if (s == "%") return true;
     for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] != '%') { out += s[i]; continue; }
+        if (s[i] != '%') {
+            out += s[i];
+            continue;
+        }
         if (i + 2 >= s.size()) return false;
         unsigned v = 0;
         if (std::sscanf(s.substr(i + 1, 2).c_str(), "%2X", &v) != 1) return false;
@@ -83,8 +87,9 @@ inline std::string encode_state(const manager_state& s) {
     out << "next_number " << s.next_number << "\n";
     if (s.preserve_anchor_ns) out << "preserve_anchor_ns " << *s.preserve_anchor_ns << "\n";
     for (const auto& r : s.records) {
-        out << "checkpoint " << r.number << " " << escape_field(r.name) << " " << (r.step ? std::to_string(*r.step) : "-") << " "
-            << to_ns(r.wall_time) << " " << (r.preserved ? 1 : 0) << " " << r.metrics.size();
+        out << "checkpoint " << r.number << " " << escape_field(r.name) << " "
+            << (r.step ? std::to_string(*r.step) : "-") << " " << to_ns(r.wall_time) << " " << (r.preserved ? 1 : 0)
+            << " " << r.metrics.size();
         for (const auto& [k, v] : r.metrics) out << " " << escape_field(k) << "=" << format_double(v);
         out << " " << r.strings.size();
         for (const auto& [k, v] : r.strings) out << " " << escape_field(k) << "=" << escape_field(v);
@@ -126,7 +131,11 @@ inline bool decode_state(const std::string& text, const std::filesystem::path& d
                 !is_plain_file_name(r.name))
                 return false;
             if (step != "-") {
-                try { r.step = std::stoll(step); } catch (...) { return false; }
+                try {
+                    r.step = std::stoll(step);
+                } catch (...) {
+                    return false;
+                }
             }
             r.wall_time = from_ns(ns);
             r.preserved = preserved == 1;
@@ -135,14 +144,19 @@ inline bool decode_state(const std::string& text, const std::filesystem::path& d
                 const auto eq = word.find('=');
                 std::string key;
                 if (eq == std::string::npos || !unescape_field(word.substr(0, eq), key)) return false;
-                try { r.metrics[key] = std::stod(word.substr(eq + 1)); } catch (...) { return false; }
+                try {
+                    r.metrics[key] = std::stod(word.substr(eq + 1));
+                } catch (...) {
+                    return false;
+                }
             }
             if (!(fields >> n)) return false;
             for (std::size_t i = 0; i < n; ++i) {
                 std::string key, value;
                 if (!(fields >> word)) return false;
                 const auto eq = word.find('=');
-                if (eq == std::string::npos || !unescape_field(word.substr(0, eq), key) || !unescape_field(word.substr(eq + 1), value))
+                if (eq == std::string::npos || !unescape_field(word.substr(0, eq), key) ||
+                    !unescape_field(word.substr(eq + 1), value))
                     return false;
                 r.strings[key] = value;
             }

@@ -47,9 +47,12 @@ enum class entry_role : std::uint8_t {
 
 inline const char* role_name(entry_role r) noexcept {
     switch (r) {
-        case entry_role::replicated: return "replicated";
-        case entry_role::per_rank: return "per-rank";
-        case entry_role::shard: return "shard";
+        case entry_role::replicated:
+            return "replicated";
+        case entry_role::per_rank:
+            return "per-rank";
+        case entry_role::shard:
+            return "shard";
     }
     return "unknown";
 }
@@ -129,23 +132,24 @@ inline std::string tiling_problem(const shape& global, const std::vector<shape>&
                    " has another rank than the global shape " + global.to_string();
         for (std::size_t d = 0; d < global.rank(); ++d)
             if (lo[i][d] > global[d] || ext[i][d] > global[d] - lo[i][d])
-                return "rank " + std::to_string(owners[i]) + "'s block " + ext[i].to_string() + " at offsets " + lo[i].to_string() +
-                       " lies outside the global shape " + global.to_string();
+                return "rank " + std::to_string(owners[i]) + "'s block " + ext[i].to_string() + " at offsets " +
+                       lo[i].to_string() + " lies outside the global shape " + global.to_string();
         const std::uint64_t n = ext[i].elements();
         if (n == 0) continue;
         covered += n;
         for (std::size_t j = 0; j < i; ++j)
             if (ext[j].elements() != 0 && boxes_overlap(lo[i], ext[i], lo[j], ext[j]))
-                return "the blocks of ranks " + std::to_string(owners[j]) + " and " + std::to_string(owners[i]) + " overlap (rank " +
-                       std::to_string(owners[j]) + " holds " + ext[j].to_string() + " at " + lo[j].to_string() + ", rank " +
-                       std::to_string(owners[i]) + " " + ext[i].to_string() + " at " + lo[i].to_string() + ")";
+                return "the blocks of ranks " + std::to_string(owners[j]) + " and " + std::to_string(owners[i]) +
+                       " overlap (rank " + std::to_string(owners[j]) + " holds " + ext[j].to_string() + " at " +
+                       lo[j].to_string() + ", rank " + std::to_string(owners[i]) + " " + ext[i].to_string() + " at " +
+                       lo[i].to_string() + ")";
     }
     if (covered != total) {
         std::string who;
         for (std::size_t i = 0; i < lo.size() && i < 16; ++i)
             if (ext[i].elements() != 0)
-                who += (who.empty() ? "" : ", ") + std::string("rank ") + std::to_string(owners[i]) + " " + ext[i].to_string() + " at " +
-                       lo[i].to_string();
+                who += (who.empty() ? "" : ", ") + std::string("rank ") + std::to_string(owners[i]) + " " +
+                       ext[i].to_string() + " at " + lo[i].to_string();
         return "the blocks leave a gap: they cover " + std::to_string(covered) + " of the " + std::to_string(total) +
                " elements of " + global.to_string() + " (" + (who.empty() ? "no rank holds any" : who) + ")";
     }
@@ -160,7 +164,8 @@ inline sharded_manifest decode_manifest(std::string_view bytes, const std::files
     for (int i = 0; i < 8; ++i) in.u8();
     const auto version = in.u32();
     if (version != sharded_manifest_version)
-        throw format_error("sharded manifest version " + std::to_string(version) + " is not supported (this build reads version " +
+        throw format_error("sharded manifest version " + std::to_string(version) +
+                               " is not supported (this build reads version " +
                                std::to_string(sharded_manifest_version) + ")",
                            file);
     sharded_manifest m;
@@ -180,7 +185,8 @@ inline sharded_manifest decode_manifest(std::string_view bytes, const std::files
         if (!is_valid_entry_path(e.path)) fail("invalid entry path '" + e.path + "'");
         const auto role = in.u8(), kind = in.u8(), type = in.u8(), rank = in.u8();
         if (role > 2) fail("entry '" + e.path + "' has unknown role " + std::to_string(role));
-        if (kind > static_cast<std::uint8_t>(entry_kind::mapping)) fail("entry '" + e.path + "' has unknown kind " + std::to_string(kind));
+        if (kind > static_cast<std::uint8_t>(entry_kind::mapping))
+            fail("entry '" + e.path + "' has unknown kind " + std::to_string(kind));
         if (!is_valid_dtype(type)) fail("entry '" + e.path + "' has unknown dtype " + std::to_string(type));
         if (rank > shape::max_rank) fail("entry '" + e.path + "' has rank " + std::to_string(rank));
         e.role = static_cast<entry_role>(role);
@@ -188,9 +194,12 @@ inline sharded_manifest decode_manifest(std::string_view bytes, const std::files
         e.dtype = static_cast<ckpt::dtype>(type);
         e.dims = read_shape(rank);
         const auto pieces = in.u64();
-        if (pieces > in.remaining() / 21 + 1) fail("entry '" + e.path + "' piece count " + std::to_string(pieces) + " cannot fit");
-        if (e.role != entry_role::shard && pieces != 1) fail("entry '" + e.path + "' is not a shard and has " + std::to_string(pieces) + " pieces");
-        if (e.role == entry_role::shard && (e.kind != entry_kind::tensor || rank == 0)) fail("shard '" + e.path + "' is not a tensor of rank >= 1");
+        if (pieces > in.remaining() / 21 + 1)
+            fail("entry '" + e.path + "' piece count " + std::to_string(pieces) + " cannot fit");
+        if (e.role != entry_role::shard && pieces != 1)
+            fail("entry '" + e.path + "' is not a shard and has " + std::to_string(pieces) + " pieces");
+        if (e.role == entry_role::shard && (e.kind != entry_kind::tensor || rank == 0))
+            fail("shard '" + e.path + "' is not a tensor of rank >= 1");
         std::vector<shape> lo, ext;
         std::vector<std::uint32_t> owners;
         for (std::uint64_t k = 0; k < pieces; ++k) {
@@ -201,23 +210,29 @@ inline sharded_manifest decode_manifest(std::string_view bytes, const std::files
             p.extents = read_shape(rank);
             p.length = in.u64();
             p.checksum = in.u64();
-            if (p.file >= m.world_size) fail("entry '" + e.path + "' has a piece in rank file " + std::to_string(p.file) + " of " + std::to_string(m.world_size));
+            if (p.file >= m.world_size)
+                fail("entry '" + e.path + "' has a piece in rank file " + std::to_string(p.file) + " of " +
+                     std::to_string(m.world_size));
             if (order > 1) fail("entry '" + e.path + "' has unknown flags");
             p.column_major = order == 1;
             if (e.kind == entry_kind::tensor) {
                 bool fits = true;
                 const auto n = p.extents.elements(&fits);
-                if (!fits || e.dtype == ckpt::dtype::bytes || n > UINT64_MAX / dtype_size(e.dtype) || n * dtype_size(e.dtype) != p.length)
-                    fail("entry '" + e.path + "': a piece " + p.extents.to_string() + " does not agree with its length " + std::to_string(p.length));
+                if (!fits || e.dtype == ckpt::dtype::bytes || n > UINT64_MAX / dtype_size(e.dtype) ||
+                    n * dtype_size(e.dtype) != p.length)
+                    fail("entry '" + e.path + "': a piece " + p.extents.to_string() +
+                         " does not agree with its length " + std::to_string(p.length));
             }
-            if (e.role != entry_role::shard && p.extents != e.dims) fail("entry '" + e.path + "': its piece's shape differs from the entry's");
+            if (e.role != entry_role::shard && p.extents != e.dims)
+                fail("entry '" + e.path + "': its piece's shape differs from the entry's");
             lo.push_back(p.offsets);
             ext.push_back(p.extents);
             owners.push_back(p.file);
             e.pieces.push_back(std::move(p));
         }
         if (e.role == entry_role::shard)
-            if (auto why = tiling_problem(e.dims, lo, ext, owners); !why.empty()) fail("shard '" + e.path + "': " + why);
+            if (auto why = tiling_problem(e.dims, lo, ext, owners); !why.empty())
+                fail("shard '" + e.path + "': " + why);
         m.entries.push_back(std::move(e));
     }
     if (in.remaining() != 0) fail(std::to_string(in.remaining()) + " unexpected bytes at the end");
@@ -235,10 +250,11 @@ inline bool is_sharded_checkpoint(const std::filesystem::path& dir) noexcept {
 /// Reads bytes [byte_offset, byte_offset + byte_count) of a piece's block, checked: the format's
 /// read_range reads and verifies only the chunks that cover the range (a version 1 file: the whole
 /// block). The range comes from the manifest, which is data: outside the block it is corrupt.
-inline void read_range(file_reader& f, const entry_info& e, std::uint64_t byte_offset, std::uint64_t byte_count, void* dest) {
+inline void read_range(file_reader& f, const entry_info& e, std::uint64_t byte_offset, std::uint64_t byte_count,
+                       void* dest) {
     if (byte_offset > e.length || byte_count > e.length - byte_offset)
-        throw corrupt_error("range [" + std::to_string(byte_offset) + ", +" + std::to_string(byte_count) + ") lies outside the block of " +
-                                std::to_string(e.length) + " bytes",
+        throw corrupt_error("range [" + std::to_string(byte_offset) + ", +" + std::to_string(byte_count) +
+                                ") lies outside the block of " + std::to_string(e.length) + " bytes",
                             f.path(), e.path);
     f.read_range(e, byte_offset, byte_count, dest);
 }
@@ -330,10 +346,10 @@ public:
         file_reader& f = file(p.file);
         const entry_info* e = f.find(m.path);
         if (!e) throw corrupt_error("the manifest lists a piece that the file lacks", f.path(), m.path);
-        if (e->kind != m.kind || e->dtype != m.dtype || e->shape != p.extents || e->length != p.length || e->checksum != p.checksum ||
-            (e->column_major != p.column_major && e->shape.rank() > 1))
-            throw corrupt_error("the piece in this file does not match the manifest (" + describe_piece(*e) + " in the file, " +
-                                    describe_piece(m, p) + " in the manifest)",
+        if (e->kind != m.kind || e->dtype != m.dtype || e->shape != p.extents || e->length != p.length ||
+            e->checksum != p.checksum || (e->column_major != p.column_major && e->shape.rank() > 1))
+            throw corrupt_error("the piece in this file does not match the manifest (" + describe_piece(*e) +
+                                    " in the file, " + describe_piece(m, p) + " in the manifest)",
                                 f.path(), m.path);
         return *e;
     }
@@ -353,8 +369,8 @@ public:
     /// reading only the pieces and chunks the range covers.
     void read_range(const entry_info& e, std::uint64_t offset, std::uint64_t count, void* dest) {
         if (offset > e.length || count > e.length - offset)
-            throw error("range [" + std::to_string(offset) + ", +" + std::to_string(count) + ") lies outside the block of " +
-                            std::to_string(e.length) + " bytes",
+            throw error("range [" + std::to_string(offset) + ", +" + std::to_string(count) +
+                            ") lies outside the block of " + std::to_string(e.length) + " bytes",
                         dir_, e.path);
         const manifest_entry& m = logical(e);
         if (m.role != entry_role::shard) {
@@ -380,7 +396,10 @@ public:
             shape lo, ext;
             std::uint64_t rest = index;
             std::uint64_t coords[shape::max_rank] = {};
-            for (std::size_t d = rank; d-- > 0;) { coords[d] = rest % m.dims[d]; rest /= m.dims[d]; }
+            for (std::size_t d = rank; d-- > 0;) {
+                coords[d] = rest % m.dims[d];
+                rest /= m.dims[d];
+            }
             const std::uint64_t run = std::min(end - index, m.dims[rank - 1] - coords[rank - 1]);
             for (std::size_t d = 0; d < rank; ++d) {
                 lo.push_back(coords[d]);
@@ -415,7 +434,8 @@ public:
             shape ilo, iext;
             bool empty = false;
             for (std::size_t d = 0; d < rank; ++d) {
-                const std::uint64_t a = std::max(lo[d], p.offsets[d]), b = std::min(lo[d] + ext[d], p.offsets[d] + p.extents[d]);
+                const std::uint64_t a = std::max(lo[d], p.offsets[d]),
+                                    b = std::min(lo[d] + ext[d], p.offsets[d] + p.extents[d]);
                 if (a >= b) empty = true;
                 ilo.push_back(a);
                 iext.push_back(a < b ? b - a : 0);
@@ -444,14 +464,19 @@ public:
                 }
                 const char* from = buffer.data() + (s - first) * elem;
                 char* to = static_cast<char*>(dest) + t * elem;
-                if (contiguous) std::memcpy(to, from, to_size(iext[fast] * elem));
+                if (contiguous)
+                    std::memcpy(to, from, to_size(iext[fast] * elem));
                 else
-                    for (std::uint64_t k = 0; k < iext[fast]; ++k) std::memcpy(to + k * dst_stride[fast] * elem, from + k * elem, elem);
+                    for (std::uint64_t k = 0; k < iext[fast]; ++k)
+                        std::memcpy(to + k * dst_stride[fast] * elem, from + k * elem, elem);
                 std::size_t d = rank;
                 bool done = true;
                 while (d-- > 0) {
                     if (d == fast) continue;
-                    if (++index[d] < iext[d]) { done = false; break; }
+                    if (++index[d] < iext[d]) {
+                        done = false;
+                        break;
+                    }
                     index[d] = 0;
                 }
                 if (done) break;
@@ -471,10 +496,12 @@ private:
         return s;
     }
     static std::string describe_piece(const entry_info& e) {
-        return std::string(dtype_name(e.dtype)) + " " + e.shape.to_string() + ", " + std::to_string(e.length) + " bytes";
+        return std::string(dtype_name(e.dtype)) + " " + e.shape.to_string() + ", " + std::to_string(e.length) +
+               " bytes";
     }
     static std::string describe_piece(const manifest_entry& m, const manifest_piece& p) {
-        return std::string(dtype_name(m.dtype)) + " " + p.extents.to_string() + ", " + std::to_string(p.length) + " bytes";
+        return std::string(dtype_name(m.dtype)) + " " + p.extents.to_string() + ", " + std::to_string(p.length) +
+               " bytes";
     }
 
     std::filesystem::path dir_;

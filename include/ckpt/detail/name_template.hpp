@@ -19,31 +19,41 @@ namespace ckpt::detail {
 
 /// Fills "epoch_{epoch:03d}-val_loss_{val_loss:.3f}" from the step ({step} or {epoch}), metrics and strings.
 inline std::string fill_template(const std::string& tmpl, const std::optional<std::int64_t>& step,
-                                 const std::map<std::string, double>& metrics, const std::map<std::string, std::string>& strings) {
+                                 const std::map<std::string, double>& metrics,
+                                 const std::map<std::string, std::string>& strings) {
     std::string out;
     for (std::size_t i = 0; i < tmpl.size(); ++i) {
-        if (tmpl[i] != '{') { out += tmpl[i]; continue; }
+        if (tmpl[i] != '{') {
+            out += tmpl[i];
+            continue;
+        }
         const auto close = tmpl.find('}', i);
         if (close == std::string::npos) throw error("name template '" + tmpl + "' has an unclosed '{'");
         const std::string field = tmpl.substr(i + 1, close - i - 1);
         const auto colon = field.find(':');
-        const std::string key = field.substr(0, colon), spec = colon == std::string::npos ? "" : field.substr(colon + 1);
+        const std::string key = field.substr(0, colon),
+                          spec = colon == std::string::npos ? "" : field.substr(colon + 1);
         std::optional<double> number;
-        if ((key == "step" || key == "epoch") && step) number = static_cast<double>(*step);
-        else if (auto m = metrics.find(key); m != metrics.end()) number = m->second;
+        if ((key == "step" || key == "epoch") && step)
+            number = static_cast<double>(*step);
+        else if (auto m = metrics.find(key); m != metrics.end())
+            number = m->second;
         char buf[128];
         if (number) {
             const char type = spec.empty() ? (key == "step" || key == "epoch" ? 'd' : 'g') : spec.back();
             const std::string flags = spec.empty() ? "" : spec.substr(0, spec.size() - 1);
-            if (flags.find_first_not_of("0123456789.") != std::string::npos || (type != 'd' && type != 'f' && type != 'g' && type != 'e'))
+            if (flags.find_first_not_of("0123456789.") != std::string::npos ||
+                (type != 'd' && type != 'f' && type != 'g' && type != 'e'))
                 throw error("name template field '{" + field + "}' has an unsupported format (use d, f, g or e)");
             const std::string format = "%" + flags + (type == 'd' ? "lld" : std::string(1, type));
             // The format is built from checked parts only (digits, '.', one of d f g e): users'
             // -Wformat-nonliteral has nothing to find here.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-            if (type == 'd') std::snprintf(buf, sizeof buf, format.c_str(), std::llround(*number));
-            else std::snprintf(buf, sizeof buf, format.c_str(), *number);
+            if (type == 'd')
+                std::snprintf(buf, sizeof buf, format.c_str(), std::llround(*number));
+            else
+                std::snprintf(buf, sizeof buf, format.c_str(), *number);
 #pragma GCC diagnostic pop
             out += buf;
         } else if (auto s = strings.find(key); s != strings.end()) {
@@ -53,7 +63,8 @@ inline std::string fill_template(const std::string& tmpl, const std::optional<st
         }
         i = close;
     }
-    if (!is_plain_file_name(out)) throw error("name template '" + tmpl + "' gives '" + out + "', which is not a plain file name");
+    if (!is_plain_file_name(out))
+        throw error("name template '" + tmpl + "' gives '" + out + "', which is not a plain file name");
     return out;
 }
 

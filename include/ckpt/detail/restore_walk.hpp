@@ -66,10 +66,10 @@ public:
     Source& file;
     const bool partial;
     const bool in_place;
-    std::vector<restore_problem> problems;         // mismatches: reported together, before any change
-    std::vector<std::string> missing;              // tracked paths the file lacks (partial mode)
-    std::vector<char> consumed;                    // per entry of the file
-    std::vector<std::unique_ptr<plan_step>> steps; // in visiting order
+    std::vector<restore_problem> problems;          // mismatches: reported together, before any change
+    std::vector<std::string> missing;               // tracked paths the file lacks (partial mode)
+    std::vector<char> consumed;                     // per entry of the file
+    std::vector<std::unique_ptr<plan_step>> steps;  // in visiting order
 
     /// Throws mismatch_error listing every problem the check pass found.
     void throw_if_problems() const {
@@ -101,12 +101,18 @@ using restore_plan = basic_restore_plan<file_reader>;
 
 inline std::string describe(const entry_info& e) {
     switch (e.kind) {
-        case entry_kind::tensor: return std::string(dtype_name(e.dtype)) + " " + e.shape.to_string();
-        case entry_kind::sparse: return std::string("sparse ") + dtype_name(e.dtype) + " " + e.shape.to_string();
-        case entry_kind::sequence: return "a sequence of " + std::to_string(e.shape[0]) + " elements";
-        case entry_kind::mapping: return "a map of " + std::to_string(e.shape[0]) + " elements";
-        case entry_kind::serialized: return "a serialized value of " + std::to_string(e.length) + " bytes";
-        case entry_kind::text: return "a random engine or distribution state";
+        case entry_kind::tensor:
+            return std::string(dtype_name(e.dtype)) + " " + e.shape.to_string();
+        case entry_kind::sparse:
+            return std::string("sparse ") + dtype_name(e.dtype) + " " + e.shape.to_string();
+        case entry_kind::sequence:
+            return "a sequence of " + std::to_string(e.shape[0]) + " elements";
+        case entry_kind::mapping:
+            return "a map of " + std::to_string(e.shape[0]) + " elements";
+        case entry_kind::serialized:
+            return "a serialized value of " + std::to_string(e.length) + " bytes";
+        case entry_kind::text:
+            return "a random engine or distribution state";
     }
     return "an unknown entry";
 }
@@ -124,7 +130,11 @@ inline void reorder(const char* src, char* dst, const shape& s, std::size_t elem
     for (std::uint64_t k = 0, n = s.elements(); k < n; ++k) {
         std::memcpy(dst + dst_off * elem, src + src_off * elem, elem);
         for (std::size_t i = rank; i-- > 0;) {
-            if (++index[i] < s[i]) { src_off += src_stride[i]; dst_off += dst_stride[i]; break; }
+            if (++index[i] < s[i]) {
+                src_off += src_stride[i];
+                dst_off += dst_stride[i];
+                break;
+            }
             src_off -= src_stride[i] * (s[i] - 1);
             dst_off -= dst_stride[i] * (s[i] - 1);
             index[i] = 0;
@@ -186,8 +196,10 @@ template <class T, class E>
 struct emplace_step final : plan_step {  // an empty optional or unique_ptr takes a value built aside
     emplace_step(T& t, std::unique_ptr<E> v) : target(t), value(std::move(v)) {}
     void apply() override {
-        if constexpr (std::is_same_v<T, std::unique_ptr<E>>) target = std::move(value);
-        else target.emplace(std::move(*value));
+        if constexpr (std::is_same_v<T, std::unique_ptr<E>>)
+            target = std::move(value);
+        else
+            target.emplace(std::move(*value));
     }
     T& target;
     std::unique_ptr<E> value;
@@ -207,10 +219,14 @@ struct read_step final : plan_step {
 
 // The std distributions whose state has a variable length: their text starts with a count that
 // libstdc++'s operator>> reserves before it reads a value.
-template <class T> struct is_variable_distribution : std::false_type {};
-template <class I> struct is_variable_distribution<std::discrete_distribution<I>> : std::true_type {};
-template <class R> struct is_variable_distribution<std::piecewise_constant_distribution<R>> : std::true_type {};
-template <class R> struct is_variable_distribution<std::piecewise_linear_distribution<R>> : std::true_type {};
+template <class T>
+struct is_variable_distribution : std::false_type {};
+template <class I>
+struct is_variable_distribution<std::discrete_distribution<I>> : std::true_type {};
+template <class R>
+struct is_variable_distribution<std::piecewise_constant_distribution<R>> : std::true_type {};
+template <class R>
+struct is_variable_distribution<std::piecewise_linear_distribution<R>> : std::true_type {};
 
 /// True when the first number of `text` is at most the count of numbers after it: each value
 /// the count announces takes at least one number of text.
@@ -224,8 +240,12 @@ inline bool count_fits_text(std::string_view text) {
     std::uint64_t tokens = 0;
     bool in_token = false;
     for (const char* c = p; c != text.data() + text.size(); ++c) {
-        if (is_space(*c)) in_token = false;
-        else if (!in_token) { in_token = true; ++tokens; }
+        if (is_space(*c))
+            in_token = false;
+        else if (!in_token) {
+            in_token = true;
+            ++tokens;
+        }
     }
     return count <= tokens;
 }
@@ -245,23 +265,32 @@ public:
             const entry_info* e = plan_.file.find(path_);
             if (!e) return missing();
             plan_.consumed[plan_.file.index_of(*e)] = 1;
-            if constexpr (kind == node::sequence) sequence(obj, *e);
-            else if constexpr (kind == node::mapping) mapping(obj, *e);
-            else if constexpr (kind == node::nullable) nullable(obj, *e);
+            if constexpr (kind == node::sequence)
+                sequence(obj, *e);
+            else if constexpr (kind == node::mapping)
+                mapping(obj, *e);
+            else if constexpr (kind == node::nullable)
+                nullable(obj, *e);
             else {
                 // A damaged file must not get past with another exception type (std::bad_alloc from a
                 // user's load function, std::length_error from a stream): it is a corrupt entry.
                 try {
-                    if constexpr (kind == node::tensor) tensor(obj, *e);
-                    else if constexpr (kind == node::sparse) sparse(obj, *e);
-                    else if constexpr (kind == node::text) text(obj, *e);
-                    else if constexpr (kind == node::serialized) serialized(obj, *e);
+                    if constexpr (kind == node::tensor)
+                        tensor(obj, *e);
+                    else if constexpr (kind == node::sparse)
+                        sparse(obj, *e);
+                    else if constexpr (kind == node::text)
+                        text(obj, *e);
+                    else if constexpr (kind == node::serialized)
+                        serialized(obj, *e);
                 } catch (const error&) {
                     throw;
                 } catch (const std::bad_alloc&) {
-                    throw corrupt_error("decoding the saved value asked for more memory than there is", plan_.file.path(), e->path);
+                    throw corrupt_error("decoding the saved value asked for more memory than there is",
+                                        plan_.file.path(), e->path);
                 } catch (const std::exception& x) {
-                    throw corrupt_error(std::string("decoding the saved value failed: ") + x.what(), plan_.file.path(), e->path);
+                    throw corrupt_error(std::string("decoding the saved value failed: ") + x.what(), plan_.file.path(),
+                                        e->path);
                 }
             }
         }
@@ -297,11 +326,10 @@ private:
     void missing() {
         if (plan_.partial) return plan_.missing.push_back(path_);
         // Suggestions cost a pass over the index each: only for the problems an error message shows.
-        problem("not found in the checkpoint" + (plan_.problems.size() < 20 ? suggest_path(path_, plan_.file.entries()) : std::string()));
+        problem("not found in the checkpoint" +
+                (plan_.problems.size() < 20 ? suggest_path(path_, plan_.file.entries()) : std::string()));
     }
-    void missing_child(std::string_view segment) {
-        plan_.missing.push_back(path_ + '/' + std::string(segment));
-    }
+    void missing_child(std::string_view segment) { plan_.missing.push_back(path_ + '/' + std::string(segment)); }
     void problem(std::string what) { plan_.problems.push_back({path_, std::move(what)}); }
     bool kind_is(const entry_info& e, entry_kind k, const std::string& object) {
         if (e.kind == k) return true;
@@ -342,7 +370,8 @@ private:
                 step = std::make_unique<move_step<T>>(obj);
                 if (traits::shape_of(step->value) != e.shape) traits::resize(step->value, e.shape);
             } catch (const std::bad_alloc&) {
-                throw error("not enough memory to stage " + std::to_string(e.length) + " bytes for the restore (ckpt::in_place needs none)",
+                throw error("not enough memory to stage " + std::to_string(e.length) +
+                                " bytes for the restore (ckpt::in_place needs none)",
                             plan_.file.path(), e.path);
             }
             if (traits::shape_of(step->value) == e.shape) {
@@ -352,8 +381,9 @@ private:
         }
         if constexpr (!std::is_array_v<T>) {
             // A tensor type that cannot be made empty and resized: stage a copy of the object.
-            static_assert(std::is_copy_constructible_v<T> && std::is_move_assignable_v<T>,
-                          "ckpt: a restored tensor type must be default-constructible or copyable, and move-assignable");
+            static_assert(
+                std::is_copy_constructible_v<T> && std::is_move_assignable_v<T>,
+                "ckpt: a restored tensor type must be default-constructible or copyable, and move-assignable");
             T copy = obj;
             if (traits::shape_of(copy) != e.shape) traits::resize(copy, e.shape);
             read_tensor(plan_.file, e, copy);
@@ -364,15 +394,16 @@ private:
     template <class T>
     void sparse(T& obj, const entry_info& e) {
         using S = typename T::Scalar;
-        const std::string object = std::string("sparse ") + dtype_name(dtype_of<S>()) + " [" + std::to_string(obj.rows()) + "," +
-                                   std::to_string(obj.cols()) + "]";
+        const std::string object = std::string("sparse ") + dtype_name(dtype_of<S>()) + " [" +
+                                   std::to_string(obj.rows()) + "," + std::to_string(obj.cols()) + "]";
         const bool empty = obj.rows() == 0 && obj.cols() == 0;
         if (e.kind != entry_kind::sparse || e.dtype != dtype_of<S>() ||
-            (!empty && (e.shape[0] != static_cast<std::uint64_t>(obj.rows()) || e.shape[1] != static_cast<std::uint64_t>(obj.cols()))))
+            (!empty && (e.shape[0] != static_cast<std::uint64_t>(obj.rows()) ||
+                        e.shape[1] != static_cast<std::uint64_t>(obj.cols()))))
             return problem("checkpoint has " + describe(e) + ", object has " + object);
         if (e.column_major == static_cast<bool>(T::IsRowMajor))
-            return problem(std::string("checkpoint has a ") + (e.column_major ? "column" : "row") + "-major sparse matrix, object is " +
-                           (e.column_major ? "row" : "column") + "-major");
+            return problem(std::string("checkpoint has a ") + (e.column_major ? "column" : "row") +
+                           "-major sparse matrix, object is " + (e.column_major ? "row" : "column") + "-major");
         if (!reading()) return;
         T staged;
         const std::string why = decode_sparse(plan_.file.read_block(e), e.shape[0], e.shape[1], &staged);
@@ -382,23 +413,29 @@ private:
 
     template <class T>
     void commit_move(T& obj, T&& value) {
-        if (direct_) obj = std::move(value);
-        else stage(std::make_unique<move_step<T>>(obj, std::move(value)));
+        if (direct_)
+            obj = std::move(value);
+        else
+            stage(std::make_unique<move_step<T>>(obj, std::move(value)));
     }
     template <class T>
     void commit_swap(T& obj, T&& value) {
-        if (direct_) obj.swap(value);
-        else stage(std::make_unique<swap_step<T>>(obj, std::move(value)));
+        if (direct_)
+            obj.swap(value);
+        else
+            stage(std::make_unique<swap_step<T>>(obj, std::move(value)));
     }
 
     // The value an opaque entry is decoded into: a copy of the object, so a load function that
     // keeps some of the object's state sees it; a fresh value for move-only types.
     template <class T>
     static T staged_value(const T& obj) {
-        if constexpr (std::is_copy_constructible_v<T>) return obj;
+        if constexpr (std::is_copy_constructible_v<T>)
+            return obj;
         else {
             static_assert(std::is_default_constructible_v<T>,
-                          "ckpt: a move-only restored type must be default-constructible, to be decoded before the restore changes anything");
+                          "ckpt: a move-only restored type must be default-constructible, to be decoded before the "
+                          "restore changes anything");
             return T{};
         }
     }
@@ -410,13 +447,15 @@ private:
         if constexpr (is_variable_distribution<T>::value) {
             // Checked before operator>>, which would reserve whatever count the text claims.
             if (!count_fits_text(bytes))
-                throw corrupt_error("the distribution's state announces more values than its text holds", plan_.file.path(), e.path);
+                throw corrupt_error("the distribution's state announces more values than its text holds",
+                                    plan_.file.path(), e.path);
         }
         T value = staged_value(obj);
         std::istringstream is(bytes);
         is.imbue(std::locale::classic());
         is >> value;
-        if (is.fail() || !(is >> std::ws).eof()) return problem("the saved state does not parse as this engine or distribution type");
+        if (is.fail() || !(is >> std::ws).eof())
+            return problem("the saved state does not parse as this engine or distribution type");
         commit_move(obj, std::move(value));
     }
 
@@ -430,7 +469,8 @@ private:
             opaque_input_archive ar(bytes);
             ar(value);
             if (ar.remaining() != 0)
-                why = std::to_string(ar.remaining()) + " bytes left over after reading the value: it was saved as another type";
+                why = std::to_string(ar.remaining()) +
+                      " bytes left over after reading the value: it was saved as another type";
         } catch (const opaque_load_error& u) {
             why = "the saved bytes do not hold a value of this type (" + u.what + ")";
         } catch (const cereal::Exception& x) {
@@ -447,17 +487,23 @@ private:
         if (!kind_is(e, entry_kind::sequence, "a sequence")) return;
         const std::uint64_t n = e.shape[0];
         if constexpr (seq::fixed) {
-            if (n != seq::size) return problem("checkpoint has " + std::to_string(n) + " elements, object holds " + std::to_string(seq::size));
+            if (n != seq::size)
+                return problem("checkpoint has " + std::to_string(n) + " elements, object holds " +
+                               std::to_string(seq::size));
             for (std::uint64_t i = 0; i < n; ++i) child_at(i, obj[i]);
         } else {
-            static_assert(std::is_default_constructible_v<E>, "ckpt: elements of a restored std::vector must be default-constructible");
+            static_assert(std::is_default_constructible_v<E>,
+                          "ckpt: elements of a restored std::vector must be default-constructible");
             // Every element has an entry of its own, so a larger count cannot be honest; elements
             // without entries (empty structs) are bounded by what a save writes.
             if constexpr (makes_an_entry<E>()) {
                 if (n > plan_.file.entries().size())
-                    throw corrupt_error("sequence claims " + std::to_string(n) + " elements, more than the file has entries", plan_.file.path(), e.path);
+                    throw corrupt_error(
+                        "sequence claims " + std::to_string(n) + " elements, more than the file has entries",
+                        plan_.file.path(), e.path);
             } else if (n > max_entryless_bytes / sizeof(E)) {  // elements with no entries: the bound the writer keeps
-                throw corrupt_error("sequence claims " + std::to_string(n) + " elements of a struct with no fields, more than a save writes",
+                throw corrupt_error("sequence claims " + std::to_string(n) +
+                                        " elements of a struct with no fields, more than a save writes",
                                     plan_.file.path(), e.path);
             }
             const std::uint64_t m = obj.size();
@@ -477,7 +523,8 @@ private:
             }
             if (n != m && !plan_.partial)
                 return problem("checkpoint has " + std::to_string(n) + " elements, object holds " + std::to_string(m) +
-                               " (a non-empty container must match the file; clear it to take the file's size, or restore with ckpt::partial)");
+                               " (a non-empty container must match the file; clear it to take the file's size, or "
+                               "restore with ckpt::partial)");
             // Partial: what both have is restored, the object's extra elements are kept and listed.
             for (std::uint64_t i = 0; i < std::min(n, m); ++i) child_at(i, obj[i]);
             for (std::uint64_t i = n; i < m; ++i) missing_child(std::to_string(i));
@@ -493,7 +540,8 @@ private:
             throw corrupt_error("map key list does not agree with its element count", plan_.file.path(), e.path);
         std::vector<key_type> keys(texts.size());
         for (std::size_t i = 0; i < texts.size(); ++i)
-            if (!parse_key(texts[i], keys[i])) return problem("checkpoint has map key '" + texts[i] + "', which is not a key of this map's type");
+            if (!parse_key(texts[i], keys[i]))
+                return problem("checkpoint has map key '" + texts[i] + "', which is not a key of this map's type");
         if (obj.empty() && !keys.empty()) {
             // An empty map takes the file's keys: built whole, then swapped in.
             if (direct_) {
@@ -510,14 +558,17 @@ private:
         std::vector<std::size_t> common;  // indices into keys
         std::vector<std::string> only_file, only_object;
         for (std::size_t i = 0; i < keys.size(); ++i) {
-            if (obj.find(keys[i]) != obj.end()) common.push_back(i);
-            else only_file.push_back(texts[i]);
+            if (obj.find(keys[i]) != obj.end())
+                common.push_back(i);
+            else
+                only_file.push_back(texts[i]);
         }
         if (common.size() != obj.size()) {
             std::vector<key_type> sorted = keys;
             std::sort(sorted.begin(), sorted.end());
             for (const auto& item : obj)
-                if (!std::binary_search(sorted.begin(), sorted.end(), item.first)) only_object.push_back(key_text(item.first));
+                if (!std::binary_search(sorted.begin(), sorted.end(), item.first))
+                    only_object.push_back(key_text(item.first));
             std::sort(only_object.begin(), only_object.end());
         }
         if ((!only_file.empty() || !only_object.empty()) && !plan_.partial) {
@@ -527,10 +578,13 @@ private:
                 if (ks.size() > 10) s += ", ...";
                 return s;
             };
-            std::string what = "checkpoint has " + std::to_string(keys.size()) + " elements, object holds " + std::to_string(obj.size());
+            std::string what = "checkpoint has " + std::to_string(keys.size()) + " elements, object holds " +
+                               std::to_string(obj.size());
             if (!only_file.empty()) what += "; keys only in the checkpoint: " + list(only_file);
             if (!only_object.empty()) what += "; keys only in the object: " + list(only_object);
-            return problem(what + " (a non-empty map must match the file; clear it to take the file's keys, or restore with ckpt::partial)");
+            return problem(what +
+                           " (a non-empty map must match the file; clear it to take the file's keys, or restore with "
+                           "ckpt::partial)");
         }
         for (const std::size_t i : common) child(key_segment(texts[i]), obj.find(keys[i])->second);
         for (const auto& k : only_object) missing_child(key_segment(k));
@@ -541,10 +595,13 @@ private:
     template <class T>
     void nullable(T& obj, const entry_info& e) {
         using E = typename nullable_of<T>::element;
-        static_assert(std::is_default_constructible_v<E>, "ckpt: the value of a restored std::optional or std::unique_ptr must be default-constructible");
+        static_assert(std::is_default_constructible_v<E>,
+                      "ckpt: the value of a restored std::optional or std::unique_ptr must be default-constructible");
         if (!kind_is(e, entry_kind::sequence, "an optional value")) return;
         const std::uint64_t n = e.shape[0];
-        if (n > 1) return problem("checkpoint has a sequence of " + std::to_string(n) + " elements, object is an optional value");
+        if (n > 1)
+            return problem("checkpoint has a sequence of " + std::to_string(n) +
+                           " elements, object is an optional value");
         if (direct_) {
             if (n == 0) return obj.reset();
             if (!obj) nullable_of<T>::emplace(obj);

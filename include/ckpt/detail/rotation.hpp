@@ -19,9 +19,10 @@ namespace ckpt::detail {
 template <class P, class = void>
 struct is_retention_policy : std::false_type {};
 template <class P>
-struct is_retention_policy<P, std::void_t<decltype(std::declval<const P&>().mark_kept(
-                                  std::declval<const std::vector<checkpoint_record>&>(),
-                                  std::declval<std::vector<bool>&>()))>> : std::true_type {};
+struct is_retention_policy<
+    P, std::void_t<decltype(std::declval<const P&>().mark_kept(std::declval<const std::vector<checkpoint_record>&>(),
+                                                               std::declval<std::vector<bool>&>()))>> : std::true_type {
+};
 
 template <class P, class = void>
 struct has_check : std::false_type {};

@@ -36,8 +36,8 @@ public:
             encode_sparse(obj, scratch_);
             const bool column_major = !(T::IsRowMajor);
             sink_.block(path_, entry_kind::sparse, dtype_of<typename T::Scalar>(),
-                        shape{static_cast<std::uint64_t>(obj.rows()), static_cast<std::uint64_t>(obj.cols())}, column_major,
-                        scratch_.data(), scratch_.size());
+                        shape{static_cast<std::uint64_t>(obj.rows()), static_cast<std::uint64_t>(obj.cols())},
+                        column_major, scratch_.data(), scratch_.size());
         } else if constexpr (kind == node::text) {
             std::ostringstream os;
             os.imbue(std::locale::classic());
@@ -51,8 +51,11 @@ public:
                 is.imbue(std::locale::classic());
                 is >> copy;
                 if (is.fail() || !(is >> std::ws).eof())
-                    throw error("cannot save: this random engine's or distribution's state does not read back (an infinite or "
-                                "NaN parameter?): " + text.substr(0, 200), {}, path_);
+                    throw error(
+                        "cannot save: this random engine's or distribution's state does not read back (an infinite or "
+                        "NaN parameter?): " +
+                            text.substr(0, 200),
+                        {}, path_);
             }
             opaque(entry_kind::text, text);
         } else if constexpr (kind == node::serialized) {
@@ -69,7 +72,9 @@ public:
             using E = typename sequence_of<T>::element;
             if constexpr (!makes_an_entry<E>()) {
                 if (n > max_entryless_bytes / sizeof(E))  // the restore's bound for them: see makes_an_entry
-                    throw error("cannot save: " + std::to_string(n) + " elements of a struct with no fields are more than a restore accepts", {}, path_);
+                    throw error("cannot save: " + std::to_string(n) +
+                                    " elements of a struct with no fields are more than a restore accepts",
+                                {}, path_);
             }
             sink_.block(path_, entry_kind::sequence, dtype::bytes, shape{n}, false, nullptr, 0);
             std::uint64_t i = 0;
@@ -88,7 +93,8 @@ public:
             keys.reserve(items.size());
             for (const auto& item : items) keys.push_back(item.first);
             encode_keys(keys, scratch_);
-            sink_.block(path_, entry_kind::mapping, dtype::bytes, shape{items.size()}, false, scratch_.data(), scratch_.size());
+            sink_.block(path_, entry_kind::mapping, dtype::bytes, shape{items.size()}, false, scratch_.data(),
+                        scratch_.size());
             for (const auto& [key, value] : items) child(key_segment(key), *value);
         } else if constexpr (kind == node::nullable) {
             // A sequence of 0 or 1 elements: readers and the tool need no new entry kind.

@@ -31,8 +31,8 @@ public:
         size_ = 0;
     }
 
-    void block(std::string_view path, entry_kind kind, dtype type, const shape& dims, bool column_major, const void* data,
-               std::size_t size) {
+    void block(std::string_view path, entry_kind kind, dtype type, const shape& dims, bool column_major,
+               const void* data, std::size_t size) {
         // Refused here, on the caller's thread, before a file is created.
         check_writable_entry(path, kind, type, dims, size, records_.size(), file_);
         records_.push_back({paths_.size(), path.size(), kind, type, column_major, dims, size_, size});
@@ -47,8 +47,8 @@ public:
                std::chrono::system_clock::time_point when) const {
         file_writer writer(file);
         for (const auto& r : records_)
-            writer.block(std::string_view(paths_).substr(r.path_offset, r.path_length), r.kind, r.type, r.dims, r.column_major,
-                         bytes_.get() + r.offset, r.length);
+            writer.block(std::string_view(paths_).substr(r.path_offset, r.path_length), r.kind, r.type, r.dims,
+                         r.column_major, bytes_.get() + r.offset, r.length);
         writer.finish(options, counter, when);
     }
 

@@ -32,11 +32,15 @@ inline bool entry_shape_agrees(entry_kind kind, dtype type, const shape& dims, s
             const auto n = dims.elements(&fits);
             return !bytes && fits && n <= UINT64_MAX / dtype_size(type) && n * dtype_size(type) == length;
         }
-        case entry_kind::sparse: return !bytes && dims.rank() == 2 && length >= 8;
+        case entry_kind::sparse:
+            return !bytes && dims.rank() == 2 && length >= 8;
         case entry_kind::serialized:
-        case entry_kind::text: return bytes && dims.rank() == 1 && dims[0] == length;
-        case entry_kind::sequence: return bytes && dims.rank() == 1 && length == 0;
-        case entry_kind::mapping: return bytes && dims.rank() == 1 && dims[0] <= length / 4;
+        case entry_kind::text:
+            return bytes && dims.rank() == 1 && dims[0] == length;
+        case entry_kind::sequence:
+            return bytes && dims.rank() == 1 && length == 0;
+        case entry_kind::mapping:
+            return bytes && dims.rank() == 1 && dims[0] <= length / 4;
     }
     return false;
 }
@@ -44,8 +48,9 @@ inline bool entry_shape_agrees(entry_kind kind, dtype type, const shape& dims, s
 /// Appends one entry record; `chunk_sums` (count of them: chunk_count(length, chunk size)) follow
 /// it when the block is chunked, and `checksum` is then their hash.
 inline void encode_entry_record(index_builder& out, std::string_view path, entry_kind kind, dtype type,
-                                const shape& dims, bool column_major, std::uint64_t offset, std::uint64_t length, std::uint64_t checksum,
-                                const std::uint64_t* chunk_sums = nullptr, std::size_t chunks = 0) {
+                                const shape& dims, bool column_major, std::uint64_t offset, std::uint64_t length,
+                                std::uint64_t checksum, const std::uint64_t* chunk_sums = nullptr,
+                                std::size_t chunks = 0) {
     out.text(path);
     out.u8(static_cast<std::uint8_t>(kind));
     out.u8(static_cast<std::uint8_t>(type));
@@ -103,9 +108,15 @@ inline entry_info decode_entry_record(index_parser& in, std::uint64_t expected_o
 /// Appends the metadata record that ends the index.
 inline void encode_metadata_record(index_builder& out, const save_options& m) {
     out.u32(static_cast<std::uint32_t>(m.metrics.size()));
-    for (const auto& [name, value] : m.metrics) { out.text(name); out.f64(value); }
+    for (const auto& [name, value] : m.metrics) {
+        out.text(name);
+        out.f64(value);
+    }
     out.u32(static_cast<std::uint32_t>(m.strings.size()));
-    for (const auto& [key, value] : m.strings) { out.text(key); out.text(value); }
+    for (const auto& [key, value] : m.strings) {
+        out.text(key);
+        out.text(value);
+    }
 }
 
 /// Reads the metadata record into `m` (its metrics and strings); it must end the index.

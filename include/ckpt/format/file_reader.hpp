@@ -143,7 +143,9 @@ private:
     static constexpr std::size_t chunk = 1 << 20;
     static constexpr std::size_t window_size = 1 << 20;
 
-    static std::uint64_t padding_after(const entry_info& e) noexcept { return align_up(e.offset + e.length) - (e.offset + e.length); }
+    static std::uint64_t padding_after(const entry_info& e) noexcept {
+        return align_up(e.offset + e.length) - (e.offset + e.length);
+    }
     static bool is_small(const entry_info& e) noexcept { return e.length + padding_after(e) <= small_block; }
     bool is_chunked(const entry_info& e) const noexcept { return chunk_count(e.length, header_.chunk_size) != 0; }
 
@@ -167,14 +169,17 @@ private:
     // whole block is still read, as its one checksum covers only all of it.
     void read_large(const entry_info& e, std::uint64_t lo, std::uint64_t hi, char* out) {
         const std::uint64_t padding = padding_after(e);
-        const bool direct = out && lo == 0 && hi == e.length && (reinterpret_cast<std::uintptr_t>(out) - e.offset) % 32 == 0;
+        const bool direct =
+            out && lo == 0 && hi == e.length && (reinterpret_cast<std::uintptr_t>(out) - e.offset) % 32 == 0;
         char pad[block_alignment];
         hasher h;
         for (std::uint64_t done = 0; done < e.length;) {
             const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, e.length - done));
             char* into = direct ? out + done : bounce_buffer(chunk);
-            if (done + n < e.length) pread_all(fd_.get(), into, n, e.offset + done, path_);
-            else pread_all_with_tail(fd_.get(), into, n, pad, static_cast<std::size_t>(padding), e.offset + done, path_);
+            if (done + n < e.length)
+                pread_all(fd_.get(), into, n, e.offset + done, path_);
+            else
+                pread_all_with_tail(fd_.get(), into, n, pad, static_cast<std::size_t>(padding), e.offset + done, path_);
             h.update(into, n);
             if (out && !direct) copy_overlap(into, done, done + n, lo, hi, out);
             done += n;
@@ -197,16 +202,22 @@ private:
             const std::uint64_t end = std::min({begin + group, (hi - 1) / size * size + size, e.length});
             const auto n = to_size(end - begin);
             const bool direct = in_step && begin >= lo && end <= hi;
-            char* into = direct ? out + (begin - lo) : bounce_buffer(static_cast<std::size_t>(std::min(group, e.length)));
+            char* into =
+                direct ? out + (begin - lo) : bounce_buffer(static_cast<std::size_t>(std::min(group, e.length)));
             const bool last = end == e.length;
-            if (!last) pread_all(fd_.get(), into, n, e.offset + begin, path_);
-            else pread_all_with_tail(fd_.get(), into, n, pad, static_cast<std::size_t>(padding), e.offset + begin, path_);
+            if (!last)
+                pread_all(fd_.get(), into, n, e.offset + begin, path_);
+            else
+                pread_all_with_tail(fd_.get(), into, n, pad, static_cast<std::size_t>(padding), e.offset + begin,
+                                    path_);
             for (std::uint64_t at = begin; at < end; at += size) {
                 const auto k = at / size;
-                if (hash64(into + (at - begin), static_cast<std::size_t>(std::min(size, end - at))) != sums[k] && checksums_enforced)
-                    throw corrupt_error("checksum mismatch in chunk " + std::to_string(k) + " (bytes " + std::to_string(at) + " to " +
-                                            std::to_string(std::min(at + size, e.length)) + " of " + std::to_string(e.length) +
-                                            "): the block's bytes are damaged",
+                if (hash64(into + (at - begin), static_cast<std::size_t>(std::min(size, end - at))) != sums[k] &&
+                    checksums_enforced)
+                    throw corrupt_error("checksum mismatch in chunk " + std::to_string(k) + " (bytes " +
+                                            std::to_string(at) + " to " +
+                                            std::to_string(std::min(at + size, e.length)) + " of " +
+                                            std::to_string(e.length) + "): the block's bytes are damaged",
                                         path_, e.path);
             }
             if (last) check(e, e.checksum, pad, padding);
@@ -216,7 +227,8 @@ private:
     }
 
     // `from` holds block bytes [begin, end); copies their overlap with [lo, hi) to `out` (byte lo).
-    static void copy_overlap(const char* from, std::uint64_t begin, std::uint64_t end, std::uint64_t lo, std::uint64_t hi, char* out) {
+    static void copy_overlap(const char* from, std::uint64_t begin, std::uint64_t end, std::uint64_t lo,
+                             std::uint64_t hi, char* out) {
         const std::uint64_t a = std::max(begin, lo), b = std::min(end, hi);
         if (a < b) std::memcpy(out + (a - lo), from + (a - begin), to_size(b - a));
     }
@@ -233,7 +245,8 @@ private:
     }
 
     void check(const entry_info& e, std::uint64_t digest, const char* pad, std::uint64_t padding) const {
-        if (digest != e.checksum && checksums_enforced) throw corrupt_error("checksum mismatch: the block's bytes are damaged", path_, e.path);
+        if (digest != e.checksum && checksums_enforced)
+            throw corrupt_error("checksum mismatch: the block's bytes are damaged", path_, e.path);
         for (std::uint64_t i = 0; i < padding; ++i)
             if (pad[i] != 0) throw corrupt_error("padding after the block is not zero", path_, e.path);
     }
@@ -241,7 +254,8 @@ private:
     // Serves small reads from a 1 MiB read-ahead window, so many tiny entries cost few syscalls.
     const char* window(std::uint64_t offset, std::uint64_t length) {
         if (offset < window_offset_ || offset + length > window_offset_ + window_.size()) {
-            const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(window_size, header_.index_offset - offset));
+            const auto n =
+                static_cast<std::size_t>(std::min<std::uint64_t>(window_size, header_.index_offset - offset));
             window_.resize(n);
             pread_all(fd_.get(), window_.data(), n, offset, path_);
             window_offset_ = offset;
@@ -253,11 +267,13 @@ private:
         const auto& h = header_;
         std::string bytes(static_cast<std::size_t>(h.index_length), '\0');  // index_length <= file size: checked
         pread_all(fd_.get(), bytes.data(), bytes.size(), h.index_offset, path_);
-        if (hash64(bytes.data(), bytes.size()) != h.index_checksum && checksums_enforced) throw corrupt_error("index checksum mismatch", path_);
+        if (hash64(bytes.data(), bytes.size()) != h.index_checksum && checksums_enforced)
+            throw corrupt_error("index checksum mismatch", path_);
 
         index_parser in(bytes, path_);
         // The smallest record is 33 bytes: a count larger than the index can hold is a lie.
-        if (h.entry_count > bytes.size() / 33 || h.entry_count >= UINT32_MAX) in.fail("entry count " + std::to_string(h.entry_count) + " cannot fit in the index");
+        if (h.entry_count > bytes.size() / 33 || h.entry_count >= UINT32_MAX)
+            in.fail("entry count " + std::to_string(h.entry_count) + " cannot fit in the index");
         entries_.reserve(static_cast<std::size_t>(h.entry_count));
         std::uint64_t expected_offset = header_size;
         for (std::uint64_t i = 0; i < h.entry_count; ++i) {
@@ -280,7 +296,8 @@ private:
     // The chunk checksums of a chunked entry of this file (found by its position in entries_).
     const std::uint64_t* chunk_table(const entry_info& e) const noexcept {
         const auto i = index_of(e);
-        const auto at = std::lower_bound(chunk_tables_.begin(), chunk_tables_.end(), std::make_pair(i, std::uint64_t{0}));
+        const auto at =
+            std::lower_bound(chunk_tables_.begin(), chunk_tables_.end(), std::make_pair(i, std::uint64_t{0}));
         return chunk_sums_.data() + at->second;
     }
 
@@ -297,7 +314,8 @@ private:
             const std::uint64_t h = hashes_[e] = hash64(path.data(), path.size());
             std::size_t i = h & mask_;
             for (; slots_[i] != 0; i = (i + 1) & mask_)
-                if (hashes_[slots_[i] - 1] == h && entries_[slots_[i] - 1].path == path) in.fail("duplicate entry path '" + path + "'");
+                if (hashes_[slots_[i] - 1] == h && entries_[slots_[i] - 1].path == path)
+                    in.fail("duplicate entry path '" + path + "'");
             slots_[i] = static_cast<std::uint32_t>(e + 1);
         }
     }

@@ -39,7 +39,9 @@ inline constexpr std::uint64_t default_chunk_size = std::uint64_t{1} << 20;
 inline constexpr std::uint64_t min_chunk_size = 64;
 inline constexpr std::uint64_t max_chunk_size = std::uint64_t{1} << 30;
 
-constexpr std::uint64_t align_up(std::uint64_t x) noexcept { return (x + block_alignment - 1) & ~(block_alignment - 1); }
+constexpr std::uint64_t align_up(std::uint64_t x) noexcept {
+    return (x + block_alignment - 1) & ~(block_alignment - 1);
+}
 
 /// How many chunk checksums a block of `length` bytes carries: none unless it is longer than one
 /// chunk (and none in version 1, whose chunk size is 0).
@@ -69,8 +71,16 @@ inline void check_file_magic(const char* first8, const std::filesystem::path& fi
     if (!is_file_magic(first8)) throw format_error("not a ckpt checkpoint (wrong magic bytes)", file);
 }
 
-template <class T> void put(char* at, T value) noexcept { std::memcpy(at, &value, sizeof(T)); }
-template <class T> T get(const char* at) noexcept { T v; std::memcpy(&v, at, sizeof(T)); return v; }
+template <class T>
+void put(char* at, T value) noexcept {
+    std::memcpy(at, &value, sizeof(T));
+}
+template <class T>
+T get(const char* at) noexcept {
+    T v;
+    std::memcpy(&v, at, sizeof(T));
+    return v;
+}
 
 inline void encode_header(const file_header& h, char (&out)[header_size]) noexcept {
     std::memset(out, 0, header_size);
@@ -90,13 +100,17 @@ inline void encode_header(const file_header& h, char (&out)[header_size]) noexce
 }
 
 /// Checks what can be checked from the header alone; `actual_size` is the file's size on disk.
-inline file_header decode_header(const char (&in)[header_size], std::uint64_t actual_size, const std::filesystem::path& file) {
+inline file_header decode_header(const char (&in)[header_size], std::uint64_t actual_size,
+                                 const std::filesystem::path& file) {
     check_file_magic(in, file);
-    if (get<std::uint64_t>(in + 120) != hash64(in, 120) && checksums_enforced) throw corrupt_error("header checksum mismatch", file);
+    if (get<std::uint64_t>(in + 120) != hash64(in, 120) && checksums_enforced)
+        throw corrupt_error("header checksum mismatch", file);
     const auto version = get<std::uint32_t>(in + 8);
     if (version < oldest_format_version || version > format_version)
-        throw format_error("format version " + std::to_string(version) + " is not supported (this build reads versions " +
-                           std::to_string(oldest_format_version) + " to " + std::to_string(format_version) + ")", file);
+        throw format_error("format version " + std::to_string(version) +
+                               " is not supported (this build reads versions " + std::to_string(oldest_format_version) +
+                               " to " + std::to_string(format_version) + ")",
+                           file);
     if (get<std::uint32_t>(in + 12) != byte_order_mark)
         throw format_error("written on a machine of the other byte order", file);
     file_header h;
@@ -104,7 +118,8 @@ inline file_header decode_header(const char (&in)[header_size], std::uint64_t ac
     h.chunk_size = version >= 2 ? get<std::uint64_t>(in + 80) : 0;
     if (version >= 2 && !is_valid_chunk_size(h.chunk_size))
         throw corrupt_error("chunk size " + std::to_string(h.chunk_size) + " is not a power of two between " +
-                            std::to_string(min_chunk_size) + " and " + std::to_string(max_chunk_size), file);
+                                std::to_string(min_chunk_size) + " and " + std::to_string(max_chunk_size),
+                            file);
     for (int i = version >= 2 ? 88 : 80; i < 120; ++i)
         if (in[i] != 0) throw corrupt_error("reserved header bytes are not zero", file);
     h.file_size = get<std::uint64_t>(in + 16);
@@ -116,8 +131,9 @@ inline file_header decode_header(const char (&in)[header_size], std::uint64_t ac
     h.wall_time_ns = get<std::int64_t>(in + 64);
     h.step = get<std::int64_t>(in + 72);
     if (h.file_size != actual_size)
-        throw corrupt_error("file is " + std::to_string(actual_size) + " bytes, its header says " + std::to_string(h.file_size) +
-                            " (truncated or appended to)", file);
+        throw corrupt_error("file is " + std::to_string(actual_size) + " bytes, its header says " +
+                                std::to_string(h.file_size) + " (truncated or appended to)",
+                            file);
     if (h.index_offset < header_size || h.index_offset % block_alignment != 0 || h.index_offset > h.file_size ||
         h.index_length != h.file_size - h.index_offset)
         throw corrupt_error("index location is outside the file", file);
@@ -131,7 +147,10 @@ public:
     void u32(std::uint32_t v) { append(&v, 4); }
     void u64(std::uint64_t v) { append(&v, 8); }
     void f64(double v) { append(&v, 8); }
-    void text(std::string_view s) { u32(static_cast<std::uint32_t>(s.size())); append(s.data(), s.size()); }
+    void text(std::string_view s) {
+        u32(static_cast<std::uint32_t>(s.size()));
+        append(s.data(), s.size());
+    }
     void append(const void* p, std::size_t n) { bytes_.append(static_cast<const char*>(p), n); }
 
     const std::string& bytes() const noexcept { return bytes_; }
@@ -161,7 +180,8 @@ public:
     [[noreturn]] void fail(const std::string& what) const { throw corrupt_error("index: " + what, file_); }
 
 private:
-    template <class T> T take() {
+    template <class T>
+    T take() {
         if (in_.size() < sizeof(T)) fail("ends in the middle of a record");
         T v = get<T>(in_.data());
         in_.remove_prefix(sizeof(T));

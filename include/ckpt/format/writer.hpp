@@ -23,16 +23,19 @@ namespace ckpt::detail {
 /// Why the reader would refuse this entry (decode_entry_record, entry_codec.hpp), or "" when it
 /// reads back. Every save checks each entry with it before the file gets its final name, so a save
 /// either produces a file that restores or throws -- never a checkpoint that can never be read.
-inline std::string unreadable_entry(std::string_view path, entry_kind kind, dtype type, const shape& dims, std::size_t size) {
+inline std::string unreadable_entry(std::string_view path, entry_kind kind, dtype type, const shape& dims,
+                                    std::size_t size) {
     if (path.size() > max_path_length)
         return "the entry path is " + std::to_string(path.size()) + " bytes, longer than the format's limit of " +
                std::to_string(max_path_length) + " (a long map key or track name?)";
-    if (!is_valid_entry_path(path)) return "the entry path is empty, has an empty, '.' or '..' segment, or holds a NUL byte";
+    if (!is_valid_entry_path(path))
+        return "the entry path is empty, has an empty, '.' or '..' segment, or holds a NUL byte";
     if (dims.rank() > shape::max_rank) return "rank " + std::to_string(dims.rank()) + " is above the format's limit";
     const bool ok = entry_shape_agrees(kind, type, dims, size);
     if (!ok)
         return std::string(entry_kind_name(kind)) + " of " + dtype_name(type) + " " + dims.to_string() +
-               " does not agree with its block length " + std::to_string(size) + " (the product of the dimensions overflows?)";
+               " does not agree with its block length " + std::to_string(size) +
+               " (the product of the dimensions overflows?)";
     return {};
 }
 
@@ -41,9 +44,10 @@ inline std::string unreadable_entry(std::string_view path, entry_kind kind, dtyp
 /// case is a few comparisons: the walker builds paths from validated track names, identifiers,
 /// indices and escaped map keys, so their length is the only rule of is_valid_entry_path a path
 /// can break (a long key), and the full scan runs only in debug builds and on the way to an error.
-inline void check_writable_entry(std::string_view path, entry_kind kind, dtype type, const shape& dims, std::size_t size,
-                                 std::uint64_t entries_before, const std::filesystem::path& file) {
-    bool ok = !path.empty() && path.size() <= max_path_length && dims.rank() <= shape::max_rank && entries_before + 1 < UINT32_MAX;
+inline void check_writable_entry(std::string_view path, entry_kind kind, dtype type, const shape& dims,
+                                 std::size_t size, std::uint64_t entries_before, const std::filesystem::path& file) {
+    bool ok = !path.empty() && path.size() <= max_path_length && dims.rank() <= shape::max_rank &&
+              entries_before + 1 < UINT32_MAX;
     if (ok) {
         switch (kind) {
             case entry_kind::tensor: {
@@ -57,7 +61,9 @@ inline void check_writable_entry(std::string_view path, entry_kind kind, dtype t
                 ok = type != dtype::bytes && !overflow && bytes == size;
                 break;
             }
-            default: ok = false; break;  // the rarer kinds take the full check below
+            default:
+                ok = false;
+                break;  // the rarer kinds take the full check below
         }
     }
 #ifndef NDEBUG
@@ -65,8 +71,10 @@ inline void check_writable_entry(std::string_view path, entry_kind kind, dtype t
 #endif
     if (ok) return;
     std::string why = unreadable_entry(path, kind, type, dims, size);
-    if (why.empty() && entries_before + 1 >= UINT32_MAX) why = "more than " + std::to_string(UINT32_MAX - 1) + " entries in one checkpoint";
-    if (!why.empty()) throw error("cannot save: " + why + "; nothing was written", file, std::string(path.substr(0, 200)));
+    if (why.empty() && entries_before + 1 >= UINT32_MAX)
+        why = "more than " + std::to_string(UINT32_MAX - 1) + " entries in one checkpoint";
+    if (!why.empty())
+        throw error("cannot save: " + why + "; nothing was written", file, std::string(path.substr(0, 200)));
 }
 
 /// The same for the metadata: each name, key and value is stored with a 32-bit length.
@@ -87,7 +95,8 @@ public:
     /// `chunk_size`: a power of two in [min_chunk_size, max_chunk_size]; other than the default only in tests.
     explicit file_writer(const std::filesystem::path& final_path, std::uint64_t chunk_size = default_chunk_size)
         : file_(final_path), chunk_size_(chunk_size) {
-        if (!is_valid_chunk_size(chunk_size)) throw error("invalid chunk size " + std::to_string(chunk_size), final_path);
+        if (!is_valid_chunk_size(chunk_size))
+            throw error("invalid chunk size " + std::to_string(chunk_size), final_path);
         buffer_.reserve(buffer_size);
         buffer_.resize(header_size, '\0');  // the header is written last, over these zeros
         position_ = header_size;

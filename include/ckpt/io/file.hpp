@@ -48,7 +48,10 @@ public:
     explicit file_descriptor(int fd) noexcept : fd_(fd) {}
     file_descriptor(file_descriptor&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
     file_descriptor& operator=(file_descriptor&& other) noexcept {
-        if (this != &other) { close(); fd_ = std::exchange(other.fd_, -1); }
+        if (this != &other) {
+            close();
+            fd_ = std::exchange(other.fd_, -1);
+        }
         return *this;
     }
     file_descriptor(const file_descriptor&) = delete;
@@ -90,7 +93,9 @@ inline void write_all(int fd, const void* data, std::size_t size, const std::fil
     auto p = static_cast<const char*>(data);
     while (size > 0) {
         // Linux writes at most ~2 GiB per call.
-        const ssize_t n = injected_failure(io_op::write, path) ? -1 : ::write(fd, p, size < (std::size_t{1} << 30) ? size : (std::size_t{1} << 30));
+        const ssize_t n = injected_failure(io_op::write, path)
+                              ? -1
+                              : ::write(fd, p, size < (std::size_t{1} << 30) ? size : (std::size_t{1} << 30));
         if (n < 0) {
             if (errno == EINTR) continue;
             throw io_error("cannot write", path, last_error());
@@ -100,7 +105,8 @@ inline void write_all(int fd, const void* data, std::size_t size, const std::fil
     }
 }
 
-inline void pwrite_all(int fd, const void* data, std::size_t size, std::uint64_t offset, const std::filesystem::path& path) {
+inline void pwrite_all(int fd, const void* data, std::size_t size, std::uint64_t offset,
+                       const std::filesystem::path& path) {
     auto p = static_cast<const char*>(data);
     while (size > 0) {
         const ssize_t n = injected_failure(io_op::write, path) ? -1 : ::pwrite(fd, p, size, static_cast<off_t>(offset));
@@ -118,7 +124,8 @@ inline void pwrite_all(int fd, const void* data, std::size_t size, std::uint64_t
 inline void pread_all(int fd, void* data, std::size_t size, std::uint64_t offset, const std::filesystem::path& path) {
     auto p = static_cast<char*>(data);
     while (size > 0) {
-        const ssize_t n = ::pread(fd, p, size < (std::size_t{1} << 30) ? size : (std::size_t{1} << 30), static_cast<off_t>(offset));
+        const ssize_t n =
+            ::pread(fd, p, size < (std::size_t{1} << 30) ? size : (std::size_t{1} << 30), static_cast<off_t>(offset));
         if (n < 0) {
             if (errno == EINTR) continue;
             throw io_error("cannot read", path, last_error());
@@ -132,8 +139,8 @@ inline void pread_all(int fd, void* data, std::size_t size, std::uint64_t offset
 
 /// Reads `size` bytes into `data` and the `tail_size` bytes that follow them into `tail`: one
 /// system call for a block and its padding when the kernel returns everything at once.
-inline void pread_all_with_tail(int fd, void* data, std::size_t size, void* tail, std::size_t tail_size, std::uint64_t offset,
-                                const std::filesystem::path& path) {
+inline void pread_all_with_tail(int fd, void* data, std::size_t size, void* tail, std::size_t tail_size,
+                                std::uint64_t offset, const std::filesystem::path& path) {
     iovec pieces[2] = {{data, size}, {tail, tail_size}};
     ssize_t n;
     do n = ::preadv(fd, pieces, tail_size ? 2 : 1, static_cast<off_t>(offset));
@@ -213,12 +220,14 @@ inline int open_created(const std::filesystem::path& path, int flags) noexcept {
 inline const std::string& process_token() {
     static const std::string token = [] {
         std::random_device device;
-        const std::uint64_t bits = (std::uint64_t{device()} << 32) ^ device() ^
-                                   static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+        const std::uint64_t bits =
+            (std::uint64_t{device()} << 32) ^ device() ^
+            static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
         // 32 bits: names stay short (a long template name plus this suffix must fit NAME_MAX), and
         // the rare collision is passed over like any existing name.
         char text[9];
-        std::snprintf(text, sizeof text, "%08llx", static_cast<unsigned long long>((bits ^ (bits >> 32)) & 0xffffffffu));
+        std::snprintf(text, sizeof text, "%08llx",
+                      static_cast<unsigned long long>((bits ^ (bits >> 32)) & 0xffffffffu));
         return std::string(text);
     }();
     return token;
@@ -234,19 +243,21 @@ void remove_stale_temporaries(const std::filesystem::path& dir, Accept&& ours) n
     try {
         std::error_code ec;
         const auto d = dir.empty() ? std::filesystem::path(".") : dir;
-        for (auto it = std::filesystem::directory_iterator(d, ec); !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        for (auto it = std::filesystem::directory_iterator(d, ec); !ec && it != std::filesystem::directory_iterator();
+             it.increment(ec)) {
             const std::string name = it->path().filename().string();
             if (name.find(temp_marker) == std::string::npos || !ours(name)) continue;
             file_descriptor fd(::open(it->path().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-            if (!fd || ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) continue;  // a writer is at work (or not ours to open)
-            struct stat opened {}, named {};
+            if (!fd || ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0)
+                continue;  // a writer is at work (or not ours to open)
+            struct stat opened {
+            }, named{};
             // Unlink only the file we locked, not one that replaced it meanwhile.
-            if (::fstat(fd.get(), &opened) == 0 && ::lstat(it->path().c_str(), &named) == 0 && S_ISREG(opened.st_mode) &&
-                opened.st_ino == named.st_ino && opened.st_dev == named.st_dev)
+            if (::fstat(fd.get(), &opened) == 0 && ::lstat(it->path().c_str(), &named) == 0 &&
+                S_ISREG(opened.st_mode) && opened.st_ino == named.st_ino && opened.st_dev == named.st_dev)
                 ::unlink(it->path().c_str());
         }
-    } catch (...) {
-    }
+    } catch (...) {}
 }
 
 /// A file written under a temporary name and published atomically by commit(). Destroying it
@@ -260,7 +271,8 @@ public:
         // with us) is passed over for the next one: O_EXCL never reuses a file.
         for (int attempt = 0;; ++attempt) {
             temp_ = final_;
-            temp_ += std::string(temp_marker) + std::to_string(::getpid()) + "." + process_token() + "." + std::to_string(counter++);
+            temp_ += std::string(temp_marker) + std::to_string(::getpid()) + "." + process_token() + "." +
+                     std::to_string(counter++);
             const int fd = injected_failure(io_op::create, temp_) ? -1 : open_created(temp_, O_WRONLY | O_EXCL);
             if (fd < 0) {
                 if (errno == EEXIST && attempt < 100) continue;
@@ -273,7 +285,8 @@ public:
             if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
                 if (errno != EWOULDBLOCK) break;  // no locks on this file system: no cleaner can lock it either
             } else {
-                struct stat opened {}, named {};
+                struct stat opened {
+                }, named{};
                 if (::fstat(fd, &opened) == 0 && ::lstat(temp_.c_str(), &named) == 0 && opened.st_ino == named.st_ino &&
                     opened.st_dev == named.st_dev) {
                     lock_ = file_descriptor(::dup(fd));  // keeps the lock across the close before rename
@@ -306,8 +319,10 @@ public:
         fsync_or_throw(fd_.get(), temp_);
         // close() can report a deferred write error (NFS, quota): check it before publishing.
         const int fd = fd_.release();
-        if (::close(fd) != 0 || injected_failure(io_op::close, temp_)) throw io_error("cannot close", temp_, last_error());
-        if (injected_failure(io_op::rename, final_) || ::rename(temp_.c_str(), final_.c_str()) != 0) throw io_error("cannot rename temporary file into place", final_, last_error());
+        if (::close(fd) != 0 || injected_failure(io_op::close, temp_))
+            throw io_error("cannot close", temp_, last_error());
+        if (injected_failure(io_op::rename, final_) || ::rename(temp_.c_str(), final_.c_str()) != 0)
+            throw io_error("cannot rename temporary file into place", final_, last_error());
         committed_ = true;
         lock_.close();
         fsync_directory(final_.parent_path());
