@@ -50,6 +50,7 @@
 
 #include <ckpt/checkpoint.hpp>
 #include <ckpt/detail/mpi_manifest.hpp>
+#include <ckpt/warning.hpp>
 
 namespace ckpt {
 
@@ -95,8 +96,8 @@ tracked_shard<T> track_shard(std::string name, T& block, shape global, shape off
 namespace mpi {
 
 /// What a save does when replicas of an entry differ between ranks: refuse (the default) throws
-/// mismatch_error naming the entry and two ranks; warn prints that on rank 0's stderr and saves
-/// rank-owner's copy; off does not compare.
+/// mismatch_error naming the entry and two ranks; warn hands that to rank 0's warning handler (ckpt/warning.hpp) and
+/// saves rank-owner's copy; off does not compare.
 enum class divergence { refuse, warn, off };
 
 namespace detail {
@@ -380,8 +381,7 @@ inline save_layout plan_save(const std::vector<std::vector<planned_block>>& all,
         }
     }
     std::vector<std::vector<const planned_block*>> replicas(world);
-    for (std::uint32_t r = 0; r < world && policy != divergence::off; ++r)
-        replicas[r] = of_role(r, entry_role::replicated);
+    for (std::uint32_t r = 0; r < world; ++r) replicas[r] = of_role(r, entry_role::replicated);
     if (policy != divergence::off)
         for (std::size_t i = 0; i < reference.size(); ++i)
             for (std::uint32_t r = 1; r < world; ++r) {
@@ -391,8 +391,7 @@ inline save_layout plan_save(const std::vector<std::vector<planned_block>>& all,
                                          hex(reference[i]->checksum) + " and " + hex(b.checksum) +
                                          "): a replicated object has diverged across ranks";
                 if (policy == divergence::refuse) throw mismatch_error(what, file, b.path);
-                if (layout.warning.empty())
-                    layout.warning = "ckpt: warning: " + file.string() + ": entry '" + b.path + "': " + what;
+                if (layout.warning.empty()) layout.warning = file.string() + ": entry '" + b.path + "': " + what;
                 break;
             }
 
@@ -458,7 +457,9 @@ inline save_layout plan_save(const std::vector<std::vector<planned_block>>& all,
     }
     std::vector<ckpt::detail::manifest_entry> replicated;
     for (std::size_t i = 0; i < reference.size(); ++i) {
-        const auto& b = *reference[i];
+        // The owner's copy is the one written: its checksum, not rank 0's, goes into the manifest
+        // (they differ when diverged replicas are saved with divergence::warn or off).
+        const auto& b = *replicas[layout.owner[i]][i];
         ckpt::detail::manifest_entry m{b.path, entry_role::replicated, b.kind, b.type, b.dims, {}};
         m.pieces.push_back({layout.owner[i], b.column_major, shape{}, b.dims, b.size, b.checksum});
         replicated.push_back(std::move(m));
@@ -557,7 +558,7 @@ private:
         for (const auto& bytes : comm_.allgather(detail::encode_descriptions(sink.blocks)))
             all.push_back(detail::decode_descriptions(bytes));
         const detail::save_layout layout = detail::plan_save(all, divergence_, file);
-        if (!layout.warning.empty() && me == 0) std::fprintf(stderr, "%s\n", layout.warning.c_str());
+        if (!layout.warning.empty() && me == 0) ckpt::detail::warn(warning_kind::diverged_replicas, layout.warning);
 
         // Rank 0 makes the temporary directory (its name marks it as temporary to every scan).
         if (me == 0) {

@@ -20,6 +20,7 @@ enum class warning_kind {
     async_save_failed,   ///< an asynchronous save failed where its error could not be thrown (a destructor)
     cannot_delete,       ///< a rotation could not delete a checkpoint file (the next manager tries again)
     state_not_recorded,  ///< a manager could not update its state file (a full disk; the next save does)
+    diverged_replicas,   ///< replicated state differed between MPI ranks and was saved all the same (divergence::warn)
 };
 
 /// One warning: its kind and a message naming the file: `std::puts(w.message.c_str());`

@@ -393,8 +393,16 @@ int divergent(const fs::path& dir) {
     MPI_Barrier(MPI_COMM_WORLD);
     CHECK(!ckpt::latest_checkpoint(dir) && !has_temp(dir), "a refused save left something");
     ck.on_divergent_replicas(ckpt::mpi::divergence::warn);
+    std::vector<ckpt::warning> warnings;
+    ckpt::set_warning_handler([&](const ckpt::warning& w) { warnings.push_back(w); });
     const auto p = ck.save(dir / "ckpt");
+    ckpt::set_warning_handler({});
     CHECK(ckpt::latest_checkpoint(dir) == p, "the warned save was not committed");
+    // Rank 0 reports the divergence through the warning handler, never on its own to stderr.
+    CHECK(world_rank != 0 || (warnings.size() == 1 && warnings[0].kind == ckpt::warning_kind::diverged_replicas &&
+                              contains(warnings[0].message, "model/bias")),
+          "rank 0 saw %zu warnings", warnings.size());
+    CHECK(world_rank == 0 || warnings.empty(), "rank %d warned", world_rank);
     ck.on_divergent_replicas(ckpt::mpi::divergence::off);
     const auto q = ck.save(dir / "ckpt");
     CHECK(ckpt::latest_checkpoint(dir) == q, "the save with the check off was not committed");
