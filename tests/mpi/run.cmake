@@ -33,6 +33,16 @@ if(SCENARIO STREQUAL "matrix")
       endif()
       message(STATUS "ckpt ${args}:\n${out}")
     endforeach()
+    # The consolidated export holds the global tensors, bit for bit (the restore runs dumped them).
+    # Debian's python3, which has numpy (install-deps.sh), before any other on the PATH.
+    find_program(PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)
+    find_program(PYTHON3 python3 REQUIRED)
+    execute_process(COMMAND ${PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/check_export.py whole.npz saved-on-3-ckpt-1
+                    WORKING_DIRECTORY ${WORK_DIR} RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE out)
+    if(NOT result EQUAL 0)
+      message(FATAL_ERROR "the exported npz is not the global tensors (${result}):\n${out}")
+    endif()
+    message(STATUS "${out}")
     execute_process(COMMAND ${TOOL} diff saved-on-3/ckpt-1 saved-on-4/ckpt-1 WORKING_DIRECTORY ${WORK_DIR} RESULT_VARIABLE result OUTPUT_VARIABLE out)
     if(NOT result EQUAL 1 OR NOT out MATCHES "ranks: 3 -> 4")
       message(FATAL_ERROR "ckpt diff of checkpoints of 3 and 4 ranks (${result}):\n${out}")

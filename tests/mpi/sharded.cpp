@@ -14,12 +14,14 @@
 #include <ckpt/ckpt.hpp>
 #include <ckpt/mpi.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 #include <string>
@@ -320,6 +322,16 @@ int restore(const fs::path& file, std::uint64_t seed, int saved_ranks) {
         Eigen::MatrixXd columns;
         r.read("columns", columns);
         CHECK(same_bits(columns, whole.columns), "reader: assembled columns differ");
+        // The global tensors in row-major order, for run.cmake to compare with `ckpt export`'s npz.
+        std::string stem = file.string();
+        std::replace(stem.begin(), stem.end(), '/', '-');
+        const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> columns_rm = whole.columns;
+        std::ofstream(stem + ".embedding.f32", std::ios::binary)
+            .write(reinterpret_cast<const char*>(whole.embedding_rm.data()),
+                   static_cast<std::streamsize>(whole.embedding_rm.size() * sizeof(float)));
+        std::ofstream(stem + ".columns.f64", std::ios::binary)
+            .write(reinterpret_cast<const char*>(columns_rm.data()),
+                   static_cast<std::streamsize>(columns_rm.size() * sizeof(double)));
     }
     CHECK(r.ranks() == static_cast<std::uint32_t>(saved_ranks), "reader ranks");
     for (int k = 0; k < saved_ranks; ++k) {
