@@ -21,6 +21,7 @@
 #include <vector>
 
 #include <ckpt/async.hpp>
+#include <ckpt/coordination.hpp>
 #include <ckpt/detail/mpi_manifest.hpp>
 #include <ckpt/detail/restore_walk.hpp>
 #include <ckpt/detail/save_walk.hpp>
@@ -250,6 +251,10 @@ public:
 
     /// Saves so far, including those of the run a restore came from.
     std::uint64_t save_counter() const noexcept { return save_counter_; }
+
+    /// The processes that save this checkpoint together (ckpt/coordination.hpp), or null for a
+    /// checkpoint of one process. `if (auto* c = ck.coordination()) leader = c->rank() == 0;`
+    virtual coordinator* coordination() noexcept { return nullptr; }
 
 protected:
     /// Implemented by checkpoint<Ts...>: writes the tracked objects to `file`.

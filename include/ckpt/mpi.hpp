@@ -221,6 +221,35 @@ private:
     int rank_ = 0, size_ = 1;
 };
 
+/// ckpt::coordinator over a communicator: what a checkpoint_manager of a ckpt::mpi::checkpoint
+/// takes its decisions through.
+class mpi_coordinator final : public coordinator {
+public:
+    explicit mpi_coordinator(const communicator& comm) : comm_(comm) {}
+    int rank() const noexcept override { return comm_.rank(); }
+    int size() const noexcept override { return comm_.size(); }
+    std::string share(std::string bytes) override { return comm_.broadcast(std::move(bytes), 0); }
+    std::uint64_t combine(std::uint64_t mine) override {
+        unsigned long long in = mine, out = 0;
+        MPI_Allreduce(&in, &out, 1, MPI_UNSIGNED_LONG_LONG, MPI_BOR, comm_.get());
+        return out;
+    }
+    void agree(std::exception_ptr mine, const std::string& during, const std::filesystem::path& file) override {
+        failure f;
+        if (mine) {
+            try {
+                std::rethrow_exception(mine);
+            } catch (...) {
+                f = capture();
+            }
+        }
+        if (auto any = comm_.agree(f, during)) raise(any, file);
+    }
+
+private:
+    const communicator& comm_;
+};
+
 /// One block a save walk produced on this rank.
 struct planned_block {
     std::string path;
@@ -514,6 +543,8 @@ public:
     int size() const noexcept { return comm_.size(); }
     /// The communicator the checkpoint runs on (the caller's): `MPI_Barrier(ck.communicator());`
     MPI_Comm communicator() const noexcept { return comm_.get(); }
+    /// Decisions shared by every rank (a checkpoint_manager takes them through it).
+    coordinator* coordination() noexcept override { return &coordinator_; }
 
 private:
     void do_write(const std::filesystem::path& file, const save_options& options, std::uint64_t counter) override {
@@ -788,6 +819,7 @@ private:
     }
 
     detail::communicator comm_;
+    detail::mpi_coordinator coordinator_{comm_};
     std::tuple<Ts...> objects_;
     divergence divergence_ = divergence::refuse;
 };
