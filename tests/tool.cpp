@@ -474,3 +474,16 @@ TEST_CASE("ckpt diff compares tensor values in logical order, with tolerances, J
               "\",\"atol\":0,\"rtol\":0,\"compared\":3,\"equal\":true,\"differences\":[]}\n");
     CHECK(tool("diff " + fa + " " + fb + " --atol -1").status == 2);
 }
+
+TEST_CASE("the tool is built on the public API alone", "[tool]") {
+    // docs/architecture.md promises it: what the tool needs, users writing their own tools need too.
+    for (const auto& entry : std::filesystem::directory_iterator(std::string(CKPT_SOURCE_DIR) + "/tools/ckpt")) {
+        std::ifstream in(entry.path());
+        const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+        INFO(entry.path().string());
+        CHECK(text.find("ckpt::detail") == std::string::npos);
+        CHECK(text.find("<ckpt/detail") == std::string::npos);
+        CHECK(text.find("<ckpt/format") == std::string::npos);
+        CHECK(text.find("<ckpt/io") == std::string::npos);
+    }
+}

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -16,6 +17,7 @@
 #include <ckpt/checkpoint_record.hpp>
 #include <ckpt/detail/directory_scan.hpp>
 #include <ckpt/detail/manager_state.hpp>
+#include <ckpt/detail/mpi_manifest.hpp>
 #include <ckpt/detail/restore_walk.hpp>
 #include <ckpt/format/layout.hpp>
 #include <ckpt/io/file.hpp>
@@ -77,6 +79,78 @@ public:
 
 private:
     detail::atomic_file file_;
+};
+
+/// Whether `path` is the directory of a sharded checkpoint (written by ckpt::mpi::checkpoint):
+/// `if (ckpt::is_sharded_checkpoint(p)) ...`
+inline bool is_sharded_checkpoint(const std::filesystem::path& path) { return detail::is_sharded_checkpoint(path); }
+
+/// How a sharded checkpoint holds an entry: `if (e.role == ckpt::sharded_role::shard) ...`
+enum class sharded_role {
+    replicated,  ///< identical on every rank, stored once (by one rank)
+    per_rank,    ///< one copy per rank, in that rank's file
+    shard,       ///< a block of a global tensor; the pieces tile it
+};
+
+/// The role as the manifest and the tool name it: "replicated", "per-rank", "shard".
+inline const char* sharded_role_name(sharded_role r) noexcept {
+    return detail::role_name(static_cast<detail::entry_role>(static_cast<int>(r)));
+}
+
+/// One stored block of a sharded checkpoint's entry: `p.rank`'s file holds `p.extents` at `p.offsets`.
+struct sharded_piece {
+    std::uint32_t rank = 0;      ///< the rank whose file holds it: `"rank-" + std::to_string(p.rank)`
+    bool column_major = false;   ///< the block's element order
+    shape offsets;               ///< of the block in the global tensor (zeros unless a shard)
+    shape extents;               ///< the block's shape
+    std::uint64_t bytes = 0;     ///< the block's length: `total += p.bytes;`
+    std::uint64_t checksum = 0;  ///< XXH3-64 as the rank file's index keeps it
+};
+
+/// One logical entry of a sharded checkpoint with its pieces: `for (auto& p : e.pieces) ...`
+struct sharded_entry {
+    std::string path;                              ///< "model/kernel"
+    sharded_role role = sharded_role::replicated;  ///< how it was tracked
+    entry_kind kind = entry_kind::tensor;          ///< tensor or encoded value
+    ckpt::dtype dtype = ckpt::dtype::bytes;        ///< element type
+    shape dims;                                    ///< the global shape for a shard, the entry's shape otherwise
+    std::vector<sharded_piece> pieces;             ///< per-rank entries: one piece, in its rank's file
+};
+
+/// The layout of a sharded checkpoint as its manifest records it, and checks of its pieces:
+/// `ckpt::sharded_layout l("run/ckpt-3"); for (auto& e : l.entries()) l.verify(e);`
+class sharded_layout {
+public:
+    /// Reads the manifest; throws format_error or corrupt_error when it is missing or damaged.
+    explicit sharded_layout(const std::filesystem::path& dir) : reader_(std::make_unique<detail::sharded_reader>(dir)) {
+        for (const auto& m : reader_->manifest().entries) {
+            sharded_entry e{m.path, static_cast<sharded_role>(static_cast<int>(m.role)), m.kind, m.dtype, m.dims, {}};
+            for (const auto& p : m.pieces)
+                e.pieces.push_back({p.file, p.column_major, p.offsets, p.extents, p.length, p.checksum});
+            entries_.push_back(std::move(e));
+        }
+    }
+    /// The number of ranks that saved it: `l.ranks() == 4`
+    std::uint32_t ranks() const noexcept { return reader_->world_size(); }
+    /// The save's metadata: `l.metadata().step`
+    const ckpt::metadata& metadata() const noexcept { return reader_->metadata(); }
+    /// Every entry, per-rank entries of every rank included, in manifest order.
+    const std::vector<sharded_entry>& entries() const noexcept { return entries_; }
+    /// Reads every piece of `e` (one of entries()) and checks it against its checksum; throws
+    /// corrupt_error naming the rank file and the entry. `l.verify(l.entries()[0]);`
+    void verify(const sharded_entry& e) {
+        reader_->verify_entry(reader_->manifest().entries.at(detail::to_size(&e - entries_.data())));
+    }
+    /// What no piece covers: every rank file and the manifest file checked whole. `l.verify_files();`
+    void verify_files() {
+        for (std::uint32_t r = 0; r < reader_->world_size(); ++r)
+            detail::file_reader(reader_->path() / detail::rank_file_name(r)).verify();
+        detail::file_reader(reader_->path() / detail::sharded_manifest_name).verify();
+    }
+
+private:
+    std::unique_ptr<detail::sharded_reader> reader_;
+    std::vector<sharded_entry> entries_;
 };
 
 }  // namespace ckpt

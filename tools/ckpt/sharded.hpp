@@ -6,7 +6,6 @@
 // piece in `verify`, per-rank entries in `diff`, and sizes in `ls`.
 
 #include <ckpt/ckpt.hpp>
-#include <ckpt/detail/mpi_manifest.hpp>
 
 #include <algorithm>
 #include <cstdio>
@@ -23,7 +22,7 @@
 namespace ckpt::tool {
 
 /// `if (ckpt::tool::is_sharded(path)) ...`
-inline bool is_sharded(const std::filesystem::path& p) { return ckpt::detail::is_sharded_checkpoint(p); }
+inline bool is_sharded(const std::filesystem::path& p) { return ckpt::is_sharded_checkpoint(p); }
 
 /// Bytes of a checkpoint: the file, or every file of a sharded checkpoint's directory.
 inline std::uintmax_t checkpoint_size(const std::filesystem::path& p, std::error_code& ec) {
@@ -37,31 +36,31 @@ inline std::uintmax_t checkpoint_size(const std::filesystem::path& p, std::error
 /// Reads and checks every piece of every logical entry, in chunks, under one progress bar (the
 /// tool's shared pass, over pieces); after each entry, `each(index, problem)` with problem nullptr
 /// or the corrupt_error's message.
-inline void check_pieces(ckpt::detail::sharded_reader& r, const std::string& label,
+inline void check_pieces(ckpt::sharded_layout& r, const std::string& label,
                          const std::function<void(std::size_t, const char*)>& each) {
-    const auto& entries = r.manifest().entries;
+    const auto& entries = r.entries();
     std::uint64_t total = 0;
     for (const auto& m : entries)
-        for (const auto& p : m.pieces) total += p.length;
+        for (const auto& p : m.pieces) total += p.bytes;
     progress bar(label, total);
     for (std::size_t i = 0; i < entries.size(); ++i) {
         std::string problem;
         try {
-            r.verify_entry(entries[i]);
+            r.verify(entries[i]);
         } catch (const ckpt::corrupt_error& e) {
             problem = e.what();
         }
-        for (const auto& p : entries[i].pieces) bar.advance(p.length);
+        for (const auto& p : entries[i].pieces) bar.advance(p.bytes);
         each(i, problem.empty() ? nullptr : problem.c_str());
     }
 }
 
-inline std::string pieces_text(const ckpt::detail::manifest_entry& m) {
+inline std::string pieces_text(const ckpt::sharded_entry& m) {
     std::string s;
     for (std::size_t i = 0; i < m.pieces.size() && i < 8; ++i) {
         const auto& p = m.pieces[i];
-        s += (i ? " " : "") + std::string("rank-") + std::to_string(p.file);
-        if (m.role == ckpt::detail::entry_role::shard) s += ":" + p.extents.to_string() + "@" + p.offsets.to_string();
+        s += (i ? " " : "") + std::string("rank-") + std::to_string(p.rank);
+        if (m.role == ckpt::sharded_role::shard) s += ":" + p.extents.to_string() + "@" + p.offsets.to_string();
     }
     if (m.pieces.size() > 8) s += " ...";
     return s;
@@ -70,9 +69,9 @@ inline std::string pieces_text(const ckpt::detail::manifest_entry& m) {
 /// `ckpt inspect DIR [--json]` for a sharded checkpoint: metadata, then every logical entry with
 /// its role and pieces, each piece checked against its checksum.
 inline int inspect_sharded(const std::filesystem::path& dir, bool json, std::ostream& out) {
-    ckpt::detail::sharded_reader r(dir);
+    ckpt::sharded_layout r(dir);
     const auto& md = r.metadata();
-    const auto& entries = r.manifest().entries;
+    const auto& entries = r.entries();
     std::vector<std::string> status;
     bool all_ok = true;
     check_pieces(r, "checking", [&](std::size_t, const char* problem) {
@@ -82,7 +81,7 @@ inline int inspect_sharded(const std::filesystem::path& dir, bool json, std::ost
     std::error_code ec;
     const auto bytes = checkpoint_size(dir, ec);
     if (json) {
-        out << "{\"directory\":" << json_string(dir.string()) << ",\"sharded\":true,\"ranks\":" << r.world_size()
+        out << "{\"directory\":" << json_string(dir.string()) << ",\"sharded\":true,\"ranks\":" << r.ranks()
             << ",\"size\":" << bytes << ",\"save_counter\":" << md.save_counter
             << ",\"wall_time\":" << json_string(iso_time(md.wall_time))
             << ",\"step\":" << (md.step ? std::to_string(*md.step) : "null") << ",\"metrics\":{";
@@ -101,22 +100,22 @@ inline int inspect_sharded(const std::filesystem::path& dir, bool json, std::ost
         for (std::size_t i = 0; i < entries.size(); ++i) {
             const auto& m = entries[i];
             out << (i ? "," : "") << "{\"path\":" << json_string(m.path) << ",\"role\":\""
-                << ckpt::detail::role_name(m.role) << "\",\"kind\":\"" << entry_kind_name(m.kind) << "\",\"dtype\":\""
+                << ckpt::sharded_role_name(m.role) << "\",\"kind\":\"" << entry_kind_name(m.kind) << "\",\"dtype\":\""
                 << dtype_name(m.dtype) << "\",\"shape\":" << m.dims.to_string() << ",\"pieces\":[";
             for (std::size_t k = 0; k < m.pieces.size(); ++k) {
                 const auto& p = m.pieces[k];
                 char checksum[17];
                 std::snprintf(checksum, sizeof checksum, "%016llx", static_cast<unsigned long long>(p.checksum));
-                out << (k ? "," : "") << "{\"file\":" << json_string(ckpt::detail::rank_file_name(p.file))
+                out << (k ? "," : "") << "{\"file\":" << json_string("rank-" + std::to_string(p.rank))
                     << ",\"offsets\":" << p.offsets.to_string() << ",\"extents\":" << p.extents.to_string()
-                    << ",\"bytes\":" << p.length << ",\"checksum\":\"" << checksum << "\"}";
+                    << ",\"bytes\":" << p.bytes << ",\"checksum\":\"" << checksum << "\"}";
             }
             out << "],\"status\":\"" << status[i] << "\"}";
         }
         out << "]}\n";
         return all_ok ? 0 : 1;
     }
-    out << printable(dir.string()) << ": sharded checkpoint of " << r.world_size() << " ranks, " << bytes << " bytes, "
+    out << printable(dir.string()) << ": sharded checkpoint of " << r.ranks() << " ranks, " << bytes << " bytes, "
         << entries.size() << " entries\n";
     out << "  save counter " << md.save_counter << ", saved " << iso_time(md.wall_time);
     if (md.step) out << ", step " << *md.step;
@@ -132,9 +131,9 @@ inline int inspect_sharded(const std::filesystem::path& dir, bool json, std::ost
     for (std::size_t i = 0; i < entries.size(); ++i) {
         const auto& m = entries[i];
         std::uint64_t length = 0;
-        for (const auto& p : m.pieces) length += p.length;
+        for (const auto& p : m.pieces) length += p.bytes;
         char line[160];
-        std::snprintf(line, sizeof line, "  %-10s %-10s %-10s %-18s %12llu  %-4s ", ckpt::detail::role_name(m.role),
+        std::snprintf(line, sizeof line, "  %-10s %-10s %-10s %-18s %12llu  %-4s ", ckpt::sharded_role_name(m.role),
                       entry_kind_name(m.kind), dtype_name(m.dtype), m.dims.to_string().c_str(),
                       static_cast<unsigned long long>(length), status[i].c_str());
         out << "  " << names[i] << std::string(width - names[i].size(), ' ') << line << pieces_text(m) << "\n";
@@ -145,16 +144,16 @@ inline int inspect_sharded(const std::filesystem::path& dir, bool json, std::ost
 /// `ckpt verify` of a sharded checkpoint: the manifest, every piece against it, every rank file whole.
 inline int verify_sharded(const std::filesystem::path& dir, std::ostream& out, std::ostream& err) {
     try {
-        ckpt::detail::sharded_reader r(dir);
+        ckpt::sharded_layout r(dir);
         std::size_t damaged = 0;
         check_pieces(r, "verifying " + dir.filename().string(), [&](std::size_t, const char* problem) {
             if (problem) err << printable(problem) << "\n";
             damaged += problem ? 1 : 0;
         });
         if (damaged) return 1;
-        r.verify_all();  // the rank files whole and the manifest file: what no piece covers
-        out << printable(dir.string()) << ": ok (sharded, " << r.world_size() << " ranks, "
-            << r.manifest().entries.size() << " entries)\n";
+        r.verify_files();  // the rank files whole and the manifest file: what no piece covers
+        out << printable(dir.string()) << ": ok (sharded, " << r.ranks() << " ranks, " << r.entries().size()
+            << " entries)\n";
         return 0;
     } catch (const ckpt::error& e) {
         err << printable(e.what()) << "\n";
@@ -190,15 +189,13 @@ inline int diff_any(const std::filesystem::path& a, const std::filesystem::path&
         return 1;
     }
     if (!is_sharded(a) || !is_sharded(b)) return differences;
-    const ckpt::detail::sharded_reader ma(a), mb(b);
+    const ckpt::sharded_layout ma(a), mb(b);
     using key = std::pair<std::uint32_t, std::string>;
-    std::map<key, const ckpt::detail::manifest_entry*> left, right;
-    for (const auto& m : ma.manifest().entries)
-        if (m.role == ckpt::detail::entry_role::per_rank && opt.filter.keeps(m.path))
-            left[{m.pieces[0].file, m.path}] = &m;
-    for (const auto& m : mb.manifest().entries)
-        if (m.role == ckpt::detail::entry_role::per_rank && opt.filter.keeps(m.path))
-            right[{m.pieces[0].file, m.path}] = &m;
+    std::map<key, const ckpt::sharded_entry*> left, right;
+    for (const auto& m : ma.entries())
+        if (m.role == ckpt::sharded_role::per_rank && opt.filter.keeps(m.path)) left[{m.pieces[0].rank, m.path}] = &m;
+    for (const auto& m : mb.entries())
+        if (m.role == ckpt::sharded_role::per_rank && opt.filter.keeps(m.path)) right[{m.pieces[0].rank, m.path}] = &m;
     int per_rank = 0;
     for (const auto& [k, m] : left) {
         auto it = right.find(k);
