@@ -469,6 +469,32 @@ TEST_CASE("a temporary name that exists is passed over", "[trust][io]") {
     CHECK(restored_step(dir / "exact") == 0);
 }
 
+TEST_CASE("two processes saving under one prefix never replace each other's checkpoint", "[trust][io]") {
+    const auto dir = fresh("trust_prefix_race");
+    model m;
+    m.step = 42;
+    ckpt::checkpoint ck{ckpt::track("weights", m.weights), ckpt::track("step", m.step)};
+    // The other process takes ckpt-1 between this save's look for a free number and its rename.
+    hooks_reset reset;
+    ckpt::detail::io_fault_injector = [](ckpt::detail::io_op op, const fs::path& p) {
+        if (op == ckpt::detail::io_op::rename && p.filename() == "ckpt-1" && !fs::exists(p)) {
+            model other;
+            other.step = 7;
+            ckpt::checkpoint theirs{ckpt::track("weights", other.weights), ckpt::track("step", other.step)};
+            ckpt::detail::io_fault_injector = nullptr;  // their save is not intercepted
+            theirs.write(p);
+        }
+        return 0;
+    };
+    CHECK(ck.save(dir / "ckpt") == dir / "ckpt-2");
+    ckpt::detail::io_fault_injector = nullptr;
+    CHECK(restored_step(dir / "ckpt-1") == 7);   // theirs, untouched
+    CHECK(restored_step(dir / "ckpt-2") == 42);  // ours, under the next number, counted as such
+    CHECK(ck.save_counter() == 2);
+    CHECK(ckpt::reader(dir / "ckpt-2").metadata().save_counter == 2);
+    CHECK_FALSE(has_temp_files(dir));
+}
+
 // ---- 7.: a vector of an empty struct -------------------------------------------------------------
 
 namespace {

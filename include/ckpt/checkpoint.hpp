@@ -194,11 +194,25 @@ public:
         std::lock_guard lock(mutex_);
         wait_for_worker();
         remove_stale_temporaries_of_prefix(prefix);
-        const std::uint64_t n = next_number(prefix);
-        const auto file = numbered(prefix, n);
-        do_write(file, options, n);
-        save_counter_ = n;
-        return file;
+        // Another process saving under the same prefix may take the number between our look and
+        // our rename: the file is published only under a name still free, else under the next.
+        for (std::uint64_t n = next_number(prefix), attempt = 0;; n = next_number_after(prefix, n), ++attempt) {
+            const auto file = numbered(prefix, n);
+            try {
+                publish_new_only_ = true;
+                do_write(file, options, n);
+                publish_new_only_ = false;
+            } catch (const io_error& e) {
+                publish_new_only_ = false;
+                if (e.code() != std::errc::file_exists || attempt >= 100) throw;
+                continue;
+            } catch (...) {
+                publish_new_only_ = false;
+                throw;
+            }
+            save_counter_ = n;
+            return file;
+        }
     }
 
     /// As save(), but returns once the state is copied; the file is written in the background.
@@ -265,6 +279,9 @@ protected:
     virtual restore_status do_restore(const std::filesystem::path& file, restore_mode mode) = 0;
     /// Saves so far; see save_counter().
     std::atomic<std::uint64_t> save_counter_{0};
+    /// Set while save() writes: do_write must not replace a file of the same name (it throws
+    /// io_error with code EEXIST, and save() takes the next number).
+    bool publish_new_only_ = false;
 
 private:
     // A failed asynchronous save did not happen: its number is given out again. One whose file was
@@ -283,7 +300,10 @@ private:
         return file;
     }
     std::uint64_t next_number(const std::filesystem::path& prefix) const {
-        std::uint64_t n = save_counter_ + 1;
+        return next_number_after(prefix, save_counter_);
+    }
+    static std::uint64_t next_number_after(const std::filesystem::path& prefix, std::uint64_t taken) {
+        std::uint64_t n = taken + 1;
         std::error_code ec;
         while (std::filesystem::exists(numbered(prefix, n), ec)) ++n;
         return n;
@@ -344,7 +364,7 @@ private:
         std::apply(
             [&](auto&... t) { (detail::save_walker<detail::file_writer>(writer, t.name).visit(*t.object), ...); },
             objects_);
-        writer.finish(options, counter, std::chrono::system_clock::now());
+        writer.finish(options, counter, std::chrono::system_clock::now(), !publish_new_only_);
     }
 
     void do_snapshot(detail::snapshot& into) override {

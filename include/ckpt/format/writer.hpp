@@ -128,8 +128,9 @@ public:
         append(data, size);
     }
 
-    /// Writes the index and header, fsyncs and renames into place.
-    void finish(const save_options& options, std::uint64_t save_counter, std::chrono::system_clock::time_point when) {
+    /// Writes the index and header, fsyncs and renames into place (see atomic_file::commit for `replace`).
+    void finish(const save_options& options, std::uint64_t save_counter, std::chrono::system_clock::time_point when,
+                bool replace = true) {
         check_writable_metadata(options, file_.final_path());
         pad_to_alignment();
         file_header h;
@@ -149,7 +150,7 @@ public:
         char header[header_size];
         encode_header(h, header);
         pwrite_all(file_.fd(), header, header_size, 0, file_.temp_path());
-        file_.commit();
+        file_.commit(replace);
     }
 
     const std::filesystem::path& final_path() const noexcept { return file_.final_path(); }

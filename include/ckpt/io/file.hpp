@@ -260,6 +260,19 @@ void remove_stale_temporaries(const std::filesystem::path& dir, Accept&& ours) n
     } catch (...) {}
 }
 
+/// Renames `from` to `to` only if `to` does not exist; false with errno EEXIST if it does. Two
+/// processes that picked the same name then never replace each other's file.
+inline bool rename_no_replace(const std::filesystem::path& from, const std::filesystem::path& to) noexcept {
+#ifdef RENAME_NOREPLACE
+    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return true;
+    if (errno != EINVAL && errno != ENOSYS) return false;
+#endif
+    // A file system that cannot rename without replacing: a hard link never replaces either.
+    if (::link(from.c_str(), to.c_str()) != 0) return false;
+    ::unlink(from.c_str());
+    return true;
+}
+
 /// A file written under a temporary name and published atomically by commit(). Destroying it
 /// uncommitted removes the temporary: a failed save leaves nothing behind.
 class atomic_file {
@@ -314,15 +327,21 @@ public:
     const std::filesystem::path& temp_path() const noexcept { return temp_; }
     const std::filesystem::path& final_path() const noexcept { return final_; }
 
-    /// fsync, rename over the final name, fsync the directory.
-    void commit() {
+    /// fsync, rename over the final name (or, with `replace` false, only if no file has that name:
+    /// io_error with code EEXIST otherwise, the temporary kept until destruction), fsync the directory.
+    void commit(bool replace = true) {
         fsync_or_throw(fd_.get(), temp_);
         // close() can report a deferred write error (NFS, quota): check it before publishing.
         const int fd = fd_.release();
         if (::close(fd) != 0 || injected_failure(io_op::close, temp_))
             throw io_error("cannot close", temp_, last_error());
-        if (injected_failure(io_op::rename, final_) || ::rename(temp_.c_str(), final_.c_str()) != 0)
-            throw io_error("cannot rename temporary file into place", final_, last_error());
+        if (injected_failure(io_op::rename, final_) ||
+            !(replace ? ::rename(temp_.c_str(), final_.c_str()) == 0 : rename_no_replace(temp_, final_))) {
+            const auto failure = last_error();
+            if (!replace && failure == std::errc::file_exists)
+                throw io_error("another writer saved a file of this name meanwhile; not replaced", final_, failure);
+            throw io_error("cannot rename temporary file into place", final_, failure);
+        }
         committed_ = true;
         lock_.close();
         fsync_directory(final_.parent_path());
