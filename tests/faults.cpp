@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/process.hpp"
+
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -58,23 +60,7 @@ struct injector_reset {
     ~injector_reset() { ckpt::detail::io_fault_injector = nullptr; }
 };
 
-// Runs `body` in a forked child; the child's exit status is the result (0 = every check passed).
-template <class F>
-int in_child(F&& body) {
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        int code = 1;
-        try {
-            code = body();
-        } catch (...) {
-            code = 99;
-        }
-        ::_exit(code);
-    }
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
+using ckpt_test::in_child;
 
 }  // namespace
 

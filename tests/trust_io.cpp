@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include "support/models.hpp"
+#include "support/process.hpp"
 
 #include <algorithm>
 #include <array>
@@ -62,24 +63,7 @@ std::int64_t restored_step(const fs::path& file) {
     return m.step;
 }
 
-// Runs `body` in a forked child; its exit status is the result (0 = every check passed).
-template <class F>
-int in_child(F&& body) {
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        int code = 1;
-        try {
-            code = body();
-        } catch (const std::exception& e) {
-            std::fprintf(stderr, "child: %s\n", e.what());
-            code = 99;
-        }
-        ::_exit(code);
-    }
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
+using ckpt_test::in_child;
 
 ckpt::save_options at_step(std::int64_t step) {
     ckpt::save_options o;
