@@ -487,3 +487,29 @@ TEST_CASE("the tool is built on the public API alone", "[tool]") {
         CHECK(text.find("<ckpt/io") == std::string::npos);
     }
 }
+
+TEST_CASE("export checks each chunk as it streams it: damage found mid-block publishes nothing", "[tool]") {
+    fs::remove_all("tool_once");
+    fs::create_directories("tool_once");
+    // Row-major and over three 1 MiB chunks: streamed as stored, each chunk checked as it is read.
+    Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> rows(1000, 800);
+    for (Eigen::Index i = 0; i < rows.size(); ++i) rows.data()[i] = static_cast<float>(i);
+    ckpt::checkpoint ck{ckpt::track("rows", rows)};
+    ck.write("tool_once/ckpt");
+    REQUIRE(tool("export tool_once/ckpt --format npz -o tool_once/good.npz").status == 0);
+
+    // Damage in the last chunk: found after the first chunks were streamed, and still nothing is published.
+    const auto offset = ckpt::reader("tool_once/ckpt").find("rows")->offset + 3 * (1 << 20) - 100;
+    std::fstream f("tool_once/ckpt", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(offset));
+    f.put('\x55');
+    f.close();
+    for (const char* format : {"npz", "safetensors"}) {
+        const auto bad = tool("export tool_once/ckpt --format " + std::string(format) + " -o tool_once/bad." + format);
+        CHECK(bad.status == 2);
+        CHECK_THAT(bad.output, Catch::Contains("rows") && Catch::Contains("checksum mismatch"));
+        CHECK_FALSE(fs::exists("tool_once/bad." + std::string(format)));
+    }
+    for (const auto& e : fs::directory_iterator("tool_once"))
+        CHECK_THAT(e.path().string(), !Catch::Contains(".ckpt-tmp."));
+}

@@ -114,6 +114,11 @@ public:
             sharded_->read_range(e, offset, count, dest);
     }
 
+    /// The unit a checkpoint file's blocks are checked in: read_range over whole units reads every
+    /// byte once. 0 for a version 1 file (whole blocks only) and for a sharded checkpoint.
+    /// `if (r.chunk_size() && step % r.chunk_size() == 0) ...`
+    std::uint64_t chunk_size() const noexcept { return file_ ? file_->chunk_size() : 0; }
+
     /// Reads every block and checks its checksum and padding; throws corrupt_error at the first bad one.
     void verify() { file_ ? file_->verify() : sharded_->verify_all(); }
     /// The same for one entry, in chunks: nothing the size of the block is allocated.

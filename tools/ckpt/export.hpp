@@ -203,12 +203,13 @@ public:
         if (file_) std::fclose(file_);
     }
 
-    /// The block in order, chunk by chunk, to `sink(data, size)`. The block is checked first (the
-    /// reader verifies it chunk by chunk, in bounded memory), so a damaged block throws
-    /// corrupt_error before anything is written.
+    /// The block in order, chunk by chunk, to `sink(data, size)`, every byte checked before the
+    /// sink sees it: a damaged block throws corrupt_error, and the output is never committed.
     template <class Sink>
     void stream(const entry_info& e, Sink&& sink) {
-        if (!file_) {  // sharded: each range is checked against the chunks it covers as it is read
+        // Each range checked against the chunks it covers as it is read, so every byte is read once:
+        // a sharded checkpoint, or a file whose checksum chunks our reads cover whole.
+        if (!file_ || (reader_.chunk_size() && chunk % reader_.chunk_size() == 0)) {
             for (std::uint64_t done = 0; done < e.length;) {
                 const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, e.length - done));
                 reader_.read_range(e, done, n, buffer_.data());
@@ -217,7 +218,7 @@ public:
             }
             return;
         }
-        reader_.verify(e);
+        reader_.verify(e);  // a version 1 file: the whole block checked first, then read
         for (std::uint64_t done = 0; done < e.length;) {
             const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, e.length - done));
             read(e, done, buffer_.data(), n);
