@@ -35,7 +35,9 @@ namespace ckpt {
 /// every tracked object as it was: every check (entries, dtypes, shapes, container sizes and keys,
 /// every block's checksum, bool bytes, the decoding of every opaque value) happens before the first
 /// object changes. Blocks are read once, into new storage that the objects then take by a swap, so
-/// a restore needs memory for the tensors it replaces until it ends.
+/// a restore needs memory for the tensors it replaces. The checkpoint keeps that replaced storage
+/// until its next save (or restore, or its end): a second restore stages into it and touches no
+/// new memory, which makes it several times faster where fresh pages are slow to fault in.
 ///   strict (the default): every tracked object must be in the file, and non-empty containers must
 ///     have the file's size and keys (an empty one takes them).
 ///   partial: objects the file lacks are left as they are and listed in restore_status::missing();
@@ -335,6 +337,7 @@ public:
 
 private:
     void do_write(const std::filesystem::path& file, const save_options& options, std::uint64_t counter) override {
+        spares_.clear();  // a run that saves is training, not restoring again: give the memory back
         detail::file_writer writer(file);
         std::apply(
             [&](auto&... t) { (detail::save_walker<detail::file_writer>(writer, t.name).visit(*t.object), ...); },
@@ -343,6 +346,7 @@ private:
     }
 
     void do_snapshot(detail::snapshot& into) override {
+        spares_.clear();
         std::apply([&](auto&... t) { (detail::save_walker<detail::snapshot>(into, t.name).visit(*t.object), ...); },
                    objects_);
     }
@@ -363,7 +367,8 @@ private:
     restore_status restore_from(Source& reader, const std::filesystem::path& file, restore_mode mode) {
         // The check pass builds the plan and changes nothing; only plan.apply() touches the objects.
         const bool in_place_mode = detail::includes(mode, restore_mode::in_place);
-        detail::basic_restore_plan<Source> plan(reader, detail::includes(mode, restore_mode::partial), in_place_mode);
+        detail::basic_restore_plan<Source> plan(reader, detail::includes(mode, restore_mode::partial), in_place_mode,
+                                                &spares_);
         std::apply([&](auto&... t) { (detail::basic_restore_walker<Source>(plan, t.name).visit(*t.object), ...); },
                    objects_);
         plan.throw_if_problems();
@@ -374,6 +379,9 @@ private:
     }
 
     std::tuple<tracked<Ts>...> objects_;
+    // The tensor storage the last restore swapped out, for the next restore to stage into (see
+    // detail/restore_walk.hpp): kept until the next save, restore or the end of the checkpoint.
+    detail::spare_storage spares_;
 };
 
 /// Deduces the tracked types: `ckpt::checkpoint ck{ckpt::track("w", w), ckpt::track("step", step)};`
