@@ -347,7 +347,8 @@ void raw_pread(tensors& sink, const std::string& path,
     for (std::size_t i = 0; i < sink.size(); ++i) {
         auto* dest = reinterpret_cast<char*>(sink[i].data());
         for (std::uint64_t done = 0; done < blocks[i].second;) {
-            const auto n = ::pread(fd, dest + done, blocks[i].second - done, static_cast<off_t>(blocks[i].first + done));
+            const auto n =
+                ::pread(fd, dest + done, blocks[i].second - done, static_cast<off_t>(blocks[i].first + done));
             if (n <= 0) throw std::runtime_error("short read");
             done += static_cast<std::uint64_t>(n);
         }

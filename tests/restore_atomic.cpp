@@ -475,8 +475,7 @@ using counted_vector = std::vector<float, counting_allocator<float>>;
 
 }  // namespace
 
-TEST_CASE("a second restore stages into the storage the first one replaced, and a save gives it back",
-          "[restore]") {
+TEST_CASE("a second restore stages into the storage the first one replaced, and a save gives it back", "[restore]") {
     fs::remove_all("atomic_spares");
     constexpr std::size_t n = 1 << 18;  // 1 MiB
     counted_vector w(n), v(n);

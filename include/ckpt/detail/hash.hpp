@@ -9,7 +9,7 @@
 // run time when the CPU has AVX2. Both loops give the same digests. Skipped when xxhash's
 // implementation was already included (by the user, without it) or its vector unit is chosen.
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__AVX2__) && \
-    !defined(XXH_IMPLEM_13a8737387) && !defined(XXH_VECTOR) && !defined(XXH_DISPATCH_AVX2) &&   \
+    !defined(XXH_IMPLEM_13a8737387) && !defined(XXH_VECTOR) && !defined(XXH_DISPATCH_AVX2) && \
     !defined(XXH_TARGET_AVX2) && !defined(XXH_ACC_ALIGN)
 #define CKPT_DETAIL_XXH_AVX2
 #define XXH_DISPATCH_AVX2 1

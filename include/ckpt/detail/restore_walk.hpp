@@ -74,7 +74,8 @@ public:
         if (slot >= items_.size() || !items_[slot]) return nullptr;
         if (items_[slot]->type == &tag<T>) {
             auto& b = static_cast<box<T>&>(*items_[slot]);
-            if (tensor_traits<T>::shape_of(b.value) == s) return std::unique_ptr<box<T>>(static_cast<box<T>*>(items_[slot].release()));
+            if (tensor_traits<T>::shape_of(b.value) == s)
+                return std::unique_ptr<box<T>>(static_cast<box<T>*>(items_[slot].release()));
         }
         items_[slot].reset();
         return nullptr;
@@ -83,10 +84,6 @@ public:
     void replace(std::vector<std::unique_ptr<item>> items) noexcept { items_ = std::move(items); }
     /// Frees every spare.
     void clear() noexcept { items_.clear(); }
-    /// How many slots hold a spare.
-    std::size_t size() const noexcept {
-        return static_cast<std::size_t>(std::count_if(items_.begin(), items_.end(), [](const auto& p) { return p != nullptr; }));
-    }
 
 private:
     // Not const: distinct writable variables are never merged by a linker, so their addresses differ.
@@ -113,11 +110,8 @@ template <class Source>
 class basic_restore_plan {
 public:
     basic_restore_plan(Source& f, bool partial_mode, bool in_place_mode, spare_storage* spare_pool = nullptr)
-        : file(f),
-          partial(partial_mode),
-          in_place(in_place_mode),
-          consumed(f.entries().size(), 0),
-          spares(spare_pool) {}
+        : file(f), partial(partial_mode), in_place(in_place_mode), consumed(f.entries().size(), 0), spares(spare_pool) {
+    }
 
     Source& file;
     const bool partial;
