@@ -313,9 +313,9 @@ async_result run_async(const std::string& label, tensors& state, int reps, const
 // matrix), warm and cold. Cold: the file's pages are dropped with posix_fadvise(DONTNEED) before
 // each run, so every method reads from the device. Two kinds of run:
 // - repeated: one process restores again and again into the same matrices. "ckpt default" keeps
-//   one checkpoint object, whose second and later restores stage into the storage the previous one
-//   replaced; "new checkpoint each time" builds a checkpoint per restore, so it has no spares and
-//   stages into whatever the allocator hands out.
+//   one checkpoint object, which keeps the storage its restores replace from its second restore on,
+//   so its third and later restores stage into spares; "new checkpoint each time" builds a
+//   checkpoint per restore, so it has no spares and stages into whatever the allocator hands out.
 // - first: a freshly started process (this program run again) builds the state, which touches
 //   its pages as a model's initialisation would, and restores once: what a user's real resume costs.
 // Minor page faults are counted per restore (getrusage): fresh pages are what staging costs.
@@ -419,7 +419,7 @@ std::vector<restore_mode_result> run_restore_modes(const std::string& label, ten
                 methods[m]();
                 const double t = seconds_since(t0);
                 const long f = minor_faults() - f0;
-                if (r > 0) {  // round 0 is the kept checkpoint's first restore: it has no spares yet
+                if (r > 0) {  // round 0 is not counted; round 1 is the kept checkpoint's second restore
                     if (peak_reset) peaks[m] = std::max(peaks[m], read_status_kb("VmHWM:") - rss_before);
                     times[m].push_back(t);
                     faults[m].push_back(static_cast<double>(f));
@@ -476,8 +476,9 @@ void print_restore_modes(const std::vector<restore_mode_result>& results, int re
         "\nrestore modes: medians of %d runs, interleaved; \"vs raw pread\" is throughput relative to preading the "
         "same blocks of the same file into the same matrices in the same run (1.00x = as fast); warm and cold: "
         "repeated restores in one process; first restore: a new process per restore. \"ckpt default\" in repeated "
-        "restores is one checkpoint object, which holds the storage its last restore replaced (the size of the "
-        "restored tensors) between restores, until its next save\n",
+        "restores is one checkpoint object, which from its second restore on holds the storage its last restore "
+        "replaced (the size of the restored tensors) between restores, until its next save; round 1 of 9, its "
+        "second restore, still stages into new memory\n",
         reps);
 }
 
