@@ -14,12 +14,12 @@
 // elements are restored straight into the new container ("direct"): nobody sees it before the swap.
 //
 // Staging memory is recycled: the storage a restore swaps out of the objects is kept (a
-// spare_storage, owned by the checkpoint) and the next restore stages the same tensors into it.
-// Why: memory nobody touched yet costs a page fault per page on first write, and on our machines
-// that costs more than the read itself (about 2 us per 4 KiB page in a VM, against under 1 us to
-// copy it from the page cache; benchmarks/results/restore_modes.md); a second restore into pages
-// the first one already faulted runs at the speed of an in-place read. The first restore of a
-// process has no spares and pays for its pages.
+// spare_storage, owned by the checkpoint, from its second restore on) and the next restore stages
+// the same tensors into it. Why: memory nobody touched yet costs a page fault per page on first
+// write, and on our machines that costs more than the read itself (about 2.5 us per 4 KiB page in
+// a VM, against under 1 us to copy it from the page cache; benchmarks/results/restore_modes.md); a
+// restore into pages an earlier one already faulted runs at the speed of an in-place read. The
+// first restore of a process has no spares and pays for its pages.
 //
 // In in_place mode plain (non-bool) tensor blocks are not staged: the plan reads them into the
 // objects when it runs. Half the memory, but a damaged tensor block is then found after earlier
