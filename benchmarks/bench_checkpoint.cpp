@@ -21,6 +21,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cereal/archives/binary.hpp>
@@ -310,25 +311,79 @@ async_result run_async(const std::string& label, tensors& state, int reps, const
 
 // Restore modes against a raw read of the same bytes (each entry's block pread into the target
 // matrix), warm and cold. Cold: the file's pages are dropped with posix_fadvise(DONTNEED) before
-// each run, so every method reads from the device.
+// each run, so every method reads from the device. Two kinds of run:
+// - repeated: one process restores again and again into the same matrices. "ckpt default" keeps
+//   one checkpoint object, which keeps the storage its restores replace from its second restore on,
+//   so its third and later restores stage into spares; "new checkpoint each time" builds a
+//   checkpoint per restore, so it has no spares and stages into whatever the allocator hands out.
+// - first: a freshly started process (this program run again) builds the state, which touches
+//   its pages as a model's initialisation would, and restores once: what a user's real resume costs.
+// Minor page faults are counted per restore (getrusage): fresh pages are what staging costs.
 struct restore_mode_result {
     std::string state, cache, method;
-    double seconds = 0, ratio = 0, extra_peak_mib = -1;
+    double seconds = 0, ratio = 0, extra_peak_mib = -1, faults = 0;
 };
+
+long minor_faults() {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    return u.ru_minflt;
+}
+
+std::vector<std::pair<std::uint64_t, std::uint64_t>> block_list(const std::string& path, std::size_t count) {
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> blocks;  // offset, length per tensor
+    ckpt::reader r(path);
+    for (std::size_t i = 0; i < count; ++i) {
+        const auto* e = r.find("weights/" + std::to_string(i));
+        if (!e) throw std::runtime_error("no entry " + std::to_string(i));
+        blocks.emplace_back(e->offset, e->length);
+    }
+    return blocks;
+}
+
+void raw_pread(tensors& sink, const std::string& path,
+               const std::vector<std::pair<std::uint64_t, std::uint64_t>>& blocks) {
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    for (std::size_t i = 0; i < sink.size(); ++i) {
+        auto* dest = reinterpret_cast<char*>(sink[i].data());
+        for (std::uint64_t done = 0; done < blocks[i].second;) {
+            const auto n =
+                ::pread(fd, dest + done, blocks[i].second - done, static_cast<off_t>(blocks[i].first + done));
+            if (n <= 0) throw std::runtime_error("short read");
+            done += static_cast<std::uint64_t>(n);
+        }
+    }
+    ::close(fd);
+}
+
+const char* const mode_names[] = {"raw pread of the same bytes", "ckpt default (staged: all checks first)",
+                                  "ckpt default, new checkpoint each time (no spares)", "ckpt::in_place",
+                                  "ckpt::in_place | ckpt::verify_first"};
+
+// The child of a "first restore" run: builds the state, restores once with method m, prints
+// "seconds faults".
+int first_restore_child(const std::string& path, std::size_t count, Eigen::Index rows, Eigen::Index cols, int m) {
+    tensors sink = make_state(count, rows, cols);  // initialised, as a model is before it resumes
+    const auto blocks = block_list(path, count);
+    const long f0 = minor_faults();
+    const auto t0 = clock_type::now();
+    if (m == 0) {
+        raw_pread(sink, path, blocks);
+    } else {
+        ckpt::checkpoint ck{ckpt::track("weights", sink)};
+        ck.restore(path, m == 3 ? ckpt::in_place : m == 4 ? ckpt::in_place | ckpt::verify_first : ckpt::strict);
+    }
+    const double t = seconds_since(t0);
+    std::printf("%.6f %ld\n", t, minor_faults() - f0);
+    return 0;
+}
+
 std::vector<restore_mode_result> run_restore_modes(const std::string& label, tensors& state, int reps,
-                                                   const std::string& dir) {
+                                                   const std::string& dir, const std::string& self) {
     const std::string path = dir + "/restore_modes";
     std::remove(path.c_str());
     ckpt_save(state, path);
-    std::vector<std::pair<std::uint64_t, std::uint64_t>> blocks;  // offset, length per tensor
-    {
-        ckpt::reader r(path);
-        for (std::size_t i = 0; i < state.size(); ++i) {
-            const auto* e = r.find("weights/" + std::to_string(i));
-            if (!e) throw std::runtime_error("no entry " + std::to_string(i));
-            blocks.emplace_back(e->offset, e->length);
-        }
-    }
+    const auto blocks = block_list(path, state.size());
     tensors sink = state;
     for (auto& m : sink) m.setZero();
     auto drop_cache = [&] {
@@ -336,74 +391,103 @@ std::vector<restore_mode_result> run_restore_modes(const std::string& label, ten
         ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
         ::close(fd);
     };
-    auto raw = [&] {
-        const int fd = ::open(path.c_str(), O_RDONLY);
-        for (std::size_t i = 0; i < sink.size(); ++i) {
-            auto* dest = reinterpret_cast<char*>(sink[i].data());
-            for (std::uint64_t done = 0; done < blocks[i].second;) {
-                const auto n =
-                    ::pread(fd, dest + done, blocks[i].second - done, static_cast<off_t>(blocks[i].first + done));
-                if (n <= 0) throw std::runtime_error("short read");
-                done += static_cast<std::uint64_t>(n);
-            }
-        }
-        ::close(fd);
-    };
-    auto restore_with = [&](ckpt::restore_mode mode) {
+    ckpt::checkpoint kept{ckpt::track("weights", sink)};  // restores again and again: uses its spares
+    auto fresh_checkpoint = [&](ckpt::restore_mode mode) {
         return [&, mode] {
             ckpt::checkpoint ck{ckpt::track("weights", sink)};
             ck.restore(path, mode);
         };
     };
-    const std::vector<std::pair<std::string, std::function<void()>>> methods = {
-        {"raw pread of the same bytes", raw},
-        {"ckpt default (staged: all checks first)", restore_with(ckpt::strict)},
-        {"ckpt::in_place", restore_with(ckpt::in_place)},
-        {"ckpt::in_place | ckpt::verify_first", restore_with(ckpt::in_place | ckpt::verify_first)},
+    const std::vector<std::function<void()>> methods = {
+        [&] { raw_pread(sink, path, blocks); },
+        [&] { kept.restore(path); },
+        fresh_checkpoint(ckpt::strict),
+        fresh_checkpoint(ckpt::in_place),
+        fresh_checkpoint(ckpt::in_place | ckpt::verify_first),
     };
     std::vector<restore_mode_result> out;
     for (const bool cold : {false, true}) {
-        std::vector<std::vector<double>> times(methods.size());
+        std::vector<std::vector<double>> times(methods.size()), faults(methods.size());
         std::vector<long> peaks(methods.size(), -1);
         for (int r = 0; r < reps + 1; ++r) {  // round 0 warms the cache and the allocator: not counted
             for (std::size_t m = 0; m < methods.size(); ++m) {  // interleaved, so drift hits all alike
                 if (cold) drop_cache();
                 const long rss_before = read_status_kb("VmRSS:");
                 const bool peak_reset = reset_peak_rss();
+                const long f0 = minor_faults();
                 const auto t0 = clock_type::now();
-                methods[m].second();
+                methods[m]();
                 const double t = seconds_since(t0);
-                if (peak_reset) peaks[m] = std::max(peaks[m], read_status_kb("VmHWM:") - rss_before);
-                if (r > 0) times[m].push_back(t);
+                const long f = minor_faults() - f0;
+                if (r > 0) {  // round 0 is not counted; round 1 is the kept checkpoint's second restore
+                    if (peak_reset) peaks[m] = std::max(peaks[m], read_status_kb("VmHWM:") - rss_before);
+                    times[m].push_back(t);
+                    faults[m].push_back(static_cast<double>(f));
+                }
             }
         }
         for (std::size_t i = 0; i < state.size(); ++i)
             if (sink[i] != state[i]) throw std::runtime_error("restore modes: different values");
         const double base = median(times[0]);
         for (std::size_t m = 0; m < methods.size(); ++m)
-            out.push_back({label, cold ? "cold" : "warm", methods[m].first, median(times[m]), base / median(times[m]),
-                           peaks[m] < 0 ? -1 : peaks[m] / 1024.0});
+            out.push_back({label, cold ? "cold" : "warm", mode_names[m], median(times[m]), base / median(times[m]),
+                           peaks[m] < 0 ? -1 : peaks[m] / 1024.0, median(faults[m])});
+    }
+    // First restores: one fresh process per restore, methods interleaved; the file stays warm.
+    if (!self.empty()) {
+        const std::size_t count = state.size();
+        const auto rows = state.front().rows(), cols = state.front().cols();
+        const std::vector<int> first_methods = {0, 1, 3, 4};
+        std::vector<std::vector<double>> times(first_methods.size()), faults(first_methods.size());
+        for (int r = 0; r < reps; ++r) {
+            for (std::size_t k = 0; k < first_methods.size(); ++k) {
+                const std::string command = "'" + self + "' --first-restore-child '" + path + "' " +
+                                            std::to_string(count) + " " + std::to_string(rows) + " " +
+                                            std::to_string(cols) + " " + std::to_string(first_methods[k]);
+                std::FILE* p = ::popen(command.c_str(), "r");
+                double t = 0, f = 0;
+                if (!p || std::fscanf(p, "%lf %lf", &t, &f) != 2 || ::pclose(p) != 0)
+                    throw std::runtime_error("first-restore child failed: " + command);
+                times[k].push_back(t);
+                faults[k].push_back(f);
+            }
+        }
+        const double base = median(times[0]);
+        for (std::size_t k = 0; k < first_methods.size(); ++k)
+            out.push_back({label, "warm, first restore of a new process", mode_names[first_methods[k]],
+                           median(times[k]), base / median(times[k]), -1, median(faults[k])});
     }
     std::remove(path.c_str());
     return out;
 }
 
 void print_restore_modes(const std::vector<restore_mode_result>& results, int reps) {
-    std::printf("\n| state | page cache | restore | time (s) | vs raw pread | extra peak RSS (MiB) |\n");
-    std::printf("|---|---|---|---:|---:|---:|\n");
-    for (const auto& r : results)
-        std::printf("| %s | %s | %s | %.4f | %.2fx | %.1f |\n", r.state.c_str(), r.cache.c_str(), r.method.c_str(),
-                    r.seconds, r.ratio, r.extra_peak_mib);
+    std::printf(
+        "\n| state | page cache | restore | time (s) | vs raw pread | minor faults per restore | extra peak RSS during "
+        "the restore (MiB) |\n");
+    std::printf("|---|---|---|---:|---:|---:|---:|\n");
+    for (const auto& r : results) {
+        char peak[32] = "n/a";
+        if (r.extra_peak_mib >= 0) std::snprintf(peak, sizeof peak, "%.1f", r.extra_peak_mib);
+        std::printf("| %s | %s | %s | %.4f | %.2fx | %.0f | %s |\n", r.state.c_str(), r.cache.c_str(), r.method.c_str(),
+                    r.seconds, r.ratio, r.faults, peak);
+    }
     std::printf(
         "\nrestore modes: medians of %d runs, interleaved; \"vs raw pread\" is throughput relative to preading the "
-        "same "
-        "blocks of the same file into the same matrices in the same run (1.00x = as fast)\n",
+        "same blocks of the same file into the same matrices in the same run (1.00x = as fast); warm and cold: "
+        "repeated restores in one process; first restore: a new process per restore. \"ckpt default\" in repeated "
+        "restores is one checkpoint object, which from its second restore on holds the storage its last restore "
+        "replaced (the size of the restored tensors) between restores, until its next save; round 1 of 9, its "
+        "second restore, still stages into new memory\n",
         reps);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc == 7 && std::string(argv[1]) == "--first-restore-child")
+        return first_restore_child(argv[2], std::stoul(argv[3]), std::stol(argv[4]), std::stol(argv[5]),
+                                   std::stoi(argv[6]));
     int reps = 5;
     bool quick = false;
     bool restore_only = false;
@@ -475,7 +559,7 @@ int main(int argc, char** argv) {
             results.insert(results.end(), r.begin(), r.end());
             async_results.push_back(run_async(s.label, state, reps, dir));
         }
-        auto m = run_restore_modes(s.label, state, reps, dir);
+        auto m = run_restore_modes(s.label, state, reps, dir, std::filesystem::read_symlink("/proc/self/exe").string());
         mode_results.insert(mode_results.end(), m.begin(), m.end());
     }
     if (restore_only) {

@@ -438,3 +438,124 @@ TEST_CASE("a std::vector of an empty struct restores: its elements have no entri
     loader.restore(file).assert_consumed();
     CHECK(back.size() == 5);
 }
+
+namespace {
+
+// Counts the bytes a std::vector holds through it: what a restore allocates, keeps and frees.
+struct heap_count {
+    static inline std::size_t live = 0, peak = 0, allocations = 0;
+    static void reset() { peak = live, allocations = 0; }
+};
+template <class T>
+struct counting_allocator {
+    using value_type = T;
+    counting_allocator() = default;
+    template <class U>
+    counting_allocator(const counting_allocator<U>&) noexcept {}
+    T* allocate(std::size_t n) {
+        heap_count::live += n * sizeof(T);
+        heap_count::peak = std::max(heap_count::peak, heap_count::live);
+        ++heap_count::allocations;
+        return std::allocator<T>().allocate(n);
+    }
+    void deallocate(T* p, std::size_t n) noexcept {
+        heap_count::live -= n * sizeof(T);
+        std::allocator<T>().deallocate(p, n);
+    }
+    template <class U>
+    bool operator==(const counting_allocator<U>&) const noexcept {
+        return true;
+    }
+    template <class U>
+    bool operator!=(const counting_allocator<U>&) const noexcept {
+        return false;
+    }
+};
+using counted_vector = std::vector<float, counting_allocator<float>>;
+
+}  // namespace
+
+TEST_CASE("from its second restore on, a checkpoint stages into the storage the last restore replaced, until a save",
+          "[restore]") {
+    fs::remove_all("atomic_spares");
+    constexpr std::size_t n = 1 << 18;  // 1 MiB
+    counted_vector w(n), v(n);
+    for (std::size_t i = 0; i < n; ++i) w[i] = static_cast<float>(i), v[i] = static_cast<float>(n - i);
+    Eigen::MatrixXf m = Eigen::MatrixXf::Random(300, 200);
+    const Eigen::MatrixXf m_saved = m;
+    ckpt::checkpoint saver{ckpt::track("w", w), ckpt::track("v", v), ckpt::track("m", m)};
+    const auto file = saver.write("atomic_spares/ckpt");
+    const auto saved_w = w, saved_v = v;
+
+    counted_vector w2(n, 1.0f), v2(n, 2.0f);
+    Eigen::MatrixXf m2 = Eigen::MatrixXf::Zero(300, 200);
+    ckpt::checkpoint ck{ckpt::track("w", w2), ckpt::track("v", v2), ckpt::track("m", m2)};
+    const std::size_t live_before = heap_count::live;
+    // The first restore stages in new storage and gives the replaced storage back: a resume keeps
+    // no more memory than before.
+    heap_count::reset();
+    ck.restore(file);
+    CHECK(w2 == saved_w);
+    CHECK(v2 == saved_v);
+    CHECK(m2 == m_saved);
+    CHECK(heap_count::allocations == 2);
+    CHECK(heap_count::peak == live_before + 2 * n * sizeof(float));
+    CHECK(heap_count::live == live_before);
+
+    // The second stages in new storage too, and keeps what it replaced: as much as it restored.
+    w2.assign(n, 3.0f);
+    const float* const second_m = m2.data();
+    heap_count::reset();
+    ck.restore(file);
+    CHECK(heap_count::allocations == 2);
+    CHECK(heap_count::live == live_before + 2 * n * sizeof(float));
+    CHECK(w2 == saved_w);
+
+    // The third allocates nothing: it reads into the replaced storage and swaps.
+    w2.assign(n, 4.0f);
+    m2.setZero();
+    const float* const third_m = m2.data();
+    heap_count::reset();
+    ck.restore(file);
+    CHECK(heap_count::allocations == 0);
+    CHECK(heap_count::peak == live_before + 2 * n * sizeof(float));
+    CHECK(w2 == saved_w);
+    CHECK(m2 == m_saved);
+    CHECK(m2.data() == second_m);  // the Eigen matrix too
+    CHECK(third_m != second_m);
+
+    // A failing restore that takes spares still leaves every object as it was, and the next works.
+    fs::copy_file(file, "atomic_spares/damaged");
+    damage::flip("atomic_spares/damaged", "m", 40);
+    w2.assign(n, 5.0f);
+    v2.assign(n, 6.0f);
+    const auto before_w = w2, before_v = v2;
+    CHECK_THROWS_AS(ck.restore("atomic_spares/damaged"), ckpt::corrupt_error);
+    CHECK(w2 == before_w);
+    CHECK(v2 == before_v);
+    CHECK(m2 == m_saved);
+    ck.restore(file);
+    CHECK(w2 == saved_w);
+    CHECK(v2 == saved_v);
+
+    // A file of other shapes: spares that do not fit are freed, not added to: the peak is at most
+    // what this restore stages.
+    counted_vector small(1000, 7.0f);
+    Eigen::MatrixXf wide = Eigen::MatrixXf::Random(300, 200);
+    ckpt::checkpoint other{ckpt::track("w", small), ckpt::track("v", small), ckpt::track("m", wide)};
+    const auto other_file = other.write("atomic_spares/other");
+    ck.restore(file);  // the spares are 1 MiB vectors again
+    heap_count::reset();
+    const std::size_t live_other = heap_count::live;
+    ck.restore(other_file);
+    CHECK(w2 == small);
+    CHECK(m2 == wide);
+    CHECK(heap_count::peak <= live_other + 2 * small.size() * sizeof(float));
+
+    // A save gives the spares back (after two restores of the 1 MiB vectors, the spares are 1 MiB each).
+    ck.restore(file);
+    ck.restore(file);
+    const std::size_t holding = heap_count::live;
+    ck.write("atomic_spares/again");
+    CHECK(heap_count::live == holding - 2 * n * sizeof(float));
+}

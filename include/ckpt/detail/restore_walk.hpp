@@ -13,6 +13,14 @@
 // file (an empty std::vector or std::map of structures) are built whole and swapped in; their
 // elements are restored straight into the new container ("direct"): nobody sees it before the swap.
 //
+// Staging memory is recycled: the storage a restore swaps out of the objects is kept (a
+// spare_storage, owned by the checkpoint, from its second restore on) and the next restore stages
+// the same tensors into it. Why: memory nobody touched yet costs a page fault per page on first
+// write, and on our machines that costs more than the read itself (about 2.5 us per 4 KiB page in
+// a VM, against under 1 us to copy it from the page cache; benchmarks/results/restore_modes.md); a
+// restore into pages an earlier one already faulted runs at the speed of an in-place read. The
+// first restore of a process has no spares and pays for its pages.
+//
 // In in_place mode plain (non-bool) tensor blocks are not staged: the plan reads them into the
 // objects when it runs. Half the memory, but a damaged tensor block is then found after earlier
 // objects changed (unless the blocks are verified first).
@@ -43,6 +51,47 @@ struct restore_problem {
     std::string what;
 };
 
+/// Tensor storage kept from one restore for the next (see the top of this file). Slot i holds
+/// what the i-th staged tensor of the last restore swapped out of its object; a restore that
+/// visits the same objects in the same order finds the storage of the same shape in the same slot.
+/// Holds at most as much memory as the tensors the last restore replaced.
+class spare_storage {
+public:
+    struct item {
+        virtual ~item() = default;
+        const void* type = nullptr;  // a tag per value type: no RTTI needed
+    };
+    template <class T>
+    struct box final : item {
+        box() { type = &tag<T>; }
+        T value{};
+    };
+
+    /// The spare in `slot` if it holds a T of shape `s`, else nullptr. A spare that does not fit
+    /// is freed now, before the caller allocates in its place, so memory stays bounded.
+    template <class T>
+    std::unique_ptr<box<T>> take(std::size_t slot, const shape& s) {
+        if (slot >= items_.size() || !items_[slot]) return nullptr;
+        if (items_[slot]->type == &tag<T>) {
+            auto& b = static_cast<box<T>&>(*items_[slot]);
+            if (tensor_traits<T>::shape_of(b.value) == s)
+                return std::unique_ptr<box<T>>(static_cast<box<T>*>(items_[slot].release()));
+        }
+        items_[slot].reset();
+        return nullptr;
+    }
+    /// Replaces the spares by those of the restore that just ended.
+    void replace(std::vector<std::unique_ptr<item>> items) noexcept { items_ = std::move(items); }
+    /// Frees every spare.
+    void clear() noexcept { items_.clear(); }
+
+private:
+    // Not const: distinct writable variables are never merged by a linker, so their addresses differ.
+    template <class T>
+    static inline char tag = 0;
+    std::vector<std::unique_ptr<item>> items_;
+};
+
 /// One change to a tracked object, prepared by the check pass.
 struct plan_step {
     virtual ~plan_step() = default;
@@ -60,8 +109,9 @@ struct plan_step {
 template <class Source>
 class basic_restore_plan {
 public:
-    basic_restore_plan(Source& f, bool partial_mode, bool in_place_mode)
-        : file(f), partial(partial_mode), in_place(in_place_mode), consumed(f.entries().size(), 0) {}
+    basic_restore_plan(Source& f, bool partial_mode, bool in_place_mode, spare_storage* spare_pool = nullptr)
+        : file(f), partial(partial_mode), in_place(in_place_mode), consumed(f.entries().size(), 0), spares(spare_pool) {
+    }
 
     Source& file;
     const bool partial;
@@ -70,6 +120,9 @@ public:
     std::vector<std::string> missing;               // tracked paths the file lacks (partial mode)
     std::vector<char> consumed;                     // per entry of the file
     std::vector<std::unique_ptr<plan_step>> steps;  // in visiting order
+    spare_storage* spares;                          // staging storage to reuse, and to refill; may be null
+    std::size_t boxed = 0;                          // staged tensors that take and leave a spare
+    std::vector<std::unique_ptr<spare_storage::item>> swapped_out;  // slot i: what box i's step swapped out
 
     /// Throws mismatch_error listing every problem the check pass found.
     void throw_if_problems() const {
@@ -87,8 +140,11 @@ public:
     }
     /// Executes the plan: the only part of a restore that changes tracked objects.
     void apply() {
+        swapped_out.resize(boxed);  // may throw: before the first change
         for (const auto& s : steps) s->apply();
         steps.clear();
+        if (spares) spares->replace(std::move(swapped_out));
+        swapped_out.clear();
     }
     std::vector<std::string> unused() const {
         std::vector<std::string> out;
@@ -178,6 +234,24 @@ struct swap_step final : plan_step {
     void apply() override { target.swap(value); }
     T& target;
     T value;
+};
+// A tensor staged in a box of its own: apply() swaps it with the object (pointers, for dynamic
+// storage) and leaves the object's previous storage in the plan's slot, as a spare for the next
+// restore. Swapping, not move-assigning: a std::vector's move assignment would free that storage.
+template <class T>
+struct boxed_step final : plan_step {
+    using slots = std::vector<std::unique_ptr<spare_storage::item>>;
+    boxed_step(T& t, std::unique_ptr<spare_storage::box<T>> b, slots& o, std::size_t i)
+        : target(t), box(std::move(b)), out(o), slot(i) {}
+    void apply() override {  // `out` was sized before the first step ran
+        using std::swap;
+        swap(target, box->value);
+        out[slot] = std::move(box);
+    }
+    T& target;
+    std::unique_ptr<spare_storage::box<T>> box;
+    slots& out;
+    std::size_t slot;
 };
 template <class T>
 struct array_step final : plan_step {  // C arrays: not assignable, copied element by element
@@ -336,6 +410,9 @@ private:
         problem("checkpoint has " + describe(e) + ", object is " + object);
         return false;
     }
+    // Smaller staged tensors are not worth a spare: their pages are few, and often shared.
+    static constexpr std::uint64_t spare_min_bytes = 4096;
+
     // Once a mismatch is known the restore will throw: blocks are no longer worth reading.
     bool reading() const noexcept { return plan_.problems.empty(); }
 
@@ -364,7 +441,29 @@ private:
             auto step = std::make_unique<array_step<T>>(obj);
             read_tensor(plan_.file, e, step->value);
             return stage(std::move(step));
-        } else if constexpr (std::is_default_constructible_v<T> && std::is_move_assignable_v<T>) {
+        } else if constexpr (std::is_default_constructible_v<T> && std::is_move_constructible_v<T> &&
+                             std::is_move_assignable_v<T>) {
+            // A block of a page or more is staged in a box that reuses the storage a previous restore
+            // swapped out of this object, when it has the shape (see spare_storage).
+            if (e.length >= spare_min_bytes) {
+                const std::size_t slot = plan_.boxed;
+                auto box = plan_.spares ? plan_.spares->template take<T>(slot, e.shape) : nullptr;
+                try {
+                    if (!box) {
+                        box = std::make_unique<spare_storage::box<T>>();
+                        if (traits::shape_of(box->value) != e.shape) traits::resize(box->value, e.shape);
+                    }
+                } catch (const std::bad_alloc&) {
+                    throw error("not enough memory to stage " + std::to_string(e.length) +
+                                    " bytes for the restore (ckpt::in_place needs none)",
+                                plan_.file.path(), e.path);
+                }
+                if (traits::shape_of(box->value) == e.shape) {
+                    read_tensor(plan_.file, e, box->value);
+                    ++plan_.boxed;
+                    return stage(std::make_unique<boxed_step<T>>(obj, std::move(box), plan_.swapped_out, slot));
+                }
+            }
             std::unique_ptr<move_step<T>> step;
             try {
                 step = std::make_unique<move_step<T>>(obj);
