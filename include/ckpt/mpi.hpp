@@ -591,7 +591,9 @@ private:
         const detail::save_layout layout = detail::plan_save(all, divergence_, file);
         if (!layout.warning.empty() && me == 0) ckpt::detail::warn(warning_kind::diverged_replicas, layout.warning);
 
-        // Rank 0 makes the temporary directory (its name marks it as temporary to every scan).
+        // Rank 0 makes the temporary directory (its name marks it as temporary to every scan) and
+        // holds it until the save returns, so that a manager's cleanup leaves it alone.
+        cd::file_descriptor held;
         if (me == 0) {
             try {
                 if (fs::exists(file)) throw io_error("a checkpoint of this name already exists", file);
@@ -600,6 +602,7 @@ private:
                 fs::remove_all(temp, ec);
                 if (!fs::create_directory(temp, ec) || ec)
                     throw io_error("cannot create the temporary directory", temp, ec);
+                held = cd::hold_directory(temp);
             } catch (...) {
                 mine = detail::capture();
             }
