@@ -1,5 +1,5 @@
 # Runs one scenario of tests/mpi/manager.cpp through mpirun in a fresh WORK_DIR.
-#   rotate, errors, fallback: on 2, 3 and 4 ranks
+#   rotate, fallback, stale: on 1, 2, 3 and 4 ranks; errors: on 2, 3 and 4
 #   signal:   SIGUSR1 raised in one rank (each rank in turn, before and after its save_if_due), then
 #             sent from outside (kill -USR1) to one rank of a running 3-rank loop
 #   kill:     KILLS rounds of kill_manager.sh
@@ -14,7 +14,13 @@ function(mpi np)
   message(STATUS "np ${np} ${ARGN}: ok ${out}")
 endfunction()
 
-if(SCENARIO STREQUAL "rotate" OR SCENARIO STREQUAL "errors" OR SCENARIO STREQUAL "fallback")
+if(SCENARIO STREQUAL "rotate" OR SCENARIO STREQUAL "fallback" OR SCENARIO STREQUAL "stale")
+  # One rank too: a manager over a sharded checkpoint of one process (no coordinator) rotates,
+  # replaces and falls back over directories the same way.
+  foreach(np IN ITEMS 1 2 3 4)
+    mpi(${np} ${SCENARIO} run-${np})
+  endforeach()
+elseif(SCENARIO STREQUAL "errors")
   foreach(np IN ITEMS 2 3 4)
     mpi(${np} ${SCENARIO} run-${np})
   endforeach()
@@ -27,6 +33,7 @@ elseif(SCENARIO STREQUAL "signal")
       mpi(${np} signal after-${np}-${rank} ${rank} ${at} after)
     endforeach()
   endforeach()
+  mpi(3 signal high-3 2 4 high)
   find_program(BASH bash REQUIRED)
   execute_process(COMMAND ${BASH} ${CMAKE_CURRENT_LIST_DIR}/signal_manager.sh ${MPIEXEC} ${PROGRAM}
                   WORKING_DIRECTORY ${WORK_DIR} RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE out TIMEOUT 200)

@@ -6,8 +6,10 @@
 //   manager rotate <dir>              saves with keep_last and a name template; identical views; reopen, restore
 //   manager errors <dir>              the leader's errors are thrown on every rank, typed
 //   manager fallback <dir>            restore_or_initialize passes over damaged sharded checkpoints alike
-//   manager signal <dir> <rank> <step> <before|after>
+//   manager stale <dir>               the leader's open removes the temporary directories no save holds
+//   manager signal <dir> <rank> <step> <before|after|high>
 //                                     SIGUSR1 raised in one rank only: every rank saves one step and stops
+//                                     (high: a real-time signal above those the first combine carries)
 //   manager signal-wait <dir>         a loop that an outside kill -USR1 of one rank stops (manager.cmake)
 //   manager loop <dir> <steps>        restore_or_initialize, then save_if_due in a loop (killed by kill_manager.sh)
 //   manager check <dir>               after a kill: the state lists whole checkpoints, the latest restores,
@@ -348,31 +350,81 @@ int fallback(const fs::path& dir) {
     return 0;
 }
 
-// SIGUSR1 raised in one rank only, before or after its save_if_due of `at`: every rank saves the
-// same step (`at`, or the next when after) and leaves the loop after it.
-int signal_one(const fs::path& dir, int signal_rank, std::int64_t at, bool before) {
+// Temporary directories in the managed directory: a sharded save's and a deletion's that died
+// (nothing holds them) are removed by the leader's open; one a live save holds (an flock, as
+// ckpt/mpi.hpp's saves take) is left alone.
+int stale(const fs::path& dir) {
+    state s;
+    auto ck = make_checkpoint(s);
+    {
+        ckpt::checkpoint_manager mgr{ck, dir};
+        fill(s, 1);
+        mgr.save(1);
+    }
+    const fs::path dead = dir / "ckpt-2.ckpt-tmp.999999.2", deleting = dir / "ckpt-0.ckpt-tmp.deleting.999999.x.0",
+                   held = dir / "ckpt-3.ckpt-tmp.999998.3";
+    ckpt::detail::file_descriptor hold;
+    if (world_rank == 0) {
+        for (const auto& d : {dead, deleting, held}) {
+            fs::create_directory(d);
+            std::ofstream(d / "rank-0") << "partial";
+        }
+        fs::copy(dir / "ckpt-1", deleting / "copy", fs::copy_options::recursive);
+        hold = ckpt::detail::hold_directory(held);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    {
+        ckpt::checkpoint_manager mgr{ck, dir};
+        check_same_on_all(view(mgr), "the records");
+        CHECK(mgr.checkpoints().size() == 1, "%s", view(mgr).c_str());
+        if (world_rank == 0) {
+            const auto on_disk = joined(names_on_disk(dir));
+            CHECK(on_disk == ".ckpt-lock ckpt-1 ckpt-3.ckpt-tmp.999998.3 ckpt-state ", "after the open: %s",
+                  on_disk.c_str());
+        }
+    }
+    if (world_rank == 0) hold.close();
+    MPI_Barrier(MPI_COMM_WORLD);
+    {
+        ckpt::checkpoint_manager mgr{ck, dir};
+        if (world_rank == 0) {
+            const auto on_disk = joined(names_on_disk(dir));
+            CHECK(on_disk == ".ckpt-lock ckpt-1 ckpt-state ", "once no save holds it: %s", on_disk.c_str());
+        }
+    }
+    if (world_rank == 0) std::printf("stale: ok on %d ranks\n", world_size);
+    return 0;
+}
+
+// SIGUSR1 (or, with `high`, SIGRTMAX - 1) raised in one rank only, before or after its
+// save_if_due of `at`: every rank saves the same step (`at`, or the next when after) and leaves
+// the loop after it.
+int signal_one(const fs::path& dir, int signal_rank, std::int64_t at, const std::string& when) {
+    const bool before = when != "after";
+    const int sig = when == "high" ? SIGRTMAX - 1 : SIGUSR1;
     state s;
     auto ck = make_checkpoint(s);
     ckpt::checkpoint_manager mgr{ck, dir, ckpt::save_every_n_steps(1000)};
     // Half the runs share the guard from the start, the others when first given to save_if_due.
-    auto guard = before ? std::make_unique<ckpt::interrupt_guard>(ck.coordination(),
-                                                                   std::initializer_list<int>{SIGTERM, SIGUSR1})
-                        : std::make_unique<ckpt::interrupt_guard>(std::initializer_list<int>{SIGTERM, SIGUSR1});
+    auto guard = when == "before"
+                     ? std::make_unique<ckpt::interrupt_guard>(ck.coordination(),
+                                                               std::initializer_list<int>{SIGTERM, SIGUSR1})
+                     : std::make_unique<ckpt::interrupt_guard>(std::initializer_list<int>{SIGTERM, SIGUSR1, sig});
     std::int64_t step = 0;
     const std::int64_t steps = 100;
     for (; step < steps && !guard->requested(); ++step) {
         fill(s, step);
-        if (before && world_rank == signal_rank && step == at) std::raise(SIGUSR1);
+        if (before && world_rank == signal_rank && step == at) std::raise(sig);
         mgr.save_if_due(step, *guard);
         if (!before && world_rank == signal_rank && step == at) {
-            std::raise(SIGUSR1);
+            std::raise(sig);
             CHECK(!guard->requested(), "one rank sees a request the others have not agreed on");
         }
     }
     const std::int64_t want = before ? at : at + 1;
     CHECK(step == want + 1, "left the loop before step %lld, expected %lld", static_cast<long long>(step),
           static_cast<long long>(want + 1));
-    CHECK(guard->signal() == SIGUSR1, "the guard says signal %d", guard->signal());
+    CHECK(guard->signal() == sig, "the guard says signal %d, expected %d", guard->signal(), sig);
     CHECK(mgr.checkpoints().size() == 1 && mgr.records().back().step == want, "%s", view(mgr).c_str());
     check_same_on_all(view(mgr) + " stopped before " + std::to_string(step), "where the ranks stopped");
     if (world_rank == 0) std::printf("signal: ok on %d ranks, saved step %lld\n", world_size, static_cast<long long>(want));
@@ -475,7 +527,9 @@ int main(int argc, char** argv) {
         else if (mode == "fallback" && argc == 3)
             rc = fallback(argv[2]);
         else if (mode == "signal" && argc == 6)
-            rc = signal_one(argv[2], std::atoi(argv[3]), std::atoll(argv[4]), std::string(argv[5]) == "before");
+            rc = signal_one(argv[2], std::atoi(argv[3]), std::atoll(argv[4]), argv[5]);
+        else if (mode == "stale" && argc == 3)
+            rc = stale(argv[2]);
         else if (mode == "signal-wait" && argc == 3)
             rc = signal_wait(argv[2]);
         else if (mode == "loop" && argc == 4)
