@@ -151,7 +151,7 @@ private:
     friend class checkpoint_manager;
     static constexpr int unshared = -1;
 
-    std::atomic<int> signal_{0};     // this process's request
+    std::atomic<int> signal_{0};         // this process's request
     std::atomic<int> agreed_{unshared};  // a shared guard's request, as agreed across processes
     std::vector<installed> installed_;
 };

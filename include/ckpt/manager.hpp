@@ -646,10 +646,10 @@ private:
 
     any_checkpoint& ck_;
     std::filesystem::path dir_;
-    coordinator* coord_;  // null in one process
+    coordinator* coord_;           // null in one process
     detail::directory_lock lock_;  // the leader's
-    std::mutex save_mutex_;     // held through each save_impl
-    mutable std::mutex mutex_;  // the state is updated on the background thread by asynchronous saves
+    std::mutex save_mutex_;        // held through each save_impl
+    mutable std::mutex mutex_;     // the state is updated on the background thread by asynchronous saves
     detail::manager_state state_;
     bool dirty_ = false;  // state_ differs from the state file (a write failed)
 

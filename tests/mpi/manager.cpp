@@ -81,17 +81,18 @@ void check_state(const state& s, std::int64_t step) {
     state want;
     fill(want, step);
     CHECK(s.step == step, "step %lld, expected %lld", static_cast<long long>(s.step), static_cast<long long>(step));
-    CHECK(s.big.size() == want.big.size() && s.big == want.big, "the replicated vector differs from step %lld's", static_cast<long long>(step));
+    CHECK(s.big.size() == want.big.size() && s.big == want.big, "the replicated vector differs from step %lld's",
+          static_cast<long long>(step));
     CHECK(s.mine == want.mine, "the per-rank state differs from step %lld's", static_cast<long long>(step));
-    CHECK(s.block.size() == want.block.size() && s.block == want.block, "the shard block differs from step %lld's", static_cast<long long>(step));
+    CHECK(s.block.size() == want.block.size() && s.block == want.block, "the shard block differs from step %lld's",
+          static_cast<long long>(step));
 }
 
 auto make_checkpoint(state& s) {
     const auto n = static_cast<std::uint64_t>(world_size), r = static_cast<std::uint64_t>(world_rank);
-    return ckpt::mpi::checkpoint{MPI_COMM_WORLD, ckpt::track("big", s.big), ckpt::track("step", s.step),
-                                 ckpt::track_per_rank("mine", s.mine),
-                                 ckpt::track_shard("block", s.block, ckpt::shape{shard_rows * n},
-                                                   ckpt::shape{shard_rows * r})};
+    return ckpt::mpi::checkpoint{
+        MPI_COMM_WORLD, ckpt::track("big", s.big), ckpt::track("step", s.step), ckpt::track_per_rank("mine", s.mine),
+        ckpt::track_shard("block", s.block, ckpt::shape{shard_rows * n}, ckpt::shape{shard_rows * r})};
 }
 
 // Every rank's `text` is rank 0's.
@@ -148,8 +149,8 @@ int rotate(const fs::path& dir) {
             check_same_on_all(view(mgr), "the manager's records after a save");
         }
         const auto kept = mgr.checkpoints();
-        CHECK(kept.size() == 2 && kept[0].filename() == "step_0005" && kept[1].filename() == "step_0006",
-              "kept: %s", view(mgr).c_str());
+        CHECK(kept.size() == 2 && kept[0].filename() == "step_0005" && kept[1].filename() == "step_0006", "kept: %s",
+              view(mgr).c_str());
         // The same step again replaces the sharded directory.
         fill(s, 6);
         mgr.save(6);
@@ -168,8 +169,7 @@ int rotate(const fs::path& dir) {
         check_same_on_all(view(mgr), "the records after reopening");
         scramble(s);
         const auto restored = mgr.restore_or_initialize([] { CHECK(false, "initialised instead of restoring"); });
-        CHECK(restored && restored->filename() == "step_0006", "restored %s",
-              restored ? restored->c_str() : "nothing");
+        CHECK(restored && restored->filename() == "step_0006", "restored %s", restored ? restored->c_str() : "nothing");
         check_state(s, 6);
         std::string saved;
         for (std::int64_t step = 7; step <= 16; ++step) {
@@ -201,8 +201,8 @@ void expect_everywhere(F&& f, const std::string& text, const char* what, bool fr
     }
     CHECK(typed && caught.find(text) != std::string::npos, "%s: expected '%s', caught %s", what, text.c_str(),
           caught.c_str());
-    CHECK(!from_leader || caught.find("rank 0 of ") != std::string::npos, "%s: the message does not name the leader: %s", what,
-          caught.c_str());
+    CHECK(!from_leader || caught.find("rank 0 of ") != std::string::npos,
+          "%s: the message does not name the leader: %s", what, caught.c_str());
     check_same_on_all(caught, what);
 }
 
@@ -214,8 +214,11 @@ int errors(const fs::path& dir) {
         fill(s, 1);
         mgr.save(1);
         // A second manager of the same directory: the leader cannot lock it; every rank throws.
-        expect_everywhere<ckpt::error>([&] { ckpt::checkpoint_manager again{ck, dir}; },
-                                       "another checkpoint_manager", "a directory another manager holds");
+        expect_everywhere<ckpt::error>(
+            [&] {
+                ckpt::checkpoint_manager again{ck, dir};
+            },
+            "another checkpoint_manager", "a directory another manager holds");
         // The directory still works for the first one.
         fill(s, 2);
         mgr.save(2);
@@ -224,8 +227,11 @@ int errors(const fs::path& dir) {
     // A path that is a file: the leader's io_error, on every rank as an io_error.
     if (world_rank == 0) std::ofstream(dir.string() + "-file") << "not a directory";
     MPI_Barrier(MPI_COMM_WORLD);
-    expect_everywhere<ckpt::io_error>([&] { ckpt::checkpoint_manager m{ck, dir.string() + "-file"}; },
-                                      "not a directory", "a directory that is a file");
+    expect_everywhere<ckpt::io_error>(
+        [&] {
+            ckpt::checkpoint_manager m{ck, dir.string() + "-file"};
+        },
+        "not a directory", "a directory that is a file");
     // A foreign directory where the next checkpoint would go: refused on every rank.
     {
         ckpt::checkpoint_manager mgr{ck, dir};
@@ -239,8 +245,11 @@ int errors(const fs::path& dir) {
         check_same_on_all(view(mgr), "the records after the next save");
     }
     // Asynchronous mode is refused alike (not supported over several processes yet).
-    expect_everywhere<ckpt::error>([&] { ckpt::checkpoint_manager m{ck, dir.string() + "-async", ckpt::asynchronous}; },
-                                   "not supported yet", "asynchronous mode", false);
+    expect_everywhere<ckpt::error>(
+        [&] {
+            ckpt::checkpoint_manager m{ck, dir.string() + "-async", ckpt::asynchronous};
+        },
+        "not supported yet", "asynchronous mode", false);
     if (world_rank == 0) std::printf("errors: ok on %d ranks\n", world_size);
     return 0;
 }
@@ -311,8 +320,7 @@ int fallback(const fs::path& dir) {
         for (const auto& w : warnings) all += w + "\n";
         check_same_on_all(all, "the warnings of the fallback");
         CHECK(warnings[0].find("ckpt-5") != std::string::npos && warnings[1].find("ckpt-4") != std::string::npos &&
-                  warnings[2].find("ckpt-3") != std::string::npos &&
-                  warnings[2].find("damaged") != std::string::npos,
+                  warnings[2].find("ckpt-3") != std::string::npos && warnings[2].find("damaged") != std::string::npos,
               "warnings:\n%s", all.c_str());
         // Training goes on from step 2: the damaged ones are replaced as their steps come again.
         for (std::int64_t step = 3; step <= 5; ++step) {
@@ -406,10 +414,10 @@ int signal_one(const fs::path& dir, int signal_rank, std::int64_t at, const std:
     auto ck = make_checkpoint(s);
     ckpt::checkpoint_manager mgr{ck, dir, ckpt::save_every_n_steps(1000)};
     // Half the runs share the guard from the start, the others when first given to save_if_due.
-    auto guard = when == "before"
-                     ? std::make_unique<ckpt::interrupt_guard>(ck.coordination(),
-                                                               std::initializer_list<int>{SIGTERM, SIGUSR1})
-                     : std::make_unique<ckpt::interrupt_guard>(std::initializer_list<int>{SIGTERM, SIGUSR1, sig});
+    auto guard =
+        when == "before"
+            ? std::make_unique<ckpt::interrupt_guard>(ck.coordination(), std::initializer_list<int>{SIGTERM, SIGUSR1})
+            : std::make_unique<ckpt::interrupt_guard>(std::initializer_list<int>{SIGTERM, SIGUSR1, sig});
     std::int64_t step = 0;
     const std::int64_t steps = 100;
     for (; step < steps && !guard->requested(); ++step) {
@@ -427,7 +435,8 @@ int signal_one(const fs::path& dir, int signal_rank, std::int64_t at, const std:
     CHECK(guard->signal() == sig, "the guard says signal %d, expected %d", guard->signal(), sig);
     CHECK(mgr.checkpoints().size() == 1 && mgr.records().back().step == want, "%s", view(mgr).c_str());
     check_same_on_all(view(mgr) + " stopped before " + std::to_string(step), "where the ranks stopped");
-    if (world_rank == 0) std::printf("signal: ok on %d ranks, saved step %lld\n", world_size, static_cast<long long>(want));
+    if (world_rank == 0)
+        std::printf("signal: ok on %d ranks, saved step %lld\n", world_size, static_cast<long long>(want));
     return 0;
 }
 
@@ -453,7 +462,9 @@ int signal_wait(const fs::path& dir) {
     scramble(s);
     mgr.restore_or_initialize();
     check_state(s, step - 1);
-    if (world_rank == 0) std::printf("signal-wait: ok on %d ranks, stopped after step %lld\n", world_size, static_cast<long long>(step - 1));
+    if (world_rank == 0)
+        std::printf("signal-wait: ok on %d ranks, stopped after step %lld\n", world_size,
+                    static_cast<long long>(step - 1));
     return 0;
 }
 

@@ -292,13 +292,11 @@ inline void remove_stale_temporary_directories(const std::filesystem::path& dir)
         for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
              it.increment(ec)) {
             if (it->path().filename().string().find(temp_marker) == std::string::npos) continue;
-            struct stat named {
-            };
+            struct stat named {};
             if (::lstat(it->path().c_str(), &named) != 0 || !S_ISDIR(named.st_mode)) continue;
             file_descriptor fd(::open(it->path().c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
             if (!fd || ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) continue;  // a save is at work
-            struct stat opened {
-            };
+            struct stat opened {};
             // Remove only the directory we locked, not one that replaced it meanwhile; the lock
             // is held until it is gone.
             if (::fstat(fd.get(), &opened) == 0 && opened.st_ino == named.st_ino && opened.st_dev == named.st_dev)
