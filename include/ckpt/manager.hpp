@@ -196,7 +196,11 @@ public:
     /// guard); }`
     std::optional<std::filesystem::path> save_if_due(std::int64_t step, interrupt_guard& guard,
                                                      save_options options = {}) {
-        if (!coord_) return save_if_due(step, guard.requested(), std::move(options));
+        if (!coord_) {
+            // A guard shared with other processes but given to a manager of one: its own signal.
+            if (guard.agreed_.load() != interrupt_guard::unshared) guard.agreed_.store(guard.signal_.load());
+            return save_if_due(step, guard.requested(), std::move(options));
+        }
         const auto [due, signal] = agreed_due(step, false, guard.signal_.load());
         guard.agreed_.store(signal);
         if (!due) return std::nullopt;
