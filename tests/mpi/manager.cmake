@@ -1,7 +1,8 @@
 # Runs one scenario of tests/mpi/manager.cpp through mpirun in a fresh WORK_DIR.
 #   rotate, fallback, stale: on 1, 2, 3 and 4 ranks; errors: on 2, 3 and 4
 #   signal:   SIGUSR1 raised in one rank (each rank in turn, before and after its save_if_due), then
-#             sent from outside (kill -USR1) to one rank of a running 3-rank loop
+#             sent from outside (kill -USR1) to one rank of a running 3-rank loop, and SIGTERM to its
+#             mpirun (signal_manager.sh)
 #   kill:     KILLS rounds of kill_manager.sh
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})

@@ -10,7 +10,8 @@
 //   manager signal <dir> <rank> <step> <before|after|high>
 //                                     SIGUSR1 raised in one rank only: every rank saves one step and stops
 //                                     (high: a real-time signal above those the first combine carries)
-//   manager signal-wait <dir>         a loop that an outside kill -USR1 of one rank stops (manager.cmake)
+//   manager signal-wait <dir> <sig>   a loop that an outside signal stops: kill -USR1 of one rank, or
+//                                     SIGTERM to mpirun, which forwards it to every rank (signal_manager.sh)
 //   manager loop <dir> <steps>        restore_or_initialize, then save_if_due in a loop (killed by kill_manager.sh)
 //   manager check <dir>               after a kill: the state lists whole checkpoints, the latest restores,
 //                                     no temporaries remain
@@ -440,9 +441,9 @@ int signal_one(const fs::path& dir, int signal_rank, std::int64_t at, const std:
     return 0;
 }
 
-// Steps of ~20 ms until an outside signal (kill -USR1 of one rank's pid, manager.cmake) stops
-// every rank at one step. Each rank writes its pid to <dir>.pid-<rank> to be found.
-int signal_wait(const fs::path& dir) {
+// Steps of ~20 ms until an outside signal (kill -USR1 of one rank's pid, or SIGTERM to mpirun,
+// signal_manager.sh) stops every rank at one step. Each rank writes its pid to <dir>.pid-<rank>.
+int signal_wait(const fs::path& dir, int expected) {
     state s;
     auto ck = make_checkpoint(s);
     ckpt::interrupt_guard guard{ck.coordination(), {SIGTERM, SIGUSR1}};
@@ -455,7 +456,7 @@ int signal_wait(const fs::path& dir) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
         mgr.save_if_due(step, guard);
     }
-    CHECK(step < steps && guard.signal() == SIGUSR1, "not stopped by SIGUSR1 (step %lld, signal %d)",
+    CHECK(step < steps && guard.signal() == expected, "not stopped by signal %d (step %lld, signal %d)", expected,
           static_cast<long long>(step), guard.signal());
     CHECK(mgr.checkpoints().size() == 1 && mgr.records().back().step == step - 1, "%s", view(mgr).c_str());
     check_same_on_all(view(mgr) + " stopped before " + std::to_string(step), "where the ranks stopped");
@@ -463,7 +464,7 @@ int signal_wait(const fs::path& dir) {
     mgr.restore_or_initialize();
     check_state(s, step - 1);
     if (world_rank == 0)
-        std::printf("signal-wait: ok on %d ranks, stopped after step %lld\n", world_size,
+        std::printf("signal-wait: ok on %d ranks, signal %d, stopped after step %lld\n", world_size, expected,
                     static_cast<long long>(step - 1));
     return 0;
 }
@@ -541,8 +542,8 @@ int main(int argc, char** argv) {
             rc = signal_one(argv[2], std::atoi(argv[3]), std::atoll(argv[4]), argv[5]);
         else if (mode == "stale" && argc == 3)
             rc = stale(argv[2]);
-        else if (mode == "signal-wait" && argc == 3)
-            rc = signal_wait(argv[2]);
+        else if (mode == "signal-wait" && argc == 4)
+            rc = signal_wait(argv[2], std::atoi(argv[3]));
         else if (mode == "loop" && argc == 4)
             rc = loop(argv[2], std::atoll(argv[3]));
         else if (mode == "check" && argc == 3)
