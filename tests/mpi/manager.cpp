@@ -183,6 +183,19 @@ int rotate(const fs::path& dir) {
         CHECK(!mgr.save_if_due(13, true), "saved step 13 twice");
         check_same_on_all(view(mgr) + " saved " + saved, "the records after save_if_due");
     }
+    {
+        // A wall-time interval is measured by the leader alone: ranks that reach their calls at
+        // different moments (here each rank sleeps its own time per step) still save the same steps.
+        ckpt::checkpoint_manager mgr{ck, dir.string() + "-timed", ckpt::save_every(std::chrono::milliseconds(50))};
+        std::string saved;
+        for (std::int64_t step = 1; step <= 12; ++step) {
+            fill(s, step);
+            std::this_thread::sleep_for(std::chrono::milliseconds(5 + 15 * ((world_rank + step) % 3)));
+            if (auto p = mgr.save_if_due(step)) saved += p->filename().string() + " ";
+        }
+        CHECK(!saved.empty(), "no save in 12 steps of 5 to 35 ms with a 50 ms interval");
+        check_same_on_all(view(mgr) + " saved " + saved, "the saves by wall time");
+    }
     if (world_rank == 0) std::printf("rotate: ok on %d ranks\n", world_size);
     return 0;
 }
