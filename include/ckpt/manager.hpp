@@ -525,11 +525,17 @@ private:
     void replace_sharded(const checkpoint_record& r) {
         std::error_code ec;
         if (!std::filesystem::is_directory(std::filesystem::symlink_status(r.path, ec))) return;
+        detail::manager_state before = state_;
         state_.records.erase(std::remove_if(state_.records.begin(), state_.records.end(),
                                             [&](const auto& x) { return x.name == r.name; }),
                              state_.records.end());
         state_.deleting.push_back(r.name);
-        write_state();
+        try {
+            write_state();
+        } catch (...) {
+            state_ = std::move(before);  // nothing changed: the save fails, the checkpoint stays listed
+            throw;
+        }
         detail::remove_checkpoint(r.path, ec);
         if (ec) throw io_error("cannot remove the earlier checkpoint of this name", r.path, ec);
         state_.deleting.pop_back();
