@@ -17,6 +17,20 @@
 // file there; the ranks agree that all succeeded; rank 0 writes the manifest, renames the
 // directory into place and fsyncs the parent. A failure anywhere becomes, on every rank, the same
 // typed error naming the failing rank, and the temporary directory is removed.
+//
+// Asynchronous saves (save_async, write_async, save_as_async; docs/distributed.md): every rank
+// copies its state and returns after one collective exchange (the name, each rank's outcome, the
+// block sizes that decide which rank writes which replicated block; rank 0 has made the temporary
+// directory). A background thread per rank hashes, writes and fsyncs that rank's file. The
+// commit -- checksums exchanged, replicas compared, manifest, rename, agreement -- is collective:
+//   MPI_THREAD_MULTIPLE provided: the background thread commits, over a duplicate of the
+//     communicator made by the first asynchronous save (never the caller's, where the caller's
+//     own collectives run meanwhile); `then` of save_as_async runs there after it.
+//   otherwise (SINGLE, FUNNELED, SERIALIZED): the background thread makes no MPI call; the commit
+//     runs on the caller's thread at the next save, wait(), restore or the destructor, which every
+//     rank must therefore call alike; `then` runs there after it.
+// Either way an error on any rank surfaces on every rank at that point as the same typed error,
+// and nothing exists under the final name until the rename.
 
 // Open MPI's mpi.h pulls in its deprecated C++ bindings, which trip -Wcast-function-type; CMake's
 // MPI targets include it as a system header, this covers direct compiler calls.
@@ -43,6 +57,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -874,6 +889,7 @@ private:
         if (multiple) {
             parts.write = [this] {
                 write_own_file();
+                arrive(*own_);
                 commit_async(*own_);
             };
         } else {
@@ -909,6 +925,16 @@ private:
         } catch (...) {
             a.outcome = detail::capture();
         }
+    }
+
+    // A blocking collective spins while it waits for the slowest rank: on the background thread
+    // that would take a core from the training. The ranks meet in a barrier polled between sleeps
+    // first, so the commit's collectives then find every rank there.
+    static void arrive(const detail::communicator& c) {
+        MPI_Request request = MPI_REQUEST_NULL;
+        MPI_Ibarrier(c.get(), &request);
+        for (int done = 0; MPI_Test(&request, &done, MPI_STATUS_IGNORE), !done;)
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
 
     // The commit of an asynchronous save, collective over `c` (the checkpoint's own communicator

@@ -221,6 +221,21 @@ int roundtrip(const fs::path& dir) {
     }
     CHECK(p6 == dir / "ckpt-6" && fs::is_regular_file(p6 / "manifest"), "the destructor did not commit %s", p6.c_str());
     check_file(p6, 8);
+
+    // A rank whose background thread cannot start (EAGAIN) writes on the caller's thread instead of
+    // leaving the other ranks waiting in the commit; the save commits everywhere.
+    {
+        state t;
+        fill(t, 10);
+        auto other = make_checkpoint(t);
+        if (world_rank == world_size - 1)
+            ckpt::detail::background_worker::thread_start_injector = [] { return EAGAIN; };
+        const auto p7 = other.save_as_async(dir / "no-thread", {10, {}, {}});
+        ckpt::detail::background_worker::thread_start_injector = nullptr;
+        fill(t, 11);
+        other.wait();
+        check_file(p7, 10);
+    }
     MPI_Barrier(MPI_COMM_WORLD);
     CHECK(!has_temp(dir), "a temporary directory is left");
     MPI_Barrier(MPI_COMM_WORLD);  // no rank starts the next save before all looked
