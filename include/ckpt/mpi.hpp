@@ -19,16 +19,17 @@
 // typed error naming the failing rank, and the temporary directory is removed.
 //
 // Asynchronous saves (save_async, write_async, save_as_async; docs/distributed.md): every rank
-// copies its state and returns after one collective exchange (the name, each rank's outcome, the
-// block sizes that decide which rank writes which replicated block; rank 0 has made the temporary
-// directory). A background thread per rank hashes, writes and fsyncs that rank's file. The
-// commit -- checksums exchanged, replicas compared, manifest, rename, agreement -- is collective:
-//   MPI_THREAD_MULTIPLE provided: the background thread commits, over a duplicate of the
-//     communicator made by the first asynchronous save (never the caller's, where the caller's
-//     own collectives run meanwhile); `then` of save_as_async runs there after it.
-//   otherwise (SINGLE, FUNNELED, SERIALIZED): the background thread makes no MPI call; the commit
-//     runs on the caller's thread at the next save, wait(), restore or the destructor, which every
-//     rank must therefore call alike; `then` runs there after it.
+// copies its state into a buffer kept between saves and returns. Then, collectively: one exchange
+// (the name, each rank's outcome, the block sizes that decide which rank writes which replicated
+// block; rank 0 makes the temporary directory); each rank hashes, writes and fsyncs its file on a
+// background thread; the commit (checksums exchanged, replicas compared, manifest, rename, agreed).
+//   MPI_THREAD_MULTIPLE provided: the caller's thread makes no MPI call; the background thread
+//     does the exchange and the commit over a duplicate of the communicator made by the first
+//     asynchronous save (never the caller's, where the caller's own collectives run meanwhile);
+//     `then` of save_as_async runs there after the commit.
+//   otherwise (SINGLE, FUNNELED, SERIALIZED): the background thread makes no MPI call; the
+//     exchange runs on the caller's thread before the copy, the commit at the next save, wait(),
+//     restore or the destructor, which every rank must therefore call alike; `then` runs there.
 // Either way an error on any rank surfaces on every rank at that point as the same typed error,
 // and nothing exists under the final name until the rename.
 
@@ -328,9 +329,11 @@ struct plan_sink {
     }
 };
 
-/// The save_walker sink of an asynchronous save: descriptions, and every block's bytes copied into
-/// one buffer reused from one save to the next (once grown, a save allocates nothing). No hashing:
-/// that happens on the background thread.
+/// The save_walker sink of an asynchronous save. The walk records descriptions and copies encoded
+/// values (their bytes live only during the call); tensors are copied by copy(), after the ranks'
+/// exchange, from the objects' own memory, which does not change in between: so no rank waits in
+/// the exchange for another's copy. Both buffers are reused from one save to the next (once grown,
+/// a save allocates nothing). No hashing: that happens on the background thread.
 class copy_sink {
 public:
     entry_role role = entry_role::replicated;
@@ -340,7 +343,8 @@ public:
         file_ = file;
         blocks.clear();
         at_.clear();
-        size_ = 0;
+        values_.clear();
+        tensor_bytes_ = 0;
     }
 
     void block(std::string_view path, entry_kind kind, dtype type, const shape& dims, bool column_major,
@@ -355,33 +359,44 @@ public:
         b.dims = dims;
         b.column_major = column_major;
         b.size = size;
+        if (kind == entry_kind::tensor) {
+            b.data = data;  // until copy()
+            at_.push_back(tensor_bytes_);
+            tensor_bytes_ += size;
+        } else {
+            at_.push_back(values_.size());
+            values_.append(static_cast<const char*>(size ? data : ""), size);
+        }
         blocks.push_back(std::move(b));
-        reserve(size_ + size);
-        if (size) std::memcpy(bytes_.get() + size_, data, size);
-        at_.push_back(size_);
-        size_ += size;
     }
 
-    /// Points each block at its copy (the buffer may have moved while it grew).
-    void resolve() noexcept {
-        for (std::size_t i = 0; i < blocks.size(); ++i) blocks[i].data = bytes_.get() + at_[i];
+    /// Room for the tensors' copies, taken before the exchange (so a failure is exchanged too).
+    void reserve() {
+        if (tensor_bytes_ <= capacity_) return;
+        bytes_.reset();                         // nothing in it is kept: free first
+        bytes_.reset(new char[tensor_bytes_]);  // not zero-filled: every byte is copied into
+        capacity_ = tensor_bytes_;
+    }
+
+    /// Copies the tensors and points every block at its copy.
+    void copy() noexcept {
+        for (std::size_t i = 0; i < blocks.size(); ++i) {
+            auto& b = blocks[i];
+            if (b.kind == entry_kind::tensor) {
+                if (b.size) std::memcpy(bytes_.get() + at_[i], b.data, ckpt::detail::to_size(b.size));
+                b.data = bytes_.get() + at_[i];
+            } else {
+                b.data = values_.data() + at_[i];
+            }
+        }
     }
 
 private:
-    // Grows without zero-filling: every byte is copied into before it is read.
-    void reserve(std::size_t needed) {
-        if (needed <= capacity_) return;
-        const std::size_t capacity = std::max(needed, capacity_ + capacity_ / 2);
-        std::unique_ptr<char[]> grown(new char[capacity]);
-        if (size_) std::memcpy(grown.get(), bytes_.get(), size_);
-        bytes_ = std::move(grown);
-        capacity_ = capacity;
-    }
-
     std::filesystem::path file_;
     std::vector<std::size_t> at_;
+    std::string values_;
     std::unique_ptr<char[]> bytes_;
-    std::size_t capacity_ = 0, size_ = 0;
+    std::size_t capacity_ = 0, tensor_bytes_ = 0;
 };
 
 inline std::string encode_descriptions(const std::vector<planned_block>& blocks) {
@@ -768,17 +783,12 @@ private:
         throw error("internal: ckpt::mpi::checkpoint takes no single-file snapshot");
     }
 
-    // An asynchronous save, on the caller's thread: everything that must be collective before the
-    // caller may change its objects, in one exchange. Every rank copies its blocks (no hashing);
-    // rank 0 creates the temporary directory; one allgather carries each rank's outcome, chosen
-    // name and block descriptions (sizes, no checksums), from which every rank derives the same
-    // plan of which rank writes which replicated block. Refusals found here (a failed copy, another
-    // name, replicated entries or shards that do not match) throw on every rank alike.
+    // An asynchronous save, on the caller's thread: every rank copies its blocks (no hashing).
+    // Under MPI_THREAD_MULTIPLE that is all: the exchange below runs on the background thread.
+    // Otherwise the background thread can make no MPI call, so the exchange runs here first,
+    // before the copy (no rank waits in it for another's copy).
     async_save do_start_async(const std::filesystem::path& file, const save_options& options, std::uint64_t counter,
                               std::chrono::system_clock::time_point when) override {
-        namespace cd = ckpt::detail;
-        namespace fs = std::filesystem;
-        const int me = comm_.rank(), world = comm_.size();
         int level = MPI_THREAD_SINGLE;
         MPI_Query_thread(&level);
         const bool multiple = level == MPI_THREAD_MULTIPLE;
@@ -789,59 +799,88 @@ private:
             MPI_Comm_dup(comm_.get(), &dup);
             own_.emplace(dup);
         }
-
         auto& a = async_;
         a.file = file;
         a.options = options;
         a.counter = counter;
+        a.when = when;
+        a.temp = temp_directory(file, counter);
         a.policy = divergence_;
-        a.outcome = {};
-        detail::failure mine;
-        std::string during;
+        a.outcome = a.start = {};
         a.sink.clear(file);
         try {
             walk(a.sink);
+            a.sink.reserve();
         } catch (...) {
-            mine = detail::capture();
-            during = "while copying its tracked objects";
+            // Not thrown here: the other ranks go on to the exchange, which reports it on all.
+            a.start = detail::capture();
+            a.start.what = "while copying its tracked objects: " + a.start.what;
         }
-        a.sink.resolve();
-        const fs::path temp = temp_directory(file, counter);
-        if (me == 0 && !mine) {
+        async_save parts;
+        parts.collective = true;
+        if (multiple) {
+            if (!a.start) a.sink.copy();
+            parts.write = [this] {
+                arrive(*own_);
+                exchange_async(*own_);
+                write_own_file();
+                arrive(*own_);
+                commit_async(*own_);
+            };
+        } else {
+            exchange_async(comm_);
+            a.sink.copy();
+            parts.write = [this] { write_own_file(); };
+            parts.commit = [this] { commit_async(comm_); };
+        }
+        return parts;
+    }
+
+    // Collective over `c`: what must be agreed before any rank writes, in one exchange. Rank 0
+    // creates the temporary directory; one allgather carries each rank's outcome so far, chosen
+    // name and block descriptions (sizes, no checksums), from which every rank derives the same
+    // plan of which rank writes which replicated block. Refusals (a failed copy, another name,
+    // replicated entries or shards that do not match) throw on every rank alike, the temporary
+    // directory removed.
+    void exchange_async(const detail::communicator& c) {
+        namespace cd = ckpt::detail;
+        namespace fs = std::filesystem;
+        auto& a = async_;
+        const int world = c.size();
+        detail::failure mine = a.start;
+        if (c.rank() == 0 && !mine) {
             try {
-                if (fs::exists(file)) throw io_error("a checkpoint of this name already exists", file);
-                cd::create_parent_directories(file);
+                if (fs::exists(a.file)) throw io_error("a checkpoint of this name already exists", a.file);
+                cd::create_parent_directories(a.file);
                 std::error_code ec;
-                fs::remove_all(temp, ec);
-                if (!fs::create_directory(temp, ec) || ec)
-                    throw io_error("cannot create the temporary directory", temp, ec);
+                fs::remove_all(a.temp, ec);
+                if (!fs::create_directory(a.temp, ec) || ec)
+                    throw io_error("cannot create the temporary directory", a.temp, ec);
             } catch (...) {
                 mine = detail::capture();
-                during = "to create the checkpoint's temporary directory";
+                mine.what = "to create the checkpoint's temporary directory: " + mine.what;
             }
         }
         cd::index_builder out;
         out.u8(static_cast<std::uint8_t>(mine.kind));
-        out.text(during);
         out.text(mine.entry);
         out.text(mine.what);
-        out.text(file.string());
-        out.u64(counter);
+        out.text(a.file.string());
+        out.u64(a.counter);
         out.u64(static_cast<std::uint64_t>(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count()));
-        out.text(temp.string());
+            std::chrono::duration_cast<std::chrono::nanoseconds>(a.when.time_since_epoch()).count()));
+        out.text(a.temp.string());
         out.text(detail::encode_descriptions(a.sink.blocks));
-        const auto gathered = comm_.allgather(out.bytes());
+        const auto gathered = c.allgather(out.bytes());
 
         detail::failure agreed;
         a.all.clear();
         std::string name0;
         std::uint64_t counter0 = 0;
         for (int r = 0; r < world; ++r) {
-            cd::index_parser in(gathered[cd::to_size(r)], file);
+            cd::index_parser in(gathered[cd::to_size(r)], a.file);
             detail::failure f;
             f.kind = static_cast<detail::failure::kind_t>(in.u8());
-            const std::string their_during = in.text("during");
             f.entry = in.text("entry");
             f.what = in.text("message");
             const std::string name = in.text("file");
@@ -850,6 +889,7 @@ private:
             const std::string their_temp = in.text("temporary directory");
             a.all.push_back(detail::decode_descriptions(in.text("descriptions")));
             if (r == 0) {
+                // Rank 0's time and temporary directory are the save's.
                 name0 = name;
                 counter0 = their_counter;
                 a.when = std::chrono::system_clock::time_point(
@@ -859,8 +899,7 @@ private:
             }
             if (agreed) continue;
             if (f) {
-                f.what = "rank " + std::to_string(r) + " of " + std::to_string(world) + " failed " + their_during +
-                         ": " + f.what;
+                f.what = "rank " + std::to_string(r) + " of " + std::to_string(world) + " failed " + f.what;
                 agreed = f;
             } else if (name != name0 || their_counter != counter0) {
                 agreed = {detail::failure::generic,
@@ -872,31 +911,16 @@ private:
             }
         }
         if (agreed) {
-            discard(a.temp, comm_);
-            detail::raise(agreed, file);
+            discard(a.temp, c);
+            detail::raise(agreed, a.file);
         }
         try {
             // Sizes only: the owners do not depend on checksums, which the commit compares.
-            a.owner = detail::plan_save(a.all, divergence::off, file).owner;
+            a.owner = detail::plan_save(a.all, divergence::off, a.file).owner;
         } catch (...) {
-            discard(a.temp, comm_);
+            discard(a.temp, c);
             throw;
         }
-        for (auto& b : a.sink.blocks) b.checksum = 0;
-
-        async_save parts;
-        parts.collective = true;
-        if (multiple) {
-            parts.write = [this] {
-                write_own_file();
-                arrive(*own_);
-                commit_async(*own_);
-            };
-        } else {
-            parts.write = [this] { write_own_file(); };
-            parts.commit = [this] { commit_async(comm_); };
-        }
-        return parts;
     }
 
     // Background thread, no MPI: this rank's file, written and fsynced in the temporary directory,
@@ -1173,6 +1197,7 @@ private:
         detail::copy_sink sink;                               // this rank's copied blocks
         std::vector<std::vector<detail::planned_block>> all;  // every rank's descriptions
         std::vector<std::uint32_t> owner;                     // per replicated block: its writer
+        detail::failure start;                                // of this rank's copy
         detail::failure outcome;                              // of this rank's background write
     };
 

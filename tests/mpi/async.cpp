@@ -402,23 +402,42 @@ int divergent(const fs::path& dir) {
     return 0;
 }
 
-// What can be refused before save_async returns is refused there, on every rank alike.
+// A save the ranks cannot agree on (shards that do not tile) is refused on every rank alike,
+// and leaves nothing: without MPI_THREAD_MULTIPLE by save_async itself (the exchange runs on the
+// caller's thread), with it at wait() (the caller's thread makes no MPI call at all).
 int refused(const fs::path& dir) {
     fs::create_directories(dir);
     const auto r = static_cast<std::uint64_t>(world_rank), n = static_cast<std::uint64_t>(world_size);
     Eigen::VectorXf block = Eigen::VectorXf::Zero(2);  // [3r, 3r+2) of 3n: a gap after every block
     ckpt::mpi::checkpoint ck{MPI_COMM_WORLD, ckpt::track_shard("g", block, ckpt::shape{3 * n}, ckpt::shape{3 * r})};
+    bool returned = false;
     try {
         ck.save_async(dir / "gap");
+        returned = true;
+        ck.wait();
         CHECK(false, "gapped shards were accepted");
     } catch (const ckpt::mismatch_error& e) {
         CHECK(e.entry() == "g" && contains(e.what(), "gap"), "message: %s", e.what());
     }
-    CHECK(!ck.save_in_progress(), "a refused save is in progress");
+    CHECK(returned == (provided_level == MPI_THREAD_MULTIPLE), "refused %s", returned ? "at wait()" : "by save_async");
+    CHECK(!ck.save_in_progress() && ck.save_counter() == 0, "a refused save is in progress or counted");
     ck.wait();
     MPI_Barrier(MPI_COMM_WORLD);
     CHECK(!ckpt::latest_checkpoint(dir) && !has_temp(dir), "a refused save left something");
-    MPI_Barrier(MPI_COMM_WORLD);  // no rank starts the next save before all looked
+    MPI_Barrier(MPI_COMM_WORLD);
+    // Another name on one rank (no shared view of the directory): refused the same way.
+    block.setZero(3);
+    ckpt::mpi::checkpoint ok{MPI_COMM_WORLD, ckpt::track_shard("g", block, ckpt::shape{3 * n}, ckpt::shape{3 * r})};
+    try {
+        ok.write_async(dir / ("rank-" + std::to_string(world_rank)));
+        ok.wait();
+        CHECK(false, "a save to a different name on each rank succeeded");
+    } catch (const ckpt::error& e) {
+        CHECK(contains(e.what(), "rank 1 of") && contains(e.what(), "agree on the checkpoint's name"), "message: %s",
+              e.what());
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    CHECK(!ckpt::latest_checkpoint(dir) && !has_temp(dir), "a refused save left something");
     return 0;
 }
 
