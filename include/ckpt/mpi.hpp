@@ -859,6 +859,7 @@ private:
                 fs::remove_all(a.temp, ec);
                 if (!fs::create_directory(a.temp, ec) || ec)
                     throw io_error("cannot create the temporary directory", a.temp, ec);
+                a.held = cd::hold_directory(a.temp);  // against a manager's cleanup, as in do_write
             } catch (...) {
                 mine = detail::capture();
                 mine.what = "to create the checkpoint's temporary directory: " + mine.what;
@@ -1021,6 +1022,7 @@ private:
                 mine = detail::capture();
             }
         }
+        a.held.close();
         if (auto f = c.agree(mine, "to commit the checkpoint")) {
             discard(a.temp, c);
             detail::raise(f, a.file);
@@ -1202,6 +1204,7 @@ private:
         std::vector<std::uint32_t> owner;                     // per replicated block: its writer
         detail::failure start;                                // of this rank's copy
         detail::failure outcome;                              // of this rank's background write
+        ckpt::detail::file_descriptor held;                   // rank 0: the temporary directory, until the commit
     };
 
     detail::communicator comm_;
