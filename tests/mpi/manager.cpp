@@ -14,7 +14,8 @@
 //                                     (high: a real-time signal above those the first combine carries)
 //   manager signal-wait <dir> <sig>   a loop that an outside signal stops: kill -USR1 of one rank, or
 //                                     SIGTERM to mpirun, which forwards it to every rank (signal_manager.sh)
-//   manager loop <dir> <steps>        restore_or_initialize, then save_if_due in a loop (killed by kill_manager.sh)
+//   manager loop <dir> <steps> [async]  restore_or_initialize, then save_if_due in a loop (killed by
+//                                     kill_manager.sh); async: the manager's asynchronous mode
 //   manager check <dir>               after a kill: the state lists whole checkpoints, the latest restores,
 //                                     no temporaries remain
 
@@ -532,20 +533,27 @@ int signal_wait(const fs::path& dir, int expected) {
 
 // The loop that kill_manager.sh kills: resumes from the latest checkpoint and saves every other
 // step, keeping three.
-int loop(const fs::path& dir, std::int64_t steps) {
+int loop(const fs::path& dir, std::int64_t steps, bool async) {
     state s;
     scramble(s);  // the shard block gets its shape
     auto ck = make_checkpoint(s);
-    ckpt::checkpoint_manager mgr{ck, dir, ckpt::keep_last(3), ckpt::save_every_n_steps(2)};
-    std::int64_t step = 0;
-    if (mgr.restore_or_initialize()) {
-        check_state(s, s.step);
-        step = s.step + 1;
-    }
-    for (const std::int64_t end = step + steps; step < end; ++step) {
-        fill(s, step);
-        mgr.save_if_due(step);
-    }
+    auto run = [&](auto... options) {
+        ckpt::checkpoint_manager mgr{ck, dir, ckpt::keep_last(3), ckpt::save_every_n_steps(2), options...};
+        std::int64_t step = 0;
+        if (mgr.restore_or_initialize()) {
+            check_state(s, s.step);
+            step = s.step + 1;
+        }
+        for (const std::int64_t end = step + steps; step < end; ++step) {
+            fill(s, step);
+            mgr.save_if_due(step);
+        }
+        mgr.wait();
+    };
+    if (async)
+        run(ckpt::asynchronous);
+    else
+        run();
     return 0;
 }
 
@@ -614,8 +622,8 @@ int main(int argc, char** argv) {
             rc = stale(argv[2]);
         else if (mode == "signal-wait" && argc == 4)
             rc = signal_wait(argv[2], std::atoi(argv[3]));
-        else if (mode == "loop" && argc == 4)
-            rc = loop(argv[2], std::atoll(argv[3]));
+        else if (mode == "loop" && (argc == 4 || argc == 5))
+            rc = loop(argv[2], std::atoll(argv[3]), argc == 5 && std::string(argv[4]) == "async");
         else if (mode == "check" && argc == 3)
             rc = check(argv[2]);
         else if (world_rank == 0)
