@@ -19,16 +19,17 @@
 // typed error naming the failing rank, and the temporary directory is removed.
 //
 // Asynchronous saves (save_async, write_async, save_as_async; docs/distributed.md): every rank
-// copies its state into a buffer kept between saves and returns. Then, collectively: one exchange
+// copies its state into a buffer kept between saves and returns. Then, collectively: an exchange
 // (the name, each rank's outcome, the block sizes that decide which rank writes which replicated
-// block; rank 0 makes the temporary directory); each rank hashes, writes and fsyncs its file on a
+// block, a fixed-size header when nothing changed since the last save; rank 0 makes the temporary
+// directory); each rank hashes, writes and fsyncs its file on a
 // background thread; the commit (checksums exchanged, replicas compared, manifest, rename, agreed).
 //   MPI_THREAD_MULTIPLE provided: the caller's thread makes no MPI call; the background thread
 //     does the exchange and the commit over a duplicate of the communicator made by the first
 //     asynchronous save (never the caller's, where the caller's own collectives run meanwhile);
 //     `then` of save_as_async runs there after the commit.
 //   otherwise (SINGLE, FUNNELED, SERIALIZED): the background thread makes no MPI call; the
-//     exchange runs on the caller's thread before the copy, the commit at the next save, wait(),
+//     exchange runs on the caller's thread around the copy, the commit at the next save, wait(),
 //     restore or the destructor, which every rank must therefore call alike; `then` runs there.
 // Either way an error on any rank surfaces on every rank at that point as the same typed error,
 // and nothing exists under the final name until the rename.
@@ -825,27 +826,29 @@ private:
             if (!a.start) a.sink.copy();
             parts.write = [this] {
                 arrive(*own_);
-                exchange_async(*own_);
+                exchange_async(*own_, false);
                 write_own_file();
                 arrive(*own_);
                 commit_async(*own_);
             };
         } else {
-            exchange_async(comm_);
-            a.sink.copy();
+            exchange_async(comm_, true);
             parts.write = [this] { write_own_file(); };
             parts.commit = [this] { commit_async(comm_); };
         }
         return parts;
     }
 
-    // Collective over `c`: what must be agreed before any rank writes, in one exchange. Rank 0
-    // creates the temporary directory; one allgather carries each rank's outcome so far, chosen
-    // name and block descriptions (sizes, no checksums), from which every rank derives the same
-    // plan of which rank writes which replicated block. Refusals (a failed copy, another name,
-    // replicated entries or shards that do not match) throw on every rank alike, the temporary
-    // directory removed.
-    void exchange_async(const detail::communicator& c) {
+    // Collective over `c`: what must be agreed before any rank writes. Rank 0 creates the temporary
+    // directory. A fixed-size header from every rank (MPI_Iallgather) carries its outcome so far,
+    // name, number, time, process id and a hash of its block descriptions; `copy`: this rank copies
+    // its tensors while the others' headers arrive. When every rank succeeded, chose rank 0's name
+    // and has the descriptions of the last exchange, the plan made then stands. Otherwise one more
+    // allgather carries the messages, names and descriptions (sizes, no checksums), from which every
+    // rank derives the same plan of which rank writes which replicated block. Refusals (a failed
+    // copy, another name, replicated entries or shards that do not match) throw on every rank
+    // alike, the temporary directory removed.
+    void exchange_async(const detail::communicator& c, bool copy) {
         namespace cd = ckpt::detail;
         namespace fs = std::filesystem;
         auto& a = async_;
@@ -865,16 +868,43 @@ private:
                 mine.what = "to create the checkpoint's temporary directory: " + mine.what;
             }
         }
+        const std::string descriptions = detail::encode_descriptions(a.sink.blocks);
+        const std::string name = a.file.string();
+        enum { kind, counter, time, pid, name_hash, descriptions_hash, fields };
+        std::uint64_t header[fields] = {
+            static_cast<std::uint64_t>(mine.kind),
+            a.counter,
+            static_cast<std::uint64_t>(
+                std::chrono::duration_cast<std::chrono::nanoseconds>(a.when.time_since_epoch()).count()),
+            static_cast<std::uint64_t>(::getpid()),
+            cd::hash64(name.data(), name.size()),
+            cd::hash64(descriptions.data(), descriptions.size())};
+        std::vector<std::uint64_t> headers(cd::to_size(world) * fields);
+        MPI_Request request = MPI_REQUEST_NULL;
+        MPI_Iallgather(header, fields, MPI_UINT64_T, headers.data(), fields, MPI_UINT64_T, c.get(), &request);
+        if (copy && !a.start) a.sink.copy();
+        MPI_Wait(&request, MPI_STATUS_IGNORE);
+
+        // Rank 0's time and temporary directory are the save's.
+        a.when = std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::nanoseconds(static_cast<std::int64_t>(headers[time]))));
+        a.temp = temp_directory(a.file, a.counter, headers[pid]);
+        bool again = a.planned_hashes.size() != cd::to_size(world);
+        for (int r = 0; r < world && !again; ++r) {
+            const std::uint64_t* h = &headers[cd::to_size(r) * fields];
+            again = h[kind] != detail::failure::none || h[counter] != headers[counter] ||
+                    h[name_hash] != headers[name_hash] || h[descriptions_hash] != a.planned_hashes[cd::to_size(r)];
+        }
+        if (!again) return;  // a.all and a.owner are the last exchange's
+        a.planned_hashes.clear();
+
         cd::index_builder out;
         out.u8(static_cast<std::uint8_t>(mine.kind));
         out.text(mine.entry);
         out.text(mine.what);
-        out.text(a.file.string());
+        out.text(name);
         out.u64(a.counter);
-        out.u64(static_cast<std::uint64_t>(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(a.when.time_since_epoch()).count()));
-        out.text(a.temp.string());
-        out.text(detail::encode_descriptions(a.sink.blocks));
+        out.text(descriptions);
         const auto gathered = c.allgather(out.bytes());
 
         detail::failure agreed;
@@ -887,30 +917,23 @@ private:
             f.kind = static_cast<detail::failure::kind_t>(in.u8());
             f.entry = in.text("entry");
             f.what = in.text("message");
-            const std::string name = in.text("file");
+            const std::string their_name = in.text("file");
             const std::uint64_t their_counter = in.u64();
-            const std::uint64_t ns = in.u64();
-            const std::string their_temp = in.text("temporary directory");
             a.all.push_back(detail::decode_descriptions(in.text("descriptions")));
             if (r == 0) {
-                // Rank 0's time and temporary directory are the save's.
-                name0 = name;
+                name0 = their_name;
                 counter0 = their_counter;
-                a.when = std::chrono::system_clock::time_point(
-                    std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                        std::chrono::nanoseconds(static_cast<std::int64_t>(ns))));
-                a.temp = their_temp;
             }
             if (agreed) continue;
             if (f) {
                 f.what = "rank " + std::to_string(r) + " of " + std::to_string(world) + " failed " + f.what;
                 agreed = f;
-            } else if (name != name0 || their_counter != counter0) {
+            } else if (their_name != name0 || their_counter != counter0) {
                 agreed = {detail::failure::generic,
                           {},
                           "rank " + std::to_string(r) + " of " + std::to_string(world) +
-                              " failed to agree on the checkpoint's name: it would save to '" + name + "' (save " +
-                              std::to_string(their_counter) + "), rank 0 to '" + name0 + "' (save " +
+                              " failed to agree on the checkpoint's name: it would save to '" + their_name +
+                              "' (save " + std::to_string(their_counter) + "), rank 0 to '" + name0 + "' (save " +
                               std::to_string(counter0) + ")"};
             }
         }
@@ -925,6 +948,8 @@ private:
             discard(a.temp, c);
             throw;
         }
+        for (int r = 0; r < world; ++r)
+            a.planned_hashes.push_back(headers[cd::to_size(r) * fields + descriptions_hash]);
     }
 
     // Background thread, no MPI: this rank's file, written and fsynced in the temporary directory,
@@ -1177,9 +1202,10 @@ private:
         }
     }
 
-    static std::filesystem::path temp_directory(const std::filesystem::path& file, std::uint64_t counter) {
+    static std::filesystem::path temp_directory(const std::filesystem::path& file, std::uint64_t counter,
+                                                std::uint64_t pid = static_cast<std::uint64_t>(::getpid())) {
         auto temp = file;
-        temp += std::string(ckpt::detail::temp_marker) + std::to_string(::getpid()) + "." + std::to_string(counter);
+        temp += std::string(ckpt::detail::temp_marker) + std::to_string(pid) + "." + std::to_string(counter);
         return temp;
     }
     // After a failed save every rank returns only once the temporary directory is gone.
@@ -1202,6 +1228,7 @@ private:
         detail::copy_sink sink;                               // this rank's copied blocks
         std::vector<std::vector<detail::planned_block>> all;  // every rank's descriptions
         std::vector<std::uint32_t> owner;                     // per replicated block: its writer
+        std::vector<std::uint64_t> planned_hashes;            // per rank: its descriptions' hash, when planned
         detail::failure start;                                // of this rank's copy
         detail::failure outcome;                              // of this rank's background write
         ckpt::detail::file_descriptor held;                   // rank 0: the temporary directory, until the commit
