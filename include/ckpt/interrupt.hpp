@@ -4,7 +4,7 @@
 // can save and leave cleanly.
 //
 //   ckpt::interrupt_guard guard;                          // SIGTERM and SIGINT
-//   for (; step < steps && !guard.requested(); ++step) { train(); mgr.save_if_due(step, guard.requested()); }
+//   for (; step < steps && !guard.requested(); ++step) { train(); mgr.save_if_due(step, guard); }
 //
 // The handler only stores into an atomic. A second signal of the same kind while a request is
 // pending falls through to the behaviour that was there before the guard (pressing Ctrl-C twice
@@ -12,6 +12,26 @@
 // Guards nest: an inner guard takes the signals while it lives (the outer one sees nothing of
 // them) and gives them back to the outer one when destroyed. Create and destroy guards on one
 // thread; signals may arrive on any.
+//
+// On many processes (ckpt::mpi::checkpoint, docs/distributed.md) a signal may reach one rank and
+// not the others, or reach them at different steps; a rank that stopped alone would leave the
+// others waiting forever in a collective. So a guard can be *shared*: its requested() and
+// signal() then report the request as agreed by all ranks at the last
+// checkpoint_manager::save_if_due(step, guard), not this process's own signal:
+//   - a signal that any rank's guard had received when that rank entered the call makes every
+//     rank's guard report the request once the call returns (and every rank saves at that step);
+//   - a signal that arrives later (during the call or after it) is seen by every rank at the next
+//     such call, never by one rank alone in between;
+//   - signal() is the lowest signal number any rank received.
+// A guard becomes shared when it is given to save_if_due of a manager over several processes, or
+// from the start when made with the checkpoint's coordinator, which closes the window before the
+// first save_if_due (`ckpt::interrupt_guard guard{ck.coordination()};`, recommended on many
+// ranks). Until then, and always in one process (a null coordinator, or one of size 1), it reports
+// this process's signal as described above. clear() on a shared guard must be called on every rank
+// alike. A second signal of the same kind still falls through on the rank that receives it.
+//
+//   ckpt::interrupt_guard guard{ck.coordination(), {SIGTERM, SIGUSR1}};
+//   for (; step < steps && !guard.requested(); ++step) { train(); mgr.save_if_due(step, guard); }
 
 #include <atomic>
 #include <csignal>
@@ -22,11 +42,13 @@
 
 #include <signal.h>
 
+#include <ckpt/coordination.hpp>
 #include <ckpt/error.hpp>
 
 namespace ckpt {
 
 class interrupt_guard;
+class checkpoint_manager;
 
 namespace detail {
 // Which guard owns each signal; read from the signal handler, so only lock-free atomics.
@@ -61,16 +83,32 @@ public:
             installed_.push_back(old);
         }
     }
+    /// Guards the given signals, shared by the processes of `shared_with` from the start (see the
+    /// top of this header); with a null coordinator, or one of one process, as the constructors above.
+    /// `ckpt::interrupt_guard guard{ck.coordination(), {SIGTERM, SIGUSR1}};`
+    explicit interrupt_guard(coordinator* shared_with, std::initializer_list<int> signals = {SIGTERM, SIGINT})
+        : interrupt_guard(signals) {
+        if (shared_with && shared_with->size() > 1) agreed_.store(0);
+    }
     interrupt_guard(const interrupt_guard&) = delete;
     interrupt_guard& operator=(const interrupt_guard&) = delete;
     ~interrupt_guard() { restore(); }
 
-    /// True once a guarded signal arrived: save at this step boundary and stop.
-    bool requested() const noexcept { return signal_.load() != 0; }
-    /// The signal that made the request (SIGTERM, ...), or 0.
-    int signal() const noexcept { return signal_.load(); }
-    /// Forgets the request; the next signal is a first one again.
-    void clear() noexcept { signal_.store(0); }
+    /// True once a guarded signal arrived (on a shared guard: on any rank, as agreed at the last
+    /// save_if_due): save at this step boundary and stop. `if (guard.requested()) break;`
+    bool requested() const noexcept { return signal() != 0; }
+    /// The signal that made the request (SIGTERM, ...), or 0; on a shared guard the lowest any
+    /// rank received, as agreed at the last save_if_due. `if (guard.signal() == SIGUSR1) requeue();`
+    int signal() const noexcept {
+        const int agreed = agreed_.load();
+        return agreed == unshared ? signal_.load() : agreed;
+    }
+    /// Forgets the request; the next signal is a first one again. On a shared guard, call it on
+    /// every rank alike. `guard.clear();`
+    void clear() noexcept {
+        signal_.store(0);
+        if (agreed_.load() != unshared) agreed_.store(0);
+    }
 
 private:
     struct installed {
@@ -108,7 +146,13 @@ private:
         installed_.clear();
     }
 
-    std::atomic<int> signal_{0};
+    // A checkpoint_manager over several processes reads this process's signal and stores what
+    // the ranks agreed on.
+    friend class checkpoint_manager;
+    static constexpr int unshared = -1;
+
+    std::atomic<int> signal_{0};         // this process's request
+    std::atomic<int> agreed_{unshared};  // a shared guard's request, as agreed across processes
     std::vector<installed> installed_;
 };
 

@@ -12,30 +12,47 @@
 // accounted for: the next manager to open the directory finishes the deletions and removes the
 // temporary files of an interrupted write.
 //
+// On many processes (a ckpt::mpi::checkpoint, whose coordination() is a coordinator of more than
+// one process) there is one manager object per rank, and every rank makes the same calls. Rank 0,
+// the leader, alone takes the directory's lock, reads and writes the state file, scans, adopts and
+// deletes; every decision that could differ between ranks (is a save due, names and numbers, what
+// to drop, which checkpoint is the latest) is the leader's, shared: after the open and after each
+// save every rank's records are the leader's, and an error of the leader's is thrown on every rank
+// (coordinator::agree) instead of leaving the others waiting. save_if_due costs one small
+// collective per call (coordinator::combine). Only ckpt/coordination.hpp is used: nothing here
+// knows of MPI. docs/distributed.md describes it.
+//
 // Each concern has its own header: the state file's codec in detail/manager_state.hpp, the directory
 // scan and the adoption of unrecorded files in detail/directory_scan.hpp, file names in
 // detail/name_template.hpp, the directory lock in io/lock.hpp, and the policies in policy.hpp
 // (combined, with the save schedule, in detail/rotation.hpp).
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
+
+#include <unistd.h>
 
 #include <ckpt/checkpoint.hpp>
 #include <ckpt/checkpoint_record.hpp>
+#include <ckpt/coordination.hpp>
 #include <ckpt/detail/directory_scan.hpp>
 #include <ckpt/detail/manager_state.hpp>
 #include <ckpt/detail/name_template.hpp>
 #include <ckpt/detail/rotation.hpp>
+#include <ckpt/interrupt.hpp>
 #include <ckpt/io/lock.hpp>
 #include <ckpt/policy.hpp>
 #include <ckpt/reader.hpp>
@@ -48,6 +65,52 @@ namespace detail {
 /// Points in a manager's save where tests inject crashes.
 enum class manager_point { written, recorded, deleted };
 inline void (*manager_test_hook)(manager_point) = nullptr;
+
+/// A checkpoint's coordinator when it spans several processes; null for one process.
+inline coordinator* shared_coordinator(any_checkpoint& ck) noexcept {
+    coordinator* c = ck.coordination();
+    return c && c->size() > 1 ? c : nullptr;
+}
+
+// The messages a leader shares: length-prefixed parts.
+inline void append_part(std::string& out, const std::string& part) {
+    out += std::to_string(part.size());
+    out += ':';
+    out += part;
+}
+inline bool next_part(const std::string& in, std::size_t& at, std::string& part) {
+    const auto colon = in.find(':', at);
+    if (colon == std::string::npos || colon == at || colon - at > 19) return false;
+    std::size_t n = 0;
+    for (std::size_t i = at; i < colon; ++i) {
+        if (in[i] < '0' || in[i] > '9') return false;
+        n = n * 10 + static_cast<std::size_t>(in[i] - '0');
+    }
+    if (n > in.size() - colon - 1) return false;
+    part = in.substr(colon + 1, n);
+    at = colon + 1 + n;
+    return true;
+}
+
+/// A checkpoint file, or a sharded checkpoint's directory. The directory is first renamed to a
+/// temporary name, so that a crash in the middle leaves no half-deleted checkpoint under its own
+/// name: the leftover is a stale temporary directory, which the next manager to open removes.
+inline void remove_checkpoint(const std::filesystem::path& path, std::error_code& ec) {
+    ec.clear();
+    if (!std::filesystem::is_directory(std::filesystem::symlink_status(path, ec))) {
+        ec.clear();
+        std::filesystem::remove(path, ec);
+        return;
+    }
+    static std::atomic<unsigned> counter{0};
+    auto doomed = path;
+    doomed += std::string(temp_marker) + "deleting." + std::to_string(::getpid()) + "." + process_token() + "." +
+              std::to_string(counter++);
+    std::filesystem::rename(path, doomed, ec);
+    if (ec) return;
+    fsync_directory(path.parent_path());
+    std::filesystem::remove_all(doomed, ec);
+}
 
 }  // namespace detail
 
@@ -85,19 +148,32 @@ public:
     /// policy.hpp. Refuses a directory another manager holds, in this process or another.
     template <class... Options>
     checkpoint_manager(any_checkpoint& ck, std::filesystem::path dir, Options... options)
-        : ck_(ck), dir_(std::move(dir)) {
+        : ck_(ck), dir_(std::move(dir)), coord_(detail::shared_coordinator(ck)) {
         (apply(std::move(options)), ...);
         open();
     }
     checkpoint_manager(const checkpoint_manager&) = delete;
     checkpoint_manager& operator=(const checkpoint_manager&) = delete;
     /// Waits for an asynchronous save in flight (its error, if any, is reported as a ckpt::warning).
+    /// On several processes, while an exception unwinds, it does not wait: that wait can be
+    /// collective, and the other ranks may not be destroying theirs (the checkpoint's own
+    /// destructor then settles the save).
     ~checkpoint_manager() {
+        if (coord_ && std::uncaught_exceptions() > 0) return;
         try {
             ck_.wait();
         } catch (const std::exception& e) {
             detail::warn(warning_kind::async_save_failed,
                          "the last asynchronous save of " + dir_.string() + " failed: " + e.what());
+        }
+        std::lock_guard lock(mutex_);
+        if (record_failed_) {
+            try {
+                std::rethrow_exception(record_failed_);
+            } catch (const std::exception& e) {
+                detail::warn(warning_kind::async_save_failed,
+                             "the last asynchronous save of " + dir_.string() + " was not recorded: " + e.what());
+            } catch (...) {}
         }
     }
 
@@ -109,19 +185,47 @@ public:
         options.step = step;
         return save_impl(options, false);
     }
-    /// As save(); the file is written, recorded and rotated in the background.
+    /// As save(); the file is written, recorded and rotated in the background. On several
+    /// processes the leader records and rotates in the background; the other ranks' records are
+    /// the leader's again at the next save, wait() or restore_or_initialize, where an error of the
+    /// leader's recording is thrown on every rank. `mgr.save_async(options);`
     std::filesystem::path save_async(const save_options& options = {}) { return save_impl(options, true); }
 
     /// Saves when the save intervals say so or when `force` is set (an interrupt, the last step);
-    /// never twice for the same step. Returns the path saved, if any.
-    /// `mgr.save_if_due(step, guard.requested());`
+    /// never twice for the same step. Returns the path saved, if any. On several processes every
+    /// rank saves when the leader's intervals say so or when any rank's `force` is set: one small
+    /// collective per call. `mgr.save_if_due(step, step + 1 == steps);`
     std::optional<std::filesystem::path> save_if_due(std::int64_t step, bool force = false, save_options options = {}) {
-        if (!is_due(step, force)) return std::nullopt;
+        if (!coord_) {
+            if (!is_due(step, force)) return std::nullopt;
+        } else if (!agreed_due(step, force, 0).first) {
+            return std::nullopt;
+        }
         options.step = step;
         return save_impl(options, async_);
     }
-    /// Whether save_if_due(step, force) would save.
+    /// As save_if_due(step, guard.requested()), and on several processes the guard's request is
+    /// combined across ranks in the same collective: a signal on any rank makes every rank save at
+    /// this step, and from then on every rank's guard reports the request as agreed here (see
+    /// ckpt/interrupt.hpp). `for (; step < steps && !guard.requested(); ++step) { train(); mgr.save_if_due(step,
+    /// guard); }`
+    std::optional<std::filesystem::path> save_if_due(std::int64_t step, interrupt_guard& guard,
+                                                     save_options options = {}) {
+        if (!coord_) {
+            // A guard shared with other processes but given to a manager of one: its own signal.
+            if (guard.agreed_.load() != interrupt_guard::unshared) guard.agreed_.store(guard.signal_.load());
+            return save_if_due(step, guard.requested(), std::move(options));
+        }
+        const auto [due, signal] = agreed_due(step, false, guard.signal_.load());
+        guard.agreed_.store(signal);
+        if (!due) return std::nullopt;
+        options.step = step;
+        return save_impl(options, async_);
+    }
+    /// Whether save_if_due(step, force) would save. On several processes this is the rank's own
+    /// view, with no collective: only the leader's counts (save_if_due asks it).
     /// Intervals count from the latest checkpoint, or from step 0 and the manager's creation.
+    /// `if (mgr.is_due(step)) log("saving");`
     bool is_due(std::int64_t step, bool force = false) const {
         std::lock_guard lock(mutex_);
         const checkpoint_record* last = state_.records.empty() ? nullptr : &state_.records.back();
@@ -129,7 +233,13 @@ public:
     }
 
     /// Blocks until an asynchronous save is written, recorded and rotated; rethrows its error.
-    void wait() { ck_.wait(); }
+    /// On several processes wait() is collective (every rank calls it): it also brings every rank's
+    /// records to the leader's, and throws on every rank an error the leader met recording. `mgr.wait();`
+    void wait() {
+        std::lock_guard serial(save_mutex_);
+        wait_for_checkpoint();
+        catch_up();
+    }
 
     /// The newest kept checkpoint, or nothing: `if (auto p = mgr.latest_checkpoint()) ck.restore(*p);`
     std::optional<std::filesystem::path> latest_checkpoint() const {
@@ -173,7 +283,11 @@ public:
     /// Restores the latest checkpoint and returns its path; with none, calls `init` (if given)
     /// and returns nothing. A damaged latest checkpoint is reported as a ckpt::warning and the one before
     /// it is tried; when every one is damaged the last error is thrown rather than starting over.
+    /// On several processes every rank has the leader's list and a sharded restore's error is the
+    /// same on every rank (the lowest failing rank's), so every rank passes over the same checkpoints,
+    /// warns alike and restores the same one. `mgr.restore_or_initialize([&] { init_weights(); });`
     std::optional<std::filesystem::path> restore_or_initialize(const std::function<void()>& init = {}) {
+        if (coord_) wait();  // an asynchronous save's record first, the same on every rank
         const auto all = records();
         for (auto it = all.rbegin(); it != all.rend(); ++it) {
             try {
@@ -217,7 +331,119 @@ private:
                           "ckpt: not a checkpoint_manager option (see policy.hpp)");
     }
 
+    bool leader() const noexcept { return !coord_ || coord_->rank() == 0; }
+
+    // Runs `work` on the leader alone (in one process: just runs it). On several processes every
+    // rank then takes the leader's state, the leader's error (if any) is thrown on every rank with
+    // its type, and every rank returns what `work` returned on the leader. One broadcast when all
+    // is well.
+    template <class Work>
+    std::string led(const char* during, Work&& work) {
+        if (!coord_) return work();
+        std::exception_ptr failed;
+        std::string result, message;
+        if (leader()) {
+            try {
+                result = work();
+            } catch (...) {
+                failed = std::current_exception();
+            }
+            std::lock_guard lock(mutex_);
+            detail::append_part(message, failed ? "E" : "S");
+            detail::append_part(message, result);
+            detail::append_part(message, detail::encode_state(state_));
+        }
+        message = coord_->share(std::move(message));
+        std::size_t at = 0;
+        std::string flag, state;
+        if (!detail::next_part(message, at, flag) || !detail::next_part(message, at, result) ||
+            !detail::next_part(message, at, state))
+            throw error("the manager's leader sent a malformed message", dir_);  // not reached
+        if (!leader()) {
+            detail::manager_state s;
+            if (!detail::decode_state(state, dir_, s))
+                throw error("the manager's leader sent a malformed state", dir_);  // not reached
+            std::lock_guard lock(mutex_);
+            state_ = std::move(s);
+        }
+        if (flag != "S") {
+            coord_->agree(failed, during, dir_);
+            throw error(std::string("the manager's leader failed ") + during, dir_);  // agree threw
+        }
+        return result;
+    }
+
+    // save_if_due's decision on several processes, in one combine: bit 63 the leader's "this step
+    // is saved already", bit 62 the leader's "due by the intervals", bit 61 any rank's `force`, and
+    // one bit per signal any rank's guard received (signals 1 to 56; bit 56 for any above, which a
+    // second combine, only then, tells apart). Returns whether to save and the lowest signal.
+    std::pair<bool, int> agreed_due(std::int64_t step, bool force, int signal) {
+        constexpr std::uint64_t saved_bit = 1ull << 63, due_bit = 1ull << 62, force_bit = 1ull << 61,
+                                high_bit = 1ull << 56;
+        constexpr int low_signals = 56;
+        std::uint64_t mine = force ? force_bit : 0;
+        if (signal > 0) mine |= signal <= low_signals ? 1ull << (signal - 1) : high_bit;
+        if (leader()) {
+            std::lock_guard lock(mutex_);
+            // An asynchronous save in flight counts as the latest: its record may come only at the
+            // next wait (without MPI_THREAD_MULTIPLE), and the intervals count from it.
+            const checkpoint_record* last = in_flight_               ? &*in_flight_
+                                            : state_.records.empty() ? nullptr
+                                                                     : &state_.records.back();
+            if (last && last->step && *last->step == step)
+                mine |= saved_bit;
+            else if (schedule_.is_due(step, false, last, opened_))
+                mine |= due_bit;
+        }
+        const std::uint64_t all = coord_->combine(mine);
+        int agreed = 0;
+        for (int s = 1; s <= low_signals && !agreed; ++s)
+            if (all & (1ull << (s - 1))) agreed = s;
+        if (!agreed && (all & high_bit)) {
+            const std::uint64_t high = coord_->combine(signal > low_signals ? 1ull << (signal - low_signals - 1) : 0);
+            for (int b = 0; b < 64 && !agreed; ++b)
+                if (high & (1ull << b)) agreed = low_signals + 1 + b;
+        }
+        const bool due = !(all & saved_bit) && ((all & (due_bit | force_bit)) || agreed != 0);
+        return {due, agreed};
+    }
+
+    void wait_for_checkpoint() {
+        try {
+            ck_.wait();
+        } catch (...) {
+            forget_in_flight();
+            throw;
+        }
+        forget_in_flight();
+    }
+    void forget_in_flight() {
+        std::lock_guard lock(mutex_);
+        in_flight_.reset();
+    }
+
+    // After an asynchronous save on several processes (called after ck_.wait(), so its recording
+    // is over): every rank takes the leader's state, and the leader's recording error is thrown
+    // on every rank. One broadcast; nothing without a save since the last.
+    void catch_up() {
+        if (!coord_ || !behind_) return;
+        behind_ = false;
+        led("to record the last asynchronous checkpoint", [&] {
+            std::lock_guard lock(mutex_);
+            if (auto failed = std::exchange(record_failed_, nullptr)) std::rethrow_exception(failed);
+            return std::string();
+        });
+    }
+
     void open() {
+        led("to open the checkpoint directory", [&] {
+            open_here();
+            return std::string();
+        });
+    }
+
+    // The leader's part of opening the directory (all of it, in one process).
+    void open_here() {
         detail::create_directories_durably(dir_);
         std::error_code ec;
         if (!std::filesystem::is_directory(dir_, ec))
@@ -226,6 +452,7 @@ private:
         // Left by a crash; a temporary some other writer still holds (a ck.write into this
         // directory) is left alone.
         detail::remove_stale_temporaries(dir_, [](const std::string&) { return true; });
+        detail::remove_stale_temporary_directories(dir_);  // of sharded saves and deletions
 
         bool changed = false;
         if (auto s = detail::read_state_file(dir_)) {
@@ -235,15 +462,19 @@ private:
             changed = true;
         }
         // Deletions a crash interrupted: the files are ours and no longer listed.
-        for (const auto& name : state_.deleting) std::filesystem::remove(dir_ / name, ec);
+        for (const auto& name : state_.deleting) detail::remove_checkpoint(dir_ / name, ec);
         changed = changed || !state_.deleting.empty();
         state_.deleting.clear();
-        // A recorded file that is gone was deleted by a save that crashed before recording it.
+        // A recorded file that is gone was deleted by a save that crashed before recording it. A
+        // sharded checkpoint is a directory; one that is damaged stays listed (restore_or_initialize
+        // passes over it, and saving its name again replaces it).
         const auto before = state_.records.size();
         state_.records.erase(std::remove_if(state_.records.begin(), state_.records.end(),
                                             [](const auto& r) {
                                                 std::error_code e;
-                                                return !std::filesystem::is_regular_file(r.path, e);
+                                                const auto st = std::filesystem::symlink_status(r.path, e);
+                                                return !std::filesystem::is_regular_file(r.path, e) &&
+                                                       !std::filesystem::is_directory(st);
                                             }),
                              state_.records.end());
         changed = changed || state_.records.size() != before;
@@ -270,7 +501,61 @@ private:
     std::filesystem::path save_impl(save_options options, bool async) {
         // One save at a time: two threads saving through one manager would take the same number.
         std::lock_guard serial(save_mutex_);
-        ck_.wait();  // an earlier asynchronous save's error surfaces here
+        wait_for_checkpoint();  // an earlier asynchronous save's error surfaces here
+        catch_up();
+        // The leader names the checkpoint; every rank saves under that name.
+        checkpoint_record r;
+        if (!coord_) {
+            r = prepare(options);
+        } else {
+            const std::string named = led("to name the checkpoint", [&] {
+                detail::manager_state one;
+                one.records.push_back(prepare(options));
+                return detail::encode_state(one);
+            });
+            detail::manager_state one;
+            if (!detail::decode_state(named, dir_, one) || one.records.size() != 1)
+                throw error("the manager's leader sent a malformed record", dir_);  // not reached
+            r = std::move(one.records.front());
+        }
+        if (async) {
+            if (!coord_) {
+                ck_.save_as_async(r.path, options, [this, r](const std::filesystem::path&) { record_and_rotate(r); });
+            } else {
+                // The callback runs on every rank after the commit, on the background thread or in
+                // a later wait, and makes no collective call: the leader records there and keeps an
+                // error for catch_up(), the others do nothing until then.
+                std::function<void(const std::filesystem::path&)> then;
+                if (leader())
+                    then = [this, r](const std::filesystem::path&) {
+                        try {
+                            record_and_rotate(r);
+                        } catch (...) {
+                            std::lock_guard lock(mutex_);
+                            record_failed_ = std::current_exception();
+                        }
+                    };
+                ck_.save_as_async(r.path, options, std::move(then));
+                behind_ = true;
+                if (leader()) {
+                    std::lock_guard lock(mutex_);
+                    in_flight_ = r;  // started: save_if_due counts from it
+                }
+            }
+        } else {
+            ck_.save_as(r.path, options);
+            led("to record the checkpoint", [&] {
+                record_and_rotate(r);
+                return std::string();
+            });
+        }
+        return r.path;
+    }
+
+    // The next checkpoint's record (the leader's part of a save). A sharded checkpoint of ours
+    // under that name (the same step saved again) is removed first: a directory cannot be replaced
+    // by a rename.
+    checkpoint_record prepare(const save_options& options) {
         checkpoint_record r;
         {
             std::lock_guard lock(mutex_);
@@ -296,16 +581,40 @@ private:
                 while (!options.step && !listed(r.name) && std::filesystem::exists(dir_ / r.name, ec))
                     r.name = naming_.default_name(std::nullopt, ++r.number);
             }
+            if (!detail::is_plain_file_name(r.name))
+                throw error("the checkpoint's name '" + r.name + "' is not a plain file name", dir_);
             r.path = dir_ / r.name;
             refuse_to_replace_foreign(r);
+            replace_sharded(r);
         }
-        if (async) {
-            ck_.save_as_async(r.path, options, [this, r](const std::filesystem::path&) { record_and_rotate(r); });
-        } else {
-            ck_.save_as(r.path, options);
-            record_and_rotate(r);
+        return r;
+    }
+
+    // Called with mutex_ held. Drops the record first and writes the state, then deletes: a listed
+    // checkpoint always exists. The state is written again once it is gone, so that a crash after
+    // the new save cannot take the new checkpoint for one to delete.
+    void replace_sharded(const checkpoint_record& r) {
+        std::error_code ec;
+        if (!std::filesystem::is_directory(std::filesystem::symlink_status(r.path, ec))) return;
+        detail::manager_state before = state_;
+        state_.records.erase(std::remove_if(state_.records.begin(), state_.records.end(),
+                                            [&](const auto& x) { return x.name == r.name; }),
+                             state_.records.end());
+        state_.deleting.push_back(r.name);
+        try {
+            write_state();
+        } catch (...) {
+            state_ = std::move(before);  // nothing changed: the save fails, the checkpoint stays listed
+            throw;
         }
-        return r.path;
+        detail::remove_checkpoint(r.path, ec);
+        if (ec) throw io_error("cannot remove the earlier checkpoint of this name", r.path, ec);
+        state_.deleting.pop_back();
+        dirty_ = true;
+        try {
+            write_state();
+            dirty_ = false;
+        } catch (const io_error&) {}
     }
 
     // Saving under a name that already exists replaces the file. That is right for a checkpoint
@@ -315,7 +624,8 @@ private:
         std::error_code ec;
         if (listed(r.name) || !std::filesystem::exists(std::filesystem::symlink_status(r.path, ec))) return;
         bool ours = false;
-        if (std::filesystem::is_regular_file(std::filesystem::symlink_status(r.path, ec))) {
+        if (std::filesystem::is_regular_file(std::filesystem::symlink_status(r.path, ec)) ||
+            detail::is_sharded_checkpoint(r.path)) {
             try {
                 reader existing(r.path);
                 checkpoint_record e;
@@ -393,7 +703,7 @@ private:
             std::vector<std::string> remaining;
             for (const auto& name : state_.deleting) {
                 std::error_code ec;
-                std::filesystem::remove(dir_ / name, ec);
+                detail::remove_checkpoint(dir_ / name, ec);
                 if (ec) {
                     remaining.push_back(name);  // still ours: the next open tries again
                     detail::warn(warning_kind::cannot_delete,
@@ -417,9 +727,13 @@ private:
 
     any_checkpoint& ck_;
     std::filesystem::path dir_;
-    detail::directory_lock lock_;
-    std::mutex save_mutex_;     // held through each save_impl
-    mutable std::mutex mutex_;  // the state is updated on the background thread by asynchronous saves
+    coordinator* coord_;                          // null in one process
+    bool behind_ = false;                         // an asynchronous save since the last catch_up() (several processes)
+    std::exception_ptr record_failed_;            // the leader's: its recording of an asynchronous save failed
+    std::optional<checkpoint_record> in_flight_;  // the leader's: the asynchronous save not yet waited for
+    detail::directory_lock lock_;                 // the leader's
+    std::mutex save_mutex_;                       // held through each save_impl
+    mutable std::mutex mutex_;                    // the state is updated on the background thread by asynchronous saves
     detail::manager_state state_;
     bool dirty_ = false;  // state_ differs from the state file (a write failed)
 

@@ -273,6 +273,51 @@ inline bool rename_no_replace(const std::filesystem::path& from, const std::file
     return true;
 }
 
+/// Holds the temporary directory of a sharded save (ckpt/mpi.hpp) against cleaners, as atomic_file
+/// holds a temporary file: an flock on the directory from just after its creation until the save
+/// returns (committed or not). Returns the descriptor that holds it; throws io_error when the
+/// directory is no longer the one created (a cleaner took it meanwhile).
+/// `file_descriptor held = hold_directory(temp);`
+inline file_descriptor hold_directory(const std::filesystem::path& dir) {
+    file_descriptor fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) throw io_error("cannot open the temporary directory", dir, last_error());
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+        // No locks on this file system: no cleaner can lock it either.
+        if (errno == EWOULDBLOCK) throw io_error("the temporary directory is held by a cleaner", dir, last_error());
+        return fd;
+    }
+    struct stat opened {
+    }, named{};
+    if (::fstat(fd.get(), &opened) != 0 || ::lstat(dir.c_str(), &named) != 0 || opened.st_ino != named.st_ino ||
+        opened.st_dev != named.st_dev)
+        throw io_error("the temporary directory was removed while it was being created", dir);
+    return fd;
+}
+
+/// Removes the temporary directories in `dir` (a sharded save's, or a sharded checkpoint's being
+/// deleted) that no live writer holds: the equivalent of remove_stale_temporaries for directories.
+/// A sharded save holds an flock on its temporary directory (hold_directory), so a directory we
+/// can lock is one whose save died. Never throws: cleaning up is best effort.
+inline void remove_stale_temporary_directories(const std::filesystem::path& dir) noexcept {
+    try {
+        std::error_code ec;
+        std::vector<std::filesystem::path> stale;
+        for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
+             it.increment(ec)) {
+            if (it->path().filename().string().find(temp_marker) == std::string::npos) continue;
+            struct stat named {};
+            if (::lstat(it->path().c_str(), &named) != 0 || !S_ISDIR(named.st_mode)) continue;
+            file_descriptor fd(::open(it->path().c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            if (!fd || ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) continue;  // a save is at work
+            struct stat opened {};
+            // Remove only the directory we locked, not one that replaced it meanwhile; the lock
+            // is held until it is gone.
+            if (::fstat(fd.get(), &opened) == 0 && opened.st_ino == named.st_ino && opened.st_dev == named.st_dev)
+                std::filesystem::remove_all(it->path(), ec);
+        }
+    } catch (...) {}
+}
+
 /// A file written under a temporary name and published atomically by commit(). Destroying it
 /// uncommitted removes the temporary: a failed save leaves nothing behind.
 class atomic_file {
