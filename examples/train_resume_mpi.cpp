@@ -3,7 +3,7 @@
 //
 //   mpirun -np 4 train_resume_mpi [--dir DIR] [--steps N] [--save-every K] [--keep N] [--seed S]
 //                                 [--print-every P] [--sleep-ms-per-step MS]
-//                                 [--crash-during-save N] [--crash-rank R] [--crash-point write|commit]
+//                                 [--dump PATH] [--crash-during-save N] [--crash-rank R] [--crash-point write|commit]
 //
 // The MLP and the task of train_resume (mlp_training.hpp), trained on N ranks:
 // - data-parallel: every rank reads its own shard of the data (samples s with s % N == rank) in its
@@ -31,7 +31,9 @@
 // ranks, are carried over by hand: the samples that no old rank has read yet in its epoch are dealt
 // out to the new ranks (read with ckpt::reader::read_rank). Every resume prints `restored_digest=`,
 // the digest of the global state restored, and an interrupted run `saved_digest=`: on any number of
-// ranks the two are equal, the global tensors restored are the ones saved. The continuation is not bit-identical to a
+// ranks the two are equal, the global tensors restored are the ones saved. --dump PATH saves the
+// state as restored (a sharded checkpoint of this run's ranks) to PATH and stops, for `ckpt diff`
+// to compare with the checkpoint it came from. The continuation is not bit-identical to a
 // run that stayed on the old number of ranks: the batches differ and the reductions sum in another order.
 //
 // Open MPI's mpirun answers a SIGTERM of its own with SIGCONT to every rank, SIGTERM
@@ -79,6 +81,7 @@ struct options {
     int sleep_ms = 0;
     int crash_during_save = 0, crash_rank = 0;
     std::string crash_point = "write";
+    std::string dump;
 };
 
 [[noreturn]] void usage(int rank, const char* error) {
@@ -88,7 +91,7 @@ struct options {
                      "[--save-every K] [--keep N] [--seed S]\n"
                      "                    [--print-every P] [--sleep-ms-per-step MS] [--crash-during-save N] "
                      "[--crash-rank R]\n"
-                     "                    [--crash-point write|commit]\n",
+                     "                    [--crash-point write|commit] [--dump PATH]\n",
                      error);
     MPI_Finalize();
     std::exit(2);
@@ -123,6 +126,8 @@ options parse(int argc, char** argv, int rank) {
                 o.crash_rank = std::stoi(value());
             else if (a == "--crash-point")
                 o.crash_point = value();
+            else if (a == "--dump")
+                o.dump = value();
             else if (a == "--help" || a == "-h")
                 usage(rank, "help");
             else
@@ -434,31 +439,36 @@ int main(int argc, char** argv) {
                 mine.count, hidden);
         }
 
-        while (s.step < opt.steps) {
-            const auto r = train_step(s, data, rank, ranks, MPI_COMM_WORLD);
-            ++s.step;
-            if (s.step % opt.print_every == 0)
-                say("step %lld loss %.4f batch accuracy %.3f epoch %lld\n", static_cast<long long>(s.step), r.loss,
-                    r.accuracy, static_cast<long long>(s.data.epoch));
-            // Collective: combines every rank's interrupt request with the schedule, so all ranks
-            // save at this step or none does, and afterwards all see guard.requested().
-            const auto saved = manager.save_if_due(s.step, guard);
-            if (guard.requested()) {
-                const auto path = saved ? *saved : *manager.latest_checkpoint();
-                const auto d = global_digest(s, MPI_COMM_WORLD);
-                say("interrupted at step %lld; saved %s\nsaved_digest=%016llx\n", static_cast<long long>(s.step),
-                    path.c_str(), static_cast<unsigned long long>(d));
-                status = 75;  // EX_TEMPFAIL: run the same command again to resume
-                break;
+        if (!opt.dump.empty()) {
+            const auto p = ck.save_as(opt.dump);
+            say("dumped the state at step %lld to %s\n", static_cast<long long>(s.step), p.c_str());
+        } else {
+            while (s.step < opt.steps) {
+                const auto r = train_step(s, data, rank, ranks, MPI_COMM_WORLD);
+                ++s.step;
+                if (s.step % opt.print_every == 0)
+                    say("step %lld loss %.4f batch accuracy %.3f epoch %lld\n", static_cast<long long>(s.step), r.loss,
+                        r.accuracy, static_cast<long long>(s.data.epoch));
+                // Collective: combines every rank's interrupt request with the schedule, so all ranks
+                // save at this step or none does, and afterwards all see guard.requested().
+                const auto saved = manager.save_if_due(s.step, guard);
+                if (guard.requested()) {
+                    const auto path = saved ? *saved : *manager.latest_checkpoint();
+                    const auto d = global_digest(s, MPI_COMM_WORLD);
+                    say("interrupted at step %lld; saved %s\nsaved_digest=%016llx\n", static_cast<long long>(s.step),
+                        path.c_str(), static_cast<unsigned long long>(d));
+                    status = 75;  // EX_TEMPFAIL: run the same command again to resume
+                    break;
+                }
+                if (opt.sleep_ms) std::this_thread::sleep_for(std::chrono::milliseconds(opt.sleep_ms));
             }
-            if (opt.sleep_ms) std::this_thread::sleep_for(std::chrono::milliseconds(opt.sleep_ms));
-        }
-        if (status == 0) {
-            manager.save_if_due(s.step, true);  // the last step, unless the schedule saved it
-            const auto g = gather(s, MPI_COMM_WORLD);
-            say("accuracy %.3f after %lld steps on %d ranks\n", demo::evaluate(g.model, data),
-                static_cast<long long>(s.step), ranks);
-            say("final_digest=%016llx\n", static_cast<unsigned long long>(demo::digest(g.model, g.optimizer)));
+            if (status == 0) {
+                manager.save_if_due(s.step, true);  // the last step, unless the schedule saved it
+                const auto g = gather(s, MPI_COMM_WORLD);
+                say("accuracy %.3f after %lld steps on %d ranks\n", demo::evaluate(g.model, data),
+                    static_cast<long long>(s.step), ranks);
+                say("final_digest=%016llx\n", static_cast<unsigned long long>(demo::digest(g.model, g.optimizer)));
+            }
         }
     } catch (const ckpt::error& e) {
         // Errors of collective operations are agreed: every rank throws the same one.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# train_resume_mpi.sh MPIEXEC PROGRAM WORK_DIR SCENARIO [TRAIN_RESUME]: the flagship MPI example
+# train_resume_mpi.sh MPIEXEC PROGRAM WORK_DIR SCENARIO [TRAIN_RESUME or CKPT_TOOL]: the flagship MPI example
 # (examples/train_resume_mpi.cpp) interrupted and resumed with the same command, in a fresh WORK_DIR. Every run is followed through its output (no sleeping for a guessed time), and every
 # resumed run must end with the final_digest of an uninterrupted run on as many ranks.
 #   signals  4 ranks: SIGTERM to mpirun (which passes it on), SIGUSR1 to one rank only, SIGTERM to
@@ -9,10 +9,11 @@
 #            through its file and once the checkpoint is committed but not yet recorded
 #   uneven   3 ranks (64 rows split 21, 21, 22): SIGUSR1 to one rank, a kill during a save, kill -9
 #   resize   a 4-rank checkpoint resumed on 2 ranks: the global state restored is the state saved
-#            (digests of the gathered tensors), and the run goes on to the end
+#            (digests of the gathered tensors; and with CKPT_TOOL, `ckpt diff` of the checkpoint and
+#            of the state the 2-rank run restored, saved by --dump), and the run goes on to the end
 #   serial   on 1 rank the example computes exactly what train_resume computes (TRAIN_RESUME)
 set -u
-mpiexec=$1 program=$2 work=$3 scenario=$4 serial=${5:-}
+mpiexec=$1 program=$2 work=$3 scenario=$4 helper=${5:-}
 args=(--steps 300 --save-every 50 --keep 2 --print-every 10)
 
 fail() {
@@ -146,6 +147,17 @@ case $scenario in
     # the data positions are dealt out again, and the run goes on to the end.
     interrupt 4 run a.log "step 150 " USR1 "rank-process 1" --sleep-ms-per-step 5
     expect_saved a.log
+    if [ -n "$helper" ]; then
+      # What 2 ranks restore, saved as a 2-rank checkpoint, against the 4-rank checkpoint, by the
+      # tool: every global tensor and value equal (only the per-rank entries are not compared).
+      run 2 run dump.log --dump dumped || { cat dump.log; fail "the 2-rank dump failed"; }
+      saved=$(sed -n 's/^interrupted at step [0-9]*; saved \(.*\)$/\1/p' a.log)
+      "$helper" diff "$saved" dumped >diff.log 2>&1
+      status=$?
+      cat diff.log
+      [ "$status" -eq 1 ] && grep -q "^identical: 20 entries" diff.log && grep -q "^~ ranks: 4 -> 2" diff.log &&
+        [ "$(grep -c '^[~+-] ' diff.log)" -eq 1 ] || fail "ckpt diff of the 4-rank checkpoint and the 2-rank restore (exit $status)"
+    fi
     run 2 run b.log || { cat b.log; fail "the 2-rank resume failed"; }
     grep -q "saved by 4 ranks, restored on 2" b.log || { cat b.log; fail "no resize"; }
     expect_restored b.log a.log
@@ -159,7 +171,7 @@ case $scenario in
     ;;
   serial)
     run 1 one one.log || { cat one.log; fail "the 1-rank run failed"; }
-    "$serial" --dir serial "${args[@]}" >serial.log 2>&1 || { cat serial.log; fail "train_resume failed"; }
+    "$helper" --dir serial "${args[@]}" >serial.log 2>&1 || { cat serial.log; fail "train_resume failed"; }
     echo "train_resume_mpi on 1 rank: $(value one.log final_digest); train_resume: $(value serial.log final_digest)"
     [ "$(value one.log final_digest)" = "$(value serial.log final_digest)" ] || fail "the digests differ"
     ;;
