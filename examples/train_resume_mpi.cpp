@@ -33,8 +33,12 @@
 // the digest of the global state restored, and an interrupted run `saved_digest=`: on any number of
 // ranks the two are equal, the global tensors restored are the ones saved. --dump PATH saves the
 // state as restored (a sharded checkpoint of this run's ranks) to PATH and stops, for `ckpt diff`
-// to compare with the checkpoint it came from. The continuation is not bit-identical to a
-// run that stayed on the old number of ranks: the batches differ and the reductions sum in another order.
+// to compare with the checkpoint it came from. The continuation is not bit-identical to a run that
+// stayed on the old number of ranks: the batches differ and the reductions sum in another order.
+//
+// For a given number of ranks the run is deterministic: fixed seeds per rank, one thread per rank
+// for Eigen, and the same values reduced in the same order at every step. On one rank it computes
+// exactly what train_resume computes (the same final_digest).
 //
 // Open MPI's mpirun answers a SIGTERM of its own with SIGCONT to every rank, SIGTERM
 // odls_base_sigkill_timeout seconds later (1 by default) and SIGKILL as long again after that: the
@@ -53,13 +57,11 @@
 #include <ckpt/mpi.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <cstdarg>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -269,16 +271,7 @@ step_result train_step(state& s, const demo::dataset& data, int rank, int ranks,
     const auto mine = rows_of(rank, ranks, hidden);
     Eigen::MatrixXf x_all(features, batch * ranks);  // rank r's batch in columns [r*batch, (r+1)*batch)
     MPI_Allgather(x.data(), features * batch, MPI_FLOAT, x_all.data(), features * batch, MPI_FLOAT, comm);
-    const row_major z_rows = s.model.hidden.kernel * x_all;
-    std::vector<int> counts(static_cast<std::size_t>(ranks)), displs(counts.size());
-    for (int r = 0; r < ranks; ++r) {
-        const auto b = rows_of(r, ranks, hidden);
-        counts[static_cast<std::size_t>(r)] = b.count * batch * ranks;
-        displs[static_cast<std::size_t>(r)] = b.first * batch * ranks;
-    }
-    row_major z_all(hidden, batch * ranks);
-    MPI_Allgatherv(z_rows.data(), static_cast<int>(z_rows.size()), MPI_FLOAT, z_all.data(), counts.data(),
-                   displs.data(), MPI_FLOAT, comm);
+    const Eigen::MatrixXf z_all = gather_rows(s.model.hidden.kernel * x_all, hidden, comm);
 
     // Data-parallel rest, on my batch's columns: as demo::train_step.
     Eigen::MatrixXf z1 = z_all.middleCols(rank * batch, batch);
