@@ -150,18 +150,30 @@ public:
     checkpoint_manager(any_checkpoint& ck, std::filesystem::path dir, Options... options)
         : ck_(ck), dir_(std::move(dir)), coord_(detail::shared_coordinator(ck)) {
         (apply(std::move(options)), ...);
-        if (coord_ && async_) throw error(async_unsupported, dir_);
         open();
     }
     checkpoint_manager(const checkpoint_manager&) = delete;
     checkpoint_manager& operator=(const checkpoint_manager&) = delete;
     /// Waits for an asynchronous save in flight (its error, if any, is reported as a ckpt::warning).
+    /// On several processes, while an exception unwinds, it does not wait: that wait can be
+    /// collective, and the other ranks may not be destroying theirs (the checkpoint's own
+    /// destructor then settles the save).
     ~checkpoint_manager() {
+        if (coord_ && std::uncaught_exceptions() > 0) return;
         try {
             ck_.wait();
         } catch (const std::exception& e) {
             detail::warn(warning_kind::async_save_failed,
                          "the last asynchronous save of " + dir_.string() + " failed: " + e.what());
+        }
+        std::lock_guard lock(mutex_);
+        if (record_failed_) {
+            try {
+                std::rethrow_exception(record_failed_);
+            } catch (const std::exception& e) {
+                detail::warn(warning_kind::async_save_failed,
+                             "the last asynchronous save of " + dir_.string() + " was not recorded: " + e.what());
+            } catch (...) {}
         }
     }
 
@@ -173,7 +185,10 @@ public:
         options.step = step;
         return save_impl(options, false);
     }
-    /// As save(); the file is written, recorded and rotated in the background.
+    /// As save(); the file is written, recorded and rotated in the background. On several
+    /// processes the leader records and rotates in the background; the other ranks' records are
+    /// the leader's again at the next save, wait() or restore_or_initialize, where an error of the
+    /// leader's recording is thrown on every rank. `mgr.save_async(options);`
     std::filesystem::path save_async(const save_options& options = {}) { return save_impl(options, true); }
 
     /// Saves when the save intervals say so or when `force` is set (an interrupt, the last step);
@@ -196,7 +211,11 @@ public:
     /// guard); }`
     std::optional<std::filesystem::path> save_if_due(std::int64_t step, interrupt_guard& guard,
                                                      save_options options = {}) {
-        if (!coord_) return save_if_due(step, guard.requested(), std::move(options));
+        if (!coord_) {
+            // A guard shared with other processes but given to a manager of one: its own signal.
+            if (guard.agreed_.load() != interrupt_guard::unshared) guard.agreed_.store(guard.signal_.load());
+            return save_if_due(step, guard.requested(), std::move(options));
+        }
         const auto [due, signal] = agreed_due(step, false, guard.signal_.load());
         guard.agreed_.store(signal);
         if (!due) return std::nullopt;
@@ -214,7 +233,13 @@ public:
     }
 
     /// Blocks until an asynchronous save is written, recorded and rotated; rethrows its error.
-    void wait() { ck_.wait(); }
+    /// On several processes wait() is collective (every rank calls it): it also brings every rank's
+    /// records to the leader's, and throws on every rank an error the leader met recording. `mgr.wait();`
+    void wait() {
+        std::lock_guard serial(save_mutex_);
+        wait_for_checkpoint();
+        catch_up();
+    }
 
     /// The newest kept checkpoint, or nothing: `if (auto p = mgr.latest_checkpoint()) ck.restore(*p);`
     std::optional<std::filesystem::path> latest_checkpoint() const {
@@ -262,6 +287,7 @@ public:
     /// same on every rank (the lowest failing rank's), so every rank passes over the same checkpoints,
     /// warns alike and restores the same one. `mgr.restore_or_initialize([&] { init_weights(); });`
     std::optional<std::filesystem::path> restore_or_initialize(const std::function<void()>& init = {}) {
+        if (coord_) wait();  // an asynchronous save's record first, the same on every rank
         const auto all = records();
         for (auto it = all.rbegin(); it != all.rend(); ++it) {
             try {
@@ -304,10 +330,6 @@ private:
             static_assert(detail::is_retention_policy<Option>::value,
                           "ckpt: not a checkpoint_manager option (see policy.hpp)");
     }
-
-    static constexpr const char* async_unsupported =
-        "asynchronous saves through a checkpoint_manager are not supported yet for a checkpoint of several "
-        "processes: use synchronous saves";
 
     bool leader() const noexcept { return !coord_ || coord_->rank() == 0; }
 
@@ -363,7 +385,11 @@ private:
         if (signal > 0) mine |= signal <= low_signals ? 1ull << (signal - 1) : high_bit;
         if (leader()) {
             std::lock_guard lock(mutex_);
-            const checkpoint_record* last = state_.records.empty() ? nullptr : &state_.records.back();
+            // An asynchronous save in flight counts as the latest: its record may come only at the
+            // next wait (without MPI_THREAD_MULTIPLE), and the intervals count from it.
+            const checkpoint_record* last = in_flight_               ? &*in_flight_
+                                            : state_.records.empty() ? nullptr
+                                                                     : &state_.records.back();
             if (last && last->step && *last->step == step)
                 mine |= saved_bit;
             else if (schedule_.is_due(step, false, last, opened_))
@@ -380,6 +406,33 @@ private:
         }
         const bool due = !(all & saved_bit) && ((all & (due_bit | force_bit)) || agreed != 0);
         return {due, agreed};
+    }
+
+    void wait_for_checkpoint() {
+        try {
+            ck_.wait();
+        } catch (...) {
+            forget_in_flight();
+            throw;
+        }
+        forget_in_flight();
+    }
+    void forget_in_flight() {
+        std::lock_guard lock(mutex_);
+        in_flight_.reset();
+    }
+
+    // After an asynchronous save on several processes (called after ck_.wait(), so its recording
+    // is over): every rank takes the leader's state, and the leader's recording error is thrown
+    // on every rank. One broadcast; nothing without a save since the last.
+    void catch_up() {
+        if (!coord_ || !behind_) return;
+        behind_ = false;
+        led("to record the last asynchronous checkpoint", [&] {
+            std::lock_guard lock(mutex_);
+            if (auto failed = std::exchange(record_failed_, nullptr)) std::rethrow_exception(failed);
+            return std::string();
+        });
     }
 
     void open() {
@@ -448,8 +501,8 @@ private:
     std::filesystem::path save_impl(save_options options, bool async) {
         // One save at a time: two threads saving through one manager would take the same number.
         std::lock_guard serial(save_mutex_);
-        ck_.wait();  // an earlier asynchronous save's error surfaces here
-        if (async && coord_) throw error(async_unsupported, dir_);  // the same on every rank
+        wait_for_checkpoint();  // an earlier asynchronous save's error surfaces here
+        catch_up();
         // The leader names the checkpoint; every rank saves under that name.
         checkpoint_record r;
         if (!coord_) {
@@ -466,7 +519,29 @@ private:
             r = std::move(one.records.front());
         }
         if (async) {
-            ck_.save_as_async(r.path, options, [this, r](const std::filesystem::path&) { record_and_rotate(r); });
+            if (!coord_) {
+                ck_.save_as_async(r.path, options, [this, r](const std::filesystem::path&) { record_and_rotate(r); });
+            } else {
+                // The callback runs on every rank after the commit, on the background thread or in
+                // a later wait, and makes no collective call: the leader records there and keeps an
+                // error for catch_up(), the others do nothing until then.
+                std::function<void(const std::filesystem::path&)> then;
+                if (leader())
+                    then = [this, r](const std::filesystem::path&) {
+                        try {
+                            record_and_rotate(r);
+                        } catch (...) {
+                            std::lock_guard lock(mutex_);
+                            record_failed_ = std::current_exception();
+                        }
+                    };
+                ck_.save_as_async(r.path, options, std::move(then));
+                behind_ = true;
+                if (leader()) {
+                    std::lock_guard lock(mutex_);
+                    in_flight_ = r;  // started: save_if_due counts from it
+                }
+            }
         } else {
             ck_.save_as(r.path, options);
             led("to record the checkpoint", [&] {
@@ -521,11 +596,17 @@ private:
     void replace_sharded(const checkpoint_record& r) {
         std::error_code ec;
         if (!std::filesystem::is_directory(std::filesystem::symlink_status(r.path, ec))) return;
+        detail::manager_state before = state_;
         state_.records.erase(std::remove_if(state_.records.begin(), state_.records.end(),
                                             [&](const auto& x) { return x.name == r.name; }),
                              state_.records.end());
         state_.deleting.push_back(r.name);
-        write_state();
+        try {
+            write_state();
+        } catch (...) {
+            state_ = std::move(before);  // nothing changed: the save fails, the checkpoint stays listed
+            throw;
+        }
         detail::remove_checkpoint(r.path, ec);
         if (ec) throw io_error("cannot remove the earlier checkpoint of this name", r.path, ec);
         state_.deleting.pop_back();
@@ -646,10 +727,13 @@ private:
 
     any_checkpoint& ck_;
     std::filesystem::path dir_;
-    coordinator* coord_;           // null in one process
-    detail::directory_lock lock_;  // the leader's
-    std::mutex save_mutex_;        // held through each save_impl
-    mutable std::mutex mutex_;     // the state is updated on the background thread by asynchronous saves
+    coordinator* coord_;                          // null in one process
+    bool behind_ = false;                         // an asynchronous save since the last catch_up() (several processes)
+    std::exception_ptr record_failed_;            // the leader's: its recording of an asynchronous save failed
+    std::optional<checkpoint_record> in_flight_;  // the leader's: the asynchronous save not yet waited for
+    detail::directory_lock lock_;                 // the leader's
+    std::mutex save_mutex_;                       // held through each save_impl
+    mutable std::mutex mutex_;                    // the state is updated on the background thread by asynchronous saves
     detail::manager_state state_;
     bool dirty_ = false;  // state_ differs from the state file (a write failed)
 

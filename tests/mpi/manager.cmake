@@ -1,7 +1,9 @@
 # Runs one scenario of tests/mpi/manager.cpp through mpirun in a fresh WORK_DIR.
-#   rotate, fallback, stale: on 1, 2, 3 and 4 ranks; errors: on 2, 3 and 4
+#   rotate, fallback, stale: on 1, 2, 3 and 4 ranks; errors: on 2, 3 and 4; async: on 2, 3 and 4,
+#             with MPI_THREAD_SINGLE and MPI_THREAD_MULTIPLE
 #   signal:   SIGUSR1 raised in one rank (each rank in turn, before and after its save_if_due), then
-#             sent from outside (kill -USR1) to one rank of a running 3-rank loop
+#             sent from outside (kill -USR1) to one rank of a running 3-rank loop, and SIGTERM to its
+#             mpirun (signal_manager.sh)
 #   kill:     KILLS rounds of kill_manager.sh
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
@@ -19,6 +21,13 @@ if(SCENARIO STREQUAL "rotate" OR SCENARIO STREQUAL "fallback" OR SCENARIO STREQU
   # replaces and falls back over directories the same way.
   foreach(np IN ITEMS 1 2 3 4)
     mpi(${np} ${SCENARIO} run-${np})
+  endforeach()
+elseif(SCENARIO STREQUAL "async")
+  # MPI_THREAD_SINGLE (the commit and the leader's recording at the next save or wait, on the
+  # caller's thread) and MPI_THREAD_MULTIPLE (both on the background thread).
+  foreach(np IN ITEMS 2 3 4)
+    mpi(${np} async single-${np})
+    mpi(${np} async multiple-${np} multiple)
   endforeach()
 elseif(SCENARIO STREQUAL "errors")
   foreach(np IN ITEMS 2 3 4)

@@ -7,11 +7,15 @@
 //   manager errors <dir>              the leader's errors are thrown on every rank, typed
 //   manager fallback <dir>            restore_or_initialize passes over damaged sharded checkpoints alike
 //   manager stale <dir>               the leader's open removes the temporary directories no save holds
+//   manager async <dir> [multiple]    the manager's asynchronous mode: the leader records in the background,
+//                                     every rank has its records at the next save or wait; its errors too
 //   manager signal <dir> <rank> <step> <before|after|high>
 //                                     SIGUSR1 raised in one rank only: every rank saves one step and stops
 //                                     (high: a real-time signal above those the first combine carries)
-//   manager signal-wait <dir>         a loop that an outside kill -USR1 of one rank stops (manager.cmake)
-//   manager loop <dir> <steps>        restore_or_initialize, then save_if_due in a loop (killed by kill_manager.sh)
+//   manager signal-wait <dir> <sig>   a loop that an outside signal stops: kill -USR1 of one rank, or
+//                                     SIGTERM to mpirun, which forwards it to every rank (signal_manager.sh)
+//   manager loop <dir> <steps> [async]  restore_or_initialize, then save_if_due in a loop (killed by
+//                                     kill_manager.sh); async: the manager's asynchronous mode
 //   manager check <dir>               after a kill: the state lists whole checkpoints, the latest restores,
 //                                     no temporaries remain
 
@@ -182,6 +186,19 @@ int rotate(const fs::path& dir) {
         CHECK(!mgr.save_if_due(13, true), "saved step 13 twice");
         check_same_on_all(view(mgr) + " saved " + saved, "the records after save_if_due");
     }
+    {
+        // A wall-time interval is measured by the leader alone: ranks that reach their calls at
+        // different moments (here each rank sleeps its own time per step) still save the same steps.
+        ckpt::checkpoint_manager mgr{ck, dir.string() + "-timed", ckpt::save_every(std::chrono::milliseconds(50))};
+        std::string saved;
+        for (std::int64_t step = 1; step <= 12; ++step) {
+            fill(s, step);
+            std::this_thread::sleep_for(std::chrono::milliseconds(5 + 15 * ((world_rank + step) % 3)));
+            if (auto p = mgr.save_if_due(step)) saved += p->filename().string() + " ";
+        }
+        CHECK(!saved.empty(), "no save in 12 steps of 5 to 35 ms with a 50 ms interval");
+        check_same_on_all(view(mgr) + " saved " + saved, "the saves by wall time");
+    }
     if (world_rank == 0) std::printf("rotate: ok on %d ranks\n", world_size);
     return 0;
 }
@@ -244,12 +261,6 @@ int errors(const fs::path& dir) {
         mgr.save(4);  // and the manager goes on
         check_same_on_all(view(mgr), "the records after the next save");
     }
-    // Asynchronous mode is refused alike (not supported over several processes yet).
-    expect_everywhere<ckpt::error>(
-        [&] {
-            ckpt::checkpoint_manager m{ck, dir.string() + "-async", ckpt::asynchronous};
-        },
-        "not supported yet", "asynchronous mode", false);
     if (world_rank == 0) std::printf("errors: ok on %d ranks\n", world_size);
     return 0;
 }
@@ -404,6 +415,58 @@ int stale(const fs::path& dir) {
     return 0;
 }
 
+// The asynchronous mode (with MPI_THREAD_MULTIPLE the commit and the leader's recording run on the
+// background thread, otherwise at the next save or wait on the caller's): every rank has the
+// leader's records after wait(), the same saves are made, a failure of the leader's recording is
+// thrown on every rank at the next wait, and the latest restores.
+int async_mode(const fs::path& dir) {
+    state s;
+    auto ck = make_checkpoint(s);
+    std::string saved;
+    {
+        ckpt::checkpoint_manager mgr{ck, dir, ckpt::asynchronous, ckpt::keep_last(2), ckpt::save_every_n_steps(2)};
+        for (std::int64_t step = 1; step <= 9; ++step) {
+            fill(s, step);
+            if (auto p = mgr.save_if_due(step)) saved += p->filename().string() + " ";
+        }
+        mgr.wait();
+        CHECK(saved == "ckpt-2 ckpt-4 ckpt-6 ckpt-8 ", "saved %s", saved.c_str());
+        CHECK(mgr.checkpoints().size() == 2 && mgr.checkpoints().back().filename() == "ckpt-8", "%s",
+              view(mgr).c_str());
+        check_same_on_all(view(mgr), "the records after wait()");
+
+        // The leader's recording fails (after the commit): every rank throws at the next wait.
+        if (world_rank == 0)
+            ckpt::detail::manager_test_hook = [](ckpt::detail::manager_point p) {
+                if (p == ckpt::detail::manager_point::written) throw ckpt::io_error("injected recording failure", "x");
+            };
+        fill(s, 10);
+        mgr.save_async(ckpt::save_options{10, {}, {}});
+        expect_everywhere<ckpt::io_error>([&] { mgr.wait(); }, "injected recording failure",
+                                          "a failure of the leader's recording");
+        ckpt::detail::manager_test_hook = nullptr;
+        check_same_on_all(view(mgr), "the records after the failed recording");
+        fill(s, 12);
+        mgr.save_if_due(12, true);
+        fill(s, 14);
+        mgr.save(14);  // a synchronous save in between: the asynchronous one is recorded first
+        check_same_on_all(view(mgr), "the records after a synchronous save");
+        CHECK(mgr.checkpoints().back().filename() == "ckpt-14", "%s", view(mgr).c_str());
+    }
+    {
+        // Reopened: the latest restores on every rank (ckpt-10, written but never recorded, is
+        // older than the latest record: it stays unlisted, as in one process).
+        ckpt::checkpoint_manager mgr{ck, dir, ckpt::asynchronous, ckpt::keep_last(2)};
+        check_same_on_all(view(mgr), "the records after reopening");
+        scramble(s);
+        const auto restored = mgr.restore_or_initialize();
+        CHECK(restored && restored->filename() == "ckpt-14", "restored %s", restored ? restored->c_str() : "nothing");
+        check_state(s, 14);
+    }
+    if (world_rank == 0) std::printf("async: ok on %d ranks, saved %s\n", world_size, saved.c_str());
+    return 0;
+}
+
 // SIGUSR1 (or, with `high`, SIGRTMAX - 1) raised in one rank only, before or after its
 // save_if_due of `at`: every rank saves the same step (`at`, or the next when after) and leaves
 // the loop after it.
@@ -440,9 +503,9 @@ int signal_one(const fs::path& dir, int signal_rank, std::int64_t at, const std:
     return 0;
 }
 
-// Steps of ~20 ms until an outside signal (kill -USR1 of one rank's pid, manager.cmake) stops
-// every rank at one step. Each rank writes its pid to <dir>.pid-<rank> to be found.
-int signal_wait(const fs::path& dir) {
+// Steps of ~20 ms until an outside signal (kill -USR1 of one rank's pid, or SIGTERM to mpirun,
+// signal_manager.sh) stops every rank at one step. Each rank writes its pid to <dir>.pid-<rank>.
+int signal_wait(const fs::path& dir, int expected) {
     state s;
     auto ck = make_checkpoint(s);
     ckpt::interrupt_guard guard{ck.coordination(), {SIGTERM, SIGUSR1}};
@@ -455,7 +518,7 @@ int signal_wait(const fs::path& dir) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
         mgr.save_if_due(step, guard);
     }
-    CHECK(step < steps && guard.signal() == SIGUSR1, "not stopped by SIGUSR1 (step %lld, signal %d)",
+    CHECK(step < steps && guard.signal() == expected, "not stopped by signal %d (step %lld, signal %d)", expected,
           static_cast<long long>(step), guard.signal());
     CHECK(mgr.checkpoints().size() == 1 && mgr.records().back().step == step - 1, "%s", view(mgr).c_str());
     check_same_on_all(view(mgr) + " stopped before " + std::to_string(step), "where the ranks stopped");
@@ -463,27 +526,34 @@ int signal_wait(const fs::path& dir) {
     mgr.restore_or_initialize();
     check_state(s, step - 1);
     if (world_rank == 0)
-        std::printf("signal-wait: ok on %d ranks, stopped after step %lld\n", world_size,
+        std::printf("signal-wait: ok on %d ranks, signal %d, stopped after step %lld\n", world_size, expected,
                     static_cast<long long>(step - 1));
     return 0;
 }
 
 // The loop that kill_manager.sh kills: resumes from the latest checkpoint and saves every other
 // step, keeping three.
-int loop(const fs::path& dir, std::int64_t steps) {
+int loop(const fs::path& dir, std::int64_t steps, bool async) {
     state s;
     scramble(s);  // the shard block gets its shape
     auto ck = make_checkpoint(s);
-    ckpt::checkpoint_manager mgr{ck, dir, ckpt::keep_last(3), ckpt::save_every_n_steps(2)};
-    std::int64_t step = 0;
-    if (mgr.restore_or_initialize()) {
-        check_state(s, s.step);
-        step = s.step + 1;
-    }
-    for (const std::int64_t end = step + steps; step < end; ++step) {
-        fill(s, step);
-        mgr.save_if_due(step);
-    }
+    auto run = [&](auto... options) {
+        ckpt::checkpoint_manager mgr{ck, dir, ckpt::keep_last(3), ckpt::save_every_n_steps(2), options...};
+        std::int64_t step = 0;
+        if (mgr.restore_or_initialize()) {
+            check_state(s, s.step);
+            step = s.step + 1;
+        }
+        for (const std::int64_t end = step + steps; step < end; ++step) {
+            fill(s, step);
+            mgr.save_if_due(step);
+        }
+        mgr.wait();
+    };
+    if (async)
+        run(ckpt::asynchronous);
+    else
+        run();
     return 0;
 }
 
@@ -525,7 +595,14 @@ int check(const fs::path& dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    MPI_Init(&argc, &argv);
+    // "multiple" last: MPI_THREAD_MULTIPLE (asynchronous commits on the background thread).
+    if (argc > 1 && std::string(argv[argc - 1]) == "multiple") {
+        int provided = 0;
+        MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+        if (provided != MPI_THREAD_MULTIPLE) std::fprintf(stderr, "MPI_THREAD_MULTIPLE not provided\n");
+    } else {
+        MPI_Init(&argc, &argv);
+    }
     MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world_size);
     int rc = 2;
@@ -539,12 +616,14 @@ int main(int argc, char** argv) {
             rc = fallback(argv[2]);
         else if (mode == "signal" && argc == 6)
             rc = signal_one(argv[2], std::atoi(argv[3]), std::atoll(argv[4]), argv[5]);
+        else if (mode == "async" && (argc == 3 || argc == 4))
+            rc = async_mode(argv[2]);
         else if (mode == "stale" && argc == 3)
             rc = stale(argv[2]);
-        else if (mode == "signal-wait" && argc == 3)
-            rc = signal_wait(argv[2]);
-        else if (mode == "loop" && argc == 4)
-            rc = loop(argv[2], std::atoll(argv[3]));
+        else if (mode == "signal-wait" && argc == 4)
+            rc = signal_wait(argv[2], std::atoi(argv[3]));
+        else if (mode == "loop" && (argc == 4 || argc == 5))
+            rc = loop(argv[2], std::atoll(argv[3]), argc == 5 && std::string(argv[4]) == "async");
         else if (mode == "check" && argc == 3)
             rc = check(argv[2]);
         else if (world_rank == 0)
