@@ -1,7 +1,7 @@
 // The flagship example on many processes: data- and model-parallel training over MPI that survives
 // SIGTERM, SIGUSR1 and kill -9 of any rank, and resumes bit for bit with the same command.
 //
-//   mpirun -np 4 train_resume_mpi [--dir DIR] [--steps N] [--save-every K] [--keep N] [--seed S]
+//   mpirun -np 4 train_resume_mpi [--dir DIR] [--steps N] [--save-every K] [--keep N] [--async] [--seed S]
 //                                 [--print-every P] [--sleep-ms-per-step MS]
 //                                 [--dump PATH] [--crash-during-save N] [--crash-rank R] [--crash-point write|commit]
 //
@@ -39,6 +39,11 @@
 // For a given number of ranks the run is deterministic: fixed seeds per rank, one thread per rank
 // for Eigen, and the same values reduced in the same order at every step. On one rank it computes
 // exactly what train_resume computes (the same final_digest).
+//
+// --async saves in the manager's asynchronous mode: every rank copies its state and trains on while
+// a background thread writes its file; the ranks then agree and the checkpoint is committed on that
+// thread if MPI provides MPI_THREAD_MULTIPLE (requested), else from the training thread at the next
+// save or wait(). An interrupted run waits for the commit before it says it saved.
 //
 // Open MPI's mpirun answers a SIGTERM of its own with SIGCONT to every rank, SIGTERM
 // odls_base_sigkill_timeout seconds later (1 by default) and SIGKILL as long again after that: the
@@ -78,6 +83,7 @@ struct options {
     std::string dir = "train_resume_mpi_ckpts";
     std::int64_t steps = 2000, save_every = 100;
     std::size_t keep = 3;
+    bool async = false;
     std::uint64_t seed = 1;
     std::int64_t print_every = 100;
     int sleep_ms = 0;
@@ -90,7 +96,7 @@ struct options {
     if (rank == 0)
         std::fprintf(stderr,
                      "train_resume_mpi: %s\nusage: mpirun -np N train_resume_mpi [--dir DIR] [--steps N] "
-                     "[--save-every K] [--keep N] [--seed S]\n"
+                     "[--save-every K] [--keep N] [--async] [--seed S]\n"
                      "                    [--print-every P] [--sleep-ms-per-step MS] [--crash-during-save N] "
                      "[--crash-rank R]\n"
                      "                    [--crash-point write|commit] [--dump PATH]\n",
@@ -116,6 +122,8 @@ options parse(int argc, char** argv, int rank) {
                 o.save_every = std::stoll(value());
             else if (a == "--keep")
                 o.keep = std::stoul(value());
+            else if (a == "--async")
+                o.async = true;
             else if (a == "--seed")
                 o.seed = std::stoull(value());
             else if (a == "--print-every")
@@ -367,24 +375,8 @@ std::size_t resume_resized(ckpt::any_checkpoint& ck, state& s, const std::filesy
     return left.size();
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-    MPI_Init(&argc, &argv);
-    int rank = 0, ranks = 1;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &ranks);
-    world_rank = rank;
-    const options opt = parse(argc, argv, rank);
-    Eigen::setNbThreads(1);  // bit-reproducible arithmetic
-    if (opt.crash_during_save > 0 && rank == opt.crash_rank) {
-        crash_during_save = opt.crash_during_save;
-        if (opt.crash_point == "write")
-            ckpt::detail::io_fault_injector = crash_on_write;
-        else
-            ckpt::detail::manager_test_hook = crash_on_commit;
-    }
-
+/// The run on this rank (collective throughout); returns the exit status: 0 done, 75 interrupted.
+int train(const options& opt, int rank, int ranks) {
     const demo::dataset data = demo::make_dataset(opt.seed, 4096, features, classes);
     const row_block mine = rows_of(rank, ranks, hidden);
     state s;
@@ -405,68 +397,106 @@ int main(int argc, char** argv) {
                              // Per rank: where this rank is in its data, and its engine.
                              ckpt::track_per_rank("data", s.data), ckpt::track_per_rank("rng", s.rng)};
 
+    // The guard first: a signal that arrives while the manager restores is kept for the loop.
+    // Shared by the ranks from the start: its request is the one they agree on at each
+    // save_if_due, never one rank's alone.
+    ckpt::interrupt_guard guard{ck.coordination(), {SIGTERM, SIGINT, SIGUSR1}};
+    std::optional<ckpt::checkpoint_manager> manager;
+    if (opt.async)
+        manager.emplace(ck, opt.dir, ckpt::keep_last(opt.keep), ckpt::save_every_n_steps(opt.save_every),
+                        ckpt::asynchronous);
+    else
+        manager.emplace(ck, opt.dir, ckpt::keep_last(opt.keep), ckpt::save_every_n_steps(opt.save_every));
+
+    const auto latest = manager->latest_checkpoint();
+    const std::uint32_t saved_by = latest ? ckpt::reader(*latest).ranks() : 0;
+    if (latest && saved_by != static_cast<std::uint32_t>(ranks)) {
+        const auto dealt = resume_resized(ck, s, *latest, opt.seed, rank, ranks);
+        say("resumed from %s at step %lld: saved by %u ranks, restored on %d; the shards re-split, %zu unread "
+            "samples of the epoch dealt out again\n",
+            latest->c_str(), static_cast<long long>(s.step), saved_by, ranks, dealt);
+        const auto d = global_digest(s, MPI_COMM_WORLD);
+        say("restored_digest=%016llx\n", static_cast<unsigned long long>(d));
+    } else if (auto from = manager->restore_or_initialize([&] { initialize(s, opt.seed, mine); })) {
+        say("resumed from %s at step %lld on %d ranks\n", from->c_str(), static_cast<long long>(s.step), ranks);
+        const auto d = global_digest(s, MPI_COMM_WORLD);
+        say("restored_digest=%016llx\n", static_cast<unsigned long long>(d));
+    } else {
+        say("starting from scratch on %d ranks (first layer split by rows: rank 0 has %d of %d)\n", ranks, mine.count,
+            hidden);
+    }
+
+    if (!opt.dump.empty()) {
+        const auto p = ck.save_as(opt.dump);
+        say("dumped the state at step %lld to %s\n", static_cast<long long>(s.step), p.c_str());
+        return 0;
+    }
+
+    while (s.step < opt.steps) {
+        const auto r = train_step(s, data, rank, ranks, MPI_COMM_WORLD);
+        ++s.step;
+        if (s.step % opt.print_every == 0)
+            say("step %lld loss %.4f batch accuracy %.3f epoch %lld\n", static_cast<long long>(s.step), r.loss,
+                r.accuracy, static_cast<long long>(s.data.epoch));
+        // Collective: combines every rank's interrupt request with the schedule, so all ranks
+        // save at this step or none does, and afterwards all see guard.requested().
+        const auto saved = manager->save_if_due(s.step, guard);
+        if (guard.requested()) {
+            manager->wait();  // committed before we say so
+            const auto path = saved ? saved : manager->latest_checkpoint();
+            const auto d = global_digest(s, MPI_COMM_WORLD);
+            say("interrupted at step %lld; saved %s\nsaved_digest=%016llx\n", static_cast<long long>(s.step),
+                path ? path->c_str() : "(nothing)", static_cast<unsigned long long>(d));
+            return 75;  // EX_TEMPFAIL: run the same command again to resume
+        }
+        if (opt.sleep_ms) std::this_thread::sleep_for(std::chrono::milliseconds(opt.sleep_ms));
+    }
+    manager->save_if_due(s.step, true);  // the last step, unless the schedule saved it
+    manager->wait();
+    const auto g = gather(s, MPI_COMM_WORLD);
+    say("accuracy %.3f after %lld steps on %d ranks\n", demo::evaluate(g.model, data), static_cast<long long>(s.step),
+        ranks);
+    say("final_digest=%016llx\n", static_cast<unsigned long long>(demo::digest(g.model, g.optimizer)));
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // Asynchronous saves commit on their background thread when MPI allows calls from any thread;
+    // with less, the library finishes each commit from this thread at the next save or wait().
+    bool async = false;
+    for (int i = 1; i < argc; ++i) async = async || std::string(argv[i]) == "--async";
+    int provided = MPI_THREAD_SINGLE;
+    if (async)
+        MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+    else
+        MPI_Init(&argc, &argv);
+    int rank = 0, ranks = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+    world_rank = rank;
+    const options opt = parse(argc, argv, rank);
+    Eigen::setNbThreads(1);  // bit-reproducible arithmetic
+    if (opt.crash_during_save > 0 && rank == opt.crash_rank) {
+        crash_during_save = opt.crash_during_save;
+        if (opt.crash_point == "write")
+            ckpt::detail::io_fault_injector = crash_on_write;
+        else
+            ckpt::detail::manager_test_hook = crash_on_commit;
+    }
+    if (async && provided < MPI_THREAD_MULTIPLE)
+        say("asynchronous saves without MPI_THREAD_MULTIPLE: each commit finishes at the next save\n");
+
     int status = 0;
     try {
-        // The guard first: a signal that arrives while the manager restores is kept for the loop.
-        // Shared by the ranks from the start: its request is the one they agree on at each
-        // save_if_due, never one rank's alone.
-        ckpt::interrupt_guard guard{ck.coordination(), {SIGTERM, SIGINT, SIGUSR1}};
-        ckpt::checkpoint_manager manager{ck, opt.dir, ckpt::keep_last(opt.keep),
-                                         ckpt::save_every_n_steps(opt.save_every)};
-
-        const auto latest = manager.latest_checkpoint();
-        const std::uint32_t saved_by = latest ? ckpt::reader(*latest).ranks() : 0;
-        if (latest && saved_by != static_cast<std::uint32_t>(ranks)) {
-            const auto dealt = resume_resized(ck, s, *latest, opt.seed, rank, ranks);
-            say("resumed from %s at step %lld: saved by %u ranks, restored on %d; the shards re-split, %zu unread "
-                "samples of the epoch dealt out again\n",
-                latest->c_str(), static_cast<long long>(s.step), saved_by, ranks, dealt);
-            const auto d = global_digest(s, MPI_COMM_WORLD);
-            say("restored_digest=%016llx\n", static_cast<unsigned long long>(d));
-        } else if (auto from = manager.restore_or_initialize([&] { initialize(s, opt.seed, mine); })) {
-            say("resumed from %s at step %lld on %d ranks\n", from->c_str(), static_cast<long long>(s.step), ranks);
-            const auto d = global_digest(s, MPI_COMM_WORLD);
-            say("restored_digest=%016llx\n", static_cast<unsigned long long>(d));
-        } else {
-            say("starting from scratch on %d ranks (first layer split by rows: rank 0 has %d of %d)\n", ranks,
-                mine.count, hidden);
-        }
-
-        if (!opt.dump.empty()) {
-            const auto p = ck.save_as(opt.dump);
-            say("dumped the state at step %lld to %s\n", static_cast<long long>(s.step), p.c_str());
-        } else {
-            while (s.step < opt.steps) {
-                const auto r = train_step(s, data, rank, ranks, MPI_COMM_WORLD);
-                ++s.step;
-                if (s.step % opt.print_every == 0)
-                    say("step %lld loss %.4f batch accuracy %.3f epoch %lld\n", static_cast<long long>(s.step), r.loss,
-                        r.accuracy, static_cast<long long>(s.data.epoch));
-                // Collective: combines every rank's interrupt request with the schedule, so all ranks
-                // save at this step or none does, and afterwards all see guard.requested().
-                const auto saved = manager.save_if_due(s.step, guard);
-                if (guard.requested()) {
-                    const auto path = saved ? *saved : *manager.latest_checkpoint();
-                    const auto d = global_digest(s, MPI_COMM_WORLD);
-                    say("interrupted at step %lld; saved %s\nsaved_digest=%016llx\n", static_cast<long long>(s.step),
-                        path.c_str(), static_cast<unsigned long long>(d));
-                    status = 75;  // EX_TEMPFAIL: run the same command again to resume
-                    break;
-                }
-                if (opt.sleep_ms) std::this_thread::sleep_for(std::chrono::milliseconds(opt.sleep_ms));
-            }
-            if (status == 0) {
-                manager.save_if_due(s.step, true);  // the last step, unless the schedule saved it
-                const auto g = gather(s, MPI_COMM_WORLD);
-                say("accuracy %.3f after %lld steps on %d ranks\n", demo::evaluate(g.model, data),
-                    static_cast<long long>(s.step), ranks);
-                say("final_digest=%016llx\n", static_cast<unsigned long long>(demo::digest(g.model, g.optimizer)));
-            }
-        }
-    } catch (const ckpt::error& e) {
-        // Errors of collective operations are agreed: every rank throws the same one.
+        status = train(opt, rank, ranks);
+    } catch (const std::exception& e) {
+        // The library's collective operations agree on their errors, so every rank usually
+        // fails alike here; but a rank that fails alone must not leave the others waiting in a
+        // collective forever: abort the job.
         std::fprintf(stderr, "train_resume_mpi: rank %d: %s\n", rank, e.what());
-        status = 1;
+        MPI_Abort(MPI_COMM_WORLD, 1);
     }
     MPI_Finalize();
     return status;

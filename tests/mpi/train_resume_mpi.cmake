@@ -11,6 +11,7 @@ if(TARGET train_resume_mpi)
   endfunction()
   ckpt_flagship_test("SIGTERM to mpirun, SIGUSR1 and SIGTERM to one rank, resumed to the same digest (4 ranks)" signals)
   ckpt_flagship_test("kill -9 of a rank, also in the middle of a save, resumed to the same digest (4 ranks)" kills)
+  ckpt_flagship_test("asynchronous saves: signal, kill -9, a kill in a background write, resumed to the same digest" async)
   ckpt_flagship_test("uneven rows: interrupted, killed in a save, resumed to the same digest (3 ranks)" uneven)
   ckpt_flagship_test("a 4-rank checkpoint resumed on 2 ranks restores the global state it saved" resize
                      $<$<TARGET_EXISTS:ckpt_tool>:$<TARGET_FILE:ckpt_tool>>)

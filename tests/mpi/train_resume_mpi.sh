@@ -7,6 +7,10 @@
 #   kills    4 ranks: kill -9 of one rank before the first save and later, rank 3 killed halfway
 #            through writing its file of a save, rank 0 (the manager's leader) killed halfway
 #            through its file and once the checkpoint is committed but not yet recorded
+#   async    4 ranks, the manager's asynchronous mode (--async in every run; MPI_THREAD_MULTIPLE):
+#            SIGTERM to one rank, kill -9 of one rank, a rank killed halfway through its file of a
+#            save (written in the background), the leader killed after a commit; the digest of
+#            the uninterrupted synchronous run
 #   uneven   3 ranks (64 rows split 21, 21, 22): SIGUSR1 to one rank, a kill during a save, kill -9
 #   resize   a 4-rank checkpoint resumed on 2 ranks: the global state restored is the state saved
 #            (digests of the gathered tensors; and with CKPT_TOOL, `ckpt diff` of the checkpoint and
@@ -117,6 +121,23 @@ case $scenario in
       run 4 run "crash-$1-$2.log" --crash-during-save 1 --crash-rank "$1" --crash-point "$2"
       status=$?
       echo "  rank $1 killed itself in its first save ($2): mpirun exited with $status; $(grep -E '^(resumed|starting)' "crash-$1-$2.log")"
+      [ "$status" -ne 0 ] || fail "the job with rank $1 crashing in a save exited with 0"
+      grep -q "^final_digest" "crash-$1-$2.log" && fail "the job with a crash in a save completed"
+    done
+    finish 4 run d.log
+    ;;
+  async)
+    reference 4  # synchronous: the save mode changes nothing in the numbers
+    args+=(--async)
+    interrupt 4 run a.log "step 100 " TERM "rank-process 3" --sleep-ms-per-step 5
+    expect_saved a.log
+    interrupt 4 run b.log "step " KILL "rank-process 0" --sleep-ms-per-step 5
+    expect_restored b.log a.log
+    for crash in "1 write 2" "0 commit 1"; do
+      set -- $crash
+      run 4 run "crash-$1-$2.log" --crash-during-save "$3" --crash-rank "$1" --crash-point "$2"
+      status=$?
+      echo "  rank $1 killed itself in its save $3 ($2): mpirun exited with $status; $(grep -E '^(resumed|starting)' "crash-$1-$2.log")"
       [ "$status" -ne 0 ] || fail "the job with rank $1 crashing in a save exited with 0"
       grep -q "^final_digest" "crash-$1-$2.log" && fail "the job with a crash in a save completed"
     done
