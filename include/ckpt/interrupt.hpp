@@ -18,10 +18,10 @@
 // others waiting forever in a collective. So a guard can be *shared*: its requested() and
 // signal() then report the request as agreed by all ranks at the last
 // checkpoint_manager::save_if_due(step, guard), not this process's own signal:
-//   - a signal that reached any rank before that call makes every rank's guard report the
-//     request after it (and every rank saves at that step);
-//   - a signal that arrives after it is seen by every rank at the next such call, never by one
-//     rank alone in between;
+//   - a signal that any rank's guard had received when that rank entered the call makes every
+//     rank's guard report the request once the call returns (and every rank saves at that step);
+//   - a signal that arrives later (during the call or after it) is seen by every rank at the next
+//     such call, never by one rank alone in between;
 //   - signal() is the lowest signal number any rank received.
 // A guard becomes shared when it is given to save_if_due of a manager over several processes, or
 // from the start when made with the checkpoint's coordinator, which closes the window before the

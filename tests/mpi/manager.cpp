@@ -199,6 +199,22 @@ int rotate(const fs::path& dir) {
         CHECK(!saved.empty(), "no save in 12 steps of 5 to 35 ms with a 50 ms interval");
         check_same_on_all(view(mgr) + " saved " + saved, "the saves by wall time");
     }
+    {
+        // A prefix, numbers without steps (the leader's), and best_checkpoint by a metric.
+        ckpt::checkpoint_manager mgr{ck, dir.string() + "-prefixed", ckpt::prefix("model"), ckpt::keep_last(2)};
+        for (int i = 0; i < 3; ++i) {
+            fill(s, 100 + i);
+            ckpt::save_options o;
+            o.metrics["loss"] = i == 1 ? 0.5 : 1.0;
+            mgr.save(o);
+        }
+        const auto kept = mgr.checkpoints();
+        CHECK(kept.size() == 2 && kept[0].filename() == "model-2" && kept[1].filename() == "model-3", "%s",
+              view(mgr).c_str());
+        CHECK(mgr.best_checkpoint("loss") && mgr.best_checkpoint("loss")->filename() == "model-2", "%s",
+              view(mgr).c_str());
+        check_same_on_all(view(mgr), "the records with a prefix");
+    }
     if (world_rank == 0) std::printf("rotate: ok on %d ranks\n", world_size);
     return 0;
 }
