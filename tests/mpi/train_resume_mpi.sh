@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# train_resume_mpi.sh MPIEXEC PROGRAM WORK_DIR SCENARIO [TRAIN_RESUME or CKPT_TOOL]: the flagship MPI example
-# (examples/train_resume_mpi.cpp) interrupted and resumed with the same command, in a fresh WORK_DIR. Every run is followed through its output (no sleeping for a guessed time), and every
-# resumed run must end with the final_digest of an uninterrupted run on as many ranks.
+# train_resume_mpi.sh MPIEXEC PROGRAM WORK_DIR SCENARIO [TRAIN_RESUME or CKPT_TOOL]: the flagship
+# MPI example (examples/train_resume_mpi.cpp) interrupted and resumed with the same command, in a
+# fresh WORK_DIR. Every run is followed through its output (no sleeping for a guessed time), and
+# every resumed run must end with the final_digest of an uninterrupted run on as many ranks.
 #   signals  4 ranks: SIGTERM to mpirun (which passes it on), SIGUSR1 to one rank only, SIGTERM to
 #            one rank only, one after the other in one directory, then resumed to the end
 #   kills    4 ranks: kill -9 of one rank before the first save and later, rank 3 killed halfway
@@ -34,8 +35,9 @@ run() {
 }
 
 # Starts NP ranks in the background (slowed so that a signal lands mid-run), waits for a line of
-# LOG starting with TRIGGER ("step " for the first step it reports), then sends SIG to TARGET: "mpirun", or "rank-process K" (the Kth of
-# mpirun's children, 0-based), and waits for the job. Sets $status to mpirun's exit status.
+# LOG starting with TRIGGER ("step " for the first step it reports), then sends SIG to TARGET:
+# "mpirun", or "rank-process K" (the Kth of mpirun's children, 0-based), and waits for the job.
+# Sets $status to mpirun's exit status.
 #   interrupt NP DIR LOG TRIGGER SIG TARGET [more args]
 interrupt() {
   local np=$1 dir=$2 log=$3 trigger=$4 sig=$5 target=$6
@@ -51,7 +53,11 @@ interrupt() {
   else
     local k=${target#rank-process } ranks=()
     mapfile -t ranks < <(pgrep -P "$launcher" | sort -n)
-    [ ${#ranks[@]} -eq "$np" ] || fail "found ${#ranks[@]} rank processes under mpirun $launcher, not $np"
+    if [ ${#ranks[@]} -ne "$np" ]; then
+      kill "$launcher"
+      wait "$launcher"
+      fail "found ${#ranks[@]} rank processes under mpirun $launcher, not $np"
+    fi
     kill "-$sig" "${ranks[$k]}"
   fi
   status=0
