@@ -110,12 +110,27 @@ for section, title in [("save", "Save"), ("restore-warm", "Restore, warm"), ("re
                 print(f"| {state} | {m} | " + " | ".join(cell((section, state, n, m)) for n in ranks) + " |")
     print()
 
+print("## Checksums in ckpt's save\n")
+print("Every rank computing the checksums of every block it tracks "
+      "(what `ckpt::mpi::checkpoint::save` does before it writes: for the replicated model every rank "
+      "hashes all of it, to compare the replicas), all ranks at once, as milliseconds and as a share "
+      "of ckpt's save time.\n")
+print("| state | " + " | ".join(f"{n} rank{'s' if n > 1 else ''}" for n in ranks) + " |")
+print("|---|" + "---:|" * len(ranks))
+for state in ["replicated", "sharded"]:
+    cells = []
+    for n in ranks:
+        h, c = t.get(("diagnose", state, n, "hash tracked")), t.get(("save", state, n, "ckpt"))
+        cells.append(f"{h[0] * 1e3:.0f} ms ({h[0] / c[0] * 100:.0f}%)" if h and c else "-")
+    print(f"| {state} | " + " | ".join(cells) + " |")
+print()
+
 print("## Resharding restore: a 4-rank sharded checkpoint restored on 3 ranks\n")
 print("Each of the 3 ranks restores its rows; raw reads, with `pread`, exactly the bytes of the 4 raw rank "
       "files that hold its rows.\n")
 print("| cache | method | time (ms) | aggregate MiB/s | ratio to raw |")
 print("|---|---|---:|---:|---:|")
-for key, v in sorted(t.items()):
+for key, v in sorted(t.items(), key=lambda kv: (kv[0][0] != "reshard-warm", kv[0][3] != "ckpt")):
     if key[0].startswith("reshard-"):
         print(f"| {key[0][8:]} | {key[3]} | {v[0] * 1e3:.1f} | {v[1]:,.0f} | {v[2]:.2f}x |")
 print()
