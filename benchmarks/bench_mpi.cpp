@@ -174,8 +174,8 @@ sharded_state make_sharded(std::uint64_t mib, int rank, int ranks) {
 bool sharded_ok(const sharded_state& s) {
     for (Eigen::Index i = 0; i < s.block.size(); i += 997)
         if (s.block.data()[i] != value_at(static_cast<std::uint64_t>(s.lo * s.cols + i))) return false;
-    return s.block.size() == 0 ||
-           s.block.data()[s.block.size() - 1] == value_at(static_cast<std::uint64_t>(s.lo * s.cols + s.block.size() - 1));
+    return s.block.size() == 0 || s.block.data()[s.block.size() - 1] ==
+                                      value_at(static_cast<std::uint64_t>(s.lo * s.cols + s.block.size() - 1));
 }
 bool replicated_ok(const replicated_state& s) {
     for (std::size_t k = 0; k < s.m.size(); ++k)
@@ -286,8 +286,8 @@ hid_t collective_dxpl() {
 }
 // One dataset [rows, cols] of floats; this rank transfers rows [lo, lo + n) from/to `data`
 // (n == 0: an empty selection, still part of the collective call).
-void h5_rows(hid_t file, const char* name, bool create, hsize_t rows, hsize_t cols, hsize_t lo, hsize_t n,
-             void* data, hid_t dxpl) {
+void h5_rows(hid_t file, const char* name, bool create, hsize_t rows, hsize_t cols, hsize_t lo, hsize_t n, void* data,
+             hid_t dxpl) {
     const hsize_t dims[2] = {rows, cols};
     hid_t d;
     if (create) {
@@ -477,7 +477,8 @@ void run_state(const std::string& label, State& s, double save_bytes, double res
                         ok = replicated_ok(s);
                     if (!all_ranks(ok)) {
                         verified = false;
-                        if (g_rank == 0) std::fprintf(stderr, "%s: %s restored wrong values\n", label.c_str(), m.c_str());
+                        if (g_rank == 0)
+                            std::fprintf(stderr, "%s: %s restored wrong values\n", label.c_str(), m.c_str());
                     }
                     if (rep >= 0) tm.add(std::string("restore ") + temp + " " + m, tr);
                 }
@@ -493,7 +494,8 @@ void run_state(const std::string& label, State& s, double save_bytes, double res
                                                           static_cast<std::size_t>(s.block.size()) * sizeof(float));
             else
                 for (const auto& m : s.m)
-                    sink ^= ckpt::mpi::detail::block_checksum(m.data(), static_cast<std::size_t>(m.size()) * sizeof(float));
+                    sink ^=
+                        ckpt::mpi::detail::block_checksum(m.data(), static_cast<std::size_t>(m.size()) * sizeof(float));
             volatile std::uint64_t keep = sink;
             (void)keep;
         });
@@ -501,8 +503,7 @@ void run_state(const std::string& label, State& s, double save_bytes, double res
     }
     check(verified, label + ": a restore gave wrong values");
     const double raw_save_s = tm.med("save raw");
-    for (const auto& m : methods)
-        report("save", label, m, tm.med("save " + m), save_bytes, "raw", raw_save_s);
+    for (const auto& m : methods) report("save", label, m, tm.med("save " + m), save_bytes, "raw", raw_save_s);
     report("diagnose", label, "hash tracked", tm.med("hash"), save_bytes, "raw", raw_save_s);
     for (const char* temp : {"warm", "cold"}) {
         const double raw_s = tm.med(std::string("restore ") + temp + " raw");
@@ -548,8 +549,10 @@ void run_reshard(std::uint64_t mib, const fs::path& keep, int reps) {
                 const std::string& m = methods[(i + static_cast<std::size_t>(rep + 1)) % methods.size()];
                 if (std::strcmp(temp, "cold") == 0) drop_on_rank0(keep);
                 if (std::strcmp(temp, "warm") == 0) {  // warm: the files read once before
-                    if (m == "ckpt") ck.restore(keep / name);
-                    else raw_restore(s, keep / "raw", saved_ranks);
+                    if (m == "ckpt")
+                        ck.restore(keep / name);
+                    else
+                        raw_restore(s, keep / "raw", saved_ranks);
                 }
                 scramble(s);
                 const double t = timed([&] {
@@ -627,7 +630,8 @@ void run_async(const std::string& label, State& s, const fs::path& dir, int reps
     if (!why.empty()) {
         if (g_rank == 0) {
             std::printf("async      %-11s n=%d not available: %s\n", label.c_str(), g_size, why.c_str());
-            std::ofstream(g_csv, std::ios::app) << "async," << label << ',' << g_size << ",not available,0,0,memcpy,0\n";
+            std::ofstream(g_csv, std::ios::app)
+                << "async," << label << ',' << g_size << ",not available,0,0,memcpy,0\n";
         }
         return;
     }
@@ -713,15 +717,24 @@ int main(int argc, char** argv) {
                 check(i + 1 < argc, a + " needs a value");
                 return argv[++i];
             };
-            if (a == "--dir") dir = next();
-            else if (a == "--csv") g_csv = next();
-            else if (a == "--reps") reps = std::stoi(next());
-            else if (a == "--mib") mib = std::stoull(next());
-            else if (a == "--keep") keep = next();
-            else if (a == "--reshard") reshard = next();
-            else if (a == "--parts") parts = next();
-            else if (a == "--states") states = next();
-            else throw std::runtime_error("unknown option " + a);
+            if (a == "--dir")
+                dir = next();
+            else if (a == "--csv")
+                g_csv = next();
+            else if (a == "--reps")
+                reps = std::stoi(next());
+            else if (a == "--mib")
+                mib = std::stoull(next());
+            else if (a == "--keep")
+                keep = next();
+            else if (a == "--reshard")
+                reshard = next();
+            else if (a == "--parts")
+                parts = next();
+            else if (a == "--states")
+                states = next();
+            else
+                throw std::runtime_error("unknown option " + a);
         }
         if (g_csv.empty()) g_csv = (dir / "results.csv").string();
         if (g_rank == 0) fs::create_directories(dir);
@@ -739,9 +752,9 @@ int main(int argc, char** argv) {
             };
             const auto make_shard = [](sharded_state& s) {
                 return ckpt::mpi::checkpoint{
-                    MPI_COMM_WORLD, ckpt::track_shard("t", s.block,
-                                                      ckpt::shape{std::uint64_t(s.rows), std::uint64_t(s.cols)},
-                                                      ckpt::shape{std::uint64_t(s.lo), 0})};
+                    MPI_COMM_WORLD,
+                    ckpt::track_shard("t", s.block, ckpt::shape{std::uint64_t(s.rows), std::uint64_t(s.cols)},
+                                      ckpt::shape{std::uint64_t(s.lo), 0})};
             };
             if (wanted("replicated")) {
                 replicated_state s = make_replicated(mib);
