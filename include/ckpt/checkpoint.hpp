@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <filesystem>
 #include <functional>
 #include <mutex>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include <ckpt/async.hpp>
+#include <ckpt/coordination.hpp>
 #include <ckpt/detail/mpi_manifest.hpp>
 #include <ckpt/detail/restore_walk.hpp>
 #include <ckpt/detail/save_walk.hpp>
@@ -28,6 +30,7 @@
 #include <ckpt/format/file_reader.hpp>
 #include <ckpt/format/writer.hpp>
 #include <ckpt/metadata.hpp>
+#include <ckpt/warning.hpp>
 
 namespace ckpt {
 
@@ -237,8 +240,9 @@ public:
         std::lock_guard lock(mutex_);
         wait_for_worker();
     }
-    /// True while an asynchronous save is being written. `if (!ck.save_in_progress()) ...`
-    bool save_in_progress() const { return worker_.busy(); }
+    /// True while an asynchronous save is being written (or, over MPI without MPI_THREAD_MULTIPLE,
+    /// waits for its commit at the next save or wait()). `if (!ck.save_in_progress()) ...`
+    bool save_in_progress() const { return worker_.busy() || commit_pending_; }
 
     /// Restores every tracked object from `file`; see restore_mode. Checks everything before it
     /// changes anything: any error (mismatch_error, corrupt_error, ...) leaves every object as it was.
@@ -251,6 +255,10 @@ public:
     /// Saves so far, including those of the run a restore came from.
     std::uint64_t save_counter() const noexcept { return save_counter_; }
 
+    /// The processes that save this checkpoint together (ckpt/coordination.hpp), or null for a
+    /// checkpoint of one process. `if (auto* c = ck.coordination()) leader = c->rank() == 0;`
+    virtual coordinator* coordination() noexcept { return nullptr; }
+
 protected:
     /// Implemented by checkpoint<Ts...>: writes the tracked objects to `file`.
     virtual void do_write(const std::filesystem::path& file, const save_options& options, std::uint64_t counter) = 0;
@@ -258,6 +266,52 @@ protected:
     virtual void do_snapshot(detail::snapshot& into) = 0;
     /// Implemented by checkpoint<Ts...>: restores the tracked objects from `file`.
     virtual restore_status do_restore(const std::filesystem::path& file, restore_mode mode) = 0;
+
+    /// The halves of an asynchronous save. `write` runs on the background thread. `commit`, when
+    /// set, runs on the caller's thread at the next save, wait(), restore or settle_async(), after
+    /// `write` ended whatever its outcome (ckpt::mpi::checkpoint commits there when MPI forbids its
+    /// background thread MPI calls); the save is done, and `then` runs, after the last half.
+    /// `collective`: the halves must run on every process, so when the background thread cannot
+    /// start, `write` runs on the caller's thread instead of the save failing here alone.
+    struct async_save {
+        std::function<void()> write;   ///< on the background thread
+        std::function<void()> commit;  ///< on the caller's thread, later; may be empty
+        bool collective = false;       ///< every process must run both halves
+    };
+    /// Takes on the caller's thread what an asynchronous save needs; by default a snapshot
+    /// (do_snapshot) that `write` writes as one file. `return {[this] { ... }, {}};`
+    virtual async_save do_start_async(const std::filesystem::path& file, const save_options& options,
+                                      std::uint64_t counter, std::chrono::system_clock::time_point when) {
+        snapshot_.clear(file);
+        do_snapshot(snapshot_);
+        return {[this, file, options, counter, when] { snapshot_.write(file, options, counter, when); }, {}, false};
+    }
+    /// For the destructor of a derived checkpoint whose asynchronous saves use its own members: ends
+    /// the save in flight, its commit too when `commit` (else the commit is dropped: returns true
+    /// when one was). Destructors do not throw: an error goes to the warning handler.
+    /// `~my_checkpoint() { settle_async(true); }`
+    bool settle_async(bool commit) noexcept {
+        std::lock_guard lock(mutex_);
+        bool dropped = false;
+        try {
+            if (!commit && commit_pending_) {
+                try {
+                    worker_.wait();
+                } catch (...) {}
+                commit_ = nullptr;
+                commit_pending_ = false;
+                dropped = true;
+            }
+            wait_for_worker();
+        } catch (const std::exception& e) {
+            detail::warn(warning_kind::async_save_failed,
+                         std::string("an asynchronous save failed and no later save or wait() collected the error: ") +
+                             e.what());
+        } catch (...) {
+            detail::warn(warning_kind::async_save_failed, "an asynchronous save failed with an unknown exception");
+        }
+        return dropped;
+    }
     /// Saves so far; see save_counter().
     std::atomic<std::uint64_t> save_counter_{0};
 
@@ -266,7 +320,17 @@ private:
     // written (a manager could not record it) did happen, and keeps its number.
     void wait_for_worker() {
         try {
-            worker_.wait();
+            std::exception_ptr failed;
+            try {
+                worker_.wait();
+            } catch (...) {
+                failed = std::current_exception();
+            }
+            if (commit_pending_) {
+                commit_pending_ = false;
+                std::exchange(commit_, nullptr)();  // collective: runs whatever the background half did
+            }
+            if (failed) std::rethrow_exception(failed);
         } catch (...) {
             if (!async_written_) save_counter_ = counter_before_async_;
             throw;
@@ -301,23 +365,42 @@ private:
     void start_async(const std::filesystem::path& file, const save_options& options, std::uint64_t counter,
                      std::function<void(const std::filesystem::path&)> then) {
         detail::check_writable_metadata(options, file);
-        snapshot_.clear(file);
-        do_snapshot(snapshot_);
-        const auto when = std::chrono::system_clock::now();
+        async_save parts = do_start_async(file, options, counter, std::chrono::system_clock::now());
         async_written_ = false;
-        worker_.submit(
-            [this, file, options, counter, when, then = std::move(then)] {
-                snapshot_.write(file, options, counter, when);
-                async_written_ = true;
-                if (then) then(file);
-            },
-            file);
+        auto done = [this, file, then = std::move(then)] {
+            async_written_ = true;
+            if (then) then(file);
+        };
+        std::function<void()> job = std::move(parts.write);
+        if (parts.commit)
+            commit_ = [commit = std::move(parts.commit), done] {
+                commit();
+                done();
+            };
+        else
+            job = [write = std::move(job), done] {
+                write();
+                done();
+            };
         counter_before_async_ = save_counter_;
+        commit_pending_ = static_cast<bool>(commit_);
+        try {
+            worker_.submit(job, file);  // a copy: `job` runs here if the thread cannot start
+        } catch (...) {
+            if (!parts.collective) {
+                commit_ = nullptr;
+                commit_pending_ = false;
+                throw;
+            }
+            job();  // the other processes go on with theirs: this one must take part too
+        }
     }
 
     std::mutex mutex_;  // one save, restore or wait at a time
     std::uint64_t counter_before_async_ = 0;
     std::atomic<bool> async_written_{false};
+    std::function<void()> commit_;  // the caller's-thread half of the save in flight (see async_save)
+    std::atomic<bool> commit_pending_{false};
     detail::snapshot snapshot_;
     detail::background_worker worker_;  // last: destroyed (and joined) before the snapshot it writes
 };

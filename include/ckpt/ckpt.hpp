@@ -9,6 +9,7 @@
 #include <ckpt/leaf.hpp>
 #include <ckpt/eigen.hpp>
 #include <ckpt/async.hpp>
+#include <ckpt/coordination.hpp>
 #include <ckpt/checkpoint.hpp>
 #include <ckpt/reader.hpp>
 #include <ckpt/policy.hpp>

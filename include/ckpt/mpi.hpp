@@ -17,6 +17,21 @@
 // file there; the ranks agree that all succeeded; rank 0 writes the manifest, renames the
 // directory into place and fsyncs the parent. A failure anywhere becomes, on every rank, the same
 // typed error naming the failing rank, and the temporary directory is removed.
+//
+// Asynchronous saves (save_async, write_async, save_as_async; docs/distributed.md): every rank
+// copies its state into a buffer kept between saves and returns. Then, collectively: one exchange
+// (the name, each rank's outcome, the block sizes that decide which rank writes which replicated
+// block; rank 0 makes the temporary directory); each rank hashes, writes and fsyncs its file on a
+// background thread; the commit (checksums exchanged, replicas compared, manifest, rename, agreed).
+//   MPI_THREAD_MULTIPLE provided: the caller's thread makes no MPI call; the background thread
+//     does the exchange and the commit over a duplicate of the communicator made by the first
+//     asynchronous save (never the caller's, where the caller's own collectives run meanwhile);
+//     `then` of save_as_async runs there after the commit.
+//   otherwise (SINGLE, FUNNELED, SERIALIZED): the background thread makes no MPI call; the
+//     exchange runs on the caller's thread before the copy, the commit at the next save, wait(),
+//     restore or the destructor, which every rank must therefore call alike; `then` runs there.
+// Either way an error on any rank surfaces on every rank at that point as the same typed error,
+// and nothing exists under the final name until the rename.
 
 // Open MPI's mpi.h pulls in its deprecated C++ bindings, which trip -Wcast-function-type; CMake's
 // MPI targets include it as a system header, this covers direct compiler calls.
@@ -35,12 +50,15 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <memory>
 #include <new>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <thread>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -221,6 +239,35 @@ private:
     int rank_ = 0, size_ = 1;
 };
 
+/// ckpt::coordinator over a communicator: what a checkpoint_manager of a ckpt::mpi::checkpoint
+/// takes its decisions through.
+class mpi_coordinator final : public coordinator {
+public:
+    explicit mpi_coordinator(const communicator& comm) : comm_(comm) {}
+    int rank() const noexcept override { return comm_.rank(); }
+    int size() const noexcept override { return comm_.size(); }
+    std::string share(std::string bytes) override { return comm_.broadcast(std::move(bytes), 0); }
+    std::uint64_t combine(std::uint64_t mine) override {
+        unsigned long long in = mine, out = 0;
+        MPI_Allreduce(&in, &out, 1, MPI_UNSIGNED_LONG_LONG, MPI_BOR, comm_.get());
+        return out;
+    }
+    void agree(std::exception_ptr mine, const std::string& during, const std::filesystem::path& file) override {
+        failure f;
+        if (mine) {
+            try {
+                std::rethrow_exception(mine);
+            } catch (...) {
+                f = capture();
+            }
+        }
+        if (auto any = comm_.agree(f, during)) raise(any, file);
+    }
+
+private:
+    const communicator& comm_;
+};
+
 /// One block a save walk produced on this rank.
 struct planned_block {
     std::string path;
@@ -280,6 +327,76 @@ struct plan_sink {
         }
         blocks.push_back(std::move(b));
     }
+};
+
+/// The save_walker sink of an asynchronous save. The walk records descriptions and copies encoded
+/// values (their bytes live only during the call); tensors are copied by copy(), after the ranks'
+/// exchange, from the objects' own memory, which does not change in between: so no rank waits in
+/// the exchange for another's copy. Both buffers are reused from one save to the next (once grown,
+/// a save allocates nothing). No hashing: that happens on the background thread.
+class copy_sink {
+public:
+    entry_role role = entry_role::replicated;
+    std::vector<planned_block> blocks;
+
+    void clear(const std::filesystem::path& file) {
+        file_ = file;
+        blocks.clear();
+        at_.clear();
+        values_.clear();
+        tensor_bytes_ = 0;
+    }
+
+    void block(std::string_view path, entry_kind kind, dtype type, const shape& dims, bool column_major,
+               const void* data, std::size_t size) {
+        // Refused here, on the caller's thread, before anything is written.
+        ckpt::detail::check_writable_entry(path, kind, type, dims, size, blocks.size(), file_);
+        planned_block b;
+        b.path = std::string(path);
+        b.role = role;
+        b.kind = kind;
+        b.type = type;
+        b.dims = dims;
+        b.column_major = column_major;
+        b.size = size;
+        if (kind == entry_kind::tensor) {
+            b.data = data;  // until copy()
+            at_.push_back(tensor_bytes_);
+            tensor_bytes_ += size;
+        } else {
+            at_.push_back(values_.size());
+            values_.append(static_cast<const char*>(size ? data : ""), size);
+        }
+        blocks.push_back(std::move(b));
+    }
+
+    /// Room for the tensors' copies, taken before the exchange (so a failure is exchanged too).
+    void reserve() {
+        if (tensor_bytes_ <= capacity_) return;
+        bytes_.reset();                         // nothing in it is kept: free first
+        bytes_.reset(new char[tensor_bytes_]);  // not zero-filled: every byte is copied into
+        capacity_ = tensor_bytes_;
+    }
+
+    /// Copies the tensors and points every block at its copy.
+    void copy() noexcept {
+        for (std::size_t i = 0; i < blocks.size(); ++i) {
+            auto& b = blocks[i];
+            if (b.kind == entry_kind::tensor) {
+                if (b.size) std::memcpy(bytes_.get() + at_[i], b.data, ckpt::detail::to_size(b.size));
+                b.data = bytes_.get() + at_[i];
+            } else {
+                b.data = values_.data() + at_[i];
+            }
+        }
+    }
+
+private:
+    std::filesystem::path file_;
+    std::vector<std::size_t> at_;
+    std::string values_;
+    std::unique_ptr<char[]> bytes_;
+    std::size_t capacity_ = 0, tensor_bytes_ = 0;
 };
 
 inline std::string encode_descriptions(const std::vector<planned_block>& blocks) {
@@ -506,6 +623,33 @@ public:
             std::apply([](const auto&... t) { return std::vector<std::string>{t.name...}; }, objects_));
     }
 
+    /// Ends an asynchronous save still in flight (its commit is collective: every rank destroys its
+    /// checkpoint; errors go to the warning handler). Under MPI_THREAD_MULTIPLE frees the duplicate
+    /// communicator of the background thread.
+    ~checkpoint() override {
+        int finalized = 0;
+        MPI_Finalized(&finalized);
+        // Unwinding from an exception (maybe on this rank alone) or after MPI_Finalize, a commit
+        // over the caller's communicator could wait forever: it is dropped, never half done.
+        const bool may_commit = !finalized && std::uncaught_exceptions() <= uncaught_;
+        if (settle_async(may_commit)) {
+            if (comm_.rank() == 0) {
+                std::error_code ec;
+                std::filesystem::remove_all(async_.temp, ec);
+            }
+            ckpt::detail::warn(warning_kind::async_save_failed,
+                               "an asynchronous save to '" + async_.file.string() +
+                                   "' was abandoned before its commit (the checkpoint was destroyed " +
+                                   (finalized ? "after MPI_Finalize" : "by an exception") + "): call wait() first");
+        }
+        if (own_ && !finalized) {
+            MPI_Comm dup = own_->get();
+            MPI_Comm_free(&dup);
+        }
+    }
+    checkpoint(const checkpoint&) = delete;
+    checkpoint& operator=(const checkpoint&) = delete;
+
     /// `ck.on_divergent_replicas(ckpt::mpi::divergence::warn);` see divergence.
     void on_divergent_replicas(divergence policy) noexcept { divergence_ = policy; }
     /// The communicator's rank of this process: `if (ck.rank() == 0) log(...);`
@@ -514,6 +658,8 @@ public:
     int size() const noexcept { return comm_.size(); }
     /// The communicator the checkpoint runs on (the caller's): `MPI_Barrier(ck.communicator());`
     MPI_Comm communicator() const noexcept { return comm_.get(); }
+    /// Decisions shared by every rank (a checkpoint_manager takes them through it).
+    coordinator* coordination() noexcept override { return &coordinator_; }
 
 private:
     void do_write(const std::filesystem::path& file, const save_options& options, std::uint64_t counter) override {
@@ -597,22 +743,10 @@ private:
 
         // Phase two: rank 0 commits. Until the rename, nothing under a final name exists.
         if (me == 0) {
-            bool renamed = false;
             try {
-                const std::string body = cd::encode_manifest(layout.manifest);
-                cd::file_writer manifest(temp / cd::sharded_manifest_name);
-                manifest.block(cd::sharded_manifest_entry, entry_kind::tensor, dtype::uint8, shape{body.size()}, false,
-                               body.data(), body.size());
-                manifest.finish(options, counter, when);
-                if (fs::exists(file)) throw io_error("a checkpoint of this name already exists", file);
-                if (cd::injected_failure(cd::io_op::rename, file) || ::rename(temp.c_str(), file.c_str()) != 0)
-                    throw io_error("cannot rename the temporary directory into place", file, cd::last_error());
-                renamed = true;
-                cd::fsync_directory(file.parent_path());
+                commit_directory(temp, file, layout.manifest, options, counter, when);
             } catch (...) {
                 mine = detail::capture();
-                std::error_code ec;
-                if (renamed) fs::remove_all(file, ec);  // not known durable: not a checkpoint
             }
         }
         if (auto f = comm_.agree(mine, "to commit the checkpoint")) {
@@ -621,8 +755,273 @@ private:
         }
     }
 
+    // Rank 0: the manifest, then the rename that makes the checkpoint exist, then the fsync that
+    // makes it durable (a failure after the rename removes it: not known durable, not a checkpoint).
+    static void commit_directory(const std::filesystem::path& temp, const std::filesystem::path& file,
+                                 const ckpt::detail::sharded_manifest& layout, const save_options& options,
+                                 std::uint64_t counter, std::chrono::system_clock::time_point when) {
+        namespace cd = ckpt::detail;
+        const std::string body = cd::encode_manifest(layout);
+        cd::file_writer manifest(temp / cd::sharded_manifest_name);
+        manifest.block(cd::sharded_manifest_entry, entry_kind::tensor, dtype::uint8, shape{body.size()}, false,
+                       body.data(), body.size());
+        manifest.finish(options, counter, when);
+        if (std::filesystem::exists(file)) throw io_error("a checkpoint of this name already exists", file);
+        if (cd::injected_failure(cd::io_op::rename, file) || ::rename(temp.c_str(), file.c_str()) != 0)
+            throw io_error("cannot rename the temporary directory into place", file, cd::last_error());
+        try {
+            cd::fsync_directory(file.parent_path());
+        } catch (...) {
+            std::error_code ec;
+            std::filesystem::remove_all(file, ec);
+            throw;
+        }
+    }
+
     void do_snapshot(ckpt::detail::snapshot&) override {
-        throw error("asynchronous saves of a ckpt::mpi::checkpoint are not supported yet: use save()");
+        // Unused: do_start_async below replaces the single-file snapshot.
+        throw error("internal: ckpt::mpi::checkpoint takes no single-file snapshot");
+    }
+
+    // An asynchronous save, on the caller's thread: every rank copies its blocks (no hashing).
+    // Under MPI_THREAD_MULTIPLE that is all: the exchange below runs on the background thread.
+    // Otherwise the background thread can make no MPI call, so the exchange runs here first,
+    // before the copy (no rank waits in it for another's copy).
+    async_save do_start_async(const std::filesystem::path& file, const save_options& options, std::uint64_t counter,
+                              std::chrono::system_clock::time_point when) override {
+        int level = MPI_THREAD_SINGLE;
+        MPI_Query_thread(&level);
+        const bool multiple = level == MPI_THREAD_MULTIPLE;
+        if (multiple && !own_) {
+            // The background thread's collectives never share the caller's communicator, where the
+            // caller's own collectives (a manager's per-step check, an Allreduce) run meanwhile.
+            MPI_Comm dup = MPI_COMM_NULL;
+            MPI_Comm_dup(comm_.get(), &dup);
+            own_.emplace(dup);
+        }
+        auto& a = async_;
+        a.file = file;
+        a.options = options;
+        a.counter = counter;
+        a.when = when;
+        a.temp = temp_directory(file, counter);
+        a.policy = divergence_;
+        a.outcome = a.start = {};
+        a.sink.clear(file);
+        try {
+            walk(a.sink);
+            a.sink.reserve();
+        } catch (...) {
+            // Not thrown here: the other ranks go on to the exchange, which reports it on all.
+            a.start = detail::capture();
+            a.start.what = "while copying its tracked objects: " + a.start.what;
+        }
+        async_save parts;
+        parts.collective = true;
+        if (multiple) {
+            if (!a.start) a.sink.copy();
+            parts.write = [this] {
+                arrive(*own_);
+                exchange_async(*own_);
+                write_own_file();
+                arrive(*own_);
+                commit_async(*own_);
+            };
+        } else {
+            exchange_async(comm_);
+            a.sink.copy();
+            parts.write = [this] { write_own_file(); };
+            parts.commit = [this] { commit_async(comm_); };
+        }
+        return parts;
+    }
+
+    // Collective over `c`: what must be agreed before any rank writes, in one exchange. Rank 0
+    // creates the temporary directory; one allgather carries each rank's outcome so far, chosen
+    // name and block descriptions (sizes, no checksums), from which every rank derives the same
+    // plan of which rank writes which replicated block. Refusals (a failed copy, another name,
+    // replicated entries or shards that do not match) throw on every rank alike, the temporary
+    // directory removed.
+    void exchange_async(const detail::communicator& c) {
+        namespace cd = ckpt::detail;
+        namespace fs = std::filesystem;
+        auto& a = async_;
+        const int world = c.size();
+        detail::failure mine = a.start;
+        if (c.rank() == 0 && !mine) {
+            try {
+                if (fs::exists(a.file)) throw io_error("a checkpoint of this name already exists", a.file);
+                cd::create_parent_directories(a.file);
+                std::error_code ec;
+                fs::remove_all(a.temp, ec);
+                if (!fs::create_directory(a.temp, ec) || ec)
+                    throw io_error("cannot create the temporary directory", a.temp, ec);
+            } catch (...) {
+                mine = detail::capture();
+                mine.what = "to create the checkpoint's temporary directory: " + mine.what;
+            }
+        }
+        cd::index_builder out;
+        out.u8(static_cast<std::uint8_t>(mine.kind));
+        out.text(mine.entry);
+        out.text(mine.what);
+        out.text(a.file.string());
+        out.u64(a.counter);
+        out.u64(static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(a.when.time_since_epoch()).count()));
+        out.text(a.temp.string());
+        out.text(detail::encode_descriptions(a.sink.blocks));
+        const auto gathered = c.allgather(out.bytes());
+
+        detail::failure agreed;
+        a.all.clear();
+        std::string name0;
+        std::uint64_t counter0 = 0;
+        for (int r = 0; r < world; ++r) {
+            cd::index_parser in(gathered[cd::to_size(r)], a.file);
+            detail::failure f;
+            f.kind = static_cast<detail::failure::kind_t>(in.u8());
+            f.entry = in.text("entry");
+            f.what = in.text("message");
+            const std::string name = in.text("file");
+            const std::uint64_t their_counter = in.u64();
+            const std::uint64_t ns = in.u64();
+            const std::string their_temp = in.text("temporary directory");
+            a.all.push_back(detail::decode_descriptions(in.text("descriptions")));
+            if (r == 0) {
+                // Rank 0's time and temporary directory are the save's.
+                name0 = name;
+                counter0 = their_counter;
+                a.when = std::chrono::system_clock::time_point(
+                    std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                        std::chrono::nanoseconds(static_cast<std::int64_t>(ns))));
+                a.temp = their_temp;
+            }
+            if (agreed) continue;
+            if (f) {
+                f.what = "rank " + std::to_string(r) + " of " + std::to_string(world) + " failed " + f.what;
+                agreed = f;
+            } else if (name != name0 || their_counter != counter0) {
+                agreed = {detail::failure::generic,
+                          {},
+                          "rank " + std::to_string(r) + " of " + std::to_string(world) +
+                              " failed to agree on the checkpoint's name: it would save to '" + name + "' (save " +
+                              std::to_string(their_counter) + "), rank 0 to '" + name0 + "' (save " +
+                              std::to_string(counter0) + ")"};
+            }
+        }
+        if (agreed) {
+            discard(a.temp, c);
+            detail::raise(agreed, a.file);
+        }
+        try {
+            // Sizes only: the owners do not depend on checksums, which the commit compares.
+            a.owner = detail::plan_save(a.all, divergence::off, a.file).owner;
+        } catch (...) {
+            discard(a.temp, c);
+            throw;
+        }
+    }
+
+    // Background thread, no MPI: this rank's file, written and fsynced in the temporary directory,
+    // and the checksums of its blocks (of the replicated ones it does not write too, unless
+    // divergence::off, for the commit's comparison). The outcome is kept, never thrown: every rank
+    // must reach the commit, where the outcomes are agreed.
+    void write_own_file() noexcept {
+        namespace cd = ckpt::detail;
+        auto& a = async_;
+        const auto me = static_cast<std::uint32_t>(comm_.rank());
+        try {
+            cd::file_writer writer(a.temp / cd::rank_file_name(me));
+            std::size_t replicated = 0;
+            for (auto& b : a.sink.blocks) {
+                bool writes = true;
+                if (b.role == detail::entry_role::replicated) writes = a.owner[replicated++] == me;
+                if (b.role == detail::entry_role::shard && b.dims.elements() == 0) writes = false;
+                if (writes) {
+                    writer.block(b.path, b.kind, b.type, b.dims, b.column_major, b.data, cd::to_size(b.size));
+                    b.checksum = writer.last_checksum();
+                } else if (b.role != detail::entry_role::replicated || a.policy != divergence::off) {
+                    b.checksum = detail::block_checksum(b.data, cd::to_size(b.size));
+                }
+            }
+            writer.finish(a.options, a.counter, a.when);
+        } catch (...) {
+            a.outcome = detail::capture();
+        }
+    }
+
+    // A blocking collective spins while it waits for the slowest rank: on the background thread
+    // that would take a core from the training. The ranks meet in a barrier polled between sleeps
+    // first, so the commit's collectives then find every rank there.
+    static void arrive(const detail::communicator& c) {
+        MPI_Request request = MPI_REQUEST_NULL;
+        MPI_Ibarrier(c.get(), &request);
+        for (int done = 0; MPI_Test(&request, &done, MPI_STATUS_IGNORE), !done;)
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+
+    // The commit of an asynchronous save, collective over `c` (the checkpoint's own communicator
+    // on the background thread under MPI_THREAD_MULTIPLE, else the caller's, on the caller's
+    // thread): the outcomes and checksums of every rank in one allgather; a failed write anywhere,
+    // or (by default) diverged replicas, refuse it on every rank and remove the temporary
+    // directory; else rank 0 writes the manifest and renames, and the ranks agree on that.
+    void commit_async(const detail::communicator& c) {
+        namespace cd = ckpt::detail;
+        auto& a = async_;
+        const int world = c.size();
+        cd::index_builder out;
+        out.u8(static_cast<std::uint8_t>(a.outcome.kind));
+        out.text(a.outcome.entry);
+        out.text(a.outcome.what);
+        out.u64(a.sink.blocks.size());
+        for (const auto& b : a.sink.blocks) out.u64(b.checksum);
+        const auto gathered = c.allgather(out.bytes());
+        detail::failure agreed;
+        try {
+            for (int r = 0; r < world; ++r) {
+                cd::index_parser in(gathered[cd::to_size(r)], a.file);
+                detail::failure f;
+                f.kind = static_cast<detail::failure::kind_t>(in.u8());
+                f.entry = in.text("entry");
+                f.what = in.text("message");
+                auto& blocks = a.all[cd::to_size(r)];
+                if (in.u64() != blocks.size()) throw error("internal: the ranks' block counts changed during a save");
+                for (auto& b : blocks) b.checksum = in.u64();
+                if (f && !agreed) {
+                    f.what = "rank " + std::to_string(r) + " of " + std::to_string(world) +
+                             " failed while writing its file of the checkpoint: " + f.what;
+                    agreed = f;
+                }
+            }
+        } catch (...) {
+            agreed = detail::capture();  // the same on every rank: every rank parses the same bytes
+        }
+        if (agreed) {
+            discard(a.temp, c);
+            detail::raise(agreed, a.file);
+        }
+        detail::save_layout layout;
+        try {
+            layout = detail::plan_save(a.all, a.policy, a.file);
+        } catch (...) {
+            discard(a.temp, c);  // diverged replicas: refused alike on every rank
+            throw;
+        }
+        if (!layout.warning.empty() && c.rank() == 0)
+            ckpt::detail::warn(warning_kind::diverged_replicas, layout.warning);
+        detail::failure mine;
+        if (c.rank() == 0) {
+            try {
+                commit_directory(a.temp, a.file, layout.manifest, a.options, a.counter, a.when);
+            } catch (...) {
+                mine = detail::capture();
+            }
+        }
+        if (auto f = c.agree(mine, "to commit the checkpoint")) {
+            discard(a.temp, c);
+            detail::raise(f, a.file);
+        }
     }
 
     restore_status do_restore(const std::filesystem::path& file, restore_mode mode) override {
@@ -779,17 +1178,36 @@ private:
         return temp;
     }
     // After a failed save every rank returns only once the temporary directory is gone.
-    void discard(const std::filesystem::path& temp) {
-        if (comm_.rank() == 0) {
+    void discard(const std::filesystem::path& temp) { discard(temp, comm_); }
+    static void discard(const std::filesystem::path& temp, const detail::communicator& c) {
+        if (c.rank() == 0) {
             std::error_code ec;
             std::filesystem::remove_all(temp, ec);
         }
-        MPI_Barrier(comm_.get());
+        MPI_Barrier(c.get());
     }
 
+    // What an asynchronous save carries from its start to its commit.
+    struct async_state {
+        std::filesystem::path file, temp;
+        save_options options;
+        std::uint64_t counter = 0;
+        std::chrono::system_clock::time_point when;
+        divergence policy = divergence::refuse;
+        detail::copy_sink sink;                               // this rank's copied blocks
+        std::vector<std::vector<detail::planned_block>> all;  // every rank's descriptions
+        std::vector<std::uint32_t> owner;                     // per replicated block: its writer
+        detail::failure start;                                // of this rank's copy
+        detail::failure outcome;                              // of this rank's background write
+    };
+
     detail::communicator comm_;
+    detail::mpi_coordinator coordinator_{comm_};
     std::tuple<Ts...> objects_;
     divergence divergence_ = divergence::refuse;
+    async_state async_;
+    std::optional<detail::communicator> own_;  // MPI_THREAD_MULTIPLE: the background thread's duplicate
+    int uncaught_ = std::uncaught_exceptions();
 };
 
 template <class... Ts>

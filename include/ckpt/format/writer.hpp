@@ -109,8 +109,8 @@ public:
         pad_to_alignment();
         const std::uint64_t chunks = chunk_count(size, chunk_size_);
         if (chunks == 0) {
-            const std::uint64_t checksum = hash64(size ? data : "", size);
-            encode_entry_record(index_, path, kind, type, dims, column_major, position_, size, checksum);
+            last_checksum_ = hash64(size ? data : "", size);
+            encode_entry_record(index_, path, kind, type, dims, column_major, position_, size, last_checksum_);
         } else {
             // Chunked: one hash per chunk, and the block's checksum is the hash of that table, which
             // follows the record. The block is then written in one piece, as before version 2 (a
@@ -121,8 +121,9 @@ public:
                 const std::uint64_t at = c * chunk_size_;
                 sums_[to_size(c)] = hash64(bytes + at, to_size(std::min(chunk_size_, size - at)));
             }
-            encode_entry_record(index_, path, kind, type, dims, column_major, position_, size,
-                                hash64(sums_.data(), sums_.size() * sizeof(std::uint64_t)), sums_.data(), sums_.size());
+            last_checksum_ = hash64(sums_.data(), sums_.size() * sizeof(std::uint64_t));
+            encode_entry_record(index_, path, kind, type, dims, column_major, position_, size, last_checksum_,
+                                sums_.data(), sums_.size());
         }
         ++entries_;
         append(data, size);
@@ -153,6 +154,8 @@ public:
     }
 
     const std::filesystem::path& final_path() const noexcept { return file_.final_path(); }
+    /// The checksum the index records for the last block(): `w.block(...); manifest.sum = w.last_checksum();`
+    std::uint64_t last_checksum() const noexcept { return last_checksum_; }
 
 private:
     void pad_to_alignment() {
@@ -181,6 +184,7 @@ private:
     std::vector<char> buffer_;
     std::uint64_t position_ = 0;
     std::uint64_t entries_ = 0;
+    std::uint64_t last_checksum_ = 0;
     index_builder index_;
 };
 
