@@ -20,9 +20,13 @@
 //               metadata after the last flush.
 // Restores end with the values in the program's matrices: ckpt restore; raw read of the same
 // bytes (replicated: every rank reads every matrix; sharded: each its rows); HDF5 collective
-// H5Dread. "warm": the files as the save left them in the page cache; "cold": every file of the
-// method dropped from this machine's page cache with posix_fadvise(DONTNEED) first (the virtual
-// disk's host may still cache it).
+// H5Dread; and "staged", the raw reads into fresh tensors moved in plus one checksum pass (the floor
+// of a checked, staged restore, which is what ckpt's is). "warm": the files as the save left
+// them in the page cache; "cold": every file of the method dropped from this machine's page cache
+// with posix_fadvise(DONTNEED) first (the virtual disk's host may still cache it).
+// --parts async: time blocked in save_async (and in a wait() 2 s later) against a memcpy of the
+// rank's state; --thread-multiple initializes MPI with MPI_THREAD_MULTIPLE. --parts interrupt: one
+// MPI_Allreduce of an int per training step of examples/mlp_training.hpp.
 // Each repetition runs every method in turn, in an order rotated per repetition; figures are
 // medians over the repetitions, time from a barrier before to a barrier after, on rank 0.
 

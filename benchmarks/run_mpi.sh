@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs bench_mpi (benchmarks/bench_mpi.cpp) under mpirun with 1, 2 and 4 ranks, then the resharding
-# restore of the 4-rank checkpoint on 3 ranks, and writes benchmarks/results/mpi.md.
+# restore of the 4-rank checkpoint on 3 ranks and asynchronous saves on 4 ranks (MPI_THREAD_MULTIPLE
+# and SINGLE), and writes benchmarks/results/mpi.md. About 10 minutes on 2 cores.
 #   bash benchmarks/run_mpi.sh [--reps N] [--mib M]
 set -euo pipefail
 cd "$(dirname "$0")/.."
