@@ -22,6 +22,8 @@
 #include <ckpt/ckpt.hpp>
 #include <ckpt/mpi.hpp>
 
+#include "support.hpp"
+
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -39,18 +41,6 @@
 namespace fs = std::filesystem;
 
 namespace {
-
-int world_rank = 0, world_size = 1;
-
-#define CHECK(cond, ...)                                                                                   \
-    do {                                                                                                   \
-        if (!(cond)) {                                                                                     \
-            std::fprintf(stderr, "rank %d: check failed at line %d: %s\n  ", world_rank, __LINE__, #cond); \
-            std::fprintf(stderr, __VA_ARGS__);                                                             \
-            std::fprintf(stderr, "\n");                                                                    \
-            MPI_Abort(MPI_COMM_WORLD, 1);                                                                  \
-        }                                                                                                  \
-    } while (0)
 
 constexpr Eigen::Index big_len = 150000;  // 1.2 MiB: more than one chunk
 constexpr Eigen::Index shard_rows = 12;

@@ -14,6 +14,8 @@
 #include <ckpt/ckpt.hpp>
 #include <ckpt/mpi.hpp>
 
+#include "support.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
@@ -31,22 +33,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-int world_rank = 0, world_size = 1;
 std::uint32_t M_ranks() {
     int n = 1;
     MPI_Comm_size(MPI_COMM_WORLD, &n);
     return static_cast<std::uint32_t>(n);
 }
-
-#define CHECK(cond, ...)                                                                                   \
-    do {                                                                                                   \
-        if (!(cond)) {                                                                                     \
-            std::fprintf(stderr, "rank %d: check failed at line %d: %s\n  ", world_rank, __LINE__, #cond); \
-            std::fprintf(stderr, __VA_ARGS__);                                                             \
-            std::fprintf(stderr, "\n");                                                                    \
-            MPI_Abort(MPI_COMM_WORLD, 1);                                                                  \
-        }                                                                                                  \
-    } while (0)
 
 struct model_t {
     Eigen::MatrixXf weights;
@@ -63,22 +54,6 @@ struct cursor_t {
 CKPT_FIELDS(cursor_t, position, seen)
 
 using row_major_f = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
-// Deterministic values from (seed, tag, index), any bit pattern but NaN-free.
-std::uint64_t mix(std::uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-float fval(std::uint64_t seed, std::uint64_t tag, std::uint64_t i) {
-    return static_cast<float>(mix(seed * 1000003 + tag * 7919 + i) % 100000) / 7.0f - 5000.f;
-}
-double dval(std::uint64_t seed, std::uint64_t tag, std::uint64_t i) {
-    return static_cast<double>(mix(seed * 999983 + tag * 104729 + i)) / 3.0;
-}
 
 // Uneven split of n into parts: part p gets [b(p), b(p+1)), b(p) = n p(p+1) / (parts(parts+1)).
 std::uint64_t bound(std::uint64_t n, std::uint64_t parts, std::uint64_t p) {
