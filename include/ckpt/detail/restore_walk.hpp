@@ -28,6 +28,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <filesystem>
 #include <iterator>
 #include <locale>
 #include <memory>
@@ -35,6 +36,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -101,19 +103,52 @@ struct plan_step {
     virtual const entry_info* deferred_read() const noexcept { return nullptr; }
 };
 
+/// Where a restore takes its entries from, as the walk sees it: a file_reader, or a sharded
+/// checkpoint's pieces (detail/mpi_manifest.hpp). An interface, not a template parameter of the
+/// walk: the walk is instantiated once per tracked type rather than once per type and source, which
+/// halved what a translation unit tracking a model compiles. The virtual call per entry is nothing
+/// next to the read it leads to.
+class restore_source {
+public:
+    virtual ~restore_source() = default;
+    virtual const std::filesystem::path& path() const noexcept = 0;
+    virtual const std::vector<entry_info>& entries() const noexcept = 0;
+    virtual const entry_info* find(std::string_view path) const = 0;
+    virtual std::size_t index_of(const entry_info& e) const noexcept = 0;
+    /// The block of `e` into `dest` (e.length bytes), checked.
+    virtual void read_block(const entry_info& e, void* dest) = 0;
+    virtual std::string read_block(const entry_info& e) = 0;
+    virtual void verify_block(const entry_info& e) = 0;
+};
+
+/// A Source with find, index_of, entries, path, read_block and verify_block, as a restore_source.
+template <class Source>
+class restore_source_of : public restore_source {
+public:
+    explicit restore_source_of(Source& s) : source_(s) {}
+    const std::filesystem::path& path() const noexcept override { return source_.path(); }
+    const std::vector<entry_info>& entries() const noexcept override { return source_.entries(); }
+    const entry_info* find(std::string_view path) const override { return source_.find(path); }
+    std::size_t index_of(const entry_info& e) const noexcept override { return source_.index_of(e); }
+    void read_block(const entry_info& e, void* dest) override { source_.read_block(e, dest); }
+    std::string read_block(const entry_info& e) override { return source_.read_block(e); }
+    void verify_block(const entry_info& e) override { source_.verify_block(e); }
+
+private:
+    Source& source_;
+};
+
 /// What the check pass found and prepared: problems, the objects the file lacks, the entries it
 /// used, and the steps that restore the objects. `walk into it; throw_if_problems(); apply();`
-/// Source is where entries come from: a file_reader, or anything with its find, index_of, entries,
-/// path, read_block and verify_block (a sharded checkpoint's pieces, see detail/mpi_manifest.hpp).
-/// A template rather than an interface: no virtual call per block in the single-file restore.
-template <class Source>
-class basic_restore_plan {
+class restore_plan_core {
 public:
-    basic_restore_plan(Source& f, bool partial_mode, bool in_place_mode, spare_storage* spare_pool = nullptr)
-        : file(f), partial(partial_mode), in_place(in_place_mode), consumed(f.entries().size(), 0), spares(spare_pool) {
-    }
+    restore_plan_core(restore_source& s, bool partial_mode, bool in_place_mode, spare_storage* spare_pool)
+        : source(s), partial(partial_mode), in_place(in_place_mode), consumed(s.entries().size(), 0),
+          spares(spare_pool) {}
+    restore_plan_core(const restore_plan_core&) = delete;
+    restore_plan_core& operator=(const restore_plan_core&) = delete;
 
-    Source& file;
+    restore_source& source;
     const bool partial;
     const bool in_place;
     std::vector<restore_problem> problems;          // mismatches: reported together, before any change
@@ -131,12 +166,12 @@ public:
         for (std::size_t i = 1; i < problems.size() && i < 20; ++i)
             what += "\n  and entry '" + problems[i].path + "': " + problems[i].what;
         if (problems.size() > 20) what += "\n  and " + std::to_string(problems.size() - 20) + " more";
-        throw mismatch_error(what, file.path(), problems.front().path);
+        throw mismatch_error(what, source.path(), problems.front().path);
     }
     /// Checks the blocks that apply() will read (in_place steps), in chunks, keeping nothing.
     void verify_deferred() {
         for (const auto& s : steps)
-            if (const entry_info* e = s->deferred_read()) file.verify_block(*e);
+            if (const entry_info* e = s->deferred_read()) source.verify_block(*e);
     }
     /// Executes the plan: the only part of a restore that changes tracked objects.
     void apply() {
@@ -149,9 +184,21 @@ public:
     std::vector<std::string> unused() const {
         std::vector<std::string> out;
         for (std::size_t i = 0; i < consumed.size(); ++i)
-            if (!consumed[i]) out.push_back(file.entries()[i].path);
+            if (!consumed[i]) out.push_back(source.entries()[i].path);
         return out;
     }
+};
+
+/// A restore plan over a Source (see restore_source), which the caller still reaches by its own
+/// type as `file` (ckpt/mpi.hpp asks a sharded_reader for more than a restore_source offers).
+template <class Source>
+class basic_restore_plan : private restore_source_of<Source>, public restore_plan_core {
+public:
+    basic_restore_plan(Source& f, bool partial_mode, bool in_place_mode, spare_storage* spare_pool = nullptr)
+        : restore_source_of<Source>(f),
+          restore_plan_core(static_cast<restore_source&>(*this), partial_mode, in_place_mode, spare_pool), file(f) {}
+
+    Source& file;
 };
 using restore_plan = basic_restore_plan<file_reader>;
 
@@ -198,25 +245,34 @@ inline void reorder(const char* src, char* dst, const shape& s, std::size_t elem
     }
 }
 
-/// Reads a tensor entry into `obj`, which already has the entry's shape.
-template <class Source, class T>
-void read_tensor(Source& file, const entry_info& e, T& obj) {
-    using traits = tensor_traits<T>;
-    using element = typename traits::element;
-    auto* dest = reinterpret_cast<char*>(traits::data(obj));
-    if (traits::rank < 2 || e.column_major == traits::column_major) {
+/// Reads a tensor entry into `dest`, memory of the entry's shape laid out as `rank` and
+/// `column_major` say; `bools` checks every byte is 0 or 1. Not a template: what differs between
+/// tensor types is only this description of their memory.
+inline void read_tensor_bytes(restore_source& file, const entry_info& e, void* memory, std::size_t rank,
+                              bool column_major, std::size_t element_size, bool bools) {
+    auto* dest = static_cast<char*>(memory);
+    if (rank < 2 || e.column_major == column_major) {
         file.read_block(e, dest);
     } else {
         std::unique_ptr<char[]> staging(new char[static_cast<std::size_t>(e.length)]);
         file.read_block(e, staging.get());
-        reorder(staging.get(), dest, e.shape, sizeof(element), e.column_major);
+        reorder(staging.get(), dest, e.shape, element_size, e.column_major);
     }
-    if constexpr (std::is_same_v<element, bool>) {
+    if (bools) {
         // Any byte but 0 or 1 in a bool is undefined behaviour; the checksum cannot tell us intent.
         for (std::uint64_t i = 0; i < e.length; ++i)
             if (static_cast<unsigned char>(dest[i]) > 1)
                 throw corrupt_error("bool tensor holds a byte that is neither 0 nor 1", file.path(), e.path);
     }
+}
+
+/// Reads a tensor entry into `obj`, which already has the entry's shape.
+template <class T>
+void read_tensor(restore_source& file, const entry_info& e, T& obj) {
+    using traits = tensor_traits<T>;
+    using element = typename traits::element;
+    read_tensor_bytes(file, e, static_cast<void*>(traits::data(obj)), traits::rank, traits::column_major,
+                      sizeof(element), std::is_same_v<element, bool>);
 }
 
 // Steps. Moving an Eigen dynamic object, a std::vector or a std::string swaps pointers.
@@ -278,15 +334,15 @@ struct emplace_step final : plan_step {  // an empty optional or unique_ptr take
     T& target;
     std::unique_ptr<E> value;
 };
-template <class Source, class T>
+template <class T>
 struct read_step final : plan_step {
-    read_step(Source& f, const entry_info& e, T& t) : file(f), entry(e), target(t) {}
+    read_step(restore_source& f, const entry_info& e, T& t) : file(f), entry(e), target(t) {}
     void apply() override {
         if (tensor_traits<T>::shape_of(target) != entry.shape) tensor_traits<T>::resize(target, entry.shape);
         read_tensor(file, entry, target);
     }
     const entry_info* deferred_read() const noexcept override { return &entry; }
-    Source& file;
+    restore_source& file;
     const entry_info& entry;
     T& target;
 };
@@ -324,10 +380,10 @@ inline bool count_fits_text(std::string_view text) {
     return count <= tokens;
 }
 
-template <class Source>
-class basic_restore_walker {
+/// The check pass over one tracked object: `restore_walker(plan, "model").visit(model);`
+class restore_walker {
 public:
-    basic_restore_walker(basic_restore_plan<Source>& plan, std::string root) : plan_(plan), path_(std::move(root)) {}
+    restore_walker(restore_plan_core& plan, std::string root) : plan_(plan), path_(std::move(root)) {}
 
     template <class T>
     void visit(T& obj) {
@@ -336,9 +392,9 @@ public:
         if constexpr (kind == node::structure) {
             for_each_field(obj, [&](std::string_view name, auto& member) { child(name, member); });
         } else {
-            const entry_info* e = plan_.file.find(path_);
+            const entry_info* e = plan_.source.find(path_);
             if (!e) return missing();
-            plan_.consumed[plan_.file.index_of(*e)] = 1;
+            plan_.consumed[plan_.source.index_of(*e)] = 1;
             if constexpr (kind == node::sequence)
                 sequence(obj, *e);
             else if constexpr (kind == node::mapping)
@@ -361,10 +417,10 @@ public:
                     throw;
                 } catch (const std::bad_alloc&) {
                     throw corrupt_error("decoding the saved value asked for more memory than there is",
-                                        plan_.file.path(), e->path);
+                                        plan_.source.path(), e->path);
                 } catch (const std::exception& x) {
-                    throw corrupt_error(std::string("decoding the saved value failed: ") + x.what(), plan_.file.path(),
-                                        e->path);
+                    throw corrupt_error(std::string("decoding the saved value failed: ") + x.what(),
+                                        plan_.source.path(), e->path);
                 }
             }
         }
@@ -401,7 +457,7 @@ private:
         if (plan_.partial) return plan_.missing.push_back(path_);
         // Suggestions cost a pass over the index each: only for the problems an error message shows.
         problem("not found in the checkpoint" +
-                (plan_.problems.size() < 20 ? suggest_path(path_, plan_.file.entries()) : std::string()));
+                (plan_.problems.size() < 20 ? suggest_path(path_, plan_.source.entries()) : std::string()));
     }
     void missing_child(std::string_view segment) { plan_.missing.push_back(path_ + '/' + std::string(segment)); }
     void problem(std::string what) { plan_.problems.push_back({path_, std::move(what)}); }
@@ -432,14 +488,14 @@ private:
         if (!reading()) return;
         if (direct_) {
             if (traits::shape_of(obj) != e.shape) traits::resize(obj, e.shape);
-            return read_tensor(plan_.file, e, obj);
+            return read_tensor(plan_.source, e, obj);
         }
         if constexpr (!std::is_same_v<element, bool>) {
-            if (plan_.in_place) return stage(std::make_unique<read_step<Source, T>>(plan_.file, e, obj));
+            if (plan_.in_place) return stage(std::make_unique<read_step<T>>(plan_.source, e, obj));
         }
         if constexpr (std::is_array_v<T>) {
             auto step = std::make_unique<array_step<T>>(obj);
-            read_tensor(plan_.file, e, step->value);
+            read_tensor(plan_.source, e, step->value);
             return stage(std::move(step));
         } else if constexpr (std::is_default_constructible_v<T> && std::is_move_constructible_v<T> &&
                              std::is_move_assignable_v<T>) {
@@ -456,10 +512,10 @@ private:
                 } catch (const std::bad_alloc&) {
                     throw error("not enough memory to stage " + std::to_string(e.length) +
                                     " bytes for the restore (ckpt::in_place needs none)",
-                                plan_.file.path(), e.path);
+                                plan_.source.path(), e.path);
                 }
                 if (traits::shape_of(box->value) == e.shape) {
-                    read_tensor(plan_.file, e, box->value);
+                    read_tensor(plan_.source, e, box->value);
                     ++plan_.boxed;
                     return stage(std::make_unique<boxed_step<T>>(obj, std::move(box), plan_.swapped_out, slot));
                 }
@@ -471,10 +527,10 @@ private:
             } catch (const std::bad_alloc&) {
                 throw error("not enough memory to stage " + std::to_string(e.length) +
                                 " bytes for the restore (ckpt::in_place needs none)",
-                            plan_.file.path(), e.path);
+                            plan_.source.path(), e.path);
             }
             if (traits::shape_of(step->value) == e.shape) {
-                read_tensor(plan_.file, e, step->value);
+                read_tensor(plan_.source, e, step->value);
                 return stage(std::move(step));
             }
         }
@@ -485,7 +541,7 @@ private:
                 "ckpt: a restored tensor type must be default-constructible or copyable, and move-assignable");
             T copy = obj;
             if (traits::shape_of(copy) != e.shape) traits::resize(copy, e.shape);
-            read_tensor(plan_.file, e, copy);
+            read_tensor(plan_.source, e, copy);
             stage(std::make_unique<move_step<T>>(obj, std::move(copy)));
         }
     }
@@ -505,8 +561,8 @@ private:
                            "-major sparse matrix, object is " + (e.column_major ? "row" : "column") + "-major");
         if (!reading()) return;
         T staged;
-        const std::string why = decode_sparse(plan_.file.read_block(e), e.shape[0], e.shape[1], &staged);
-        if (!why.empty()) throw corrupt_error(why, plan_.file.path(), e.path);
+        const std::string why = decode_sparse(plan_.source.read_block(e), e.shape[0], e.shape[1], &staged);
+        if (!why.empty()) throw corrupt_error(why, plan_.source.path(), e.path);
         commit_swap(obj, std::move(staged));
     }
 
@@ -542,12 +598,12 @@ private:
     template <class T>
     void text(T& obj, const entry_info& e) {
         if (!kind_is(e, entry_kind::text, "a random engine or distribution")) return;
-        const std::string bytes = plan_.file.read_block(e);
+        const std::string bytes = plan_.source.read_block(e);
         if constexpr (is_variable_distribution<T>::value) {
             // Checked before operator>>, which would reserve whatever count the text claims.
             if (!count_fits_text(bytes))
                 throw corrupt_error("the distribution's state announces more values than its text holds",
-                                    plan_.file.path(), e.path);
+                                    plan_.source.path(), e.path);
         }
         T value = staged_value(obj);
         std::istringstream is(bytes);
@@ -561,7 +617,7 @@ private:
     template <class T>
     void serialized(T& obj, const entry_info& e) {
         if (!kind_is(e, entry_kind::serialized, "a serialized value")) return;
-        const std::string bytes = plan_.file.read_block(e);
+        const std::string bytes = plan_.source.read_block(e);
         T value = staged_value(obj);
         std::string why;
         try {
@@ -596,14 +652,14 @@ private:
             // Every element has an entry of its own, so a larger count cannot be honest; elements
             // without entries (empty structs) are bounded by what a save writes.
             if constexpr (makes_an_entry<E>()) {
-                if (n > plan_.file.entries().size())
+                if (n > plan_.source.entries().size())
                     throw corrupt_error(
                         "sequence claims " + std::to_string(n) + " elements, more than the file has entries",
-                        plan_.file.path(), e.path);
+                        plan_.source.path(), e.path);
             } else if (n > max_entryless_bytes / sizeof(E)) {  // elements with no entries: the bound the writer keeps
                 throw corrupt_error("sequence claims " + std::to_string(n) +
                                         " elements of a struct with no fields, more than a save writes",
-                                    plan_.file.path(), e.path);
+                                    plan_.source.path(), e.path);
             }
             const std::uint64_t m = obj.size();
             if (m == 0 && n > 0) {
@@ -635,8 +691,8 @@ private:
         using key_type = typename T::key_type;
         if (!kind_is(e, entry_kind::mapping, "a map")) return;
         std::vector<std::string> texts;
-        if (!decode_keys(plan_.file.read_block(e), e.shape[0], texts))
-            throw corrupt_error("map key list does not agree with its element count", plan_.file.path(), e.path);
+        if (!decode_keys(plan_.source.read_block(e), e.shape[0], texts))
+            throw corrupt_error("map key list does not agree with its element count", plan_.source.path(), e.path);
         std::vector<key_type> keys(texts.size());
         for (std::size_t i = 0; i < texts.size(); ++i)
             if (!parse_key(texts[i], keys[i]))
@@ -719,10 +775,12 @@ private:
         stage(std::make_unique<emplace_step<T, E>>(obj, std::move(fresh)));
     }
 
-    basic_restore_plan<Source>& plan_;
+    restore_plan_core& plan_;
     std::string path_;
     bool direct_ = false;
 };
-using restore_walker = basic_restore_walker<file_reader>;
+/// The walk does not depend on the source: kept for the callers that name one.
+template <class Source>
+using basic_restore_walker = restore_walker;
 
 }  // namespace ckpt::detail
