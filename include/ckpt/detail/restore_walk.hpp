@@ -69,16 +69,17 @@ public:
         T value{};
     };
 
-    /// The spare in `slot` if it holds a T of shape `s`, else nullptr. A spare that does not fit
-    /// is freed now, before the caller allocates in its place, so memory stays bounded.
+    /// The tag of value type T: `item::type` of a box<T>.
     template <class T>
-    std::unique_ptr<box<T>> take(std::size_t slot, const shape& s) {
+    static constexpr const void* tag_of() noexcept {
+        return &tag<T>;
+    }
+    /// The spare in `slot` if it holds a value of the type tagged `type` (tag_of<T>()), else
+    /// nullptr. A spare of another type is freed now, before the caller allocates in its place, so
+    /// memory stays bounded (so must the caller free one of another shape).
+    std::unique_ptr<item> take(std::size_t slot, const void* type) {
         if (slot >= items_.size() || !items_[slot]) return nullptr;
-        if (items_[slot]->type == &tag<T>) {
-            auto& b = static_cast<box<T>&>(*items_[slot]);
-            if (tensor_traits<T>::shape_of(b.value) == s)
-                return std::unique_ptr<box<T>>(static_cast<box<T>*>(items_[slot].release()));
-        }
+        if (items_[slot]->type == type) return std::move(items_[slot]);
         items_[slot].reset();
         return nullptr;
     }
@@ -291,23 +292,103 @@ struct swap_step final : plan_step {
     T& target;
     T value;
 };
+/// What a restore needs of a tensor type, as data and plain functions: one small table per type
+/// (tensor_ops_of<T>::ops), while the checks, reads and staging of every tensor type are compiled
+/// once (restore_walker::tensor_leaf and the steps below). A template per type for all of that
+/// cost more to compile than the rest of a restore.
+struct tensor_ops {
+    dtype type;
+    std::size_t rank;
+    bool column_major;
+    std::size_t element_size;
+    bool bools;                          // elements are bool: every byte read is checked
+    const void* tag;                     // spare_storage::tag_of<T>()
+    shape (*shape_of)(const void* obj);  // tensor_traits<T>::shape_of
+    bool (*accepts)(const void* obj, const shape& s);
+    void (*resize)(void* obj, const shape& s);
+    void* (*data)(void* obj);
+    // Staging in a spare_storage::box<T>; null for types that are not default-constructible and movable.
+    spare_storage::item* (*new_box)();
+    void* (*value)(spare_storage::item& box);     // the T in a box
+    void (*swap)(void* obj, void* value);         // swap(obj, value)
+    void (*move_assign)(void* obj, void* value);  // obj = std::move(value)
+};
+
+template <class T>
+struct tensor_ops_of {
+    using traits = tensor_traits<T>;
+    using element = typename traits::element;
+    static constexpr bool boxed = !std::is_array_v<T> && std::is_default_constructible_v<T> &&
+                                  std::is_move_constructible_v<T> && std::is_move_assignable_v<T>;
+
+    static shape shape_of(const void* obj) { return traits::shape_of(*static_cast<const T*>(obj)); }
+    static bool accepts(const void* obj, const shape& s) { return traits::accepts(*static_cast<const T*>(obj), s); }
+    static void resize(void* obj, const shape& s) { traits::resize(*static_cast<T*>(obj), s); }
+    static void* data(void* obj) { return static_cast<void*>(traits::data(*static_cast<T*>(obj))); }
+    static spare_storage::item* new_box() { return new spare_storage::box<T>(); }
+    static void* value(spare_storage::item& b) { return &static_cast<spare_storage::box<T>&>(b).value; }
+    static void swap(void* a, void* b) {
+        using std::swap;
+        swap(*static_cast<T*>(a), *static_cast<T*>(b));
+    }
+    static void move_assign(void* a, void* b) { *static_cast<T*>(a) = std::move(*static_cast<T*>(b)); }
+
+    static constexpr tensor_ops make() {
+        tensor_ops o{dtype_of<element>(),
+                     traits::rank,
+                     traits::column_major,
+                     sizeof(element),
+                     std::is_same_v<element, bool>,
+                     spare_storage::tag_of<T>(),
+                     &shape_of,
+                     &accepts,
+                     &resize,
+                     &data,
+                     nullptr,
+                     nullptr,
+                     nullptr,
+                     nullptr};
+        if constexpr (boxed) {
+            o.new_box = &new_box;
+            o.value = &value;
+            o.swap = &swap;
+            o.move_assign = &move_assign;
+        }
+        return o;
+    }
+    static constexpr tensor_ops ops = make();
+};
+
+/// Reads a tensor entry into the object `obj` that `ops` describes, which has the entry's shape.
+inline void read_tensor(restore_source& file, const entry_info& e, void* obj, const tensor_ops& ops) {
+    read_tensor_bytes(file, e, ops.data(obj), ops.rank, ops.column_major, ops.element_size, ops.bools);
+}
+
 // A tensor staged in a box of its own: apply() swaps it with the object (pointers, for dynamic
 // storage) and leaves the object's previous storage in the plan's slot, as a spare for the next
 // restore. Swapping, not move-assigning: a std::vector's move assignment would free that storage.
-template <class T>
 struct boxed_step final : plan_step {
     using slots = std::vector<std::unique_ptr<spare_storage::item>>;
-    boxed_step(T& t, std::unique_ptr<spare_storage::box<T>> b, slots& o, std::size_t i)
-        : target(t), box(std::move(b)), out(o), slot(i) {}
+    boxed_step(void* t, const tensor_ops& o, std::unique_ptr<spare_storage::item> b, slots& out_slots, std::size_t i)
+        : target(t), ops(o), box(std::move(b)), out(out_slots), slot(i) {}
     void apply() override {  // `out` was sized before the first step ran
-        using std::swap;
-        swap(target, box->value);
+        ops.swap(target, ops.value(*box));
         out[slot] = std::move(box);
     }
-    T& target;
-    std::unique_ptr<spare_storage::box<T>> box;
+    void* target;
+    const tensor_ops& ops;
+    std::unique_ptr<spare_storage::item> box;
     slots& out;
     std::size_t slot;
+};
+// A small tensor staged in a box that the plan frees: apply() moves it into the object.
+struct staged_step final : plan_step {
+    staged_step(void* t, const tensor_ops& o, std::unique_ptr<spare_storage::item> b)
+        : target(t), ops(o), box(std::move(b)) {}
+    void apply() override { ops.move_assign(target, ops.value(*box)); }
+    void* target;
+    const tensor_ops& ops;
+    std::unique_ptr<spare_storage::item> box;
 };
 template <class T>
 struct array_step final : plan_step {  // C arrays: not assignable, copied element by element
@@ -334,17 +415,18 @@ struct emplace_step final : plan_step {  // an empty optional or unique_ptr take
     T& target;
     std::unique_ptr<E> value;
 };
-template <class T>
 struct read_step final : plan_step {
-    read_step(restore_source& f, const entry_info& e, T& t) : file(f), entry(e), target(t) {}
+    read_step(restore_source& f, const entry_info& e, void* t, const tensor_ops& o)
+        : file(f), entry(e), target(t), ops(o) {}
     void apply() override {
-        if (tensor_traits<T>::shape_of(target) != entry.shape) tensor_traits<T>::resize(target, entry.shape);
-        read_tensor(file, entry, target);
+        if (ops.shape_of(target) != entry.shape) ops.resize(target, entry.shape);
+        read_tensor(file, entry, target, ops);
     }
     const entry_info* deferred_read() const noexcept override { return &entry; }
     restore_source& file;
     const entry_info& entry;
-    T& target;
+    void* target;
+    const tensor_ops& ops;
 };
 
 // The std distributions whose state has a variable length: their text starts with a count that
@@ -477,64 +559,77 @@ private:
         plan_.steps.push_back(std::move(step));
     }
 
+    [[noreturn]] void out_of_memory(const entry_info& e) const {
+        throw error("not enough memory to stage " + std::to_string(e.length) +
+                        " bytes for the restore (ckpt::in_place needs none)",
+                    plan_.source.path(), e.path);
+    }
+
+    // A tensor leaf of any type, described by `ops`: checked, then read directly, deferred
+    // (in_place) or staged. False when the type cannot be staged in a box: the caller stages it.
+    bool tensor_leaf(void* obj, const tensor_ops& ops, const entry_info& e) {
+        if (e.kind != entry_kind::tensor || e.dtype != ops.type || e.shape.rank() != ops.rank ||
+            !ops.accepts(obj, e.shape)) {
+            problem("checkpoint has " + describe(e) + ", object has " + dtype_name(ops.type) + " " +
+                    ops.shape_of(obj).to_string());
+            return true;
+        }
+        if (!reading()) return true;
+        if (direct_) {
+            if (ops.shape_of(obj) != e.shape) ops.resize(obj, e.shape);
+            read_tensor(plan_.source, e, obj, ops);
+            return true;
+        }
+        if (!ops.bools && plan_.in_place) {
+            stage(std::make_unique<read_step>(plan_.source, e, obj, ops));
+            return true;
+        }
+        if (!ops.new_box) return false;
+        // A block of a page or more is staged in a box that reuses the storage a previous restore
+        // swapped out of this object, when it has the shape (see spare_storage).
+        if (e.length >= spare_min_bytes) {
+            const std::size_t slot = plan_.boxed;
+            std::unique_ptr<spare_storage::item> box = plan_.spares ? plan_.spares->take(slot, ops.tag) : nullptr;
+            if (box && ops.shape_of(ops.value(*box)) != e.shape) box.reset();  // freed before we allocate
+            try {
+                if (!box) {
+                    box.reset(ops.new_box());
+                    if (ops.shape_of(ops.value(*box)) != e.shape) ops.resize(ops.value(*box), e.shape);
+                }
+            } catch (const std::bad_alloc&) {
+                out_of_memory(e);
+            }
+            if (ops.shape_of(ops.value(*box)) == e.shape) {
+                read_tensor(plan_.source, e, ops.value(*box), ops);
+                ++plan_.boxed;
+                stage(std::make_unique<boxed_step>(obj, ops, std::move(box), plan_.swapped_out, slot));
+                return true;
+            }
+        }
+        std::unique_ptr<spare_storage::item> value;
+        try {
+            value.reset(ops.new_box());
+            if (ops.shape_of(ops.value(*value)) != e.shape) ops.resize(ops.value(*value), e.shape);
+        } catch (const std::bad_alloc&) {
+            out_of_memory(e);
+        }
+        if (ops.shape_of(ops.value(*value)) == e.shape) {
+            read_tensor(plan_.source, e, ops.value(*value), ops);
+            stage(std::make_unique<staged_step>(obj, ops, std::move(value)));
+            return true;
+        }
+        return false;
+    }
+
     template <class T>
     void tensor(T& obj, const entry_info& e) {
+        if (tensor_leaf(&obj, tensor_ops_of<T>::ops, e)) return;
         using traits = tensor_traits<T>;
-        using element = typename traits::element;
-        if (e.kind != entry_kind::tensor || e.dtype != dtype_of<element>() || e.shape.rank() != traits::rank ||
-            !traits::accepts(obj, e.shape))
-            return problem("checkpoint has " + describe(e) + ", object has " + dtype_name(dtype_of<element>()) + " " +
-                           traits::shape_of(obj).to_string());
-        if (!reading()) return;
-        if (direct_) {
-            if (traits::shape_of(obj) != e.shape) traits::resize(obj, e.shape);
-            return read_tensor(plan_.source, e, obj);
-        }
-        if constexpr (!std::is_same_v<element, bool>) {
-            if (plan_.in_place) return stage(std::make_unique<read_step<T>>(plan_.source, e, obj));
-        }
         if constexpr (std::is_array_v<T>) {
             auto step = std::make_unique<array_step<T>>(obj);
             read_tensor(plan_.source, e, step->value);
-            return stage(std::move(step));
-        } else if constexpr (std::is_default_constructible_v<T> && std::is_move_constructible_v<T> &&
-                             std::is_move_assignable_v<T>) {
-            // A block of a page or more is staged in a box that reuses the storage a previous restore
-            // swapped out of this object, when it has the shape (see spare_storage).
-            if (e.length >= spare_min_bytes) {
-                const std::size_t slot = plan_.boxed;
-                auto box = plan_.spares ? plan_.spares->template take<T>(slot, e.shape) : nullptr;
-                try {
-                    if (!box) {
-                        box = std::make_unique<spare_storage::box<T>>();
-                        if (traits::shape_of(box->value) != e.shape) traits::resize(box->value, e.shape);
-                    }
-                } catch (const std::bad_alloc&) {
-                    throw error("not enough memory to stage " + std::to_string(e.length) +
-                                    " bytes for the restore (ckpt::in_place needs none)",
-                                plan_.source.path(), e.path);
-                }
-                if (traits::shape_of(box->value) == e.shape) {
-                    read_tensor(plan_.source, e, box->value);
-                    ++plan_.boxed;
-                    return stage(std::make_unique<boxed_step<T>>(obj, std::move(box), plan_.swapped_out, slot));
-                }
-            }
-            std::unique_ptr<move_step<T>> step;
-            try {
-                step = std::make_unique<move_step<T>>(obj);
-                if (traits::shape_of(step->value) != e.shape) traits::resize(step->value, e.shape);
-            } catch (const std::bad_alloc&) {
-                throw error("not enough memory to stage " + std::to_string(e.length) +
-                                " bytes for the restore (ckpt::in_place needs none)",
-                            plan_.source.path(), e.path);
-            }
-            if (traits::shape_of(step->value) == e.shape) {
-                read_tensor(plan_.source, e, step->value);
-                return stage(std::move(step));
-            }
-        }
-        if constexpr (!std::is_array_v<T>) {
+            stage(std::move(step));
+        } else {
             // A tensor type that cannot be made empty and resized: stage a copy of the object.
             static_assert(
                 std::is_copy_constructible_v<T> && std::is_move_assignable_v<T>,
