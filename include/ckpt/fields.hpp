@@ -252,28 +252,40 @@ constexpr bool check_field_order() {
     return true;
 }
 
+/// What CKPT_FIELDS's ckpt_fields_checked returns: its list's order was checked at compile time, by
+/// offsets (see check_field_order), so check_field_addresses has nothing left to do for it.
+struct order_checked_at_compile_time {};
+
+// Found by ADL, like ckpt_fields; this declaration only gives unqualified lookup something to find.
+void ckpt_fields_checked(...) = delete;
+
+template <class T, class = void>
+struct order_checked : std::false_type {};
+template <class T>
+struct order_checked<T, std::void_t<decltype(ckpt_fields_checked(type_tag<T>{}))>>
+    : std::is_same<decltype(ckpt_fields_checked(type_tag<T>{})), order_checked_at_compile_time> {};
+
 /// Fields of the same type listed in swapped order cannot be told apart by type: the offsets
 /// compared at compile time (CKPT_FIELDS) catch them for aggregates. For CKPT_FIELDS_INTRUSIVE on an
-/// aggregate this compares addresses once per type at run time instead.
+/// aggregate this compares addresses once per type at run time instead (inside the class the
+/// offsets are not known yet). One pass of Boost.PFR collects the declared addresses: a pass per
+/// listed field cost a Boost.PFR instantiation each, in every translation unit.
 template <class T>
 void check_field_addresses(const T& object) {
-    if constexpr (has_field_list<T>::value && pfr_can_check<T>()) {
+    if constexpr (has_field_list<T>::value && pfr_can_check<T>() && !order_checked<T>::value) {
         constexpr auto list = field_list<T>();
+        const void* declared[boost::pfr::tuple_size_v<T> + 1] = {};
+        boost::pfr::for_each_field(object, [&](const auto& member, std::size_t index) { declared[index] = &member; });
         std::apply(
             [&](const auto&... f) {
                 std::size_t i = 0;
-                auto check_one = [&](const auto& one) {
-                    const void* listed = &(object.*(one.pointer));
-                    const void* declared = nullptr;
-                    boost::pfr::for_each_field(object, [&](auto& member, std::size_t index) {
-                        if (index == i) declared = &member;
-                    });
-                    if (listed != declared)
-                        throw error(std::string("CKPT_FIELDS lists '") + one.name + "' as field " + std::to_string(i) +
+                auto check_one = [&](const char* name, const void* listed) {
+                    if (listed != declared[i])
+                        throw error(std::string("CKPT_FIELDS lists '") + name + "' as field " + std::to_string(i) +
                                     " but the struct declares it elsewhere: list the fields in declaration order");
                     ++i;
                 };
-                (check_one(f), ...);
+                (check_one(f.name, &(object.*(f.pointer))), ...);
             },
             list);
     }
@@ -284,8 +296,10 @@ template <class T, class Visit>
 void for_each_field(T& object, Visit&& visit) {
     using plain = std::remove_const_t<T>;
     if constexpr (has_field_list<plain>::value) {
-        static const bool addresses_checked = (check_field_addresses<plain>(object), true);
-        (void)addresses_checked;
+        if constexpr (!order_checked<plain>::value) {
+            static const bool addresses_checked = (check_field_addresses<plain>(object), true);
+            (void)addresses_checked;
+        }
         constexpr auto list = field_list<plain>();
         auto one = [&](const auto& f) {
             if constexpr (!std::decay_t<decltype(f)>::skipped) visit(std::string_view(f.name), object.*(f.pointer));
@@ -334,12 +348,12 @@ void for_each_field(T& object, Visit&& visit) {
         return ::std::make_tuple(CKPT_DETAIL_MAP(CKPT_DETAIL_FIELD, Type, __VA_ARGS__));                          \
     }                                                                                                             \
     _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Winvalid-offsetof\"")                       \
-        [[maybe_unused]] constexpr bool                                                                           \
+        [[maybe_unused]] constexpr ::ckpt::detail::order_checked_at_compile_time                                  \
         ckpt_fields_checked(::ckpt::detail::type_tag<Type>) noexcept {                                            \
         static_assert(::ckpt::detail::check_field_list<Type>());                                                  \
         static_assert(::ckpt::detail::check_field_order<Type, ::ckpt::detail::first_out_of_order(CKPT_DETAIL_MAP( \
                                                                   CKPT_DETAIL_OFFSET, Type, __VA_ARGS__))>());    \
-        return true;                                                                                              \
+        return {};                                                                                                \
     }                                                                                                             \
     _Pragma("GCC diagnostic pop")
 

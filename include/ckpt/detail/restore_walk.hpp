@@ -28,6 +28,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <filesystem>
 #include <iterator>
 #include <locale>
 #include <memory>
@@ -35,6 +36,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -67,16 +69,17 @@ public:
         T value{};
     };
 
-    /// The spare in `slot` if it holds a T of shape `s`, else nullptr. A spare that does not fit
-    /// is freed now, before the caller allocates in its place, so memory stays bounded.
+    /// The tag of value type T: `item::type` of a box<T>.
     template <class T>
-    std::unique_ptr<box<T>> take(std::size_t slot, const shape& s) {
+    static constexpr const void* tag_of() noexcept {
+        return &tag<T>;
+    }
+    /// The spare in `slot` if it holds a value of the type tagged `type` (tag_of<T>()), else
+    /// nullptr. A spare of another type is freed now, before the caller allocates in its place, so
+    /// memory stays bounded (so must the caller free one of another shape).
+    std::unique_ptr<item> take(std::size_t slot, const void* type) {
         if (slot >= items_.size() || !items_[slot]) return nullptr;
-        if (items_[slot]->type == &tag<T>) {
-            auto& b = static_cast<box<T>&>(*items_[slot]);
-            if (tensor_traits<T>::shape_of(b.value) == s)
-                return std::unique_ptr<box<T>>(static_cast<box<T>*>(items_[slot].release()));
-        }
+        if (items_[slot]->type == type) return std::move(items_[slot]);
         items_[slot].reset();
         return nullptr;
     }
@@ -101,19 +104,52 @@ struct plan_step {
     virtual const entry_info* deferred_read() const noexcept { return nullptr; }
 };
 
+/// Where a restore takes its entries from, as the walk sees it: a file_reader, or a sharded
+/// checkpoint's pieces (detail/mpi_manifest.hpp). An interface, not a template parameter of the
+/// walk: the walk is instantiated once per tracked type rather than once per type and source, which
+/// halved what a translation unit tracking a model compiles. The virtual call per entry is nothing
+/// next to the read it leads to.
+class restore_source {
+public:
+    virtual ~restore_source() = default;
+    virtual const std::filesystem::path& path() const noexcept = 0;
+    virtual const std::vector<entry_info>& entries() const noexcept = 0;
+    virtual const entry_info* find(std::string_view path) const = 0;
+    virtual std::size_t index_of(const entry_info& e) const noexcept = 0;
+    /// The block of `e` into `dest` (e.length bytes), checked.
+    virtual void read_block(const entry_info& e, void* dest) = 0;
+    virtual std::string read_block(const entry_info& e) = 0;
+    virtual void verify_block(const entry_info& e) = 0;
+};
+
+/// A Source with find, index_of, entries, path, read_block and verify_block, as a restore_source.
+template <class Source>
+class restore_source_of : public restore_source {
+public:
+    explicit restore_source_of(Source& s) : source_(s) {}
+    const std::filesystem::path& path() const noexcept override { return source_.path(); }
+    const std::vector<entry_info>& entries() const noexcept override { return source_.entries(); }
+    const entry_info* find(std::string_view path) const override { return source_.find(path); }
+    std::size_t index_of(const entry_info& e) const noexcept override { return source_.index_of(e); }
+    void read_block(const entry_info& e, void* dest) override { source_.read_block(e, dest); }
+    std::string read_block(const entry_info& e) override { return source_.read_block(e); }
+    void verify_block(const entry_info& e) override { source_.verify_block(e); }
+
+private:
+    Source& source_;
+};
+
 /// What the check pass found and prepared: problems, the objects the file lacks, the entries it
 /// used, and the steps that restore the objects. `walk into it; throw_if_problems(); apply();`
-/// Source is where entries come from: a file_reader, or anything with its find, index_of, entries,
-/// path, read_block and verify_block (a sharded checkpoint's pieces, see detail/mpi_manifest.hpp).
-/// A template rather than an interface: no virtual call per block in the single-file restore.
-template <class Source>
-class basic_restore_plan {
+class restore_plan_core {
 public:
-    basic_restore_plan(Source& f, bool partial_mode, bool in_place_mode, spare_storage* spare_pool = nullptr)
-        : file(f), partial(partial_mode), in_place(in_place_mode), consumed(f.entries().size(), 0), spares(spare_pool) {
-    }
+    restore_plan_core(restore_source& s, bool partial_mode, bool in_place_mode, spare_storage* spare_pool)
+        : source(s), partial(partial_mode), in_place(in_place_mode), consumed(s.entries().size(), 0),
+          spares(spare_pool) {}
+    restore_plan_core(const restore_plan_core&) = delete;
+    restore_plan_core& operator=(const restore_plan_core&) = delete;
 
-    Source& file;
+    restore_source& source;
     const bool partial;
     const bool in_place;
     std::vector<restore_problem> problems;          // mismatches: reported together, before any change
@@ -131,12 +167,12 @@ public:
         for (std::size_t i = 1; i < problems.size() && i < 20; ++i)
             what += "\n  and entry '" + problems[i].path + "': " + problems[i].what;
         if (problems.size() > 20) what += "\n  and " + std::to_string(problems.size() - 20) + " more";
-        throw mismatch_error(what, file.path(), problems.front().path);
+        throw mismatch_error(what, source.path(), problems.front().path);
     }
     /// Checks the blocks that apply() will read (in_place steps), in chunks, keeping nothing.
     void verify_deferred() {
         for (const auto& s : steps)
-            if (const entry_info* e = s->deferred_read()) file.verify_block(*e);
+            if (const entry_info* e = s->deferred_read()) source.verify_block(*e);
     }
     /// Executes the plan: the only part of a restore that changes tracked objects.
     void apply() {
@@ -149,9 +185,21 @@ public:
     std::vector<std::string> unused() const {
         std::vector<std::string> out;
         for (std::size_t i = 0; i < consumed.size(); ++i)
-            if (!consumed[i]) out.push_back(file.entries()[i].path);
+            if (!consumed[i]) out.push_back(source.entries()[i].path);
         return out;
     }
+};
+
+/// A restore plan over a Source (see restore_source), which the caller still reaches by its own
+/// type as `file` (ckpt/mpi.hpp asks a sharded_reader for more than a restore_source offers).
+template <class Source>
+class basic_restore_plan : private restore_source_of<Source>, public restore_plan_core {
+public:
+    basic_restore_plan(Source& f, bool partial_mode, bool in_place_mode, spare_storage* spare_pool = nullptr)
+        : restore_source_of<Source>(f),
+          restore_plan_core(static_cast<restore_source&>(*this), partial_mode, in_place_mode, spare_pool), file(f) {}
+
+    Source& file;
 };
 using restore_plan = basic_restore_plan<file_reader>;
 
@@ -198,25 +246,34 @@ inline void reorder(const char* src, char* dst, const shape& s, std::size_t elem
     }
 }
 
-/// Reads a tensor entry into `obj`, which already has the entry's shape.
-template <class Source, class T>
-void read_tensor(Source& file, const entry_info& e, T& obj) {
-    using traits = tensor_traits<T>;
-    using element = typename traits::element;
-    auto* dest = reinterpret_cast<char*>(traits::data(obj));
-    if (traits::rank < 2 || e.column_major == traits::column_major) {
+/// Reads a tensor entry into `dest`, memory of the entry's shape laid out as `rank` and
+/// `column_major` say; `bools` checks every byte is 0 or 1. Not a template: what differs between
+/// tensor types is only this description of their memory.
+inline void read_tensor_bytes(restore_source& file, const entry_info& e, void* memory, std::size_t rank,
+                              bool column_major, std::size_t element_size, bool bools) {
+    auto* dest = static_cast<char*>(memory);
+    if (rank < 2 || e.column_major == column_major) {
         file.read_block(e, dest);
     } else {
         std::unique_ptr<char[]> staging(new char[static_cast<std::size_t>(e.length)]);
         file.read_block(e, staging.get());
-        reorder(staging.get(), dest, e.shape, sizeof(element), e.column_major);
+        reorder(staging.get(), dest, e.shape, element_size, e.column_major);
     }
-    if constexpr (std::is_same_v<element, bool>) {
+    if (bools) {
         // Any byte but 0 or 1 in a bool is undefined behaviour; the checksum cannot tell us intent.
         for (std::uint64_t i = 0; i < e.length; ++i)
             if (static_cast<unsigned char>(dest[i]) > 1)
                 throw corrupt_error("bool tensor holds a byte that is neither 0 nor 1", file.path(), e.path);
     }
+}
+
+/// Reads a tensor entry into `obj`, which already has the entry's shape.
+template <class T>
+void read_tensor(restore_source& file, const entry_info& e, T& obj) {
+    using traits = tensor_traits<T>;
+    using element = typename traits::element;
+    read_tensor_bytes(file, e, static_cast<void*>(traits::data(obj)), traits::rank, traits::column_major,
+                      sizeof(element), std::is_same_v<element, bool>);
 }
 
 // Steps. Moving an Eigen dynamic object, a std::vector or a std::string swaps pointers.
@@ -235,23 +292,103 @@ struct swap_step final : plan_step {
     T& target;
     T value;
 };
+/// What a restore needs of a tensor type, as data and plain functions: one small table per type
+/// (tensor_ops_of<T>::ops), while the checks, reads and staging of every tensor type are compiled
+/// once (restore_walker::tensor_leaf and the steps below). A template per type for all of that
+/// cost more to compile than the rest of a restore.
+struct tensor_ops {
+    dtype type;
+    std::size_t rank;
+    bool column_major;
+    std::size_t element_size;
+    bool bools;                          // elements are bool: every byte read is checked
+    const void* tag;                     // spare_storage::tag_of<T>()
+    shape (*shape_of)(const void* obj);  // tensor_traits<T>::shape_of
+    bool (*accepts)(const void* obj, const shape& s);
+    void (*resize)(void* obj, const shape& s);
+    void* (*data)(void* obj);
+    // Staging in a spare_storage::box<T>; null for types that are not default-constructible and movable.
+    spare_storage::item* (*new_box)();
+    void* (*value)(spare_storage::item& box);     // the T in a box
+    void (*swap)(void* obj, void* value);         // swap(obj, value)
+    void (*move_assign)(void* obj, void* value);  // obj = std::move(value)
+};
+
+template <class T>
+struct tensor_ops_of {
+    using traits = tensor_traits<T>;
+    using element = typename traits::element;
+    static constexpr bool boxed = !std::is_array_v<T> && std::is_default_constructible_v<T> &&
+                                  std::is_move_constructible_v<T> && std::is_move_assignable_v<T>;
+
+    static shape shape_of(const void* obj) { return traits::shape_of(*static_cast<const T*>(obj)); }
+    static bool accepts(const void* obj, const shape& s) { return traits::accepts(*static_cast<const T*>(obj), s); }
+    static void resize(void* obj, const shape& s) { traits::resize(*static_cast<T*>(obj), s); }
+    static void* data(void* obj) { return static_cast<void*>(traits::data(*static_cast<T*>(obj))); }
+    static spare_storage::item* new_box() { return new spare_storage::box<T>(); }
+    static void* value(spare_storage::item& b) { return &static_cast<spare_storage::box<T>&>(b).value; }
+    static void swap(void* a, void* b) {
+        using std::swap;
+        swap(*static_cast<T*>(a), *static_cast<T*>(b));
+    }
+    static void move_assign(void* a, void* b) { *static_cast<T*>(a) = std::move(*static_cast<T*>(b)); }
+
+    static constexpr tensor_ops make() {
+        tensor_ops o{dtype_of<element>(),
+                     traits::rank,
+                     traits::column_major,
+                     sizeof(element),
+                     std::is_same_v<element, bool>,
+                     spare_storage::tag_of<T>(),
+                     &shape_of,
+                     &accepts,
+                     &resize,
+                     &data,
+                     nullptr,
+                     nullptr,
+                     nullptr,
+                     nullptr};
+        if constexpr (boxed) {
+            o.new_box = &new_box;
+            o.value = &value;
+            o.swap = &swap;
+            o.move_assign = &move_assign;
+        }
+        return o;
+    }
+    static constexpr tensor_ops ops = make();
+};
+
+/// Reads a tensor entry into the object `obj` that `ops` describes, which has the entry's shape.
+inline void read_tensor(restore_source& file, const entry_info& e, void* obj, const tensor_ops& ops) {
+    read_tensor_bytes(file, e, ops.data(obj), ops.rank, ops.column_major, ops.element_size, ops.bools);
+}
+
 // A tensor staged in a box of its own: apply() swaps it with the object (pointers, for dynamic
 // storage) and leaves the object's previous storage in the plan's slot, as a spare for the next
 // restore. Swapping, not move-assigning: a std::vector's move assignment would free that storage.
-template <class T>
 struct boxed_step final : plan_step {
     using slots = std::vector<std::unique_ptr<spare_storage::item>>;
-    boxed_step(T& t, std::unique_ptr<spare_storage::box<T>> b, slots& o, std::size_t i)
-        : target(t), box(std::move(b)), out(o), slot(i) {}
+    boxed_step(void* t, const tensor_ops& o, std::unique_ptr<spare_storage::item> b, slots& out_slots, std::size_t i)
+        : target(t), ops(o), box(std::move(b)), out(out_slots), slot(i) {}
     void apply() override {  // `out` was sized before the first step ran
-        using std::swap;
-        swap(target, box->value);
+        ops.swap(target, ops.value(*box));
         out[slot] = std::move(box);
     }
-    T& target;
-    std::unique_ptr<spare_storage::box<T>> box;
+    void* target;
+    const tensor_ops& ops;
+    std::unique_ptr<spare_storage::item> box;
     slots& out;
     std::size_t slot;
+};
+// A small tensor staged in a box that the plan frees: apply() moves it into the object.
+struct staged_step final : plan_step {
+    staged_step(void* t, const tensor_ops& o, std::unique_ptr<spare_storage::item> b)
+        : target(t), ops(o), box(std::move(b)) {}
+    void apply() override { ops.move_assign(target, ops.value(*box)); }
+    void* target;
+    const tensor_ops& ops;
+    std::unique_ptr<spare_storage::item> box;
 };
 template <class T>
 struct array_step final : plan_step {  // C arrays: not assignable, copied element by element
@@ -278,17 +415,18 @@ struct emplace_step final : plan_step {  // an empty optional or unique_ptr take
     T& target;
     std::unique_ptr<E> value;
 };
-template <class Source, class T>
 struct read_step final : plan_step {
-    read_step(Source& f, const entry_info& e, T& t) : file(f), entry(e), target(t) {}
+    read_step(restore_source& f, const entry_info& e, void* t, const tensor_ops& o)
+        : file(f), entry(e), target(t), ops(o) {}
     void apply() override {
-        if (tensor_traits<T>::shape_of(target) != entry.shape) tensor_traits<T>::resize(target, entry.shape);
-        read_tensor(file, entry, target);
+        if (ops.shape_of(target) != entry.shape) ops.resize(target, entry.shape);
+        read_tensor(file, entry, target, ops);
     }
     const entry_info* deferred_read() const noexcept override { return &entry; }
-    Source& file;
+    restore_source& file;
     const entry_info& entry;
-    T& target;
+    void* target;
+    const tensor_ops& ops;
 };
 
 // The std distributions whose state has a variable length: their text starts with a count that
@@ -324,10 +462,10 @@ inline bool count_fits_text(std::string_view text) {
     return count <= tokens;
 }
 
-template <class Source>
-class basic_restore_walker {
+/// The check pass over one tracked object: `restore_walker(plan, "model").visit(model);`
+class restore_walker {
 public:
-    basic_restore_walker(basic_restore_plan<Source>& plan, std::string root) : plan_(plan), path_(std::move(root)) {}
+    restore_walker(restore_plan_core& plan, std::string root) : plan_(plan), path_(std::move(root)) {}
 
     template <class T>
     void visit(T& obj) {
@@ -336,9 +474,9 @@ public:
         if constexpr (kind == node::structure) {
             for_each_field(obj, [&](std::string_view name, auto& member) { child(name, member); });
         } else {
-            const entry_info* e = plan_.file.find(path_);
+            const entry_info* e = plan_.source.find(path_);
             if (!e) return missing();
-            plan_.consumed[plan_.file.index_of(*e)] = 1;
+            plan_.consumed[plan_.source.index_of(*e)] = 1;
             if constexpr (kind == node::sequence)
                 sequence(obj, *e);
             else if constexpr (kind == node::mapping)
@@ -361,10 +499,10 @@ public:
                     throw;
                 } catch (const std::bad_alloc&) {
                     throw corrupt_error("decoding the saved value asked for more memory than there is",
-                                        plan_.file.path(), e->path);
+                                        plan_.source.path(), e->path);
                 } catch (const std::exception& x) {
-                    throw corrupt_error(std::string("decoding the saved value failed: ") + x.what(), plan_.file.path(),
-                                        e->path);
+                    throw corrupt_error(std::string("decoding the saved value failed: ") + x.what(),
+                                        plan_.source.path(), e->path);
                 }
             }
         }
@@ -401,7 +539,7 @@ private:
         if (plan_.partial) return plan_.missing.push_back(path_);
         // Suggestions cost a pass over the index each: only for the problems an error message shows.
         problem("not found in the checkpoint" +
-                (plan_.problems.size() < 20 ? suggest_path(path_, plan_.file.entries()) : std::string()));
+                (plan_.problems.size() < 20 ? suggest_path(path_, plan_.source.entries()) : std::string()));
     }
     void missing_child(std::string_view segment) { plan_.missing.push_back(path_ + '/' + std::string(segment)); }
     void problem(std::string what) { plan_.problems.push_back({path_, std::move(what)}); }
@@ -421,71 +559,84 @@ private:
         plan_.steps.push_back(std::move(step));
     }
 
+    [[noreturn]] void out_of_memory(const entry_info& e) const {
+        throw error("not enough memory to stage " + std::to_string(e.length) +
+                        " bytes for the restore (ckpt::in_place needs none)",
+                    plan_.source.path(), e.path);
+    }
+
+    // A tensor leaf of any type, described by `ops`: checked, then read directly, deferred
+    // (in_place) or staged. False when the type cannot be staged in a box: the caller stages it.
+    bool tensor_leaf(void* obj, const tensor_ops& ops, const entry_info& e) {
+        if (e.kind != entry_kind::tensor || e.dtype != ops.type || e.shape.rank() != ops.rank ||
+            !ops.accepts(obj, e.shape)) {
+            problem("checkpoint has " + describe(e) + ", object has " + dtype_name(ops.type) + " " +
+                    ops.shape_of(obj).to_string());
+            return true;
+        }
+        if (!reading()) return true;
+        if (direct_) {
+            if (ops.shape_of(obj) != e.shape) ops.resize(obj, e.shape);
+            read_tensor(plan_.source, e, obj, ops);
+            return true;
+        }
+        if (!ops.bools && plan_.in_place) {
+            stage(std::make_unique<read_step>(plan_.source, e, obj, ops));
+            return true;
+        }
+        if (!ops.new_box) return false;
+        // A block of a page or more is staged in a box that reuses the storage a previous restore
+        // swapped out of this object, when it has the shape (see spare_storage).
+        if (e.length >= spare_min_bytes) {
+            const std::size_t slot = plan_.boxed;
+            std::unique_ptr<spare_storage::item> box = plan_.spares ? plan_.spares->take(slot, ops.tag) : nullptr;
+            if (box && ops.shape_of(ops.value(*box)) != e.shape) box.reset();  // freed before we allocate
+            try {
+                if (!box) {
+                    box.reset(ops.new_box());
+                    if (ops.shape_of(ops.value(*box)) != e.shape) ops.resize(ops.value(*box), e.shape);
+                }
+            } catch (const std::bad_alloc&) {
+                out_of_memory(e);
+            }
+            if (ops.shape_of(ops.value(*box)) == e.shape) {
+                read_tensor(plan_.source, e, ops.value(*box), ops);
+                ++plan_.boxed;
+                stage(std::make_unique<boxed_step>(obj, ops, std::move(box), plan_.swapped_out, slot));
+                return true;
+            }
+        }
+        std::unique_ptr<spare_storage::item> value;
+        try {
+            value.reset(ops.new_box());
+            if (ops.shape_of(ops.value(*value)) != e.shape) ops.resize(ops.value(*value), e.shape);
+        } catch (const std::bad_alloc&) {
+            out_of_memory(e);
+        }
+        if (ops.shape_of(ops.value(*value)) == e.shape) {
+            read_tensor(plan_.source, e, ops.value(*value), ops);
+            stage(std::make_unique<staged_step>(obj, ops, std::move(value)));
+            return true;
+        }
+        return false;
+    }
+
     template <class T>
     void tensor(T& obj, const entry_info& e) {
+        if (tensor_leaf(&obj, tensor_ops_of<T>::ops, e)) return;
         using traits = tensor_traits<T>;
-        using element = typename traits::element;
-        if (e.kind != entry_kind::tensor || e.dtype != dtype_of<element>() || e.shape.rank() != traits::rank ||
-            !traits::accepts(obj, e.shape))
-            return problem("checkpoint has " + describe(e) + ", object has " + dtype_name(dtype_of<element>()) + " " +
-                           traits::shape_of(obj).to_string());
-        if (!reading()) return;
-        if (direct_) {
-            if (traits::shape_of(obj) != e.shape) traits::resize(obj, e.shape);
-            return read_tensor(plan_.file, e, obj);
-        }
-        if constexpr (!std::is_same_v<element, bool>) {
-            if (plan_.in_place) return stage(std::make_unique<read_step<Source, T>>(plan_.file, e, obj));
-        }
         if constexpr (std::is_array_v<T>) {
             auto step = std::make_unique<array_step<T>>(obj);
-            read_tensor(plan_.file, e, step->value);
-            return stage(std::move(step));
-        } else if constexpr (std::is_default_constructible_v<T> && std::is_move_constructible_v<T> &&
-                             std::is_move_assignable_v<T>) {
-            // A block of a page or more is staged in a box that reuses the storage a previous restore
-            // swapped out of this object, when it has the shape (see spare_storage).
-            if (e.length >= spare_min_bytes) {
-                const std::size_t slot = plan_.boxed;
-                auto box = plan_.spares ? plan_.spares->template take<T>(slot, e.shape) : nullptr;
-                try {
-                    if (!box) {
-                        box = std::make_unique<spare_storage::box<T>>();
-                        if (traits::shape_of(box->value) != e.shape) traits::resize(box->value, e.shape);
-                    }
-                } catch (const std::bad_alloc&) {
-                    throw error("not enough memory to stage " + std::to_string(e.length) +
-                                    " bytes for the restore (ckpt::in_place needs none)",
-                                plan_.file.path(), e.path);
-                }
-                if (traits::shape_of(box->value) == e.shape) {
-                    read_tensor(plan_.file, e, box->value);
-                    ++plan_.boxed;
-                    return stage(std::make_unique<boxed_step<T>>(obj, std::move(box), plan_.swapped_out, slot));
-                }
-            }
-            std::unique_ptr<move_step<T>> step;
-            try {
-                step = std::make_unique<move_step<T>>(obj);
-                if (traits::shape_of(step->value) != e.shape) traits::resize(step->value, e.shape);
-            } catch (const std::bad_alloc&) {
-                throw error("not enough memory to stage " + std::to_string(e.length) +
-                                " bytes for the restore (ckpt::in_place needs none)",
-                            plan_.file.path(), e.path);
-            }
-            if (traits::shape_of(step->value) == e.shape) {
-                read_tensor(plan_.file, e, step->value);
-                return stage(std::move(step));
-            }
-        }
-        if constexpr (!std::is_array_v<T>) {
+            read_tensor(plan_.source, e, step->value);
+            stage(std::move(step));
+        } else {
             // A tensor type that cannot be made empty and resized: stage a copy of the object.
             static_assert(
                 std::is_copy_constructible_v<T> && std::is_move_assignable_v<T>,
                 "ckpt: a restored tensor type must be default-constructible or copyable, and move-assignable");
             T copy = obj;
             if (traits::shape_of(copy) != e.shape) traits::resize(copy, e.shape);
-            read_tensor(plan_.file, e, copy);
+            read_tensor(plan_.source, e, copy);
             stage(std::make_unique<move_step<T>>(obj, std::move(copy)));
         }
     }
@@ -505,8 +656,8 @@ private:
                            "-major sparse matrix, object is " + (e.column_major ? "row" : "column") + "-major");
         if (!reading()) return;
         T staged;
-        const std::string why = decode_sparse(plan_.file.read_block(e), e.shape[0], e.shape[1], &staged);
-        if (!why.empty()) throw corrupt_error(why, plan_.file.path(), e.path);
+        const std::string why = decode_sparse(plan_.source.read_block(e), e.shape[0], e.shape[1], &staged);
+        if (!why.empty()) throw corrupt_error(why, plan_.source.path(), e.path);
         commit_swap(obj, std::move(staged));
     }
 
@@ -542,12 +693,12 @@ private:
     template <class T>
     void text(T& obj, const entry_info& e) {
         if (!kind_is(e, entry_kind::text, "a random engine or distribution")) return;
-        const std::string bytes = plan_.file.read_block(e);
+        const std::string bytes = plan_.source.read_block(e);
         if constexpr (is_variable_distribution<T>::value) {
             // Checked before operator>>, which would reserve whatever count the text claims.
             if (!count_fits_text(bytes))
                 throw corrupt_error("the distribution's state announces more values than its text holds",
-                                    plan_.file.path(), e.path);
+                                    plan_.source.path(), e.path);
         }
         T value = staged_value(obj);
         std::istringstream is(bytes);
@@ -561,7 +712,7 @@ private:
     template <class T>
     void serialized(T& obj, const entry_info& e) {
         if (!kind_is(e, entry_kind::serialized, "a serialized value")) return;
-        const std::string bytes = plan_.file.read_block(e);
+        const std::string bytes = plan_.source.read_block(e);
         T value = staged_value(obj);
         std::string why;
         try {
@@ -596,14 +747,14 @@ private:
             // Every element has an entry of its own, so a larger count cannot be honest; elements
             // without entries (empty structs) are bounded by what a save writes.
             if constexpr (makes_an_entry<E>()) {
-                if (n > plan_.file.entries().size())
+                if (n > plan_.source.entries().size())
                     throw corrupt_error(
                         "sequence claims " + std::to_string(n) + " elements, more than the file has entries",
-                        plan_.file.path(), e.path);
+                        plan_.source.path(), e.path);
             } else if (n > max_entryless_bytes / sizeof(E)) {  // elements with no entries: the bound the writer keeps
                 throw corrupt_error("sequence claims " + std::to_string(n) +
                                         " elements of a struct with no fields, more than a save writes",
-                                    plan_.file.path(), e.path);
+                                    plan_.source.path(), e.path);
             }
             const std::uint64_t m = obj.size();
             if (m == 0 && n > 0) {
@@ -635,8 +786,8 @@ private:
         using key_type = typename T::key_type;
         if (!kind_is(e, entry_kind::mapping, "a map")) return;
         std::vector<std::string> texts;
-        if (!decode_keys(plan_.file.read_block(e), e.shape[0], texts))
-            throw corrupt_error("map key list does not agree with its element count", plan_.file.path(), e.path);
+        if (!decode_keys(plan_.source.read_block(e), e.shape[0], texts))
+            throw corrupt_error("map key list does not agree with its element count", plan_.source.path(), e.path);
         std::vector<key_type> keys(texts.size());
         for (std::size_t i = 0; i < texts.size(); ++i)
             if (!parse_key(texts[i], keys[i]))
@@ -719,10 +870,12 @@ private:
         stage(std::make_unique<emplace_step<T, E>>(obj, std::move(fresh)));
     }
 
-    basic_restore_plan<Source>& plan_;
+    restore_plan_core& plan_;
     std::string path_;
     bool direct_ = false;
 };
-using restore_walker = basic_restore_walker<file_reader>;
+/// The walk does not depend on the source: kept for the callers that name one.
+template <class Source>
+using basic_restore_walker = restore_walker;
 
 }  // namespace ckpt::detail

@@ -9,6 +9,7 @@
 #include <locale>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -18,10 +19,34 @@
 
 namespace ckpt::detail {
 
-template <class Sink>
-class save_walker {
+/// Where a save walk puts its blocks. An interface, not a template parameter of the walk: the
+/// walk is instantiated once per tracked type rather than once per type and sink (a checkpoint has
+/// two sinks: the file and the snapshot of an asynchronous save).
+class block_sink {
 public:
-    save_walker(Sink& sink, std::string root) : sink_(sink), path_(std::move(root)) {}
+    virtual ~block_sink() = default;
+    virtual void block(std::string_view path, entry_kind kind, dtype type, const shape& dims, bool column_major,
+                       const void* data, std::size_t size) = 0;
+};
+
+/// Any Sink with that `block` member, as a block_sink.
+template <class Sink>
+class block_sink_of final : public block_sink {
+public:
+    explicit block_sink_of(Sink& sink) : sink_(sink) {}
+    void block(std::string_view path, entry_kind kind, dtype type, const shape& dims, bool column_major,
+               const void* data, std::size_t size) override {
+        sink_.block(path, kind, type, dims, column_major, data, size);
+    }
+
+private:
+    Sink& sink_;
+};
+
+/// The save walk over one tracked object, into a block_sink.
+class save_walk {
+public:
+    save_walk(block_sink& sink, std::string root) : sink_(sink), path_(std::move(root)) {}
 
     template <class T>
     void visit(const T& obj) {
@@ -117,9 +142,24 @@ private:
         sink_.block(path_, kind, dtype::bytes, shape{bytes.size()}, false, bytes.data(), bytes.size());
     }
 
-    Sink& sink_;
+    block_sink& sink_;
     std::string path_;
     std::string scratch_;
+};
+
+/// The save walk into a Sink: `save_walker<file_writer>(writer, "model").visit(model);`
+template <class Sink>
+class save_walker {
+public:
+    save_walker(Sink& sink, std::string root) : sink_(sink), walk_(sink_, std::move(root)) {}
+    template <class T>
+    void visit(const T& obj) {
+        walk_.visit(obj);
+    }
+
+private:
+    block_sink_of<Sink> sink_;
+    save_walk walk_;
 };
 
 }  // namespace ckpt::detail
