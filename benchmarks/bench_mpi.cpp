@@ -20,10 +20,11 @@
 //               metadata after the last flush.
 // Restores end with the values in the program's matrices: ckpt restore; raw read of the same
 // bytes (replicated: every rank reads every matrix; sharded: each its rows); HDF5 collective
-// H5Dread; and "staged", the raw reads into fresh tensors moved in plus one checksum pass (the floor
-// of a checked, staged restore, which is what ckpt's is). "warm": the files as the save left
-// them in the page cache; "cold": every file of the method dropped from this machine's page cache
-// with posix_fadvise(DONTNEED) first (the virtual disk's host may still cache it).
+// H5Dread; and "staged", the raw reads into fresh tensors (with the huge-page hint ckpt gives its
+// own) moved in plus one checksum pass (the floor of a checked, staged restore, which is what
+// ckpt's is). "warm": the files as the save left them in the page cache; "cold": every file of
+// the method dropped from this machine's page cache with posix_fadvise(DONTNEED) first (the
+// virtual disk's host may still cache it).
 // --parts async: time blocked in save_async (and in a wait() 2 s later) against a memcpy of the
 // rank's state; --thread-multiple initializes MPI with MPI_THREAD_MULTIPLE. --parts interrupt: one
 // MPI_Allreduce of an int per training step of examples/mlp_training.hpp.
@@ -251,10 +252,13 @@ void raw_restore(sharded_state& s, const fs::path& dir, int saved_ranks) {
 // failure on any rank leaves every object as it was): the same raw reads, but into freshly
 // allocated tensors that are then moved in, plus one checksum pass over the bytes read.
 volatile std::uint64_t g_hash_sink = 0;
+// The fresh tensors get the hint ckpt gives its staged tensors (ckpt::detail::advise_fresh_buffer:
+// huge pages for 32 MiB and more), so that this stays the floor of what ckpt does.
 void staged_restore(replicated_state& s, const fs::path& dir) {
     std::vector<Eigen::MatrixXf> old(s.m.size());
     for (std::size_t k = 0; k < s.m.size(); ++k) {
         old[k].resize(s.m[k].rows(), s.m[k].cols());
+        ckpt::detail::advise_fresh_buffer(old[k].data(), static_cast<std::size_t>(old[k].size()) * sizeof(float));
         old[k].swap(s.m[k]);  // s.m[k] is now fresh memory; the old tensor is freed at the end
     }
     raw_restore(s, dir);
@@ -264,6 +268,7 @@ void staged_restore(replicated_state& s, const fs::path& dir) {
 }
 void staged_restore(sharded_state& s, const fs::path& dir, int saved_ranks) {
     rows_f old(s.block.rows(), s.block.cols());
+    ckpt::detail::advise_fresh_buffer(old.data(), static_cast<std::size_t>(old.size()) * sizeof(float));
     old.swap(s.block);
     raw_restore(s, dir, saved_ranks);
     g_hash_sink = g_hash_sink ^ ckpt::mpi::detail::block_checksum(

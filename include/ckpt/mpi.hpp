@@ -1188,7 +1188,12 @@ private:
             std::unique_ptr<cd::move_step<T>> step;
             try {
                 step = std::make_unique<cd::move_step<T>>(*t.object);
-                if (traits::shape_of(step->value) != ext) traits::resize(step->value, ext);
+                if (traits::shape_of(step->value) != ext) {
+                    traits::resize(step->value, ext);
+                    // Fresh memory, filled next: see advise_fresh_buffer.
+                    cd::advise_fresh_buffer(traits::data(step->value),
+                                            cd::to_size(ext.elements() * sizeof(typename traits::element)));
+                }
             } catch (const std::bad_alloc&) {
                 throw error("not enough memory to stage the shard's " +
                                 std::to_string(ext.elements() * sizeof(typename traits::element)) +
