@@ -3,6 +3,7 @@
 //
 //   mpirun -n 4 bench_mpi --dir DIR --csv FILE [--reps N] [--mib 256] [--keep DIR]
 //                         [--parts interrupt,io,async] [--states replicated,sharded] [--thread-multiple]
+//                         [--save-only]
 //   mpirun -n 3 bench_mpi --dir DIR --csv FILE --reshard DIR   (restores what --keep left, on 3 ranks)
 //
 // States: a replicated model (16 equal Eigen matrices, the same on every rank) and one sharded
@@ -70,6 +71,9 @@ int g_rank = 0, g_size = 1, g_thread = MPI_THREAD_SINGLE;
 std::string g_csv;
 
 double now() { return std::chrono::duration<double>(clock_type::now().time_since_epoch()).count(); }
+
+// --save-only: the save methods alone, no restores (to compare saves with more repetitions).
+bool g_save_only = false;
 
 double median(std::vector<double> v) {
     if (v.empty()) return 0;
@@ -487,7 +491,7 @@ void run_state(const std::string& label, State& s, double save_bytes, double res
                 ts = timed([&] { hdf5_save(s, saved); });
             }
             if (rep >= 0) tm.add("save " + m, ts);
-            const std::vector<std::string> variants = m == "rank0" ? std::vector<std::string>{}
+            const std::vector<std::string> variants = m == "rank0" || g_save_only ? std::vector<std::string>{}
                                                       : m == "raw" ? std::vector<std::string>{"raw", "staged"}
                                                                    : std::vector<std::string>{m};
             for (const auto& v : variants) {
@@ -528,8 +532,9 @@ void run_state(const std::string& label, State& s, double save_bytes, double res
             }
             remove_on_rank0(out);
         }
-        // Where a save's time goes: the checksums ckpt computes before it writes (every rank hashes
-        // every block it tracks, replicas included, to compare them), all ranks at once.
+        // Where a save's time goes: the checksums of every block each rank tracks, replicas included,
+        // all ranks at once (what ckpt's save computes, each block once, to compare the replicas;
+        // under divergence::off only the blocks the rank writes).
         const double th = timed([&] {
             std::uint64_t sink = 0;
             if constexpr (std::is_same_v<State, sharded_state>)
@@ -783,6 +788,8 @@ int main(int argc, char** argv) {
                 reshard = next();
             else if (a == "--parts")
                 parts = next();
+            else if (a == "--save-only")
+                g_save_only = true;
             else if (a == "--thread-multiple")
                 continue;
             else if (a == "--states")
