@@ -3,6 +3,7 @@
 //
 //   mpirun -n 4 bench_mpi --dir DIR --csv FILE [--reps N] [--mib 256] [--keep DIR]
 //                         [--parts interrupt,io,async] [--states replicated,sharded] [--thread-multiple]
+//                         [--save-only]
 //   mpirun -n 3 bench_mpi --dir DIR --csv FILE --reshard DIR   (restores what --keep left, on 3 ranks)
 //
 // States: a replicated model (16 equal Eigen matrices, the same on every rank) and one sharded
@@ -20,10 +21,11 @@
 //               metadata after the last flush.
 // Restores end with the values in the program's matrices: ckpt restore; raw read of the same
 // bytes (replicated: every rank reads every matrix; sharded: each its rows); HDF5 collective
-// H5Dread; and "staged", the raw reads into fresh tensors moved in plus one checksum pass (the floor
-// of a checked, staged restore, which is what ckpt's is). "warm": the files as the save left
-// them in the page cache; "cold": every file of the method dropped from this machine's page cache
-// with posix_fadvise(DONTNEED) first (the virtual disk's host may still cache it).
+// H5Dread; and "staged", the raw reads into fresh tensors (with the huge-page hint ckpt gives its
+// own) moved in plus one checksum pass (the floor of a checked, staged restore, which is what
+// ckpt's is). "warm": the files as the save left them in the page cache; "cold": every file of
+// the method dropped from this machine's page cache with posix_fadvise(DONTNEED) first (the
+// virtual disk's host may still cache it).
 // --parts async: time blocked in save_async (and in a wait() 2 s later) against a memcpy of the
 // rank's state; --thread-multiple initializes MPI with MPI_THREAD_MULTIPLE. --parts interrupt: one
 // MPI_Allreduce of an int per training step of examples/mlp_training.hpp.
@@ -69,6 +71,9 @@ int g_rank = 0, g_size = 1, g_thread = MPI_THREAD_SINGLE;
 std::string g_csv;
 
 double now() { return std::chrono::duration<double>(clock_type::now().time_since_epoch()).count(); }
+
+// --save-only: the save methods alone, no restores (to compare saves with more repetitions).
+bool g_save_only = false;
 
 double median(std::vector<double> v) {
     if (v.empty()) return 0;
@@ -251,10 +256,13 @@ void raw_restore(sharded_state& s, const fs::path& dir, int saved_ranks) {
 // failure on any rank leaves every object as it was): the same raw reads, but into freshly
 // allocated tensors that are then moved in, plus one checksum pass over the bytes read.
 volatile std::uint64_t g_hash_sink = 0;
+// The fresh tensors get the hint ckpt gives its staged tensors (ckpt::detail::advise_fresh_buffer:
+// huge pages for 32 MiB and more), so that this stays the floor of what ckpt does.
 void staged_restore(replicated_state& s, const fs::path& dir) {
     std::vector<Eigen::MatrixXf> old(s.m.size());
     for (std::size_t k = 0; k < s.m.size(); ++k) {
         old[k].resize(s.m[k].rows(), s.m[k].cols());
+        ckpt::detail::advise_fresh_buffer(old[k].data(), static_cast<std::size_t>(old[k].size()) * sizeof(float));
         old[k].swap(s.m[k]);  // s.m[k] is now fresh memory; the old tensor is freed at the end
     }
     raw_restore(s, dir);
@@ -264,6 +272,7 @@ void staged_restore(replicated_state& s, const fs::path& dir) {
 }
 void staged_restore(sharded_state& s, const fs::path& dir, int saved_ranks) {
     rows_f old(s.block.rows(), s.block.cols());
+    ckpt::detail::advise_fresh_buffer(old.data(), static_cast<std::size_t>(old.size()) * sizeof(float));
     old.swap(s.block);
     raw_restore(s, dir, saved_ranks);
     g_hash_sink = g_hash_sink ^ ckpt::mpi::detail::block_checksum(
@@ -482,7 +491,7 @@ void run_state(const std::string& label, State& s, double save_bytes, double res
                 ts = timed([&] { hdf5_save(s, saved); });
             }
             if (rep >= 0) tm.add("save " + m, ts);
-            const std::vector<std::string> variants = m == "rank0" ? std::vector<std::string>{}
+            const std::vector<std::string> variants = m == "rank0" || g_save_only ? std::vector<std::string>{}
                                                       : m == "raw" ? std::vector<std::string>{"raw", "staged"}
                                                                    : std::vector<std::string>{m};
             for (const auto& v : variants) {
@@ -523,8 +532,9 @@ void run_state(const std::string& label, State& s, double save_bytes, double res
             }
             remove_on_rank0(out);
         }
-        // Where a save's time goes: the checksums ckpt computes before it writes (every rank hashes
-        // every block it tracks, replicas included, to compare them), all ranks at once.
+        // Where a save's time goes: the checksums of every block each rank tracks, replicas included,
+        // all ranks at once (what ckpt's save computes, each block once, to compare the replicas;
+        // under divergence::off only the blocks the rank writes).
         const double th = timed([&] {
             std::uint64_t sink = 0;
             if constexpr (std::is_same_v<State, sharded_state>)
@@ -778,6 +788,8 @@ int main(int argc, char** argv) {
                 reshard = next();
             else if (a == "--parts")
                 parts = next();
+            else if (a == "--save-only")
+                g_save_only = true;
             else if (a == "--thread-multiple")
                 continue;
             else if (a == "--states")

@@ -93,7 +93,9 @@ print("- **hdf5**: parallel HDF5 1.10 (`H5Pset_fapl_mpio`), one shared file, one
       "because `H5Fclose` writes metadata after the flush. Restore: collective `H5Dread` of the same selections.")
 print("- **staged** (restore only): the floor of a checked, staged restore, which is what ckpt's restore is "
       "(every block read and checked into fresh tensors before any rank changes its objects): the raw "
-      "reads into freshly allocated tensors that are then moved in, plus one XXH3 pass over the bytes.")
+      "reads into freshly allocated tensors that are then moved in, plus one XXH3 pass over the bytes; "
+      "fresh tensors of 32 MiB or more get the transparent-huge-page hint that ckpt gives its staged shards "
+      "(`ckpt::detail::advise_fresh_buffer`).")
 print("- Aggregate throughput: save, the checkpoint's bytes / time; restore, the bytes that land in all "
       "ranks' objects / time (replicated: ranks x the model, since every rank needs all of it).")
 print("- *warm*: the files as the save left them in the page cache. *cold*: every file of the method dropped "
@@ -118,10 +120,11 @@ for section, title in [("save", "Save"), ("restore-warm", "Restore, warm"), ("re
     print()
 
 print("## Checksums in ckpt's save\n")
-print("Every rank computing the checksums of every block it tracks "
-      "(what `ckpt::mpi::checkpoint::save` does before it writes: for the replicated model every rank "
-      "hashes all of it, to compare the replicas), all ranks at once, as milliseconds and as a share "
-      "of ckpt's save time.\n")
+print("Every rank computing the checksums of every block it tracks, all ranks at once, as milliseconds "
+      "and as a share of ckpt's save time. `ckpt::mpi::checkpoint::save` hashes each block once: those a "
+      "rank writes while writing them, the replicas other ranks write (for the replicated model, three "
+      "quarters of it on 4 ranks) only to compare replicas, after asking the kernel to start writing its "
+      "file back, and not at all under `divergence::off`.\n")
 print("| state | " + " | ".join(f"{n} rank{'s' if n > 1 else ''}" for n in ranks) + " |")
 print("|---|" + "---:|" * len(ranks))
 for state in ["replicated", "sharded"]:

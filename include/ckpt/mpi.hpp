@@ -10,13 +10,15 @@
 //   auto p = ck.save("run/ckpt");    // collective: run/ckpt-1/ (rank-0, rank-1, ..., manifest)
 //   ck.restore(p).assert_consumed(); // collective; on any number of ranks
 //
-// Save, in order (docs/distributed.md): every rank walks its objects and hashes their blocks; the
-// ranks exchange the block descriptions (one allgather) and each derives the same plan from them:
-// replicas compared, shards checked to tile their tensors, each replicated block given to one
-// rank balancing bytes. Rank 0 creates a temporary directory; every rank writes and fsyncs its
-// file there; the ranks agree that all succeeded; rank 0 writes the manifest, renames the
-// directory into place and fsyncs the parent. A failure anywhere becomes, on every rank, the same
-// typed error naming the failing rank, and the temporary directory is removed.
+// Save, in order (docs/distributed.md): every rank walks its objects; the ranks exchange the block
+// descriptions (one allgather) and each derives the same plan from them: shards checked to tile
+// their tensors, each replicated block given to one rank balancing bytes. Rank 0 creates a
+// temporary directory; every rank writes and fsyncs its file there, hashing each block it writes
+// as it writes it, and hashes the replicas it does not write (unless divergence::off); the ranks
+// exchange their outcomes and checksums (one allgather) and compare the replicas; rank 0 writes
+// the manifest, renames the directory into place and fsyncs the parent. A failure anywhere
+// becomes, on every rank, the same typed error naming the failing rank, and the temporary
+// directory is removed.
 //
 // Asynchronous saves (save_async, write_async, save_as_async; docs/distributed.md): every rank
 // copies its state into a buffer kept between saves and returns. Then, collectively: an exchange
@@ -303,8 +305,9 @@ inline std::uint64_t block_checksum(const void* data, std::size_t size,
     return ckpt::detail::hash64(sums.data(), sums.size() * sizeof(std::uint64_t));
 }
 
-/// A save_walker sink that keeps what a save needs: descriptions, checksums, and the bytes (tensor
-/// blocks by reference, encoded values by copy).
+/// A save_walker sink that keeps what a save needs: descriptions and the bytes (tensor blocks by
+/// reference, encoded values by copy). No hashing: write_blocks hashes each block once, after the
+/// ranks have agreed which rank writes which replicated block.
 struct plan_sink {
     entry_role role = entry_role::replicated;
     std::vector<planned_block> blocks;
@@ -319,7 +322,6 @@ struct plan_sink {
         b.dims = dims;
         b.column_major = column_major;
         b.size = size;
-        b.checksum = block_checksum(data, size);
         if (kind == entry_kind::tensor) {
             b.data = data;
         } else {
@@ -599,6 +601,32 @@ inline save_layout plan_save(const std::vector<std::vector<planned_block>>& all,
     return layout;
 }
 
+/// Writes this rank's blocks of a save (its shards and per-rank blocks, and the replicated blocks
+/// `owner` gives it) and sets the checksum of every block: a written block's from the writer, which
+/// hashes it while writing (once: the bytes the file holds); the replicated blocks other ranks write
+/// are hashed only for the comparison of replicas, so not under divergence::off, and only after the
+/// kernel was asked to start writing this rank's blocks back, so that their hashing overlaps the
+/// disk writes the fsync would otherwise wait for. The objects do not change meanwhile: a
+/// synchronous save blocks its caller, an asynchronous one writes from its own copy.
+inline void write_blocks(ckpt::detail::file_writer& writer, std::vector<planned_block>& blocks,
+                         const std::vector<std::uint32_t>& owner, std::uint32_t me, divergence policy) {
+    std::vector<planned_block*> others;
+    std::size_t replicated = 0;
+    for (auto& b : blocks) {
+        bool writes = true;
+        if (b.role == entry_role::replicated) writes = owner[replicated++] == me;
+        if (b.role == entry_role::shard && b.dims.elements() == 0) writes = false;
+        if (writes) {
+            writer.block(b.path, b.kind, b.type, b.dims, b.column_major, b.bytes(), ckpt::detail::to_size(b.size));
+            b.checksum = writer.last_checksum();
+        } else if (b.role != entry_role::replicated || policy != divergence::off) {
+            others.push_back(&b);
+        }
+    }
+    if (!others.empty()) writer.start_writeback();
+    for (auto* b : others) b->checksum = block_checksum(b->bytes(), ckpt::detail::to_size(b->size));
+}
+
 template <class T>
 struct is_tracked_item : std::false_type {};
 template <class T>
@@ -693,7 +721,9 @@ private:
                         name.string() + "' (save " + std::to_string(agreed_counter) + ")"};
         if (auto f = comm_.agree(mine, "to agree on the checkpoint's name")) detail::raise(f, file);
 
-        // Walk and hash; exchange descriptions; every rank derives the same plan.
+        // Walk; exchange descriptions; every rank derives the same plan of which rank writes which
+        // replicated block (from the sizes: the checksums come with the writes, and the replicas
+        // are compared at the commit).
         detail::plan_sink sink;
         try {
             walk(sink);
@@ -704,8 +734,7 @@ private:
         std::vector<std::vector<detail::planned_block>> all;
         for (const auto& bytes : comm_.allgather(detail::encode_descriptions(sink.blocks)))
             all.push_back(detail::decode_descriptions(bytes));
-        const detail::save_layout layout = detail::plan_save(all, divergence_, file);
-        if (!layout.warning.empty() && me == 0) ckpt::detail::warn(warning_kind::diverged_replicas, layout.warning);
+        const std::vector<std::uint32_t> owner = detail::plan_save(all, divergence::off, file).owner;
 
         // Rank 0 makes the temporary directory (its name marks it as temporary to every scan) and
         // holds it until the save returns, so that a manager's cleanup leaves it alone.
@@ -725,38 +754,18 @@ private:
         }
         if (auto f = comm_.agree(mine, "to create the checkpoint's temporary directory")) detail::raise(f, file);
 
-        // Phase one: every rank writes and fsyncs its own file.
+        // Phase one: every rank writes and fsyncs its own file, hashing each block once.
         try {
             cd::file_writer writer(temp / cd::rank_file_name(static_cast<std::uint64_t>(me)));
-            std::size_t replicated = 0;
-            for (const auto& b : sink.blocks) {
-                if (b.role == detail::entry_role::replicated &&
-                    layout.owner[replicated++] != static_cast<std::uint32_t>(me))
-                    continue;
-                if (b.role == detail::entry_role::shard && b.dims.elements() == 0) continue;
-                writer.block(b.path, b.kind, b.type, b.dims, b.column_major, b.bytes(), ckpt::detail::to_size(b.size));
-            }
+            detail::write_blocks(writer, sink.blocks, owner, static_cast<std::uint32_t>(me), divergence_);
             writer.finish(options, counter, when);
         } catch (...) {
             mine = detail::capture();
         }
-        if (auto f = comm_.agree(mine, "while writing its file of the checkpoint")) {
-            discard(temp);
-            detail::raise(f, file);
-        }
 
-        // Phase two: rank 0 commits. Until the rename, nothing under a final name exists.
-        if (me == 0) {
-            try {
-                commit_directory(temp, file, layout.manifest, options, counter, when);
-            } catch (...) {
-                mine = detail::capture();
-            }
-        }
-        if (auto f = comm_.agree(mine, "to commit the checkpoint")) {
-            discard(temp);
-            detail::raise(f, file);
-        }
+        // Phase two: outcomes and checksums exchanged, replicas compared, then rank 0 commits.
+        // Until the rename, nothing under a final name exists.
+        commit_save(comm_, all, sink.blocks, mine, temp, file, divergence_, options, counter, when, held);
     }
 
     // Rank 0: the manifest, then the rename that makes the checkpoint exist, then the fsync that
@@ -962,18 +971,7 @@ private:
         const auto me = static_cast<std::uint32_t>(comm_.rank());
         try {
             cd::file_writer writer(a.temp / cd::rank_file_name(me));
-            std::size_t replicated = 0;
-            for (auto& b : a.sink.blocks) {
-                bool writes = true;
-                if (b.role == detail::entry_role::replicated) writes = a.owner[replicated++] == me;
-                if (b.role == detail::entry_role::shard && b.dims.elements() == 0) writes = false;
-                if (writes) {
-                    writer.block(b.path, b.kind, b.type, b.dims, b.column_major, b.data, cd::to_size(b.size));
-                    b.checksum = writer.last_checksum();
-                } else if (b.role != detail::entry_role::replicated || a.policy != divergence::off) {
-                    b.checksum = detail::block_checksum(b.data, cd::to_size(b.size));
-                }
-            }
+            detail::write_blocks(writer, a.sink.blocks, a.owner, me, a.policy);
             writer.finish(a.options, a.counter, a.when);
         } catch (...) {
             a.outcome = detail::capture();
@@ -992,31 +990,42 @@ private:
 
     // The commit of an asynchronous save, collective over `c` (the checkpoint's own communicator
     // on the background thread under MPI_THREAD_MULTIPLE, else the caller's, on the caller's
-    // thread): the outcomes and checksums of every rank in one allgather; a failed write anywhere,
-    // or (by default) diverged replicas, refuse it on every rank and remove the temporary
-    // directory; else rank 0 writes the manifest and renames, and the ranks agree on that.
+    // thread); see commit_save.
     void commit_async(const detail::communicator& c) {
-        namespace cd = ckpt::detail;
         auto& a = async_;
+        commit_save(c, a.all, a.sink.blocks, a.outcome, a.temp, a.file, a.policy, a.options, a.counter, a.when, a.held);
+    }
+
+    // The commit of a save, collective over `c`: the outcomes of the writes and the checksums of
+    // every rank (`blocks`, this rank's; `all`, every rank's descriptions, whose checksums this
+    // fills in) in one allgather; a failed write anywhere, or (by default) diverged replicas,
+    // refuse it on every rank and remove the temporary directory; else rank 0 writes the manifest
+    // and renames, and the ranks agree on that. `held`: rank 0's hold on the temporary directory.
+    static void commit_save(const detail::communicator& c, std::vector<std::vector<detail::planned_block>>& all,
+                            const std::vector<detail::planned_block>& blocks, const detail::failure& outcome,
+                            const std::filesystem::path& temp, const std::filesystem::path& file, divergence policy,
+                            const save_options& options, std::uint64_t counter,
+                            std::chrono::system_clock::time_point when, ckpt::detail::file_descriptor& held) {
+        namespace cd = ckpt::detail;
         const int world = c.size();
         cd::index_builder out;
-        out.u8(static_cast<std::uint8_t>(a.outcome.kind));
-        out.text(a.outcome.entry);
-        out.text(a.outcome.what);
-        out.u64(a.sink.blocks.size());
-        for (const auto& b : a.sink.blocks) out.u64(b.checksum);
+        out.u8(static_cast<std::uint8_t>(outcome.kind));
+        out.text(outcome.entry);
+        out.text(outcome.what);
+        out.u64(blocks.size());
+        for (const auto& b : blocks) out.u64(b.checksum);
         const auto gathered = c.allgather(out.bytes());
         detail::failure agreed;
         try {
             for (int r = 0; r < world; ++r) {
-                cd::index_parser in(gathered[cd::to_size(r)], a.file);
+                cd::index_parser in(gathered[cd::to_size(r)], file);
                 detail::failure f;
                 f.kind = static_cast<detail::failure::kind_t>(in.u8());
                 f.entry = in.text("entry");
                 f.what = in.text("message");
-                auto& blocks = a.all[cd::to_size(r)];
-                if (in.u64() != blocks.size()) throw error("internal: the ranks' block counts changed during a save");
-                for (auto& b : blocks) b.checksum = in.u64();
+                auto& theirs = all[cd::to_size(r)];
+                if (in.u64() != theirs.size()) throw error("internal: the ranks' block counts changed during a save");
+                for (auto& b : theirs) b.checksum = in.u64();
                 if (f && !agreed) {
                     f.what = "rank " + std::to_string(r) + " of " + std::to_string(world) +
                              " failed while writing its file of the checkpoint: " + f.what;
@@ -1027,14 +1036,14 @@ private:
             agreed = detail::capture();  // the same on every rank: every rank parses the same bytes
         }
         if (agreed) {
-            discard(a.temp, c);
-            detail::raise(agreed, a.file);
+            discard(temp, c);
+            detail::raise(agreed, file);
         }
         detail::save_layout layout;
         try {
-            layout = detail::plan_save(a.all, a.policy, a.file);
+            layout = detail::plan_save(all, policy, file);
         } catch (...) {
-            discard(a.temp, c);  // diverged replicas: refused alike on every rank
+            discard(temp, c);  // diverged replicas: refused alike on every rank
             throw;
         }
         if (!layout.warning.empty() && c.rank() == 0)
@@ -1042,15 +1051,15 @@ private:
         detail::failure mine;
         if (c.rank() == 0) {
             try {
-                commit_directory(a.temp, a.file, layout.manifest, a.options, a.counter, a.when);
+                commit_directory(temp, file, layout.manifest, options, counter, when);
             } catch (...) {
                 mine = detail::capture();
             }
         }
-        a.held.close();
+        held.close();
         if (auto f = c.agree(mine, "to commit the checkpoint")) {
-            discard(a.temp, c);
-            detail::raise(f, a.file);
+            discard(temp, c);
+            detail::raise(f, file);
         }
     }
 
@@ -1179,7 +1188,12 @@ private:
             std::unique_ptr<cd::move_step<T>> step;
             try {
                 step = std::make_unique<cd::move_step<T>>(*t.object);
-                if (traits::shape_of(step->value) != ext) traits::resize(step->value, ext);
+                if (traits::shape_of(step->value) != ext) {
+                    traits::resize(step->value, ext);
+                    // Fresh memory, filled next: see advise_fresh_buffer.
+                    cd::advise_fresh_buffer(traits::data(step->value),
+                                            cd::to_size(ext.elements() * sizeof(typename traits::element)));
+                }
             } catch (const std::bad_alloc&) {
                 throw error("not enough memory to stage the shard's " +
                                 std::to_string(ext.elements() * sizeof(typename traits::element)) +

@@ -1,6 +1,7 @@
 # Runs one scenario of tests/mpi/sharded.cpp through mpirun in a fresh WORK_DIR.
 #   matrix:     save on N ranks, then restore that checkpoint on M ranks, for N, M in 1..4
 #   failure, tiling: one run each; divergent: on 2, 3 and 4 ranks
+#   reshard:    two tensors saved on 4 ranks, restored on 3 by rows and by columns, then damaged
 #   kill:       KILLS rounds of a 3-rank save loop with one rank killed by SIGKILL at a random
 #               moment, each followed by a restore of the latest committed checkpoint on 2 ranks
 file(REMOVE_RECURSE ${WORK_DIR})
@@ -70,6 +71,9 @@ elseif(SCENARIO STREQUAL "tiling")
   mpi(3 tiling)
 elseif(SCENARIO STREQUAL "chunks")
   mpi(1 chunks run)
+elseif(SCENARIO STREQUAL "reshard")
+  mpi(4 reshard-save run)
+  mpi(3 reshard-restore run)
 elseif(SCENARIO STREQUAL "example")
   set(PROGRAM ${EXAMPLE})
   mpi(4 --dir ckpts)

@@ -8,6 +8,8 @@
 //   sharded divergent <dir>                   replicas that differ between ranks
 //   sharded tiling                            overlapping and gapped shards
 //   sharded chunks <dir>                      a box reads only the chunks that cover it (1 rank)
+//   sharded reshard-save <dir>                save two tensors split by rows, unevenly (4 ranks)
+//   sharded reshard-restore <dir>             restore them by rows and by columns, then damaged (3 ranks)
 //   sharded loop <dir> <saves>                saves in a loop (killed by kill_save.sh)
 //   sharded check-latest <dir>                the latest committed checkpoint restores whole
 
@@ -543,6 +545,106 @@ int chunks(const fs::path& dir) {
     return 0;
 }
 
+// Resharding, 4 ranks to 3, both splits uneven. "a" [4000, 512] float, saved and restored by rows
+// in row-major order: each overlap is read straight into the staged tensor, ranges that cross
+// chunk boundaries and start mid-chunk. "b" [4, 2^20] float (4 MiB rows), saved by rows, restored
+// by columns into column-major and into row-major blocks: through the reusable buffer, a window of
+// chunks at a time, the windows between one row's columns and the next skipped. Then a byte
+// inside a chunk that two ranks read straight into their staging is damaged: every rank refuses,
+// and no rank's objects change.
+constexpr std::uint64_t ra_rows = 4000, ra_cols = 512, rb_rows = 4, rb_cols = std::uint64_t{1} << 20;
+
+int reshard_save(const fs::path& dir) {
+    CHECK(world_size == 4, "reshard-save runs on 4 ranks");
+    const auto r = static_cast<std::uint64_t>(world_rank);
+    const auto a_lo = bound(ra_rows, 4, r), a_n = bound(ra_rows, 4, r + 1) - a_lo;
+    const auto b_lo = bound(rb_rows, 4, r), b_n = bound(rb_rows, 4, r + 1) - b_lo;  // rank 0: no rows
+    row_major_f a(static_cast<Eigen::Index>(a_n), ra_cols), b(static_cast<Eigen::Index>(b_n), rb_cols);
+    for (Eigen::Index i = 0; i < a.rows(); ++i)
+        for (Eigen::Index j = 0; j < a.cols(); ++j)
+            a(i, j) = fval(7, 1, (a_lo + static_cast<std::uint64_t>(i)) * ra_cols + static_cast<std::uint64_t>(j));
+    for (Eigen::Index i = 0; i < b.rows(); ++i)
+        for (Eigen::Index j = 0; j < b.cols(); ++j)
+            b(i, j) = fval(7, 2, (b_lo + static_cast<std::uint64_t>(i)) * rb_cols + static_cast<std::uint64_t>(j));
+    ckpt::mpi::checkpoint ck{MPI_COMM_WORLD,
+                             ckpt::track_shard("a", a, ckpt::shape{ra_rows, ra_cols}, ckpt::shape{a_lo, 0}),
+                             ckpt::track_shard("b", b, ckpt::shape{rb_rows, rb_cols}, ckpt::shape{b_lo, 0})};
+    ck.save(dir / "ckpt");
+    return 0;
+}
+
+int reshard_restore(const fs::path& dir) {
+    CHECK(world_size == 3, "reshard-restore runs on 3 ranks");
+    const fs::path file = dir / "ckpt-1";
+    const auto r = static_cast<std::uint64_t>(world_rank);
+    const auto a_lo = bound(ra_rows, 3, r), a_n = bound(ra_rows, 3, r + 1) - a_lo;
+    const auto b_lo = bound(rb_cols, 3, r), b_n = bound(rb_cols, 3, r + 1) - b_lo;
+    const auto a_rows = static_cast<Eigen::Index>(a_n), b_cols = static_cast<Eigen::Index>(b_n);
+    auto a_ok = [&](const row_major_f& a) {
+        for (Eigen::Index i = 0; i < a.rows(); ++i)
+            for (Eigen::Index j = 0; j < a.cols(); ++j)
+                if (a(i, j) !=
+                    fval(7, 1, (a_lo + static_cast<std::uint64_t>(i)) * ra_cols + static_cast<std::uint64_t>(j)))
+                    return false;
+        return true;
+    };
+    auto b_ok = [&](const auto& b) {
+        for (Eigen::Index i = 0; i < b.rows(); ++i)
+            for (Eigen::Index j = 0; j < b.cols(); ++j)
+                if (b(i, j) !=
+                    fval(7, 2, static_cast<std::uint64_t>(i) * rb_cols + b_lo + static_cast<std::uint64_t>(j)))
+                    return false;
+        return true;
+    };
+    {
+        row_major_f a = row_major_f::Constant(a_rows, ra_cols, -1.f);
+        Eigen::MatrixXf b = Eigen::MatrixXf::Constant(rb_rows, b_cols, -1.f);  // column-major
+        ckpt::mpi::checkpoint ck{MPI_COMM_WORLD,
+                                 ckpt::track_shard("a", a, ckpt::shape{ra_rows, ra_cols}, ckpt::shape{a_lo, 0}),
+                                 ckpt::track_shard("b", b, ckpt::shape{rb_rows, rb_cols}, ckpt::shape{0, b_lo})};
+        ck.restore(file).assert_consumed();
+        CHECK(a_ok(a), "rows of a restored on 3 ranks");
+        CHECK(b_ok(b), "columns of b restored column-major on 3 ranks");
+    }
+    {
+        row_major_f b = row_major_f::Constant(rb_rows, b_cols, -1.f);
+        ckpt::mpi::checkpoint ck{MPI_COMM_WORLD,
+                                 ckpt::track_shard("b", b, ckpt::shape{rb_rows, rb_cols}, ckpt::shape{0, b_lo})};
+        ck.restore(file);
+        CHECK(b_ok(b), "columns of b restored row-major on 3 ranks");
+    }
+    // Damage a byte 1.5 MiB into rank 2's piece of "a" (its rows 1200 to 2400, 2 KiB each): in the
+    // second chunk, which ranks 1 and 2 of 3 read straight into their staged tensors.
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (world_rank == 0) {
+        ckpt::reader piece(file / "rank-2");
+        const auto* e = piece.find("a");
+        CHECK(e && e->length == 1200 * ra_cols * 4, "rank 2's piece of a");
+        const long at = static_cast<long>(e->offset + (std::uint64_t{3} << 19));
+        std::FILE* f = std::fopen((file / "rank-2").c_str(), "r+b");
+        CHECK(f && std::fseek(f, at, SEEK_SET) == 0, "open");
+        const int c = std::fgetc(f);
+        std::fseek(f, at, SEEK_SET);
+        std::fputc(c ^ 0x5a, f);
+        std::fclose(f);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    row_major_f a = row_major_f::Constant(a_rows, ra_cols, -1.f);
+    Eigen::MatrixXf b = Eigen::MatrixXf::Constant(rb_rows, b_cols, -1.f);
+    ckpt::mpi::checkpoint ck{MPI_COMM_WORLD,
+                             ckpt::track_shard("a", a, ckpt::shape{ra_rows, ra_cols}, ckpt::shape{a_lo, 0}),
+                             ckpt::track_shard("b", b, ckpt::shape{rb_rows, rb_cols}, ckpt::shape{0, b_lo})};
+    try {
+        ck.restore(file);
+        CHECK(false, "a checkpoint with a damaged chunk was restored");
+    } catch (const ckpt::corrupt_error& e) {
+        CHECK(contains(e.what(), "checksum") && contains(e.what(), "rank 1 of 3") && e.entry() == "a", "message: %s",
+              e.what());
+    }
+    CHECK((a.array() == -1.f).all() && (b.array() == -1.f).all(), "an object changed");
+    return 0;
+}
+
 int loop(const fs::path& dir, int saves) {
     for (int i = 0; i < saves; ++i) {
         state s;
@@ -593,6 +695,10 @@ int main(int argc, char** argv) {
             rc = problems(argv[2]);
         else if (mode == "chunks" && argc == 3)
             rc = chunks(argv[2]);
+        else if (mode == "reshard-save" && argc == 3)
+            rc = reshard_save(argv[2]);
+        else if (mode == "reshard-restore" && argc == 3)
+            rc = reshard_restore(argv[2]);
         else if (mode == "loop" && argc == 4)
             rc = loop(argv[2], std::atoi(argv[3]));
         else if (mode == "check-latest" && argc == 3)

@@ -17,6 +17,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -158,6 +159,26 @@ inline void fsync_or_throw(int fd, const std::filesystem::path& path, io_op op =
     do rc = injected_failure(op, path) ? -1 : ::fsync(fd);
     while (rc != 0 && errno == EINTR);
     if (rc != 0) throw io_error("cannot fsync", path, last_error());
+}
+
+/// A hint for a large buffer just allocated and about to be filled, such as a restore's staged
+/// tensor: transparent huge pages, where the system gives them only on request
+/// (/sys/kernel/mm/transparent_hugepage/enabled = madvise), so that its first touch costs a page
+/// fault per 2 MiB rather than per 4 KiB (on our VM, where a fault costs about 20 us, filling 85 MiB
+/// fell from 490 to 20 ms). Only for buffers of 32 MiB and more, which glibc always maps on their
+/// own (its largest mmap threshold): the hint ends with the buffer and never reaches memory the
+/// allocator hands out again. Linux only; a refusal is ignored (it is only a hint).
+inline void advise_fresh_buffer(void* data, std::size_t size) noexcept {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    constexpr std::uintptr_t huge = std::uintptr_t{2} << 20;
+    if (size < (std::size_t{32} << 20)) return;
+    const auto at = reinterpret_cast<std::uintptr_t>(data);
+    const std::uintptr_t begin = (at + huge - 1) & ~(huge - 1), end = (at + size) & ~(huge - 1);
+    if (end > begin) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+    (void)data;
+    (void)size;
+#endif
 }
 
 /// Makes a rename or unlink in `dir` durable.
