@@ -257,7 +257,7 @@ void raw_restore(sharded_state& s, const fs::path& dir, int saved_ranks) {
 // allocated tensors that are then moved in, plus one checksum pass over the bytes read.
 volatile std::uint64_t g_hash_sink = 0;
 // The fresh tensors get the hint ckpt gives its staged tensors (ckpt::detail::advise_fresh_buffer:
-// huge pages for 32 MiB and more), so that this stays the floor of what ckpt does.
+// huge pages for 4 MiB and more), so that this stays the floor of what ckpt does.
 void staged_restore(replicated_state& s, const fs::path& dir) {
     std::vector<Eigen::MatrixXf> old(s.m.size());
     for (std::size_t k = 0; k < s.m.size(); ++k) {

@@ -94,7 +94,7 @@ print("- **hdf5**: parallel HDF5 1.10 (`H5Pset_fapl_mpio`), one shared file, one
 print("- **staged** (restore only): the floor of a checked, staged restore, which is what ckpt's restore is "
       "(every block read and checked into fresh tensors before any rank changes its objects): the raw "
       "reads into freshly allocated tensors that are then moved in, plus one XXH3 pass over the bytes; "
-      "fresh tensors of 32 MiB or more get the transparent-huge-page hint that ckpt gives its staged shards "
+      "fresh tensors of 4 MiB or more get the transparent-huge-page hint that ckpt gives its staged shards "
       "(`ckpt::detail::advise_fresh_buffer`).")
 print("- Aggregate throughput: save, the checkpoint's bytes / time; restore, the bytes that land in all "
       "ranks' objects / time (replicated: ranks x the model, since every rank needs all of it).")

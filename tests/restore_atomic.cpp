@@ -6,6 +6,8 @@
 #include <catch2/catch.hpp>
 
 #include <array>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -558,4 +560,73 @@ TEST_CASE("from its second restore on, a checkpoint stages into the storage the 
     const std::size_t holding = heap_count::live;
     ck.write("atomic_spares/again");
     CHECK(heap_count::live == holding - 2 * n * sizeof(float));
+}
+
+namespace {
+
+// The VmFlags of the mapping that holds `at`, from /proc/self/smaps (Linux), or "" when not found.
+std::string vm_flags_at(const void* at) {
+    std::ifstream smaps("/proc/self/smaps");
+    const auto address = reinterpret_cast<std::uintptr_t>(at);
+    bool inside = false;
+    for (std::string line; std::getline(smaps, line);) {
+        unsigned long long lo = 0, hi = 0;
+        if (std::sscanf(line.c_str(), "%llx-%llx ", &lo, &hi) == 2 && line.find(':') > line.find(' ')) {
+            inside = address >= lo && address < hi;
+        } else if (inside && line.rfind("VmFlags:", 0) == 0) {
+            return line;
+        }
+    }
+    return "";
+}
+
+}  // namespace
+
+TEST_CASE("a staged restore of tensors of several MiB restores exact values, and a damaged chunk changes nothing",
+          "[restore]") {
+    fs::remove_all("atomic_large");
+    // Larger than two 2 MiB pages, so fresh staging storage is advised to use huge pages (Linux).
+    Eigen::MatrixXf big = Eigen::MatrixXf::Random(1500, 1100);  // 6.3 MiB
+    std::vector<double> wide(1500000);                          // 11.4 MiB
+    for (std::size_t i = 0; i < wide.size(); ++i) wide[i] = static_cast<double>(i) * 0.5 - 3.0;
+    Eigen::VectorXf small = Eigen::VectorXf::Random(100);
+    ckpt::checkpoint saver{ckpt::track("big", big), ckpt::track("wide", wide), ckpt::track("small", small)};
+    const auto file = saver.write("atomic_large/ckpt");
+    fs::copy_file(file, "atomic_large/damaged");
+    // The last MiB chunk of "wide", after "big" was read and staged whole.
+    damage::flip("atomic_large/damaged", "wide", wide.size() * sizeof(double) - 100);
+
+    Eigen::MatrixXf big2 = Eigen::MatrixXf::Zero(1500, 1100);
+    std::vector<double> wide2(1500000, 1.0);
+    Eigen::VectorXf small2 = Eigen::VectorXf::Zero(100);
+    ckpt::checkpoint ck{ckpt::track("big", big2), ckpt::track("wide", wide2), ckpt::track("small", small2)};
+    const float* const big_storage = big2.data();
+    CHECK_THROWS_AS(ck.restore("atomic_large/damaged"), ckpt::corrupt_error);
+    CHECK(big2.data() == big_storage);
+    CHECK(big2 == Eigen::MatrixXf::Zero(1500, 1100));
+    CHECK(wide2 == std::vector<double>(1500000, 1.0));
+    CHECK(small2 == Eigen::VectorXf::Zero(100));
+
+    ck.restore(file);
+    CHECK(big2 == big);
+    CHECK(wide2 == wide);
+    CHECK(small2 == small);
+#if defined(__linux__)
+    // The staged storage, now the objects', was advised to use huge pages in its 2 MiB-aligned interior,
+    // where the kernel has transparent huge pages at all.
+    if (fs::exists("/sys/kernel/mm/transparent_hugepage/enabled")) {
+        auto interior = [](const void* p) {
+            const auto a = reinterpret_cast<std::uintptr_t>(p);
+            return reinterpret_cast<const void*>(((a + (std::uintptr_t{1} << 21) - 1) >> 21 << 21) + 4096);
+        };
+        CHECK(vm_flags_at(interior(big2.data())).find(" hg") != std::string::npos);
+        CHECK(vm_flags_at(interior(wide2.data())).find(" hg") != std::string::npos);
+        // Nothing outside the block changed its advice: the object the restore did not stage.
+        CHECK(vm_flags_at(small2.data()).find(" hg") == std::string::npos);
+    }
+#endif
+    // A second restore stages into the spares (the storage the first replaced) and stays exact.
+    ck.restore(file);
+    CHECK(big2 == big);
+    CHECK(wide2 == wide);
 }

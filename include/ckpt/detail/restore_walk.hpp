@@ -27,6 +27,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <iterator>
@@ -594,7 +595,10 @@ private:
             try {
                 if (!box) {
                     box.reset(ops.new_box());
-                    if (ops.shape_of(ops.value(*box)) != e.shape) ops.resize(ops.value(*box), e.shape);
+                    if (ops.shape_of(ops.value(*box)) != e.shape) {
+                        ops.resize(ops.value(*box), e.shape);
+                        advise_fresh_buffer(ops.data(ops.value(*box)), to_size(e.length));  // filled next
+                    }
                 }
             } catch (const std::bad_alloc&) {
                 out_of_memory(e);

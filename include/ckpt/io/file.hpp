@@ -164,14 +164,18 @@ inline void fsync_or_throw(int fd, const std::filesystem::path& path, io_op op =
 /// A hint for a large buffer just allocated and about to be filled, such as a restore's staged
 /// tensor: transparent huge pages, where the system gives them only on request
 /// (/sys/kernel/mm/transparent_hugepage/enabled = madvise), so that its first touch costs a page
-/// fault per 2 MiB rather than per 4 KiB (on our VM, where a fault costs about 20 us, filling 85 MiB
-/// fell from 490 to 20 ms). Only for buffers of 32 MiB and more, which glibc always maps on their
-/// own (its largest mmap threshold): the hint ends with the buffer and never reaches memory the
-/// allocator hands out again. Linux only; a refusal is ignored (it is only a hint).
+/// fault per 2 MiB rather than per 4 KiB. Why: a first restore fills every staged byte into pages
+/// nobody touched, and on our VMs a fault costs 2.5-30 us (filling 85 MiB fell from 490 to 20 ms;
+/// a first restore of 16 x 16 MiB took half the time, benchmarks/results/restore_modes.md). Only
+/// the 2 MiB-aligned interior, so no page outside the buffer changes its advice, and only from
+/// 4 MiB, where a buffer holds at least one whole huge page. Buffers of 32 MiB and more are always
+/// mapped on their own by glibc, so the hint ends with them; a smaller one may come from the heap,
+/// where the hint outlives it and only makes later heap use of those pages huge too. Linux only; a
+/// refusal is ignored (it is only a hint).
 inline void advise_fresh_buffer(void* data, std::size_t size) noexcept {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
     constexpr std::uintptr_t huge = std::uintptr_t{2} << 20;
-    if (size < (std::size_t{32} << 20)) return;
+    if (size < (std::size_t{4} << 20)) return;
     const auto at = reinterpret_cast<std::uintptr_t>(data);
     const std::uintptr_t begin = (at + huge - 1) & ~(huge - 1), end = (at + size) & ~(huge - 1);
     if (end > begin) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
