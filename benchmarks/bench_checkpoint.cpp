@@ -7,6 +7,7 @@
 // --state runs only the states whose label contains TEXT (e.g. "16 tensors", "100k").
 
 #include <ckpt/ckpt.hpp>
+#include <ckpt/detail/hash.hpp>  // XXH3 of hand-made blocks
 
 #include <algorithm>
 #include <chrono>

@@ -4,6 +4,7 @@
 // they cover, and tables that lie about their size are refused.
 
 #include <ckpt/ckpt.hpp>
+#include <ckpt/detail/hash.hpp>  // XXH3 of hand-made blocks
 
 #include <catch2/catch.hpp>
 

@@ -2,6 +2,7 @@
 // strictly; hostile values in sound blocks fail as corrupt_error without large allocations.
 
 #include <ckpt/ckpt.hpp>
+#include <ckpt/detail/hash.hpp>  // XXH3 of hand-made blocks
 
 #include <catch2/catch.hpp>
 

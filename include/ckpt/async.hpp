@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include <ckpt/detail/config.hpp>
 #include <ckpt/detail/snapshot.hpp>
 #include <ckpt/format/writer.hpp>
 #include <ckpt/warning.hpp>
@@ -30,86 +31,24 @@ public:
 
     /// Waits for any job in flight; a destructor must not throw, so an error nobody collected is
     /// reported as a ckpt::warning rather than lost silently.
-    ~background_worker() {
-        {
-            std::unique_lock lock(mutex_);
-            idle_.wait(lock, [&] { return !job_; });
-            stopping_ = true;
-        }
-        wake_.notify_all();
-        if (thread_.joinable()) thread_.join();
-        if (error_) {
-            try {
-                std::rethrow_exception(error_);
-            } catch (const std::exception& e) {
-                warn(warning_kind::async_save_failed,
-                     std::string("an asynchronous save failed and no later save or wait() collected the error: ") +
-                         e.what());
-            } catch (...) {
-                warn(warning_kind::async_save_failed, "an asynchronous save failed with an unknown exception");
-            }
-        }
-    }
+    ~background_worker();
 
     /// Blocks until no job is in flight, then rethrows the error of the last one, if it failed.
-    void wait() {
-        std::unique_lock lock(mutex_);
-        idle_.wait(lock, [&] { return !job_; });
-        if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
-    }
+    void wait();
 
-    bool busy() const {
-        std::lock_guard lock(mutex_);
-        return static_cast<bool>(job_);
-    }
+    bool busy() const;
 
     /// Runs `job` on the background thread, started on first use. The caller must have wait()ed
     /// first. When the thread cannot start (EAGAIN: a pids limit, RLIMIT_AS), throws ckpt::error
     /// naming `file` and leaves no job recorded: a job nobody runs would block every wait().
-    void submit(std::function<void()> job, const std::filesystem::path& file) {
-        {
-            std::lock_guard lock(mutex_);
-            if (!thread_.joinable()) {
-                try {
-                    if (thread_start_injector) {
-                        if (const int err = thread_start_injector())
-                            throw std::system_error(err, std::generic_category());
-                    }
-                    thread_ = std::thread([this] { run(); });
-                } catch (const std::system_error& e) {
-                    throw error("cannot start the background thread of an asynchronous save (" + e.code().message() +
-                                    "); nothing was written",
-                                file);
-                }
-            }
-            job_ = std::move(job);
-        }
-        wake_.notify_all();
-    }
+    void submit(std::function<void()> job, const std::filesystem::path& file);
 
     /// Test hook: when set, called before the background thread is started; a non-zero return is
     /// taken as the errno of a failed start. Never set outside tests.
     static inline int (*thread_start_injector)() = nullptr;
 
 private:
-    void run() {
-        std::unique_lock lock(mutex_);
-        for (;;) {
-            wake_.wait(lock, [&] { return job_ || stopping_; });
-            if (!job_) return;
-            lock.unlock();
-            std::exception_ptr failure;
-            try {
-                job_();
-            } catch (...) {
-                failure = std::current_exception();
-            }
-            lock.lock();
-            error_ = failure;
-            job_ = nullptr;
-            idle_.notify_all();
-        }
-    }
+    void run();
 
     mutable std::mutex mutex_;
     std::condition_variable wake_, idle_;
@@ -120,3 +59,82 @@ private:
 };
 
 }  // namespace ckpt::detail
+
+// Out-of-line definitions: inline in the header-only build, compiled once in ckpt::ckpt_compiled
+// in the compiled mode (see ckpt/detail/config.hpp).
+#if CKPT_HEADER_DEFINITIONS
+namespace ckpt::detail {
+
+CKPT_INLINE background_worker::~background_worker() {
+    {
+        std::unique_lock lock(mutex_);
+        idle_.wait(lock, [&] { return !job_; });
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    if (error_) {
+        try {
+            std::rethrow_exception(error_);
+        } catch (const std::exception& e) {
+            warn(warning_kind::async_save_failed,
+                 std::string("an asynchronous save failed and no later save or wait() collected the error: ") +
+                     e.what());
+        } catch (...) {
+            warn(warning_kind::async_save_failed, "an asynchronous save failed with an unknown exception");
+        }
+    }
+}
+
+CKPT_INLINE void background_worker::wait() {
+    std::unique_lock lock(mutex_);
+    idle_.wait(lock, [&] { return !job_; });
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+}
+
+CKPT_INLINE bool background_worker::busy() const {
+    std::lock_guard lock(mutex_);
+    return static_cast<bool>(job_);
+}
+
+CKPT_INLINE void background_worker::submit(std::function<void()> job, const std::filesystem::path& file) {
+    {
+        std::lock_guard lock(mutex_);
+        if (!thread_.joinable()) {
+            try {
+                if (thread_start_injector) {
+                    if (const int err = thread_start_injector()) throw std::system_error(err, std::generic_category());
+                }
+                thread_ = std::thread([this] { run(); });
+            } catch (const std::system_error& e) {
+                throw error("cannot start the background thread of an asynchronous save (" + e.code().message() +
+                                "); nothing was written",
+                            file);
+            }
+        }
+        job_ = std::move(job);
+    }
+    wake_.notify_all();
+}
+
+CKPT_INLINE void background_worker::run() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+        wake_.wait(lock, [&] { return job_ || stopping_; });
+        if (!job_) return;
+        lock.unlock();
+        std::exception_ptr failure;
+        try {
+            job_();
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        lock.lock();
+        error_ = failure;
+        job_ = nullptr;
+        idle_.notify_all();
+    }
+}
+
+}  // namespace ckpt::detail
+#endif  // CKPT_HEADER_DEFINITIONS

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include <ckpt/detail/config.hpp>
 #include <ckpt/async.hpp>
 #include <ckpt/coordination.hpp>
 #include <ckpt/detail/mpi_manifest.hpp>
@@ -78,9 +79,7 @@ public:
     restore_status() = default;
     /// Made by a restore: `auto status = ck.restore(p);`
     restore_status(std::filesystem::path file, ckpt::metadata meta, std::vector<std::string> missing,
-                   std::vector<std::string> unused)
-        : file_(std::move(file)), metadata_(std::move(meta)), missing_(std::move(missing)), unused_(std::move(unused)) {
-    }
+                   std::vector<std::string> unused);
 
     /// The file restored from: `ck.restore(p).file()`
     const std::filesystem::path& file() const noexcept { return file_; }
@@ -92,30 +91,12 @@ public:
     const std::vector<std::string>& unused() const noexcept { return unused_; }
 
     /// Throws mismatch_error unless every entry of the file was restored and every tracked object found.
-    const restore_status& assert_consumed() const {
-        if (!unused_.empty())
-            throw mismatch_error(std::to_string(unused_.size()) +
-                                     " entries of the checkpoint were not restored into any tracked object" +
-                                     list(unused_),
-                                 file_, unused_.front());
-        return assert_existing_objects_matched();
-    }
+    const restore_status& assert_consumed() const;
     /// Throws mismatch_error unless every tracked object was found in the file (extra entries are fine).
-    const restore_status& assert_existing_objects_matched() const {
-        if (!missing_.empty())
-            throw mismatch_error(
-                std::to_string(missing_.size()) + " tracked objects were not found in the checkpoint" + list(missing_),
-                file_, missing_.front());
-        return *this;
-    }
+    const restore_status& assert_existing_objects_matched() const;
 
 private:
-    static std::string list(const std::vector<std::string>& paths) {
-        std::string s = ": ";
-        for (std::size_t i = 0; i < paths.size() && i < 10; ++i) s += (i ? ", " : "") + paths[i];
-        if (paths.size() > 10) s += ", ...";
-        return s;
-    }
+    static std::string list(const std::vector<std::string>& paths);
 
     std::filesystem::path file_;
     ckpt::metadata metadata_;
@@ -146,20 +127,7 @@ tracked<std::remove_const_t<T>> track(std::string name, T& object) {
 
 namespace detail {
 /// Track names must be valid entry paths, unique, and none a prefix of another.
-inline void check_track_names(const std::vector<std::string>& names) {
-    for (std::size_t i = 0; i < names.size(); ++i) {
-        if (!is_valid_entry_path(names[i]))
-            throw error("invalid track name '" + names[i] +
-                        "': use '/'-separated names with no empty, '.' or '..' parts");
-        for (std::size_t j = 0; j < i; ++j) {
-            const auto& a = names[i].size() < names[j].size() ? names[i] : names[j];
-            const auto& b = names[i].size() < names[j].size() ? names[j] : names[i];
-            if (a == b || (b.compare(0, a.size(), a) == 0 && b[a.size()] == '/'))
-                throw error("track names '" + names[j] + "' and '" + names[i] +
-                            "' overlap: each name must be unique and not a prefix of another");
-        }
-    }
-}
+CKPT_INLINE void check_track_names(const std::vector<std::string>& names);
 }  // namespace detail
 
 /// What a checkpoint_manager (or other code that should not know the tracked types) needs.
@@ -175,71 +143,21 @@ public:
 
     /// Writes the tracked state to exactly `file` (atomically), leaving the save counter as it is.
     /// `ck.write("export/final");`
-    std::filesystem::path write(const std::filesystem::path& file, const save_options& options = {}) {
-        std::lock_guard lock(mutex_);
-        wait_for_worker();
-        remove_stale_temporaries_of(file);
-        do_write(file, options, save_counter_);
-        return file;
-    }
+    std::filesystem::path write(const std::filesystem::path& file, const save_options& options = {});
     /// Counts one more save and writes it to exactly `file`: what a manager uses for its own names.
     /// `ck.save_as("run/best");`
-    std::filesystem::path save_as(const std::filesystem::path& file, const save_options& options = {}) {
-        std::lock_guard lock(mutex_);
-        wait_for_worker();
-        do_write(file, options, save_counter_ + 1);
-        ++save_counter_;
-        return file;
-    }
+    std::filesystem::path save_as(const std::filesystem::path& file, const save_options& options = {});
     /// Counts one more save and writes it to `<prefix>-<n>`, n the new save counter (moved past any
     /// file that already has that name, so an earlier run's checkpoint is never overwritten).
     /// Temporary files of `<prefix>-<n>` that a crashed save left are removed.
     /// `auto p = ck.save("run/ckpt");  // run/ckpt-1`
-    std::filesystem::path save(const std::filesystem::path& prefix, const save_options& options = {}) {
-        std::lock_guard lock(mutex_);
-        wait_for_worker();
-        remove_stale_temporaries_of_prefix(prefix);
-        // Another process saving under the same prefix may take the number between our look and
-        // our rename: the file is published only under a name still free, else under the next.
-        for (std::uint64_t n = next_number(prefix), attempt = 0;; n = next_number_after(prefix, n), ++attempt) {
-            const auto file = numbered(prefix, n);
-            try {
-                publish_new_only_ = true;
-                do_write(file, options, n);
-                publish_new_only_ = false;
-            } catch (const io_error& e) {
-                publish_new_only_ = false;
-                if (e.code() != std::errc::file_exists || attempt >= 100) throw;
-                continue;
-            } catch (...) {
-                publish_new_only_ = false;
-                throw;
-            }
-            save_counter_ = n;
-            return file;
-        }
-    }
+    std::filesystem::path save(const std::filesystem::path& prefix, const save_options& options = {});
 
     /// As save(), but returns once the state is copied; the file is written in the background.
     /// `ck.save_async("run/ckpt"); train_more(); ck.wait();`
-    std::filesystem::path save_async(const std::filesystem::path& prefix, const save_options& options = {}) {
-        std::lock_guard lock(mutex_);
-        wait_for_worker();
-        remove_stale_temporaries_of_prefix(prefix);
-        const std::uint64_t n = next_number(prefix);
-        const auto file = numbered(prefix, n);
-        start_async(file, options, n, {});
-        save_counter_ = n;
-        return file;
-    }
+    std::filesystem::path save_async(const std::filesystem::path& prefix, const save_options& options = {});
     /// As write(), in the background. `ck.write_async("export/final"); ck.wait();`
-    std::filesystem::path write_async(const std::filesystem::path& file, const save_options& options = {}) {
-        std::lock_guard lock(mutex_);
-        wait_for_worker();
-        remove_stale_temporaries_of(file);
-        start_async(file, options, save_counter_, {});
-        return file;
-    }
+    std::filesystem::path write_async(const std::filesystem::path& file, const save_options& options = {});
     /// As save_as(), in the background; `then(file)` runs on the background thread once the file is
     /// durable (a manager records and rotates there). An exception from it surfaces like a write error.
     /// `ck.save_as_async("run/best", {}, [](const auto& p) { log(p); });`
@@ -253,21 +171,14 @@ public:
     }
     /// Blocks until the asynchronous save in flight (if any) is durable; rethrows its error.
     /// `ck.wait();`
-    void wait() {
-        std::lock_guard lock(mutex_);
-        wait_for_worker();
-    }
+    void wait();
     /// True while an asynchronous save is being written (or, over MPI without MPI_THREAD_MULTIPLE,
     /// waits for its commit at the next save or wait()). `if (!ck.save_in_progress()) ...`
     bool save_in_progress() const { return worker_.busy() || commit_pending_; }
 
     /// Restores every tracked object from `file`; see restore_mode. Checks everything before it
     /// changes anything: any error (mismatch_error, corrupt_error, ...) leaves every object as it was.
-    restore_status restore(const std::filesystem::path& file, restore_mode mode = restore_mode::strict) {
-        std::lock_guard lock(mutex_);
-        wait_for_worker();
-        return do_restore(file, mode);
-    }
+    restore_status restore(const std::filesystem::path& file, restore_mode mode = restore_mode::strict);
 
     /// Saves so far, including those of the run a restore came from.
     std::uint64_t save_counter() const noexcept { return save_counter_; }
@@ -298,37 +209,12 @@ protected:
     /// Takes on the caller's thread what an asynchronous save needs; by default a snapshot
     /// (do_snapshot) that `write` writes as one file. `return {[this] { ... }, {}};`
     virtual async_save do_start_async(const std::filesystem::path& file, const save_options& options,
-                                      std::uint64_t counter, std::chrono::system_clock::time_point when) {
-        snapshot_.clear(file);
-        do_snapshot(snapshot_);
-        return {[this, file, options, counter, when] { snapshot_.write(file, options, counter, when); }, {}, false};
-    }
+                                      std::uint64_t counter, std::chrono::system_clock::time_point when);
     /// For the destructor of a derived checkpoint whose asynchronous saves use its own members: ends
     /// the save in flight, its commit too when `commit` (else the commit is dropped: returns true
     /// when one was). Destructors do not throw: an error goes to the warning handler.
     /// `~my_checkpoint() { settle_async(true); }`
-    bool settle_async(bool commit) noexcept {
-        std::lock_guard lock(mutex_);
-        bool dropped = false;
-        try {
-            if (!commit && commit_pending_) {
-                try {
-                    worker_.wait();
-                } catch (...) {}
-                commit_ = nullptr;
-                commit_pending_ = false;
-                dropped = true;
-            }
-            wait_for_worker();
-        } catch (const std::exception& e) {
-            detail::warn(warning_kind::async_save_failed,
-                         std::string("an asynchronous save failed and no later save or wait() collected the error: ") +
-                             e.what());
-        } catch (...) {
-            detail::warn(warning_kind::async_save_failed, "an asynchronous save failed with an unknown exception");
-        }
-        return dropped;
-    }
+    bool settle_async(bool commit) noexcept;
     /// Saves so far; see save_counter().
     std::atomic<std::uint64_t> save_counter_{0};
     /// Set while save() writes: do_write must not replace a file of the same name (it throws
@@ -338,86 +224,18 @@ protected:
 private:
     // A failed asynchronous save did not happen: its number is given out again. One whose file was
     // written (a manager could not record it) did happen, and keeps its number.
-    void wait_for_worker() {
-        try {
-            std::exception_ptr failed;
-            try {
-                worker_.wait();
-            } catch (...) {
-                failed = std::current_exception();
-            }
-            if (commit_pending_) {
-                commit_pending_ = false;
-                std::exchange(commit_, nullptr)();  // collective: runs whatever the background half did
-            }
-            if (failed) std::rethrow_exception(failed);
-        } catch (...) {
-            if (!async_written_) save_counter_ = counter_before_async_;
-            throw;
-        }
-    }
-    static std::filesystem::path numbered(const std::filesystem::path& prefix, std::uint64_t n) {
-        auto file = prefix;
-        file += "-" + std::to_string(n);
-        return file;
-    }
+    void wait_for_worker();
+    static std::filesystem::path numbered(const std::filesystem::path& prefix, std::uint64_t n);
     std::uint64_t next_number(const std::filesystem::path& prefix) const {
         return next_number_after(prefix, save_counter_);
     }
-    static std::uint64_t next_number_after(const std::filesystem::path& prefix, std::uint64_t taken) {
-        std::uint64_t n = taken + 1;
-        std::error_code ec;
-        while (std::filesystem::exists(numbered(prefix, n), ec)) ++n;
-        return n;
-    }
+    static std::uint64_t next_number_after(const std::filesystem::path& prefix, std::uint64_t taken);
     // Without a manager nothing else cleans up after a crashed save: the temporaries of our own
     // names that no live writer holds (see remove_stale_temporaries) go before the next save.
-    static void remove_stale_temporaries_of(const std::filesystem::path& file) {
-        const std::string head = file.filename().string() + detail::temp_marker;
-        detail::remove_stale_temporaries(
-            file.parent_path(), [&](const std::string& name) { return name.compare(0, head.size(), head) == 0; });
-    }
-    static void remove_stale_temporaries_of_prefix(const std::filesystem::path& prefix) {
-        const std::string head = prefix.filename().string() + "-";
-        detail::remove_stale_temporaries(prefix.parent_path(), [&](const std::string& name) {
-            const auto marker = name.find(detail::temp_marker);
-            return name.compare(0, head.size(), head) == 0 && marker > head.size() &&
-                   name.find_first_not_of("0123456789", head.size()) == marker;
-        });
-    }
+    static void remove_stale_temporaries_of(const std::filesystem::path& file);
+    static void remove_stale_temporaries_of_prefix(const std::filesystem::path& prefix);
     void start_async(const std::filesystem::path& file, const save_options& options, std::uint64_t counter,
-                     std::function<void(const std::filesystem::path&)> then) {
-        detail::check_writable_metadata(options, file);
-        async_save parts = do_start_async(file, options, counter, std::chrono::system_clock::now());
-        async_written_ = false;
-        auto done = [this, file, then = std::move(then)] {
-            async_written_ = true;
-            if (then) then(file);
-        };
-        std::function<void()> job = std::move(parts.write);
-        if (parts.commit)
-            commit_ = [commit = std::move(parts.commit), done] {
-                commit();
-                done();
-            };
-        else
-            job = [write = std::move(job), done] {
-                write();
-                done();
-            };
-        counter_before_async_ = save_counter_;
-        commit_pending_ = static_cast<bool>(commit_);
-        try {
-            worker_.submit(job, file);  // a copy: `job` runs here if the thread cannot start
-        } catch (...) {
-            if (!parts.collective) {
-                commit_ = nullptr;
-                commit_pending_ = false;
-                throw;
-            }
-            job();  // the other processes go on with theirs: this one must take part too
-        }
-    }
+                     std::function<void(const std::filesystem::path&)> then);
 
     std::mutex mutex_;  // one save, restore or wait at a time
     std::uint64_t counter_before_async_ = 0;
@@ -499,3 +317,246 @@ template <class... Ts>
 checkpoint(tracked<Ts>...) -> checkpoint<Ts...>;
 
 }  // namespace ckpt
+
+// Out-of-line definitions: inline in the header-only build, compiled once in ckpt::ckpt_compiled
+// in the compiled mode (see ckpt/detail/config.hpp).
+#if CKPT_HEADER_DEFINITIONS
+namespace ckpt {
+
+CKPT_INLINE restore_status::restore_status(std::filesystem::path file, ckpt::metadata meta,
+                                           std::vector<std::string> missing, std::vector<std::string> unused)
+    : file_(std::move(file)), metadata_(std::move(meta)), missing_(std::move(missing)), unused_(std::move(unused)) {}
+
+CKPT_INLINE const restore_status& restore_status::assert_consumed() const {
+    if (!unused_.empty())
+        throw mismatch_error(std::to_string(unused_.size()) +
+                                 " entries of the checkpoint were not restored into any tracked object" + list(unused_),
+                             file_, unused_.front());
+    return assert_existing_objects_matched();
+}
+
+CKPT_INLINE const restore_status& restore_status::assert_existing_objects_matched() const {
+    if (!missing_.empty())
+        throw mismatch_error(
+            std::to_string(missing_.size()) + " tracked objects were not found in the checkpoint" + list(missing_),
+            file_, missing_.front());
+    return *this;
+}
+
+CKPT_INLINE std::string restore_status::list(const std::vector<std::string>& paths) {
+    std::string s = ": ";
+    for (std::size_t i = 0; i < paths.size() && i < 10; ++i) s += (i ? ", " : "") + paths[i];
+    if (paths.size() > 10) s += ", ...";
+    return s;
+}
+
+CKPT_INLINE std::filesystem::path any_checkpoint::write(const std::filesystem::path& file,
+                                                        const save_options& options) {
+    std::lock_guard lock(mutex_);
+    wait_for_worker();
+    remove_stale_temporaries_of(file);
+    do_write(file, options, save_counter_);
+    return file;
+}
+
+CKPT_INLINE std::filesystem::path any_checkpoint::save_as(const std::filesystem::path& file,
+                                                          const save_options& options) {
+    std::lock_guard lock(mutex_);
+    wait_for_worker();
+    do_write(file, options, save_counter_ + 1);
+    ++save_counter_;
+    return file;
+}
+
+CKPT_INLINE std::filesystem::path any_checkpoint::save(const std::filesystem::path& prefix,
+                                                       const save_options& options) {
+    std::lock_guard lock(mutex_);
+    wait_for_worker();
+    remove_stale_temporaries_of_prefix(prefix);
+    // Another process saving under the same prefix may take the number between our look and
+    // our rename: the file is published only under a name still free, else under the next.
+    for (std::uint64_t n = next_number(prefix), attempt = 0;; n = next_number_after(prefix, n), ++attempt) {
+        const auto file = numbered(prefix, n);
+        try {
+            publish_new_only_ = true;
+            do_write(file, options, n);
+            publish_new_only_ = false;
+        } catch (const io_error& e) {
+            publish_new_only_ = false;
+            if (e.code() != std::errc::file_exists || attempt >= 100) throw;
+            continue;
+        } catch (...) {
+            publish_new_only_ = false;
+            throw;
+        }
+        save_counter_ = n;
+        return file;
+    }
+}
+
+CKPT_INLINE std::filesystem::path any_checkpoint::save_async(const std::filesystem::path& prefix,
+                                                             const save_options& options) {
+    std::lock_guard lock(mutex_);
+    wait_for_worker();
+    remove_stale_temporaries_of_prefix(prefix);
+    const std::uint64_t n = next_number(prefix);
+    const auto file = numbered(prefix, n);
+    start_async(file, options, n, {});
+    save_counter_ = n;
+    return file;
+}
+
+CKPT_INLINE std::filesystem::path any_checkpoint::write_async(const std::filesystem::path& file,
+                                                              const save_options& options) {
+    std::lock_guard lock(mutex_);
+    wait_for_worker();
+    remove_stale_temporaries_of(file);
+    start_async(file, options, save_counter_, {});
+    return file;
+}
+
+CKPT_INLINE void any_checkpoint::wait() {
+    std::lock_guard lock(mutex_);
+    wait_for_worker();
+}
+
+CKPT_INLINE restore_status any_checkpoint::restore(const std::filesystem::path& file, restore_mode mode) {
+    std::lock_guard lock(mutex_);
+    wait_for_worker();
+    return do_restore(file, mode);
+}
+
+CKPT_INLINE any_checkpoint::async_save any_checkpoint::do_start_async(const std::filesystem::path& file,
+                                                                      const save_options& options,
+                                                                      std::uint64_t counter,
+                                                                      std::chrono::system_clock::time_point when) {
+    snapshot_.clear(file);
+    do_snapshot(snapshot_);
+    return {[this, file, options, counter, when] { snapshot_.write(file, options, counter, when); }, {}, false};
+}
+
+CKPT_INLINE bool any_checkpoint::settle_async(bool commit) noexcept {
+    std::lock_guard lock(mutex_);
+    bool dropped = false;
+    try {
+        if (!commit && commit_pending_) {
+            try {
+                worker_.wait();
+            } catch (...) {}
+            commit_ = nullptr;
+            commit_pending_ = false;
+            dropped = true;
+        }
+        wait_for_worker();
+    } catch (const std::exception& e) {
+        detail::warn(
+            warning_kind::async_save_failed,
+            std::string("an asynchronous save failed and no later save or wait() collected the error: ") + e.what());
+    } catch (...) {
+        detail::warn(warning_kind::async_save_failed, "an asynchronous save failed with an unknown exception");
+    }
+    return dropped;
+}
+
+CKPT_INLINE void any_checkpoint::wait_for_worker() {
+    try {
+        std::exception_ptr failed;
+        try {
+            worker_.wait();
+        } catch (...) {
+            failed = std::current_exception();
+        }
+        if (commit_pending_) {
+            commit_pending_ = false;
+            std::exchange(commit_, nullptr)();  // collective: runs whatever the background half did
+        }
+        if (failed) std::rethrow_exception(failed);
+    } catch (...) {
+        if (!async_written_) save_counter_ = counter_before_async_;
+        throw;
+    }
+}
+
+CKPT_INLINE std::filesystem::path any_checkpoint::numbered(const std::filesystem::path& prefix, std::uint64_t n) {
+    auto file = prefix;
+    file += "-" + std::to_string(n);
+    return file;
+}
+
+CKPT_INLINE std::uint64_t any_checkpoint::next_number_after(const std::filesystem::path& prefix, std::uint64_t taken) {
+    std::uint64_t n = taken + 1;
+    std::error_code ec;
+    while (std::filesystem::exists(numbered(prefix, n), ec)) ++n;
+    return n;
+}
+
+CKPT_INLINE void any_checkpoint::remove_stale_temporaries_of(const std::filesystem::path& file) {
+    const std::string head = file.filename().string() + detail::temp_marker;
+    detail::remove_stale_temporaries(file.parent_path(),
+                                     [&](const std::string& name) { return name.compare(0, head.size(), head) == 0; });
+}
+
+CKPT_INLINE void any_checkpoint::remove_stale_temporaries_of_prefix(const std::filesystem::path& prefix) {
+    const std::string head = prefix.filename().string() + "-";
+    detail::remove_stale_temporaries(prefix.parent_path(), [&](const std::string& name) {
+        const auto marker = name.find(detail::temp_marker);
+        return name.compare(0, head.size(), head) == 0 && marker > head.size() &&
+               name.find_first_not_of("0123456789", head.size()) == marker;
+    });
+}
+
+CKPT_INLINE void any_checkpoint::start_async(const std::filesystem::path& file, const save_options& options,
+                                             std::uint64_t counter,
+                                             std::function<void(const std::filesystem::path&)> then) {
+    detail::check_writable_metadata(options, file);
+    async_save parts = do_start_async(file, options, counter, std::chrono::system_clock::now());
+    async_written_ = false;
+    auto done = [this, file, then = std::move(then)] {
+        async_written_ = true;
+        if (then) then(file);
+    };
+    std::function<void()> job = std::move(parts.write);
+    if (parts.commit)
+        commit_ = [commit = std::move(parts.commit), done] {
+            commit();
+            done();
+        };
+    else
+        job = [write = std::move(job), done] {
+            write();
+            done();
+        };
+    counter_before_async_ = save_counter_;
+    commit_pending_ = static_cast<bool>(commit_);
+    try {
+        worker_.submit(job, file);  // a copy: `job` runs here if the thread cannot start
+    } catch (...) {
+        if (!parts.collective) {
+            commit_ = nullptr;
+            commit_pending_ = false;
+            throw;
+        }
+        job();  // the other processes go on with theirs: this one must take part too
+    }
+}
+
+}  // namespace ckpt
+namespace ckpt::detail {
+
+CKPT_INLINE void check_track_names(const std::vector<std::string>& names) {
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        if (!is_valid_entry_path(names[i]))
+            throw error("invalid track name '" + names[i] +
+                        "': use '/'-separated names with no empty, '.' or '..' parts");
+        for (std::size_t j = 0; j < i; ++j) {
+            const auto& a = names[i].size() < names[j].size() ? names[i] : names[j];
+            const auto& b = names[i].size() < names[j].size() ? names[j] : names[i];
+            if (a == b || (b.compare(0, a.size(), a) == 0 && b[a.size()] == '/'))
+                throw error("track names '" + names[j] + "' and '" + names[i] +
+                            "' overlap: each name must be unique and not a prefix of another");
+        }
+    }
+}
+
+}  // namespace ckpt::detail
+#endif  // CKPT_HEADER_DEFINITIONS

@@ -11,6 +11,8 @@
 
 #include <Eigen/Core>
 
+#include <ckpt/detail/config.hpp>
+
 namespace ckpt {
 
 /// Element type of a tensor entry. The numeric values are part of the file format: never renumber.
@@ -211,16 +213,7 @@ public:
         return n;
     }
     /// "[10,128]"; "[]" for a scalar.
-    std::string to_string() const {
-        std::string s = "[";
-        // Appended piece by piece: `"," + std::to_string(...)` trips g++ 12's -Wrestrict false
-        // positive (GCC bug 105329) in users' -O2 -Werror builds.
-        for (std::size_t i = 0; i < rank_; ++i) {
-            if (i) s += ',';
-            s += std::to_string(dims_[i]);
-        }
-        return s + "]";
-    }
+    std::string to_string() const;
     /// Same rank and dimensions: `ckpt::shape{2} == ckpt::shape{2}`
     friend constexpr bool operator==(const shape& a, const shape& b) noexcept {
         if (a.rank_ != b.rank_) return false;
@@ -237,3 +230,22 @@ private:
 };
 
 }  // namespace ckpt
+
+// Out-of-line definitions: inline in the header-only build, compiled once in ckpt::ckpt_compiled
+// in the compiled mode (see ckpt/detail/config.hpp).
+#if CKPT_HEADER_DEFINITIONS
+namespace ckpt {
+
+CKPT_INLINE std::string shape::to_string() const {
+    std::string s = "[";
+    // Appended piece by piece: `"," + std::to_string(...)` trips g++ 12's -Wrestrict false
+    // positive (GCC bug 105329) in users' -O2 -Werror builds.
+    for (std::size_t i = 0; i < rank_; ++i) {
+        if (i) s += ',';
+        s += std::to_string(dims_[i]);
+    }
+    return s + "]";
+}
+
+}  // namespace ckpt
+#endif  // CKPT_HEADER_DEFINITIONS

@@ -28,6 +28,7 @@ template <typename Scalar, typename Dimensions, int Options, typename IndexType>
 class TensorFixedSize;
 }  // namespace Eigen
 
+#include <ckpt/detail/config.hpp>
 #include <ckpt/leaf.hpp>
 
 namespace ckpt {
@@ -39,13 +40,8 @@ inline bool fits_index(std::uint64_t d) {
 
 // A dimension fixed at compile time must match; a dynamic one must match unless the object is
 // empty (then it takes the saved shape), and must respect a compile-time maximum.
-inline bool dim_accepts(Eigen::Index fixed, Eigen::Index max, Eigen::Index current, bool empty, std::uint64_t saved) {
-    if (!fits_index(saved)) return false;
-    const auto s = static_cast<Eigen::Index>(saved);
-    if (fixed != Eigen::Dynamic) return s == fixed;
-    if (max != Eigen::Dynamic && s > max) return false;
-    return empty || s == current;
-}
+CKPT_INLINE bool dim_accepts(Eigen::Index fixed, Eigen::Index max, Eigen::Index current, bool empty,
+                             std::uint64_t saved);
 }  // namespace detail
 
 /// Eigen::Matrix and Eigen::Array: vectors are rank 1, everything else rank 2 [rows, cols].
@@ -240,3 +236,20 @@ std::string decode_sparse(std::string_view block, std::uint64_t rows, std::uint6
 
 }  // namespace detail
 }  // namespace ckpt
+
+// Out-of-line definitions: inline in the header-only build, compiled once in ckpt::ckpt_compiled
+// in the compiled mode (see ckpt/detail/config.hpp).
+#if CKPT_HEADER_DEFINITIONS
+namespace ckpt::detail {
+
+CKPT_INLINE bool dim_accepts(Eigen::Index fixed, Eigen::Index max, Eigen::Index current, bool empty,
+                             std::uint64_t saved) {
+    if (!fits_index(saved)) return false;
+    const auto s = static_cast<Eigen::Index>(saved);
+    if (fixed != Eigen::Dynamic) return s == fixed;
+    if (max != Eigen::Dynamic && s > max) return false;
+    return empty || s == current;
+}
+
+}  // namespace ckpt::detail
+#endif  // CKPT_HEADER_DEFINITIONS

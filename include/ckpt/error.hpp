@@ -8,6 +8,8 @@
 #include <system_error>
 #include <utility>
 
+#include <ckpt/detail/config.hpp>
+
 namespace ckpt {
 
 /// Root of everything ckpt throws. `catch (const ckpt::error& e) { log(e.what()); }`
@@ -23,12 +25,7 @@ public:
     const std::string& entry() const noexcept { return entry_; }
 
 private:
-    static std::string compose(const std::string& what, const std::filesystem::path& file, const std::string& entry) {
-        std::string message = "ckpt: ";
-        if (!file.empty()) message += file.string() + ": ";
-        if (!entry.empty()) message += "entry '" + entry + "': ";
-        return message + what;
-    }
+    static std::string compose(const std::string& what, const std::filesystem::path& file, const std::string& entry);
 
     std::filesystem::path file_;
     std::string entry_;
@@ -64,3 +61,19 @@ class mismatch_error : public error {
 };
 
 }  // namespace ckpt
+
+// Out-of-line definitions: inline in the header-only build, compiled once in ckpt::ckpt_compiled
+// in the compiled mode (see ckpt/detail/config.hpp).
+#if CKPT_HEADER_DEFINITIONS
+namespace ckpt {
+
+CKPT_INLINE std::string error::compose(const std::string& what, const std::filesystem::path& file,
+                                       const std::string& entry) {
+    std::string message = "ckpt: ";
+    if (!file.empty()) message += file.string() + ": ";
+    if (!entry.empty()) message += "entry '" + entry + "': ";
+    return message + what;
+}
+
+}  // namespace ckpt
+#endif  // CKPT_HEADER_DEFINITIONS

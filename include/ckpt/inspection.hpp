@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include <ckpt/detail/config.hpp>
 #include <ckpt/checkpoint_record.hpp>
 #include <ckpt/detail/directory_scan.hpp>
 #include <ckpt/detail/manager_state.hpp>
@@ -28,10 +29,7 @@ namespace ckpt {
 /// The checkpoints in `dir`, oldest first: those its manager's state file lists, or, without a
 /// readable state file, every sound checkpoint file found there (numbered in order of saving).
 /// `for (const auto& r : ckpt::list_checkpoints("run")) std::cout << r.name;`
-inline std::vector<checkpoint_record> list_checkpoints(const std::filesystem::path& dir) {
-    if (auto s = detail::read_state_file(dir)) return std::move(s->records);
-    return detail::scan_directory(dir).records;
-}
+CKPT_INLINE std::vector<checkpoint_record> list_checkpoints(const std::filesystem::path& dir);
 
 /// Whether `path` names the temporary file of a write in progress (or one a crash left):
 /// `if (ckpt::is_temporary_file(p)) continue;`
@@ -39,16 +37,7 @@ inline bool is_temporary_file(const std::filesystem::path& path) { return detail
 
 /// Whether `path` is a regular file that begins with a checkpoint's magic bytes (damaged or not):
 /// `if (ckpt::is_checkpoint_file(p)) ...`. Temporaries of a save in progress are not.
-inline bool is_checkpoint_file(const std::filesystem::path& path) {
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec) || is_temporary_file(path)) return false;
-    char magic[8] = {};
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) return false;
-    const auto n = std::fread(magic, 1, 8, f);
-    std::fclose(f);
-    return n == 8 && detail::is_file_magic(magic);
-}
+CKPT_INLINE bool is_checkpoint_file(const std::filesystem::path& path);
 
 /// An entry in words, as error messages say it: "float32 [4, 3]", "a map of 2 elements".
 /// `std::cout << ckpt::describe(*r.find("model/kernel"));`
@@ -57,10 +46,8 @@ inline std::string describe(const entry_info& e) { return detail::describe(e); }
 /// Copies the elements of a tensor of shape `s` (each `element_size` bytes) from `src` to `dst` in
 /// the other element order: column-major to row-major when `src_column_major`, else the reverse.
 /// `ckpt::convert_element_order(block.data(), out.data(), e.shape, 4, e.column_major);`
-inline void convert_element_order(const void* src, void* dst, const shape& s, std::size_t element_size,
-                                  bool src_column_major) {
-    detail::reorder(static_cast<const char*>(src), static_cast<char*>(dst), s, element_size, src_column_major);
-}
+CKPT_INLINE void convert_element_order(const void* src, void* dst, const shape& s, std::size_t element_size,
+                                       bool src_column_major);
 
 /// A file written under a temporary name and renamed into place by commit(); destroyed without
 /// commit, nothing appears under the final name. `ckpt::atomic_output o("x.npz"); o.write_at(0, p, n); o.commit();`
@@ -122,14 +109,7 @@ struct sharded_entry {
 class sharded_layout {
 public:
     /// Reads the manifest; throws format_error or corrupt_error when it is missing or damaged.
-    explicit sharded_layout(const std::filesystem::path& dir) : reader_(std::make_unique<detail::sharded_reader>(dir)) {
-        for (const auto& m : reader_->manifest().entries) {
-            sharded_entry e{m.path, static_cast<sharded_role>(static_cast<int>(m.role)), m.kind, m.dtype, m.dims, {}};
-            for (const auto& p : m.pieces)
-                e.pieces.push_back({p.file, p.column_major, p.offsets, p.extents, p.length, p.checksum});
-            entries_.push_back(std::move(e));
-        }
-    }
+    explicit sharded_layout(const std::filesystem::path& dir);
     /// The number of ranks that saved it: `l.ranks() == 4`
     std::uint32_t ranks() const noexcept { return reader_->world_size(); }
     /// The save's metadata: `l.metadata().step`
@@ -142,11 +122,7 @@ public:
         reader_->verify_entry(reader_->manifest().entries.at(detail::to_size(&e - entries_.data())));
     }
     /// What no piece covers: every rank file and the manifest file checked whole. `l.verify_files();`
-    void verify_files() {
-        for (std::uint32_t r = 0; r < reader_->world_size(); ++r)
-            detail::file_reader(reader_->path() / detail::rank_file_name(r)).verify();
-        detail::file_reader(reader_->path() / detail::sharded_manifest_name).verify();
-    }
+    void verify_files();
 
 private:
     std::unique_ptr<detail::sharded_reader> reader_;
@@ -154,3 +130,48 @@ private:
 };
 
 }  // namespace ckpt
+
+// Out-of-line definitions: inline in the header-only build, compiled once in ckpt::ckpt_compiled
+// in the compiled mode (see ckpt/detail/config.hpp).
+#if CKPT_HEADER_DEFINITIONS
+namespace ckpt {
+
+CKPT_INLINE std::vector<checkpoint_record> list_checkpoints(const std::filesystem::path& dir) {
+    if (auto s = detail::read_state_file(dir)) return std::move(s->records);
+    return detail::scan_directory(dir).records;
+}
+
+CKPT_INLINE bool is_checkpoint_file(const std::filesystem::path& path) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec) || is_temporary_file(path)) return false;
+    char magic[8] = {};
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return false;
+    const auto n = std::fread(magic, 1, 8, f);
+    std::fclose(f);
+    return n == 8 && detail::is_file_magic(magic);
+}
+
+CKPT_INLINE void convert_element_order(const void* src, void* dst, const shape& s, std::size_t element_size,
+                                       bool src_column_major) {
+    detail::reorder(static_cast<const char*>(src), static_cast<char*>(dst), s, element_size, src_column_major);
+}
+
+CKPT_INLINE sharded_layout::sharded_layout(const std::filesystem::path& dir)
+    : reader_(std::make_unique<detail::sharded_reader>(dir)) {
+    for (const auto& m : reader_->manifest().entries) {
+        sharded_entry e{m.path, static_cast<sharded_role>(static_cast<int>(m.role)), m.kind, m.dtype, m.dims, {}};
+        for (const auto& p : m.pieces)
+            e.pieces.push_back({p.file, p.column_major, p.offsets, p.extents, p.length, p.checksum});
+        entries_.push_back(std::move(e));
+    }
+}
+
+CKPT_INLINE void sharded_layout::verify_files() {
+    for (std::uint32_t r = 0; r < reader_->world_size(); ++r)
+        detail::file_reader(reader_->path() / detail::rank_file_name(r)).verify();
+    detail::file_reader(reader_->path() / detail::sharded_manifest_name).verify();
+}
+
+}  // namespace ckpt
+#endif  // CKPT_HEADER_DEFINITIONS

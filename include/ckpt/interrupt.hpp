@@ -42,6 +42,7 @@
 
 #include <signal.h>
 
+#include <ckpt/detail/config.hpp>
 #include <ckpt/coordination.hpp>
 #include <ckpt/error.hpp>
 
@@ -62,34 +63,11 @@ public:
     /// Guards SIGTERM and SIGINT.
     interrupt_guard() : interrupt_guard({SIGTERM, SIGINT}) {}
     /// Guards the given signals: `ckpt::interrupt_guard guard{SIGTERM, SIGINT, SIGUSR1};`
-    interrupt_guard(std::initializer_list<int> signals) {
-        static_assert(std::atomic<interrupt_guard*>::is_always_lock_free && std::atomic<int>::is_always_lock_free,
-                      "ckpt: interrupt_guard needs lock-free atomics to be async-signal-safe");
-        for (int sig : signals) {
-            if (sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP)
-                throw error("cannot guard signal " + std::to_string(sig) + ": not a signal that can be caught");
-            installed old{sig, {}, detail::signal_owner[sig].load()};
-            struct sigaction action {};
-            action.sa_handler = &interrupt_guard::on_signal;
-            sigemptyset(&action.sa_mask);
-            action.sa_flags = SA_RESTART;  // a signal must not make the training's own I/O fail with EINTR
-            // Own the signal before the handler can run, so that it always finds its guard.
-            detail::signal_owner[sig].store(this);
-            if (::sigaction(sig, &action, &old.action) != 0) {
-                detail::signal_owner[sig].store(old.owner);
-                restore();
-                throw error("cannot install a handler for signal " + std::to_string(sig) + ": " + std::strerror(errno));
-            }
-            installed_.push_back(old);
-        }
-    }
+    interrupt_guard(std::initializer_list<int> signals);
     /// Guards the given signals, shared by the processes of `shared_with` from the start (see the
     /// top of this header); with a null coordinator, or one of one process, as the constructors above.
     /// `ckpt::interrupt_guard guard{ck.coordination(), {SIGTERM, SIGUSR1}};`
-    explicit interrupt_guard(coordinator* shared_with, std::initializer_list<int> signals = {SIGTERM, SIGINT})
-        : interrupt_guard(signals) {
-        if (shared_with && shared_with->size() > 1) agreed_.store(0);
-    }
+    explicit interrupt_guard(coordinator* shared_with, std::initializer_list<int> signals = {SIGTERM, SIGINT});
     interrupt_guard(const interrupt_guard&) = delete;
     interrupt_guard& operator=(const interrupt_guard&) = delete;
     ~interrupt_guard() { restore(); }
@@ -99,16 +77,10 @@ public:
     bool requested() const noexcept { return signal() != 0; }
     /// The signal that made the request (SIGTERM, ...), or 0; on a shared guard the lowest any
     /// rank received, as agreed at the last save_if_due. `if (guard.signal() == SIGUSR1) requeue();`
-    int signal() const noexcept {
-        const int agreed = agreed_.load();
-        return agreed == unshared ? signal_.load() : agreed;
-    }
+    int signal() const noexcept;
     /// Forgets the request; the next signal is a first one again. On a shared guard, call it on
     /// every rank alike. `guard.clear();`
-    void clear() noexcept {
-        signal_.store(0);
-        if (agreed_.load() != unshared) agreed_.store(0);
-    }
+    void clear() noexcept;
 
 private:
     struct installed {
@@ -117,34 +89,12 @@ private:
         interrupt_guard* owner;
     };
 
-    static void on_signal(int sig) {
-        const int saved_errno = errno;
-        interrupt_guard* guard = detail::signal_owner[sig].load();
-        if (guard) {
-            int none = 0;
-            if (!guard->signal_.compare_exchange_strong(none, sig) && none == sig) guard->fall_through(sig);
-        }
-        errno = saved_errno;
-    }
+    static void on_signal(int sig);
 
     // The second signal of a kind: give the signal back to what was there before, and deliver it.
-    void fall_through(int sig) {
-        for (const auto& i : installed_) {
-            if (i.sig != sig) continue;
-            detail::signal_owner[sig].store(i.owner);
-            ::sigaction(sig, &i.action, nullptr);
-            ::raise(sig);
-            return;
-        }
-    }
+    void fall_through(int sig);
 
-    void restore() noexcept {
-        for (auto it = installed_.rbegin(); it != installed_.rend(); ++it) {
-            ::sigaction(it->sig, &it->action, nullptr);
-            detail::signal_owner[it->sig].store(it->owner);
-        }
-        installed_.clear();
-    }
+    void restore() noexcept;
 
     // A checkpoint_manager over several processes reads this process's signal and stores what
     // the ranks agreed on.
@@ -157,3 +107,76 @@ private:
 };
 
 }  // namespace ckpt
+
+// Out-of-line definitions: inline in the header-only build, compiled once in ckpt::ckpt_compiled
+// in the compiled mode (see ckpt/detail/config.hpp).
+#if CKPT_HEADER_DEFINITIONS
+namespace ckpt {
+
+CKPT_INLINE interrupt_guard::interrupt_guard(std::initializer_list<int> signals) {
+    static_assert(std::atomic<interrupt_guard*>::is_always_lock_free && std::atomic<int>::is_always_lock_free,
+                  "ckpt: interrupt_guard needs lock-free atomics to be async-signal-safe");
+    for (int sig : signals) {
+        if (sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP)
+            throw error("cannot guard signal " + std::to_string(sig) + ": not a signal that can be caught");
+        installed old{sig, {}, detail::signal_owner[sig].load()};
+        struct sigaction action {};
+        action.sa_handler = &interrupt_guard::on_signal;
+        sigemptyset(&action.sa_mask);
+        action.sa_flags = SA_RESTART;  // a signal must not make the training's own I/O fail with EINTR
+        // Own the signal before the handler can run, so that it always finds its guard.
+        detail::signal_owner[sig].store(this);
+        if (::sigaction(sig, &action, &old.action) != 0) {
+            detail::signal_owner[sig].store(old.owner);
+            restore();
+            throw error("cannot install a handler for signal " + std::to_string(sig) + ": " + std::strerror(errno));
+        }
+        installed_.push_back(old);
+    }
+}
+
+CKPT_INLINE interrupt_guard::interrupt_guard(coordinator* shared_with, std::initializer_list<int> signals)
+    : interrupt_guard(signals) {
+    if (shared_with && shared_with->size() > 1) agreed_.store(0);
+}
+
+CKPT_INLINE int interrupt_guard::signal() const noexcept {
+    const int agreed = agreed_.load();
+    return agreed == unshared ? signal_.load() : agreed;
+}
+
+CKPT_INLINE void interrupt_guard::clear() noexcept {
+    signal_.store(0);
+    if (agreed_.load() != unshared) agreed_.store(0);
+}
+
+CKPT_INLINE void interrupt_guard::on_signal(int sig) {
+    const int saved_errno = errno;
+    interrupt_guard* guard = detail::signal_owner[sig].load();
+    if (guard) {
+        int none = 0;
+        if (!guard->signal_.compare_exchange_strong(none, sig) && none == sig) guard->fall_through(sig);
+    }
+    errno = saved_errno;
+}
+
+CKPT_INLINE void interrupt_guard::fall_through(int sig) {
+    for (const auto& i : installed_) {
+        if (i.sig != sig) continue;
+        detail::signal_owner[sig].store(i.owner);
+        ::sigaction(sig, &i.action, nullptr);
+        ::raise(sig);
+        return;
+    }
+}
+
+CKPT_INLINE void interrupt_guard::restore() noexcept {
+    for (auto it = installed_.rbegin(); it != installed_.rend(); ++it) {
+        ::sigaction(it->sig, &it->action, nullptr);
+        detail::signal_owner[it->sig].store(it->owner);
+    }
+    installed_.clear();
+}
+
+}  // namespace ckpt
+#endif  // CKPT_HEADER_DEFINITIONS

@@ -70,6 +70,7 @@
 #include <unistd.h>
 
 #include <ckpt/checkpoint.hpp>
+#include <ckpt/detail/hash.hpp>
 #include <ckpt/detail/mpi_manifest.hpp>
 #include <ckpt/warning.hpp>
 

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include <ckpt/detail/config.hpp>
 #include <ckpt/checkpoint_record.hpp>
 #include <ckpt/error.hpp>
 
@@ -41,10 +42,7 @@ struct keep_last {
     /// How many (or every how many steps).
     std::size_t n;
     /// Keeps the n newest: `p.mark_kept(records, keep)`
-    void mark_kept(const std::vector<checkpoint_record>& rs, std::vector<bool>& keep) const {
-        for (std::size_t i = 0; i < rs.size(); ++i)
-            if (i + n >= rs.size()) keep[i] = true;
-    }
+    void mark_kept(const std::vector<checkpoint_record>& rs, std::vector<bool>& keep) const;
 };
 
 /// Every checkpoint: `ckpt::keep_all()`
@@ -65,22 +63,10 @@ struct keep_every {
     /// The interval, in nanoseconds.
     std::chrono::nanoseconds interval;
     /// Keeps the checkpoints preserved when they were saved: `p.mark_kept(records, keep)`
-    void mark_kept(const std::vector<checkpoint_record>& rs, std::vector<bool>& keep) const {
-        for (std::size_t i = 0; i < rs.size(); ++i)
-            if (rs[i].preserved) keep[i] = true;
-    }
+    void mark_kept(const std::vector<checkpoint_record>& rs, std::vector<bool>& keep) const;
     /// Called as `r` is recorded: preserves it for good when an interval passed since the last
     /// preserved one (`anchor_ns`, kept in the state file; the first save starts the clock).
-    void on_saved(checkpoint_record& r, std::optional<std::int64_t>& anchor_ns) const {
-        using std::chrono::nanoseconds;
-        const std::int64_t t = std::chrono::duration_cast<nanoseconds>(r.wall_time.time_since_epoch()).count();
-        if (!anchor_ns) {
-            anchor_ns = t;
-        } else if (t - *anchor_ns >= interval.count()) {
-            r.preserved = true;
-            anchor_ns = t;
-        }
-    }
+    void on_saved(checkpoint_record& r, std::optional<std::int64_t>& anchor_ns) const;
 };
 
 /// Checkpoints whose step is a multiple of k: `ckpt::keep_every_n_steps(1000)`
@@ -94,10 +80,7 @@ struct keep_every_n_steps {
         if (k <= 0) throw error("keep_every_n_steps needs a positive step count");
     }
     /// Keeps those whose step is a multiple of k: `p.mark_kept(records, keep)`
-    void mark_kept(const std::vector<checkpoint_record>& rs, std::vector<bool>& keep) const {
-        for (std::size_t i = 0; i < rs.size(); ++i)
-            if (rs[i].step && *rs[i].step % k == 0) keep[i] = true;
-    }
+    void mark_kept(const std::vector<checkpoint_record>& rs, std::vector<bool>& keep) const;
 };
 
 /// The k best by a metric given at save time: `ckpt::keep_best(2, "val_loss", ckpt::minimize)`
@@ -116,22 +99,7 @@ struct keep_best {
     if_metric_missing missing;
     /// Keeps the k best (among equals the newer one), and those without the metric when `missing`
     /// says keep: `p.mark_kept(records, keep)`
-    void mark_kept(const std::vector<checkpoint_record>& rs, std::vector<bool>& keep) const {
-        std::vector<std::size_t> with;
-        for (std::size_t i = 0; i < rs.size(); ++i) {
-            const auto m = rs[i].metrics.find(metric);
-            if (m != rs[i].metrics.end() && m->second == m->second)
-                with.push_back(i);  // present, not NaN
-            else if (missing == if_metric_missing::keep)
-                keep[i] = true;
-        }
-        std::stable_sort(with.begin(), with.end(), [&](std::size_t a, std::size_t b) {
-            const double x = rs[a].metrics.at(metric), y = rs[b].metrics.at(metric);
-            if (x != y) return better == direction::minimize ? x < y : x > y;
-            return a > b;
-        });
-        for (std::size_t j = 0; j < with.size() && j < k; ++j) keep[with[j]] = true;
-    }
+    void mark_kept(const std::vector<checkpoint_record>& rs, std::vector<bool>& keep) const;
 };
 
 /// save_if_due saves when at least n steps passed since the last save: `ckpt::save_every_n_steps(100)`
@@ -180,3 +148,55 @@ struct asynchronous_t {};
 inline constexpr asynchronous_t asynchronous{};
 
 }  // namespace ckpt
+
+// Out-of-line definitions: inline in the header-only build, compiled once in ckpt::ckpt_compiled
+// in the compiled mode (see ckpt/detail/config.hpp).
+#if CKPT_HEADER_DEFINITIONS
+namespace ckpt {
+
+CKPT_INLINE void keep_last::mark_kept(const std::vector<checkpoint_record>& rs, std::vector<bool>& keep) const {
+    for (std::size_t i = 0; i < rs.size(); ++i)
+        if (i + n >= rs.size()) keep[i] = true;
+}
+
+CKPT_INLINE void keep_every::mark_kept(const std::vector<checkpoint_record>& rs, std::vector<bool>& keep) const {
+    for (std::size_t i = 0; i < rs.size(); ++i)
+        if (rs[i].preserved) keep[i] = true;
+}
+
+CKPT_INLINE void keep_every::on_saved(checkpoint_record& r, std::optional<std::int64_t>& anchor_ns) const {
+    using std::chrono::nanoseconds;
+    const std::int64_t t = std::chrono::duration_cast<nanoseconds>(r.wall_time.time_since_epoch()).count();
+    if (!anchor_ns) {
+        anchor_ns = t;
+    } else if (t - *anchor_ns >= interval.count()) {
+        r.preserved = true;
+        anchor_ns = t;
+    }
+}
+
+CKPT_INLINE void keep_every_n_steps::mark_kept(const std::vector<checkpoint_record>& rs,
+                                               std::vector<bool>& keep) const {
+    for (std::size_t i = 0; i < rs.size(); ++i)
+        if (rs[i].step && *rs[i].step % k == 0) keep[i] = true;
+}
+
+CKPT_INLINE void keep_best::mark_kept(const std::vector<checkpoint_record>& rs, std::vector<bool>& keep) const {
+    std::vector<std::size_t> with;
+    for (std::size_t i = 0; i < rs.size(); ++i) {
+        const auto m = rs[i].metrics.find(metric);
+        if (m != rs[i].metrics.end() && m->second == m->second)
+            with.push_back(i);  // present, not NaN
+        else if (missing == if_metric_missing::keep)
+            keep[i] = true;
+    }
+    std::stable_sort(with.begin(), with.end(), [&](std::size_t a, std::size_t b) {
+        const double x = rs[a].metrics.at(metric), y = rs[b].metrics.at(metric);
+        if (x != y) return better == direction::minimize ? x < y : x > y;
+        return a > b;
+    });
+    for (std::size_t j = 0; j < with.size() && j < k; ++j) keep[with[j]] = true;
+}
+
+}  // namespace ckpt
+#endif  // CKPT_HEADER_DEFINITIONS

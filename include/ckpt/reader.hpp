@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include <ckpt/detail/config.hpp>
 #include <ckpt/detail/mpi_manifest.hpp>
 #include <ckpt/detail/restore_walk.hpp>
 #include <ckpt/format/file_reader.hpp>
@@ -25,12 +26,7 @@ class reader {
 public:
     /// Opens the file (or a sharded checkpoint's directory, see ckpt/mpi.hpp) and checks its header
     /// and index; throws format_error or corrupt_error.
-    explicit reader(const std::filesystem::path& file) {
-        if (detail::is_sharded_checkpoint(file))
-            sharded_ = std::make_unique<detail::sharded_reader>(file);
-        else
-            file_.emplace(file);
-    }
+    explicit reader(const std::filesystem::path& file);
 
     /// The file read (a sharded checkpoint's directory): `r.path()`; on a temporary reader, a copy.
     const std::filesystem::path& path() const& noexcept { return file_ ? file_->path() : sharded_->path(); }
@@ -52,12 +48,7 @@ public:
     /// On a temporary reader, a copy: `auto m = ckpt::reader(p).metadata();` is safe.
     ckpt::metadata metadata() && { return file_ ? file_->metadata() : sharded_->metadata(); }
     /// Size of the file in bytes (of every file, for a sharded checkpoint): `r.size()`
-    std::uint64_t size() const {
-        if (file_) return file_->size();
-        std::uint64_t total = 0;
-        for (std::uint32_t r = 0; r < sharded_->world_size(); ++r) total += sharded_->file(r).size();
-        return total;
-    }
+    std::uint64_t size() const;
     /// Number of ranks that saved: 1 for a checkpoint file. `for (std::uint32_t k = 0; k < r.ranks(); ++k) ...`
     std::uint32_t ranks() const noexcept { return file_ ? 1 : sharded_->world_size(); }
     /// True for a sharded checkpoint (a directory written by ckpt::mpi::checkpoint): `if (r.sharded()) ...`
@@ -107,12 +98,7 @@ public:
     /// bytes of its row-major global tensor, from the covering pieces only). Throws ckpt::error for a range
     /// outside the block, corrupt_error on damage (then `dest` may hold damaged bytes).
     /// `std::vector<float> row(cols); r.read_range(*r.find("emb"), 4 * cols * i, 4 * cols, row.data());`
-    void read_range(const entry_info& e, std::uint64_t offset, std::uint64_t count, void* dest) {
-        if (file_)
-            file_->read_range(e, offset, count, dest);
-        else
-            sharded_->read_range(e, offset, count, dest);
-    }
+    void read_range(const entry_info& e, std::uint64_t offset, std::uint64_t count, void* dest);
 
     /// The unit a checkpoint file's blocks are checked in: read_range over whole units reads every
     /// byte once. 0 for a version 1 file (whole blocks only) and for a sharded checkpoint.
@@ -140,3 +126,32 @@ private:
 };
 
 }  // namespace ckpt
+
+// Out-of-line definitions: inline in the header-only build, compiled once in ckpt::ckpt_compiled
+// in the compiled mode (see ckpt/detail/config.hpp).
+#if CKPT_HEADER_DEFINITIONS
+namespace ckpt {
+
+CKPT_INLINE reader::reader(const std::filesystem::path& file) {
+    if (detail::is_sharded_checkpoint(file))
+        sharded_ = std::make_unique<detail::sharded_reader>(file);
+    else
+        file_.emplace(file);
+}
+
+CKPT_INLINE std::uint64_t reader::size() const {
+    if (file_) return file_->size();
+    std::uint64_t total = 0;
+    for (std::uint32_t r = 0; r < sharded_->world_size(); ++r) total += sharded_->file(r).size();
+    return total;
+}
+
+CKPT_INLINE void reader::read_range(const entry_info& e, std::uint64_t offset, std::uint64_t count, void* dest) {
+    if (file_)
+        file_->read_range(e, offset, count, dest);
+    else
+        sharded_->read_range(e, offset, count, dest);
+}
+
+}  // namespace ckpt
+#endif  // CKPT_HEADER_DEFINITIONS

@@ -12,6 +12,8 @@
 #include <string>
 #include <utility>
 
+#include <ckpt/detail/config.hpp>
+
 namespace ckpt {
 
 /// What a warning is about: `if (w.kind == ckpt::warning_kind::skipped_checkpoint) ...`
@@ -40,15 +42,33 @@ struct warning_hook {
     std::mutex mutex;
     warning_handler handler;  // empty: the default
 };
-inline warning_hook& the_warning_hook() {
-    static warning_hook hook;
-    return hook;
-}
+CKPT_INLINE warning_hook& the_warning_hook();
 
 inline void default_warning_handler(const warning& w) { std::fprintf(stderr, "ckpt: %s\n", w.message.c_str()); }
 
 /// Hands a warning to the handler in place; a handler that throws does not take the library down.
-inline void warn(warning_kind kind, std::string message) noexcept {
+CKPT_INLINE void warn(warning_kind kind, std::string message) noexcept;
+
+}  // namespace detail
+
+/// Routes the library's warnings to `handler` (thread-safe); an empty handler restores the default
+/// (stderr, "ckpt: " first). Returns the previous handler (empty for the default).
+/// `ckpt::set_warning_handler([](const ckpt::warning& w) { my_log(w.message); });`
+CKPT_INLINE warning_handler set_warning_handler(warning_handler handler);
+
+}  // namespace ckpt
+
+// Out-of-line definitions: inline in the header-only build, compiled once in ckpt::ckpt_compiled
+// in the compiled mode (see ckpt/detail/config.hpp).
+#if CKPT_HEADER_DEFINITIONS
+namespace ckpt::detail {
+
+CKPT_INLINE warning_hook& the_warning_hook() {
+    static warning_hook hook;
+    return hook;
+}
+
+CKPT_INLINE void warn(warning_kind kind, std::string message) noexcept {
     try {
         warning_handler handler;
         {
@@ -63,14 +83,13 @@ inline void warn(warning_kind kind, std::string message) noexcept {
     } catch (...) {}
 }
 
-}  // namespace detail
+}  // namespace ckpt::detail
+namespace ckpt {
 
-/// Routes the library's warnings to `handler` (thread-safe); an empty handler restores the default
-/// (stderr, "ckpt: " first). Returns the previous handler (empty for the default).
-/// `ckpt::set_warning_handler([](const ckpt::warning& w) { my_log(w.message); });`
-inline warning_handler set_warning_handler(warning_handler handler) {
+CKPT_INLINE warning_handler set_warning_handler(warning_handler handler) {
     std::lock_guard lock(detail::the_warning_hook().mutex);
     return std::exchange(detail::the_warning_hook().handler, std::move(handler));
 }
 
 }  // namespace ckpt
+#endif  // CKPT_HEADER_DEFINITIONS

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include <ckpt/detail/config.hpp>
 #include <ckpt/dtype.hpp>
 
 #include <cereal/cereal.hpp>
@@ -64,21 +65,10 @@ class opaque_input_archive : public cereal::InputArchive<opaque_input_archive, c
 public:
     explicit opaque_input_archive(std::string_view in)
         : cereal::InputArchive<opaque_input_archive, cereal::AllowEmptyClassElision>(this), in_(in) {}
-    void loadBinary(void* data, std::size_t size) {
-        if (size > in_.size())
-            throw opaque_load_error{"needs " + std::to_string(size) + " more bytes, the entry has " +
-                                    std::to_string(in_.size()) + " left"};
-        if (size) std::memcpy(data, in_.data(), size);
-        in_.remove_prefix(size);
-    }
+    void loadBinary(void* data, std::size_t size);
     std::size_t remaining() const noexcept { return in_.size(); }
     /// Refuses a count of elements that, at `element_bytes` each at least, the entry cannot hold.
-    void check_count(std::uint64_t count, std::size_t element_bytes) const {
-        if (element_bytes > 1 && count > in_.size() / element_bytes)
-            throw opaque_load_error{"a container of " + std::to_string(count) + " elements of at least " +
-                                    std::to_string(element_bytes) + " bytes each exceeds the " +
-                                    std::to_string(in_.size()) + " bytes left in the entry"};
-    }
+    void check_count(std::uint64_t count, std::size_t element_bytes) const;
 
 private:
     std::string_view in_;
@@ -202,3 +192,26 @@ inline constexpr bool is_cereal_serializable_v =
 CEREAL_REGISTER_ARCHIVE(ckpt::detail::opaque_output_archive)
 CEREAL_REGISTER_ARCHIVE(ckpt::detail::opaque_input_archive)
 CEREAL_SETUP_ARCHIVE_TRAITS(ckpt::detail::opaque_input_archive, ckpt::detail::opaque_output_archive)
+
+// Out-of-line definitions: inline in the header-only build, compiled once in ckpt::ckpt_compiled
+// in the compiled mode (see ckpt/detail/config.hpp).
+#if CKPT_HEADER_DEFINITIONS
+namespace ckpt::detail {
+
+CKPT_INLINE void opaque_input_archive::loadBinary(void* data, std::size_t size) {
+    if (size > in_.size())
+        throw opaque_load_error{"needs " + std::to_string(size) + " more bytes, the entry has " +
+                                std::to_string(in_.size()) + " left"};
+    if (size) std::memcpy(data, in_.data(), size);
+    in_.remove_prefix(size);
+}
+
+CKPT_INLINE void opaque_input_archive::check_count(std::uint64_t count, std::size_t element_bytes) const {
+    if (element_bytes > 1 && count > in_.size() / element_bytes)
+        throw opaque_load_error{"a container of " + std::to_string(count) + " elements of at least " +
+                                std::to_string(element_bytes) + " bytes each exceeds the " +
+                                std::to_string(in_.size()) + " bytes left in the entry"};
+}
+
+}  // namespace ckpt::detail
+#endif  // CKPT_HEADER_DEFINITIONS

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include <ckpt/detail/config.hpp>
 #include <ckpt/checkpoint_record.hpp>
 #include <ckpt/detail/manager_state.hpp>
 #include <ckpt/detail/name_template.hpp>
@@ -22,7 +23,29 @@ namespace ckpt::detail {
 /// The sound checkpoint files in `dir`, oldest first (by wall time, then save counter), numbered
 /// in that order. Files whose header or index do not read are left out: never adopted, and so
 /// never deleted by a manager either.
-inline manager_state scan_directory(const std::filesystem::path& dir) {
+CKPT_INLINE manager_state scan_directory(const std::filesystem::path& dir);
+
+/// A lost or damaged state file, rebuilt from the files this manager would have made, and only
+/// those (a "pretrained" checkpoint kept in the same directory is not ours to rotate).
+CKPT_INLINE manager_state rebuild_state(const std::filesystem::path& dir, const checkpoint_naming& naming);
+
+inline bool lists(const manager_state& s, const std::string& name) {
+    return std::any_of(s.records.begin(), s.records.end(), [&](const auto& x) { return x.name == name; });
+}
+
+/// A crash between writing a checkpoint and recording it leaves a complete file the state does not
+/// list. Files named as this manager names them and newer than its latest record are its own: they
+/// are appended to `s`. Returns whether any was.
+CKPT_INLINE bool adopt_unrecorded(manager_state& s, const std::filesystem::path& dir, const checkpoint_naming& naming);
+
+}  // namespace ckpt::detail
+
+// Out-of-line definitions: inline in the header-only build, compiled once in ckpt::ckpt_compiled
+// in the compiled mode (see ckpt/detail/config.hpp).
+#if CKPT_HEADER_DEFINITIONS
+namespace ckpt::detail {
+
+CKPT_INLINE manager_state scan_directory(const std::filesystem::path& dir) {
     std::vector<std::pair<std::uint64_t, checkpoint_record>> found;  // with its save counter
     std::error_code ec;
     for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
@@ -57,9 +80,7 @@ inline manager_state scan_directory(const std::filesystem::path& dir) {
     return s;
 }
 
-/// A lost or damaged state file, rebuilt from the files this manager would have made, and only
-/// those (a "pretrained" checkpoint kept in the same directory is not ours to rotate).
-inline manager_state rebuild_state(const std::filesystem::path& dir, const checkpoint_naming& naming) {
+CKPT_INLINE manager_state rebuild_state(const std::filesystem::path& dir, const checkpoint_naming& naming) {
     manager_state s = scan_directory(dir);
     const auto foreign = [&](const checkpoint_record& r) { return !naming.named_by_us(r); };
     s.records.erase(std::remove_if(s.records.begin(), s.records.end(), foreign), s.records.end());
@@ -68,14 +89,7 @@ inline manager_state rebuild_state(const std::filesystem::path& dir, const check
     return s;
 }
 
-inline bool lists(const manager_state& s, const std::string& name) {
-    return std::any_of(s.records.begin(), s.records.end(), [&](const auto& x) { return x.name == name; });
-}
-
-/// A crash between writing a checkpoint and recording it leaves a complete file the state does not
-/// list. Files named as this manager names them and newer than its latest record are its own: they
-/// are appended to `s`. Returns whether any was.
-inline bool adopt_unrecorded(manager_state& s, const std::filesystem::path& dir, const checkpoint_naming& naming) {
+CKPT_INLINE bool adopt_unrecorded(manager_state& s, const std::filesystem::path& dir, const checkpoint_naming& naming) {
     const auto latest = s.records.empty() ? std::chrono::system_clock::time_point::min() : s.records.back().wall_time;
     std::vector<checkpoint_record> found;
     for (auto& r : scan_directory(dir).records)
@@ -88,3 +102,4 @@ inline bool adopt_unrecorded(manager_state& s, const std::filesystem::path& dir,
 }
 
 }  // namespace ckpt::detail
+#endif  // CKPT_HEADER_DEFINITIONS

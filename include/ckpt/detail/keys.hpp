@@ -10,28 +10,12 @@
 #include <type_traits>
 #include <vector>
 
+#include <ckpt/detail/config.hpp>
 #include <ckpt/format/layout.hpp>
 
 namespace ckpt::detail {
 
-inline std::string key_segment(std::string_view key) {
-    if (key.empty()) return "%";
-    if (key == ".") return "%2E";
-    if (key == "..") return "%2E%2E";
-    std::string s;
-    s.reserve(key.size());
-    for (char c : key) {
-        if (c == '%')
-            s += "%25";
-        else if (c == '/')
-            s += "%2F";
-        else if (c == '\0')
-            s += "%00";
-        else
-            s += c;
-    }
-    return s;
-}
+CKPT_INLINE std::string key_segment(std::string_view key);
 
 template <class K>
 std::string key_text(const K& key) {
@@ -55,7 +39,38 @@ bool parse_key(const std::string& text, K& out) {
 }
 
 /// A mapping entry's block: for each key, u32 length then its bytes.
-inline void encode_keys(const std::vector<std::string>& keys, std::string& out) {
+CKPT_INLINE void encode_keys(const std::vector<std::string>& keys, std::string& out);
+
+/// Splits a key block; false when lengths do not add up or the count is not `expected`.
+CKPT_INLINE bool decode_keys(std::string_view block, std::uint64_t expected, std::vector<std::string>& keys);
+
+}  // namespace ckpt::detail
+
+// Out-of-line definitions: inline in the header-only build, compiled once in ckpt::ckpt_compiled
+// in the compiled mode (see ckpt/detail/config.hpp).
+#if CKPT_HEADER_DEFINITIONS
+namespace ckpt::detail {
+
+CKPT_INLINE std::string key_segment(std::string_view key) {
+    if (key.empty()) return "%";
+    if (key == ".") return "%2E";
+    if (key == "..") return "%2E%2E";
+    std::string s;
+    s.reserve(key.size());
+    for (char c : key) {
+        if (c == '%')
+            s += "%25";
+        else if (c == '/')
+            s += "%2F";
+        else if (c == '\0')
+            s += "%00";
+        else
+            s += c;
+    }
+    return s;
+}
+
+CKPT_INLINE void encode_keys(const std::vector<std::string>& keys, std::string& out) {
     out.clear();
     for (const auto& k : keys) {
         const auto n = static_cast<std::uint32_t>(k.size());
@@ -64,8 +79,7 @@ inline void encode_keys(const std::vector<std::string>& keys, std::string& out) 
     }
 }
 
-/// Splits a key block; false when lengths do not add up or the count is not `expected`.
-inline bool decode_keys(std::string_view block, std::uint64_t expected, std::vector<std::string>& keys) {
+CKPT_INLINE bool decode_keys(std::string_view block, std::uint64_t expected, std::vector<std::string>& keys) {
     keys.clear();
     while (!block.empty()) {
         if (block.size() < 4 || keys.size() == expected) return false;
@@ -79,3 +93,4 @@ inline bool decode_keys(std::string_view block, std::uint64_t expected, std::vec
 }
 
 }  // namespace ckpt::detail
+#endif  // CKPT_HEADER_DEFINITIONS

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <ckpt/detail/config.hpp>
 #include <ckpt/checkpoint_record.hpp>
-#include <ckpt/detail/hash.hpp>
 #include <ckpt/error.hpp>
 #include <ckpt/io/file.hpp>
 #include <ckpt/io/lock.hpp>
@@ -25,19 +25,51 @@ inline constexpr const char* manager_state_name = "ckpt-state";
 inline std::int64_t to_ns(std::chrono::system_clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
-inline std::chrono::system_clock::time_point from_ns(std::int64_t ns) {
+CKPT_INLINE std::chrono::system_clock::time_point from_ns(std::int64_t ns);
+
+/// Names from a state file become paths: only plain file names of this directory are accepted.
+CKPT_INLINE bool is_plain_file_name(const std::string& name);
+
+CKPT_INLINE std::string escape_field(const std::string& s);
+CKPT_INLINE bool unescape_field(const std::string& s, std::string& out);
+
+struct manager_state {
+    std::uint64_t next_number = 1;
+    std::optional<std::int64_t> preserve_anchor_ns;
+    std::vector<checkpoint_record> records;  // oldest first
+    std::vector<std::string> deleting;       // dropped by the policies, files perhaps not yet removed
+};
+
+CKPT_INLINE std::string format_double(double v);
+
+CKPT_INLINE std::string encode_state(const manager_state& s);
+
+/// Parses a state file; false for anything damaged or unsafe (then the directory is rescanned).
+CKPT_INLINE bool decode_state(const std::string& text, const std::filesystem::path& dir, manager_state& s);
+
+CKPT_INLINE std::optional<manager_state> read_state_file(const std::filesystem::path& dir);
+
+}  // namespace ckpt::detail
+
+// Out-of-line definitions: inline in the header-only build, compiled once in ckpt::ckpt_compiled
+// in the compiled mode (see ckpt/detail/config.hpp).
+#if CKPT_HEADER_DEFINITIONS
+#include <ckpt/detail/hash.hpp>  // XXH3, needed by the definitions only
+
+namespace ckpt::detail {
+
+CKPT_INLINE std::chrono::system_clock::time_point from_ns(std::int64_t ns) {
     return std::chrono::system_clock::time_point(
         std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(ns)));
 }
 
-/// Names from a state file become paths: only plain file names of this directory are accepted.
-inline bool is_plain_file_name(const std::string& name) {
+CKPT_INLINE bool is_plain_file_name(const std::string& name) {
     return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
            name.find('\0') == std::string::npos && name != manager_state_name && name != manager_lock_name &&
            name.find(temp_marker) == std::string::npos;
 }
 
-inline std::string escape_field(const std::string& s) {
+CKPT_INLINE std::string escape_field(const std::string& s) {
     std::string out;
     for (const char ch : s) {
         const auto c = static_cast<unsigned char>(ch);
@@ -51,7 +83,8 @@ inline std::string escape_field(const std::string& s) {
     }
     return out.empty() ? "%" : out;
 }
-inline bool unescape_field(const std::string& s, std::string& out) {
+
+CKPT_INLINE bool unescape_field(const std::string& s, std::string& out) {
     out.clear();
     if (s == "%") return true;
     for (std::size_t i = 0; i < s.size(); ++i) {
@@ -68,20 +101,13 @@ inline bool unescape_field(const std::string& s, std::string& out) {
     return true;
 }
 
-struct manager_state {
-    std::uint64_t next_number = 1;
-    std::optional<std::int64_t> preserve_anchor_ns;
-    std::vector<checkpoint_record> records;  // oldest first
-    std::vector<std::string> deleting;       // dropped by the policies, files perhaps not yet removed
-};
-
-inline std::string format_double(double v) {
+CKPT_INLINE std::string format_double(double v) {
     char buf[40];
     std::snprintf(buf, sizeof buf, "%.17g", v);
     return buf;
 }
 
-inline std::string encode_state(const manager_state& s) {
+CKPT_INLINE std::string encode_state(const manager_state& s) {
     std::ostringstream out;
     out << "ckpt-manager-state 1\n";
     out << "next_number " << s.next_number << "\n";
@@ -102,8 +128,7 @@ inline std::string encode_state(const manager_state& s) {
     return text + sum;
 }
 
-/// Parses a state file; false for anything damaged or unsafe (then the directory is rescanned).
-inline bool decode_state(const std::string& text, const std::filesystem::path& dir, manager_state& s) {
+CKPT_INLINE bool decode_state(const std::string& text, const std::filesystem::path& dir, manager_state& s) {
     const auto end = text.rfind("end ");
     if (end == std::string::npos || (end > 0 && text[end - 1] != '\n')) return false;
     unsigned long long sum = 0;
@@ -173,7 +198,7 @@ inline bool decode_state(const std::string& text, const std::filesystem::path& d
     return true;
 }
 
-inline std::optional<manager_state> read_state_file(const std::filesystem::path& dir) {
+CKPT_INLINE std::optional<manager_state> read_state_file(const std::filesystem::path& dir) {
     std::error_code ec;
     const auto file = dir / manager_state_name;
     if (!std::filesystem::is_regular_file(file, ec)) return std::nullopt;
@@ -192,3 +217,4 @@ inline std::optional<manager_state> read_state_file(const std::filesystem::path&
 }
 
 }  // namespace ckpt::detail
+#endif  // CKPT_HEADER_DEFINITIONS

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include <ckpt/detail/config.hpp>
 #include <ckpt/checkpoint_record.hpp>
 #include <ckpt/detail/manager_state.hpp>
 #include <ckpt/error.hpp>
@@ -18,9 +19,38 @@
 namespace ckpt::detail {
 
 /// Fills "epoch_{epoch:03d}-val_loss_{val_loss:.3f}" from the step ({step} or {epoch}), metrics and strings.
-inline std::string fill_template(const std::string& tmpl, const std::optional<std::int64_t>& step,
-                                 const std::map<std::string, double>& metrics,
-                                 const std::map<std::string, std::string>& strings) {
+CKPT_INLINE std::string fill_template(const std::string& tmpl, const std::optional<std::int64_t>& step,
+                                      const std::map<std::string, double>& metrics,
+                                      const std::map<std::string, std::string>& strings);
+
+/// A manager's naming options (ckpt::prefix, ckpt::name_template) and what follows from them.
+struct checkpoint_naming {
+    std::string prefix = "ckpt";
+    std::string name_template;  // empty: "<prefix>-<n>"
+
+    void set_prefix(std::string p);
+
+    /// "<prefix>-<n>", n the step when given, else the save number.
+    std::string default_name(const std::optional<std::int64_t>& step, std::uint64_t number) const {
+        return prefix + "-" + std::to_string(step ? static_cast<std::uint64_t>(*step) : number);
+    }
+
+    /// Whether this manager would have given a checkpoint with this metadata this name: "<prefix>-<n>"
+    /// (n its step when it has one), or its name template filled from the file's own step,
+    /// metrics and strings.
+    bool named_by_us(const checkpoint_record& r) const;
+};
+
+}  // namespace ckpt::detail
+
+// Out-of-line definitions: inline in the header-only build, compiled once in ckpt::ckpt_compiled
+// in the compiled mode (see ckpt/detail/config.hpp).
+#if CKPT_HEADER_DEFINITIONS
+namespace ckpt::detail {
+
+CKPT_INLINE std::string fill_template(const std::string& tmpl, const std::optional<std::int64_t>& step,
+                                      const std::map<std::string, double>& metrics,
+                                      const std::map<std::string, std::string>& strings) {
     std::string out;
     for (std::size_t i = 0; i < tmpl.size(); ++i) {
         if (tmpl[i] != '{') {
@@ -68,38 +98,25 @@ inline std::string fill_template(const std::string& tmpl, const std::optional<st
     return out;
 }
 
-/// A manager's naming options (ckpt::prefix, ckpt::name_template) and what follows from them.
-struct checkpoint_naming {
-    std::string prefix = "ckpt";
-    std::string name_template;  // empty: "<prefix>-<n>"
+CKPT_INLINE void checkpoint_naming::set_prefix(std::string p) {
+    if (!is_plain_file_name(p + "-1")) throw error("prefix '" + p + "' does not make plain file names");
+    prefix = std::move(p);
+}
 
-    void set_prefix(std::string p) {
-        if (!is_plain_file_name(p + "-1")) throw error("prefix '" + p + "' does not make plain file names");
-        prefix = std::move(p);
-    }
-
-    /// "<prefix>-<n>", n the step when given, else the save number.
-    std::string default_name(const std::optional<std::int64_t>& step, std::uint64_t number) const {
-        return prefix + "-" + std::to_string(step ? static_cast<std::uint64_t>(*step) : number);
-    }
-
-    /// Whether this manager would have given a checkpoint with this metadata this name: "<prefix>-<n>"
-    /// (n its step when it has one), or its name template filled from the file's own step,
-    /// metrics and strings.
-    bool named_by_us(const checkpoint_record& r) const {
-        if (!name_template.empty()) {
-            try {
-                return fill_template(name_template, r.step, r.metrics, r.strings) == r.name;
-            } catch (const error&) {
-                return false;  // a field the file has no value for: not made from this template
-            }
+CKPT_INLINE bool checkpoint_naming::named_by_us(const checkpoint_record& r) const {
+    if (!name_template.empty()) {
+        try {
+            return fill_template(name_template, r.step, r.metrics, r.strings) == r.name;
+        } catch (const error&) {
+            return false;  // a field the file has no value for: not made from this template
         }
-        const std::string head = prefix + "-";
-        if (r.name.size() <= head.size() || r.name.compare(0, head.size(), head) != 0 ||
-            r.name.find_first_not_of("0123456789", head.size()) != std::string::npos)
-            return false;
-        return !r.step || r.name == default_name(r.step, 0);
     }
-};
+    const std::string head = prefix + "-";
+    if (r.name.size() <= head.size() || r.name.compare(0, head.size(), head) != 0 ||
+        r.name.find_first_not_of("0123456789", head.size()) != std::string::npos)
+        return false;
+    return !r.step || r.name == default_name(r.step, 0);
+}
 
 }  // namespace ckpt::detail
+#endif  // CKPT_HEADER_DEFINITIONS

@@ -41,6 +41,7 @@
 #include <type_traits>
 #include <vector>
 
+#include <ckpt/detail/config.hpp>
 #include <ckpt/detail/archive.hpp>
 #include <ckpt/detail/classify.hpp>
 #include <ckpt/detail/keys.hpp>
@@ -78,12 +79,7 @@ public:
     /// The spare in `slot` if it holds a value of the type tagged `type` (tag_of<T>()), else
     /// nullptr. A spare of another type is freed now, before the caller allocates in its place, so
     /// memory stays bounded (so must the caller free one of another shape).
-    std::unique_ptr<item> take(std::size_t slot, const void* type) {
-        if (slot >= items_.size() || !items_[slot]) return nullptr;
-        if (items_[slot]->type == type) return std::move(items_[slot]);
-        items_[slot].reset();
-        return nullptr;
-    }
+    std::unique_ptr<item> take(std::size_t slot, const void* type);
     /// Replaces the spares by those of the restore that just ended.
     void replace(std::vector<std::unique_ptr<item>> items) noexcept { items_ = std::move(items); }
     /// Frees every spare.
@@ -162,33 +158,12 @@ public:
     std::vector<std::unique_ptr<spare_storage::item>> swapped_out;  // slot i: what box i's step swapped out
 
     /// Throws mismatch_error listing every problem the check pass found.
-    void throw_if_problems() const {
-        if (problems.empty()) return;
-        std::string what = problems.front().what;
-        for (std::size_t i = 1; i < problems.size() && i < 20; ++i)
-            what += "\n  and entry '" + problems[i].path + "': " + problems[i].what;
-        if (problems.size() > 20) what += "\n  and " + std::to_string(problems.size() - 20) + " more";
-        throw mismatch_error(what, source.path(), problems.front().path);
-    }
+    void throw_if_problems() const;
     /// Checks the blocks that apply() will read (in_place steps), in chunks, keeping nothing.
-    void verify_deferred() {
-        for (const auto& s : steps)
-            if (const entry_info* e = s->deferred_read()) source.verify_block(*e);
-    }
+    void verify_deferred();
     /// Executes the plan: the only part of a restore that changes tracked objects.
-    void apply() {
-        swapped_out.resize(boxed);  // may throw: before the first change
-        for (const auto& s : steps) s->apply();
-        steps.clear();
-        if (spares) spares->replace(std::move(swapped_out));
-        swapped_out.clear();
-    }
-    std::vector<std::string> unused() const {
-        std::vector<std::string> out;
-        for (std::size_t i = 0; i < consumed.size(); ++i)
-            if (!consumed[i]) out.push_back(source.entries()[i].path);
-        return out;
-    }
+    void apply();
+    std::vector<std::string> unused() const;
 };
 
 /// A restore plan over a Source (see restore_source), which the caller still reaches by its own
@@ -204,69 +179,16 @@ public:
 };
 using restore_plan = basic_restore_plan<file_reader>;
 
-inline std::string describe(const entry_info& e) {
-    switch (e.kind) {
-        case entry_kind::tensor:
-            return std::string(dtype_name(e.dtype)) + " " + e.shape.to_string();
-        case entry_kind::sparse:
-            return std::string("sparse ") + dtype_name(e.dtype) + " " + e.shape.to_string();
-        case entry_kind::sequence:
-            return "a sequence of " + std::to_string(e.shape[0]) + " elements";
-        case entry_kind::mapping:
-            return "a map of " + std::to_string(e.shape[0]) + " elements";
-        case entry_kind::serialized:
-            return "a serialized value of " + std::to_string(e.length) + " bytes";
-        case entry_kind::text:
-            return "a random engine or distribution state";
-    }
-    return "an unknown entry";
-}
+CKPT_INLINE std::string describe(const entry_info& e);
 
 /// Converts between row- and column-major element order of the same logical shape.
-inline void reorder(const char* src, char* dst, const shape& s, std::size_t elem, bool src_column_major) {
-    const std::size_t rank = s.rank();
-    std::uint64_t row_major[shape::max_rank], column_major[shape::max_rank];
-    for (std::uint64_t i = rank, stride = 1; i-- > 0; stride *= s[i]) row_major[i] = stride;
-    for (std::uint64_t i = 0, stride = 1; i < rank; stride *= s[i], ++i) column_major[i] = stride;
-    const std::uint64_t* src_stride = src_column_major ? column_major : row_major;
-    const std::uint64_t* dst_stride = src_column_major ? row_major : column_major;
-    std::uint64_t index[shape::max_rank] = {};
-    std::uint64_t src_off = 0, dst_off = 0;
-    for (std::uint64_t k = 0, n = s.elements(); k < n; ++k) {
-        std::memcpy(dst + dst_off * elem, src + src_off * elem, elem);
-        for (std::size_t i = rank; i-- > 0;) {
-            if (++index[i] < s[i]) {
-                src_off += src_stride[i];
-                dst_off += dst_stride[i];
-                break;
-            }
-            src_off -= src_stride[i] * (s[i] - 1);
-            dst_off -= dst_stride[i] * (s[i] - 1);
-            index[i] = 0;
-        }
-    }
-}
+CKPT_INLINE void reorder(const char* src, char* dst, const shape& s, std::size_t elem, bool src_column_major);
 
 /// Reads a tensor entry into `dest`, memory of the entry's shape laid out as `rank` and
 /// `column_major` say; `bools` checks every byte is 0 or 1. Not a template: what differs between
 /// tensor types is only this description of their memory.
-inline void read_tensor_bytes(restore_source& file, const entry_info& e, void* memory, std::size_t rank,
-                              bool column_major, std::size_t element_size, bool bools) {
-    auto* dest = static_cast<char*>(memory);
-    if (rank < 2 || e.column_major == column_major) {
-        file.read_block(e, dest);
-    } else {
-        std::unique_ptr<char[]> staging(new char[static_cast<std::size_t>(e.length)]);
-        file.read_block(e, staging.get());
-        reorder(staging.get(), dest, e.shape, element_size, e.column_major);
-    }
-    if (bools) {
-        // Any byte but 0 or 1 in a bool is undefined behaviour; the checksum cannot tell us intent.
-        for (std::uint64_t i = 0; i < e.length; ++i)
-            if (static_cast<unsigned char>(dest[i]) > 1)
-                throw corrupt_error("bool tensor holds a byte that is neither 0 nor 1", file.path(), e.path);
-    }
-}
+CKPT_INLINE void read_tensor_bytes(restore_source& file, const entry_info& e, void* memory, std::size_t rank,
+                                   bool column_major, std::size_t element_size, bool bools);
 
 /// Reads a tensor entry into `obj`, which already has the entry's shape.
 template <class T>
@@ -372,10 +294,7 @@ struct boxed_step final : plan_step {
     using slots = std::vector<std::unique_ptr<spare_storage::item>>;
     boxed_step(void* t, const tensor_ops& o, std::unique_ptr<spare_storage::item> b, slots& out_slots, std::size_t i)
         : target(t), ops(o), box(std::move(b)), out(out_slots), slot(i) {}
-    void apply() override {  // `out` was sized before the first step ran
-        ops.swap(target, ops.value(*box));
-        out[slot] = std::move(box);
-    }
+    void apply() override;
     void* target;
     const tensor_ops& ops;
     std::unique_ptr<spare_storage::item> box;
@@ -419,10 +338,7 @@ struct emplace_step final : plan_step {  // an empty optional or unique_ptr take
 struct read_step final : plan_step {
     read_step(restore_source& f, const entry_info& e, void* t, const tensor_ops& o)
         : file(f), entry(e), target(t), ops(o) {}
-    void apply() override {
-        if (ops.shape_of(target) != entry.shape) ops.resize(target, entry.shape);
-        read_tensor(file, entry, target, ops);
-    }
+    void apply() override;
     const entry_info* deferred_read() const noexcept override { return &entry; }
     restore_source& file;
     const entry_info& entry;
@@ -443,25 +359,7 @@ struct is_variable_distribution<std::piecewise_linear_distribution<R>> : std::tr
 
 /// True when the first number of `text` is at most the count of numbers after it: each value
 /// the count announces takes at least one number of text.
-inline bool count_fits_text(std::string_view text) {
-    auto is_space = [](char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; };
-    std::size_t i = 0;
-    while (i < text.size() && is_space(text[i])) ++i;
-    std::uint64_t count = 0;
-    const auto [p, ec] = std::from_chars(text.data() + i, text.data() + text.size(), count);
-    if (ec != std::errc()) return false;
-    std::uint64_t tokens = 0;
-    bool in_token = false;
-    for (const char* c = p; c != text.data() + text.size(); ++c) {
-        if (is_space(*c))
-            in_token = false;
-        else if (!in_token) {
-            in_token = true;
-            ++tokens;
-        }
-    }
-    return count <= tokens;
-}
+CKPT_INLINE bool count_fits_text(std::string_view text);
 
 /// The check pass over one tracked object: `restore_walker(plan, "model").visit(model);`
 class restore_walker {
@@ -536,19 +434,10 @@ private:
         child(std::string_view(digits, static_cast<std::size_t>(end - digits)), member);
     }
 
-    void missing() {
-        if (plan_.partial) return plan_.missing.push_back(path_);
-        // Suggestions cost a pass over the index each: only for the problems an error message shows.
-        problem("not found in the checkpoint" +
-                (plan_.problems.size() < 20 ? suggest_path(path_, plan_.source.entries()) : std::string()));
-    }
+    void missing();
     void missing_child(std::string_view segment) { plan_.missing.push_back(path_ + '/' + std::string(segment)); }
     void problem(std::string what) { plan_.problems.push_back({path_, std::move(what)}); }
-    bool kind_is(const entry_info& e, entry_kind k, const std::string& object) {
-        if (e.kind == k) return true;
-        problem("checkpoint has " + describe(e) + ", object is " + object);
-        return false;
-    }
+    bool kind_is(const entry_info& e, entry_kind k, const std::string& object);
     // Smaller staged tensors are not worth a spare: their pages are few, and often shared.
     static constexpr std::uint64_t spare_min_bytes = 4096;
 
@@ -560,70 +449,11 @@ private:
         plan_.steps.push_back(std::move(step));
     }
 
-    [[noreturn]] void out_of_memory(const entry_info& e) const {
-        throw error("not enough memory to stage " + std::to_string(e.length) +
-                        " bytes for the restore (ckpt::in_place needs none)",
-                    plan_.source.path(), e.path);
-    }
+    [[noreturn]] void out_of_memory(const entry_info& e) const;
 
     // A tensor leaf of any type, described by `ops`: checked, then read directly, deferred
     // (in_place) or staged. False when the type cannot be staged in a box: the caller stages it.
-    bool tensor_leaf(void* obj, const tensor_ops& ops, const entry_info& e) {
-        if (e.kind != entry_kind::tensor || e.dtype != ops.type || e.shape.rank() != ops.rank ||
-            !ops.accepts(obj, e.shape)) {
-            problem("checkpoint has " + describe(e) + ", object has " + dtype_name(ops.type) + " " +
-                    ops.shape_of(obj).to_string());
-            return true;
-        }
-        if (!reading()) return true;
-        if (direct_) {
-            if (ops.shape_of(obj) != e.shape) ops.resize(obj, e.shape);
-            read_tensor(plan_.source, e, obj, ops);
-            return true;
-        }
-        if (!ops.bools && plan_.in_place) {
-            stage(std::make_unique<read_step>(plan_.source, e, obj, ops));
-            return true;
-        }
-        if (!ops.new_box) return false;
-        // A block of a page or more is staged in a box that reuses the storage a previous restore
-        // swapped out of this object, when it has the shape (see spare_storage).
-        if (e.length >= spare_min_bytes) {
-            const std::size_t slot = plan_.boxed;
-            std::unique_ptr<spare_storage::item> box = plan_.spares ? plan_.spares->take(slot, ops.tag) : nullptr;
-            if (box && ops.shape_of(ops.value(*box)) != e.shape) box.reset();  // freed before we allocate
-            try {
-                if (!box) {
-                    box.reset(ops.new_box());
-                    if (ops.shape_of(ops.value(*box)) != e.shape) {
-                        ops.resize(ops.value(*box), e.shape);
-                        advise_fresh_buffer(ops.data(ops.value(*box)), to_size(e.length));  // filled next
-                    }
-                }
-            } catch (const std::bad_alloc&) {
-                out_of_memory(e);
-            }
-            if (ops.shape_of(ops.value(*box)) == e.shape) {
-                read_tensor(plan_.source, e, ops.value(*box), ops);
-                ++plan_.boxed;
-                stage(std::make_unique<boxed_step>(obj, ops, std::move(box), plan_.swapped_out, slot));
-                return true;
-            }
-        }
-        std::unique_ptr<spare_storage::item> value;
-        try {
-            value.reset(ops.new_box());
-            if (ops.shape_of(ops.value(*value)) != e.shape) ops.resize(ops.value(*value), e.shape);
-        } catch (const std::bad_alloc&) {
-            out_of_memory(e);
-        }
-        if (ops.shape_of(ops.value(*value)) == e.shape) {
-            read_tensor(plan_.source, e, ops.value(*value), ops);
-            stage(std::make_unique<staged_step>(obj, ops, std::move(value)));
-            return true;
-        }
-        return false;
-    }
+    bool tensor_leaf(void* obj, const tensor_ops& ops, const entry_info& e);
 
     template <class T>
     void tensor(T& obj, const entry_info& e) {
@@ -883,3 +713,213 @@ template <class Source>
 using basic_restore_walker = restore_walker;
 
 }  // namespace ckpt::detail
+
+// Out-of-line definitions: inline in the header-only build, compiled once in ckpt::ckpt_compiled
+// in the compiled mode (see ckpt/detail/config.hpp).
+#if CKPT_HEADER_DEFINITIONS
+namespace ckpt::detail {
+
+CKPT_INLINE std::unique_ptr<spare_storage::item> spare_storage::take(std::size_t slot, const void* type) {
+    if (slot >= items_.size() || !items_[slot]) return nullptr;
+    if (items_[slot]->type == type) return std::move(items_[slot]);
+    items_[slot].reset();
+    return nullptr;
+}
+
+CKPT_INLINE void restore_plan_core::throw_if_problems() const {
+    if (problems.empty()) return;
+    std::string what = problems.front().what;
+    for (std::size_t i = 1; i < problems.size() && i < 20; ++i)
+        what += "\n  and entry '" + problems[i].path + "': " + problems[i].what;
+    if (problems.size() > 20) what += "\n  and " + std::to_string(problems.size() - 20) + " more";
+    throw mismatch_error(what, source.path(), problems.front().path);
+}
+
+CKPT_INLINE void restore_plan_core::verify_deferred() {
+    for (const auto& s : steps)
+        if (const entry_info* e = s->deferred_read()) source.verify_block(*e);
+}
+
+CKPT_INLINE void restore_plan_core::apply() {
+    swapped_out.resize(boxed);  // may throw: before the first change
+    for (const auto& s : steps) s->apply();
+    steps.clear();
+    if (spares) spares->replace(std::move(swapped_out));
+    swapped_out.clear();
+}
+
+CKPT_INLINE std::vector<std::string> restore_plan_core::unused() const {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < consumed.size(); ++i)
+        if (!consumed[i]) out.push_back(source.entries()[i].path);
+    return out;
+}
+
+CKPT_INLINE std::string describe(const entry_info& e) {
+    switch (e.kind) {
+        case entry_kind::tensor:
+            return std::string(dtype_name(e.dtype)) + " " + e.shape.to_string();
+        case entry_kind::sparse:
+            return std::string("sparse ") + dtype_name(e.dtype) + " " + e.shape.to_string();
+        case entry_kind::sequence:
+            return "a sequence of " + std::to_string(e.shape[0]) + " elements";
+        case entry_kind::mapping:
+            return "a map of " + std::to_string(e.shape[0]) + " elements";
+        case entry_kind::serialized:
+            return "a serialized value of " + std::to_string(e.length) + " bytes";
+        case entry_kind::text:
+            return "a random engine or distribution state";
+    }
+    return "an unknown entry";
+}
+
+CKPT_INLINE void reorder(const char* src, char* dst, const shape& s, std::size_t elem, bool src_column_major) {
+    const std::size_t rank = s.rank();
+    std::uint64_t row_major[shape::max_rank], column_major[shape::max_rank];
+    for (std::uint64_t i = rank, stride = 1; i-- > 0; stride *= s[i]) row_major[i] = stride;
+    for (std::uint64_t i = 0, stride = 1; i < rank; stride *= s[i], ++i) column_major[i] = stride;
+    const std::uint64_t* src_stride = src_column_major ? column_major : row_major;
+    const std::uint64_t* dst_stride = src_column_major ? row_major : column_major;
+    std::uint64_t index[shape::max_rank] = {};
+    std::uint64_t src_off = 0, dst_off = 0;
+    for (std::uint64_t k = 0, n = s.elements(); k < n; ++k) {
+        std::memcpy(dst + dst_off * elem, src + src_off * elem, elem);
+        for (std::size_t i = rank; i-- > 0;) {
+            if (++index[i] < s[i]) {
+                src_off += src_stride[i];
+                dst_off += dst_stride[i];
+                break;
+            }
+            src_off -= src_stride[i] * (s[i] - 1);
+            dst_off -= dst_stride[i] * (s[i] - 1);
+            index[i] = 0;
+        }
+    }
+}
+
+CKPT_INLINE void read_tensor_bytes(restore_source& file, const entry_info& e, void* memory, std::size_t rank,
+                                   bool column_major, std::size_t element_size, bool bools) {
+    auto* dest = static_cast<char*>(memory);
+    if (rank < 2 || e.column_major == column_major) {
+        file.read_block(e, dest);
+    } else {
+        std::unique_ptr<char[]> staging(new char[static_cast<std::size_t>(e.length)]);
+        file.read_block(e, staging.get());
+        reorder(staging.get(), dest, e.shape, element_size, e.column_major);
+    }
+    if (bools) {
+        // Any byte but 0 or 1 in a bool is undefined behaviour; the checksum cannot tell us intent.
+        for (std::uint64_t i = 0; i < e.length; ++i)
+            if (static_cast<unsigned char>(dest[i]) > 1)
+                throw corrupt_error("bool tensor holds a byte that is neither 0 nor 1", file.path(), e.path);
+    }
+}
+
+CKPT_INLINE void boxed_step::apply() {
+    ops.swap(target, ops.value(*box));
+    out[slot] = std::move(box);
+}
+
+CKPT_INLINE void read_step::apply() {
+    if (ops.shape_of(target) != entry.shape) ops.resize(target, entry.shape);
+    read_tensor(file, entry, target, ops);
+}
+
+CKPT_INLINE bool count_fits_text(std::string_view text) {
+    auto is_space = [](char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; };
+    std::size_t i = 0;
+    while (i < text.size() && is_space(text[i])) ++i;
+    std::uint64_t count = 0;
+    const auto [p, ec] = std::from_chars(text.data() + i, text.data() + text.size(), count);
+    if (ec != std::errc()) return false;
+    std::uint64_t tokens = 0;
+    bool in_token = false;
+    for (const char* c = p; c != text.data() + text.size(); ++c) {
+        if (is_space(*c))
+            in_token = false;
+        else if (!in_token) {
+            in_token = true;
+            ++tokens;
+        }
+    }
+    return count <= tokens;
+}
+
+CKPT_INLINE void restore_walker::missing() {
+    if (plan_.partial) return plan_.missing.push_back(path_);
+    // Suggestions cost a pass over the index each: only for the problems an error message shows.
+    problem("not found in the checkpoint" +
+            (plan_.problems.size() < 20 ? suggest_path(path_, plan_.source.entries()) : std::string()));
+}
+
+CKPT_INLINE bool restore_walker::kind_is(const entry_info& e, entry_kind k, const std::string& object) {
+    if (e.kind == k) return true;
+    problem("checkpoint has " + describe(e) + ", object is " + object);
+    return false;
+}
+
+CKPT_INLINE void restore_walker::out_of_memory(const entry_info& e) const {
+    throw error(
+        "not enough memory to stage " + std::to_string(e.length) + " bytes for the restore (ckpt::in_place needs none)",
+        plan_.source.path(), e.path);
+}
+
+CKPT_INLINE bool restore_walker::tensor_leaf(void* obj, const tensor_ops& ops, const entry_info& e) {
+    if (e.kind != entry_kind::tensor || e.dtype != ops.type || e.shape.rank() != ops.rank ||
+        !ops.accepts(obj, e.shape)) {
+        problem("checkpoint has " + describe(e) + ", object has " + dtype_name(ops.type) + " " +
+                ops.shape_of(obj).to_string());
+        return true;
+    }
+    if (!reading()) return true;
+    if (direct_) {
+        if (ops.shape_of(obj) != e.shape) ops.resize(obj, e.shape);
+        read_tensor(plan_.source, e, obj, ops);
+        return true;
+    }
+    if (!ops.bools && plan_.in_place) {
+        stage(std::make_unique<read_step>(plan_.source, e, obj, ops));
+        return true;
+    }
+    if (!ops.new_box) return false;
+    // A block of a page or more is staged in a box that reuses the storage a previous restore
+    // swapped out of this object, when it has the shape (see spare_storage).
+    if (e.length >= spare_min_bytes) {
+        const std::size_t slot = plan_.boxed;
+        std::unique_ptr<spare_storage::item> box = plan_.spares ? plan_.spares->take(slot, ops.tag) : nullptr;
+        if (box && ops.shape_of(ops.value(*box)) != e.shape) box.reset();  // freed before we allocate
+        try {
+            if (!box) {
+                box.reset(ops.new_box());
+                if (ops.shape_of(ops.value(*box)) != e.shape) {
+                    ops.resize(ops.value(*box), e.shape);
+                    advise_fresh_buffer(ops.data(ops.value(*box)), to_size(e.length));  // filled next
+                }
+            }
+        } catch (const std::bad_alloc&) {
+            out_of_memory(e);
+        }
+        if (ops.shape_of(ops.value(*box)) == e.shape) {
+            read_tensor(plan_.source, e, ops.value(*box), ops);
+            ++plan_.boxed;
+            stage(std::make_unique<boxed_step>(obj, ops, std::move(box), plan_.swapped_out, slot));
+            return true;
+        }
+    }
+    std::unique_ptr<spare_storage::item> value;
+    try {
+        value.reset(ops.new_box());
+        if (ops.shape_of(ops.value(*value)) != e.shape) ops.resize(ops.value(*value), e.shape);
+    } catch (const std::bad_alloc&) {
+        out_of_memory(e);
+    }
+    if (ops.shape_of(ops.value(*value)) == e.shape) {
+        read_tensor(plan_.source, e, ops.value(*value), ops);
+        stage(std::make_unique<staged_step>(obj, ops, std::move(value)));
+        return true;
+    }
+    return false;
+}
+
+}  // namespace ckpt::detail
+#endif  // CKPT_HEADER_DEFINITIONS

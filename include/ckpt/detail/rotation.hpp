@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include <ckpt/detail/config.hpp>
 #include <ckpt/checkpoint_record.hpp>
 #include <ckpt/policy.hpp>
 
@@ -56,14 +57,7 @@ public:
     }
 
     /// Which records (oldest first) are kept.
-    std::vector<bool> kept(const std::vector<checkpoint_record>& rs) const {
-        std::vector<bool> keep(rs.size(), mark_.empty());
-        for (const auto& mark : mark_) mark(rs, keep);
-        for (std::size_t i = 0; i < rs.size(); ++i)
-            if (rs[i].preserved) keep[i] = true;
-        if (!rs.empty()) keep.back() = true;
-        return keep;
-    }
+    std::vector<bool> kept(const std::vector<checkpoint_record>& rs) const;
 
 private:
     std::vector<std::function<void(const std::vector<checkpoint_record>&, std::vector<bool>&)>> mark_;
@@ -76,21 +70,43 @@ struct save_schedule {
     std::optional<std::int64_t> every_steps;
     std::optional<std::chrono::nanoseconds> every_time;
 
-    void set(const save_every_n_steps& p) {
-        p.check();
-        every_steps = p.n;
-    }
+    void set(const save_every_n_steps& p);
     void set(const save_every& p) { every_time = p.interval; }
 
     bool is_due(std::int64_t step, bool force, const checkpoint_record* last,
-                std::chrono::system_clock::time_point opened) const {
-        if (last && last->step && *last->step == step) return false;
-        if (force || (!every_steps && !every_time)) return true;
-        const std::int64_t last_step = last ? last->step.value_or(INT64_MIN / 2) : 0;
-        if (every_steps && step - last_step >= *every_steps) return true;
-        const auto since = last ? last->wall_time : opened;
-        return every_time && std::chrono::system_clock::now() - since >= *every_time;
-    }
+                std::chrono::system_clock::time_point opened) const;
 };
 
 }  // namespace ckpt::detail
+
+// Out-of-line definitions: inline in the header-only build, compiled once in ckpt::ckpt_compiled
+// in the compiled mode (see ckpt/detail/config.hpp).
+#if CKPT_HEADER_DEFINITIONS
+namespace ckpt::detail {
+
+CKPT_INLINE std::vector<bool> retention_set::kept(const std::vector<checkpoint_record>& rs) const {
+    std::vector<bool> keep(rs.size(), mark_.empty());
+    for (const auto& mark : mark_) mark(rs, keep);
+    for (std::size_t i = 0; i < rs.size(); ++i)
+        if (rs[i].preserved) keep[i] = true;
+    if (!rs.empty()) keep.back() = true;
+    return keep;
+}
+
+CKPT_INLINE void save_schedule::set(const save_every_n_steps& p) {
+    p.check();
+    every_steps = p.n;
+}
+
+CKPT_INLINE bool save_schedule::is_due(std::int64_t step, bool force, const checkpoint_record* last,
+                                       std::chrono::system_clock::time_point opened) const {
+    if (last && last->step && *last->step == step) return false;
+    if (force || (!every_steps && !every_time)) return true;
+    const std::int64_t last_step = last ? last->step.value_or(INT64_MIN / 2) : 0;
+    if (every_steps && step - last_step >= *every_steps) return true;
+    const auto since = last ? last->wall_time : opened;
+    return every_time && std::chrono::system_clock::now() - since >= *every_time;
+}
+
+}  // namespace ckpt::detail
+#endif  // CKPT_HEADER_DEFINITIONS

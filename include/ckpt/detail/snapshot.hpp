@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include <ckpt/detail/config.hpp>
 #include <ckpt/format/writer.hpp>
 
 namespace ckpt::detail {
@@ -24,33 +25,14 @@ namespace ckpt::detail {
 class snapshot {
 public:
     /// Empties the snapshot for a save to `file` (named in errors).
-    void clear(const std::filesystem::path& file) {
-        file_ = file;
-        records_.clear();
-        paths_.clear();
-        size_ = 0;
-    }
+    void clear(const std::filesystem::path& file);
 
     void block(std::string_view path, entry_kind kind, dtype type, const shape& dims, bool column_major,
-               const void* data, std::size_t size) {
-        // Refused here, on the caller's thread, before a file is created.
-        check_writable_entry(path, kind, type, dims, size, records_.size(), file_);
-        records_.push_back({paths_.size(), path.size(), kind, type, column_major, dims, size_, size});
-        paths_.append(path);
-        reserve(size_ + size);
-        if (size) std::memcpy(bytes_.get() + size_, data, size);
-        size_ += size;
-    }
+               const void* data, std::size_t size);
 
     /// Writes the snapshot as a checkpoint file; runs on the background thread.
     void write(const std::filesystem::path& file, const save_options& options, std::uint64_t counter,
-               std::chrono::system_clock::time_point when) const {
-        file_writer writer(file);
-        for (const auto& r : records_)
-            writer.block(std::string_view(paths_).substr(r.path_offset, r.path_length), r.kind, r.type, r.dims,
-                         r.column_major, bytes_.get() + r.offset, r.length);
-        writer.finish(options, counter, when);
-    }
+               std::chrono::system_clock::time_point when) const;
 
     std::size_t bytes() const noexcept { return size_; }
 
@@ -66,14 +48,7 @@ private:
 
     // Grows without zero-filling (new char[] leaves bytes uninitialised: every byte is copied
     // into before it is read); once grown, later saves of the same state allocate nothing.
-    void reserve(std::size_t needed) {
-        if (needed <= capacity_) return;
-        const std::size_t capacity = std::max(needed, capacity_ + capacity_ / 2);
-        std::unique_ptr<char[]> grown(new char[capacity]);
-        if (size_) std::memcpy(grown.get(), bytes_.get(), size_);
-        bytes_ = std::move(grown);
-        capacity_ = capacity;
-    }
+    void reserve(std::size_t needed);
 
     std::filesystem::path file_;
     std::vector<record> records_;
@@ -83,3 +58,47 @@ private:
 };
 
 }  // namespace ckpt::detail
+
+// Out-of-line definitions: inline in the header-only build, compiled once in ckpt::ckpt_compiled
+// in the compiled mode (see ckpt/detail/config.hpp).
+#if CKPT_HEADER_DEFINITIONS
+namespace ckpt::detail {
+
+CKPT_INLINE void snapshot::clear(const std::filesystem::path& file) {
+    file_ = file;
+    records_.clear();
+    paths_.clear();
+    size_ = 0;
+}
+
+CKPT_INLINE void snapshot::block(std::string_view path, entry_kind kind, dtype type, const shape& dims,
+                                 bool column_major, const void* data, std::size_t size) {
+    // Refused here, on the caller's thread, before a file is created.
+    check_writable_entry(path, kind, type, dims, size, records_.size(), file_);
+    records_.push_back({paths_.size(), path.size(), kind, type, column_major, dims, size_, size});
+    paths_.append(path);
+    reserve(size_ + size);
+    if (size) std::memcpy(bytes_.get() + size_, data, size);
+    size_ += size;
+}
+
+CKPT_INLINE void snapshot::write(const std::filesystem::path& file, const save_options& options, std::uint64_t counter,
+                                 std::chrono::system_clock::time_point when) const {
+    file_writer writer(file);
+    for (const auto& r : records_)
+        writer.block(std::string_view(paths_).substr(r.path_offset, r.path_length), r.kind, r.type, r.dims,
+                     r.column_major, bytes_.get() + r.offset, r.length);
+    writer.finish(options, counter, when);
+}
+
+CKPT_INLINE void snapshot::reserve(std::size_t needed) {
+    if (needed <= capacity_) return;
+    const std::size_t capacity = std::max(needed, capacity_ + capacity_ / 2);
+    std::unique_ptr<char[]> grown(new char[capacity]);
+    if (size_) std::memcpy(grown.get(), bytes_.get(), size_);
+    bytes_ = std::move(grown);
+    capacity_ = capacity;
+}
+
+}  // namespace ckpt::detail
+#endif  // CKPT_HEADER_DEFINITIONS

@@ -10,12 +10,25 @@
 #include <string_view>
 #include <vector>
 
+#include <ckpt/detail/config.hpp>
 #include <ckpt/metadata.hpp>
 
 namespace ckpt::detail {
 
 /// Levenshtein distance, one row of memory.
-inline std::size_t edit_distance(std::string_view a, std::string_view b) {
+CKPT_INLINE std::size_t edit_distance(std::string_view a, std::string_view b);
+
+/// " (did you mean 'model/hidden/kernel'?)", or "" when nothing in the file is close enough.
+CKPT_INLINE std::string suggest_path(std::string_view missing, const std::vector<entry_info>& entries);
+
+}  // namespace ckpt::detail
+
+// Out-of-line definitions: inline in the header-only build, compiled once in ckpt::ckpt_compiled
+// in the compiled mode (see ckpt/detail/config.hpp).
+#if CKPT_HEADER_DEFINITIONS
+namespace ckpt::detail {
+
+CKPT_INLINE std::size_t edit_distance(std::string_view a, std::string_view b) {
     std::vector<std::size_t> row(b.size() + 1);
     for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
     for (std::size_t i = 1; i <= a.size(); ++i) {
@@ -30,8 +43,7 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
     return row[b.size()];
 }
 
-/// " (did you mean 'model/hidden/kernel'?)", or "" when nothing in the file is close enough.
-inline std::string suggest_path(std::string_view missing, const std::vector<entry_info>& entries) {
+CKPT_INLINE std::string suggest_path(std::string_view missing, const std::vector<entry_info>& entries) {
     // The longest prefix of whole parts that some entry path has.
     auto has_prefix = [&](std::string_view prefix) {
         for (const auto& e : entries)
@@ -71,3 +83,4 @@ inline std::string suggest_path(std::string_view missing, const std::vector<entr
 }
 
 }  // namespace ckpt::detail
+#endif  // CKPT_HEADER_DEFINITIONS

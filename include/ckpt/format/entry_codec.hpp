@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include <ckpt/detail/hash.hpp>
+#include <ckpt/detail/config.hpp>
 #include <ckpt/dtype.hpp>
 #include <ckpt/format/layout.hpp>
 #include <ckpt/metadata.hpp>
@@ -24,7 +24,38 @@ namespace ckpt::detail {
 
 /// Whether an entry's kind, dtype and shape agree with its block length: the rule the writer checks
 /// before a save (so no save produces a file that cannot be read) and the reader on every record.
-inline bool entry_shape_agrees(entry_kind kind, dtype type, const shape& dims, std::uint64_t length) {
+CKPT_INLINE bool entry_shape_agrees(entry_kind kind, dtype type, const shape& dims, std::uint64_t length);
+
+/// Appends one entry record; `chunk_sums` (count of them: chunk_count(length, chunk size)) follow
+/// it when the block is chunked, and `checksum` is then their hash.
+CKPT_INLINE void encode_entry_record(index_builder& out, std::string_view path, entry_kind kind, dtype type,
+                                     const shape& dims, bool column_major, std::uint64_t offset, std::uint64_t length,
+                                     std::uint64_t checksum, const std::uint64_t* chunk_sums = nullptr,
+                                     std::size_t chunks = 0);
+
+/// Reads one entry record and checks it: a valid path, known kind, dtype and flags, its block at
+/// `expected_offset` and before `blocks_end` (the index), its chunk table (appended to `chunk_sums`
+/// when the block is longer than `chunk_size`; 0 in version 1) matching its checksum, and a shape
+/// that agrees with its length. Throws corrupt_error (through `in`) naming the entry.
+CKPT_INLINE entry_info decode_entry_record(index_parser& in, std::uint64_t expected_offset, std::uint64_t blocks_end,
+                                           std::uint64_t chunk_size, std::vector<std::uint64_t>& chunk_sums);
+
+/// Appends the metadata record that ends the index.
+CKPT_INLINE void encode_metadata_record(index_builder& out, const save_options& m);
+
+/// Reads the metadata record into `m` (its metrics and strings); it must end the index.
+CKPT_INLINE void decode_metadata_record(index_parser& in, ckpt::metadata& m);
+
+}  // namespace ckpt::detail
+
+// Out-of-line definitions: inline in the header-only build, compiled once in ckpt::ckpt_compiled
+// in the compiled mode (see ckpt/detail/config.hpp).
+#if CKPT_HEADER_DEFINITIONS
+#include <ckpt/detail/hash.hpp>  // XXH3, needed by the definitions only
+
+namespace ckpt::detail {
+
+CKPT_INLINE bool entry_shape_agrees(entry_kind kind, dtype type, const shape& dims, std::uint64_t length) {
     const bool bytes = type == dtype::bytes;
     switch (kind) {
         case entry_kind::tensor: {
@@ -45,12 +76,9 @@ inline bool entry_shape_agrees(entry_kind kind, dtype type, const shape& dims, s
     return false;
 }
 
-/// Appends one entry record; `chunk_sums` (count of them: chunk_count(length, chunk size)) follow
-/// it when the block is chunked, and `checksum` is then their hash.
-inline void encode_entry_record(index_builder& out, std::string_view path, entry_kind kind, dtype type,
-                                const shape& dims, bool column_major, std::uint64_t offset, std::uint64_t length,
-                                std::uint64_t checksum, const std::uint64_t* chunk_sums = nullptr,
-                                std::size_t chunks = 0) {
+CKPT_INLINE void encode_entry_record(index_builder& out, std::string_view path, entry_kind kind, dtype type,
+                                     const shape& dims, bool column_major, std::uint64_t offset, std::uint64_t length,
+                                     std::uint64_t checksum, const std::uint64_t* chunk_sums, std::size_t chunks) {
     out.text(path);
     out.u8(static_cast<std::uint8_t>(kind));
     out.u8(static_cast<std::uint8_t>(type));
@@ -63,12 +91,8 @@ inline void encode_entry_record(index_builder& out, std::string_view path, entry
     if (chunks) out.append(chunk_sums, chunks * sizeof(std::uint64_t));
 }
 
-/// Reads one entry record and checks it: a valid path, known kind, dtype and flags, its block at
-/// `expected_offset` and before `blocks_end` (the index), its chunk table (appended to `chunk_sums`
-/// when the block is longer than `chunk_size`; 0 in version 1) matching its checksum, and a shape
-/// that agrees with its length. Throws corrupt_error (through `in`) naming the entry.
-inline entry_info decode_entry_record(index_parser& in, std::uint64_t expected_offset, std::uint64_t blocks_end,
-                                      std::uint64_t chunk_size, std::vector<std::uint64_t>& chunk_sums) {
+CKPT_INLINE entry_info decode_entry_record(index_parser& in, std::uint64_t expected_offset, std::uint64_t blocks_end,
+                                           std::uint64_t chunk_size, std::vector<std::uint64_t>& chunk_sums) {
     entry_info e;
     e.path = in.text("entry path");
     if (!is_valid_entry_path(e.path)) in.fail("invalid entry path '" + e.path + "'");
@@ -105,8 +129,7 @@ inline entry_info decode_entry_record(index_parser& in, std::uint64_t expected_o
     return e;
 }
 
-/// Appends the metadata record that ends the index.
-inline void encode_metadata_record(index_builder& out, const save_options& m) {
+CKPT_INLINE void encode_metadata_record(index_builder& out, const save_options& m) {
     out.u32(static_cast<std::uint32_t>(m.metrics.size()));
     for (const auto& [name, value] : m.metrics) {
         out.text(name);
@@ -119,8 +142,7 @@ inline void encode_metadata_record(index_builder& out, const save_options& m) {
     }
 }
 
-/// Reads the metadata record into `m` (its metrics and strings); it must end the index.
-inline void decode_metadata_record(index_parser& in, ckpt::metadata& m) {
+CKPT_INLINE void decode_metadata_record(index_parser& in, ckpt::metadata& m) {
     for (auto n = in.u32(); n > 0; --n) {
         auto name = in.text("metric name");
         m.metrics[std::move(name)] = in.f64();
@@ -133,3 +155,4 @@ inline void decode_metadata_record(index_parser& in, ckpt::metadata& m) {
 }
 
 }  // namespace ckpt::detail
+#endif  // CKPT_HEADER_DEFINITIONS

@@ -19,7 +19,7 @@
 #include <string_view>
 #include <vector>
 
-#include <ckpt/detail/hash.hpp>
+#include <ckpt/detail/config.hpp>
 #include <ckpt/error.hpp>
 #include <ckpt/metadata.hpp>
 
@@ -82,7 +82,68 @@ T get(const char* at) noexcept {
     return v;
 }
 
-inline void encode_header(const file_header& h, char (&out)[header_size]) noexcept {
+CKPT_INLINE void encode_header(const file_header& h, char (&out)[header_size]) noexcept;
+
+/// Checks what can be checked from the header alone; `actual_size` is the file's size on disk.
+CKPT_INLINE file_header decode_header(const char (&in)[header_size], std::uint64_t actual_size,
+                                      const std::filesystem::path& file);
+
+/// Appends the fields of an index in order (the records: entry_codec.hpp); the matching reader is index_parser.
+class index_builder {
+public:
+    void u8(std::uint8_t v) { bytes_.push_back(static_cast<char>(v)); }
+    void u32(std::uint32_t v) { append(&v, 4); }
+    void u64(std::uint64_t v) { append(&v, 8); }
+    void f64(double v) { append(&v, 8); }
+    void text(std::string_view s);
+    void append(const void* p, std::size_t n) { bytes_.append(static_cast<const char*>(p), n); }
+
+    const std::string& bytes() const noexcept { return bytes_; }
+    void clear() noexcept { bytes_.clear(); }
+
+private:
+    std::string bytes_;
+};
+
+/// Reads an index, checking every length against the bytes that remain.
+class index_parser {
+public:
+    index_parser(std::string_view bytes, const std::filesystem::path& file) : in_(bytes), file_(file) {}
+
+    std::uint8_t u8() { return take<std::uint8_t>(); }
+    std::uint32_t u32() { return take<std::uint32_t>(); }
+    std::uint64_t u64() { return take<std::uint64_t>(); }
+    double f64() { return take<double>(); }
+    std::string text(const char* what);
+    std::size_t remaining() const noexcept { return in_.size(); }
+    [[noreturn]] void fail(const std::string& what) const { throw corrupt_error("index: " + what, file_); }
+
+private:
+    template <class T>
+    T take() {
+        if (in_.size() < sizeof(T)) fail("ends in the middle of a record");
+        T v = get<T>(in_.data());
+        in_.remove_prefix(sizeof(T));
+        return v;
+    }
+    std::string_view in_;
+    const std::filesystem::path& file_;
+};
+
+/// Entry paths are '/'-separated segments, none empty, "." or "..", with no NUL: they name entries
+/// and may become file names in exports, so they can never point anywhere else.
+CKPT_INLINE bool is_valid_entry_path(std::string_view p) noexcept;
+
+}  // namespace ckpt::detail
+
+// Out-of-line definitions: inline in the header-only build, compiled once in ckpt::ckpt_compiled
+// in the compiled mode (see ckpt/detail/config.hpp).
+#if CKPT_HEADER_DEFINITIONS
+#include <ckpt/detail/hash.hpp>  // XXH3, needed by the definitions only
+
+namespace ckpt::detail {
+
+CKPT_INLINE void encode_header(const file_header& h, char (&out)[header_size]) noexcept {
     std::memset(out, 0, header_size);
     std::memcpy(out, file_magic, 8);
     put<std::uint32_t>(out + 8, h.version);  // a version 1 header re-encoded stays version 1
@@ -99,9 +160,8 @@ inline void encode_header(const file_header& h, char (&out)[header_size]) noexce
     put(out + 120, hash64(out, 120));
 }
 
-/// Checks what can be checked from the header alone; `actual_size` is the file's size on disk.
-inline file_header decode_header(const char (&in)[header_size], std::uint64_t actual_size,
-                                 const std::filesystem::path& file) {
+CKPT_INLINE file_header decode_header(const char (&in)[header_size], std::uint64_t actual_size,
+                                      const std::filesystem::path& file) {
     check_file_magic(in, file);
     if (get<std::uint64_t>(in + 120) != hash64(in, 120) && checksums_enforced)
         throw corrupt_error("header checksum mismatch", file);
@@ -140,60 +200,20 @@ inline file_header decode_header(const char (&in)[header_size], std::uint64_t ac
     return h;
 }
 
-/// Appends the fields of an index in order (the records: entry_codec.hpp); the matching reader is index_parser.
-class index_builder {
-public:
-    void u8(std::uint8_t v) { bytes_.push_back(static_cast<char>(v)); }
-    void u32(std::uint32_t v) { append(&v, 4); }
-    void u64(std::uint64_t v) { append(&v, 8); }
-    void f64(double v) { append(&v, 8); }
-    void text(std::string_view s) {
-        u32(static_cast<std::uint32_t>(s.size()));
-        append(s.data(), s.size());
-    }
-    void append(const void* p, std::size_t n) { bytes_.append(static_cast<const char*>(p), n); }
+CKPT_INLINE void index_builder::text(std::string_view s) {
+    u32(static_cast<std::uint32_t>(s.size()));
+    append(s.data(), s.size());
+}
 
-    const std::string& bytes() const noexcept { return bytes_; }
-    void clear() noexcept { bytes_.clear(); }
+CKPT_INLINE std::string index_parser::text(const char* what) {
+    const auto n = u32();
+    if (n > in_.size()) fail(std::string(what) + " length runs past the end of the index");
+    std::string s(in_.substr(0, n));
+    in_.remove_prefix(n);
+    return s;
+}
 
-private:
-    std::string bytes_;
-};
-
-/// Reads an index, checking every length against the bytes that remain.
-class index_parser {
-public:
-    index_parser(std::string_view bytes, const std::filesystem::path& file) : in_(bytes), file_(file) {}
-
-    std::uint8_t u8() { return take<std::uint8_t>(); }
-    std::uint32_t u32() { return take<std::uint32_t>(); }
-    std::uint64_t u64() { return take<std::uint64_t>(); }
-    double f64() { return take<double>(); }
-    std::string text(const char* what) {
-        const auto n = u32();
-        if (n > in_.size()) fail(std::string(what) + " length runs past the end of the index");
-        std::string s(in_.substr(0, n));
-        in_.remove_prefix(n);
-        return s;
-    }
-    std::size_t remaining() const noexcept { return in_.size(); }
-    [[noreturn]] void fail(const std::string& what) const { throw corrupt_error("index: " + what, file_); }
-
-private:
-    template <class T>
-    T take() {
-        if (in_.size() < sizeof(T)) fail("ends in the middle of a record");
-        T v = get<T>(in_.data());
-        in_.remove_prefix(sizeof(T));
-        return v;
-    }
-    std::string_view in_;
-    const std::filesystem::path& file_;
-};
-
-/// Entry paths are '/'-separated segments, none empty, "." or "..", with no NUL: they name entries
-/// and may become file names in exports, so they can never point anywhere else.
-inline bool is_valid_entry_path(std::string_view p) noexcept {
+CKPT_INLINE bool is_valid_entry_path(std::string_view p) noexcept {
     if (p.empty() || p.size() > max_path_length) return false;
     std::size_t segment_start = 0;
     for (std::size_t i = 0; i <= p.size(); ++i) {
@@ -209,3 +229,4 @@ inline bool is_valid_entry_path(std::string_view p) noexcept {
 }
 
 }  // namespace ckpt::detail
+#endif  // CKPT_HEADER_DEFINITIONS

@@ -15,7 +15,7 @@
 
 #include <fcntl.h>
 
-#include <ckpt/detail/hash.hpp>
+#include <ckpt/detail/config.hpp>
 #include <ckpt/format/entry_codec.hpp>
 #include <ckpt/format/layout.hpp>
 #include <ckpt/io/file.hpp>
@@ -25,8 +25,74 @@ namespace ckpt::detail {
 /// Why the reader would refuse this entry (decode_entry_record, entry_codec.hpp), or "" when it
 /// reads back. Every save checks each entry with it before the file gets its final name, so a save
 /// either produces a file that restores or throws -- never a checkpoint that can never be read.
-inline std::string unreadable_entry(std::string_view path, entry_kind kind, dtype type, const shape& dims,
-                                    std::size_t size) {
+CKPT_INLINE std::string unreadable_entry(std::string_view path, entry_kind kind, dtype type, const shape& dims,
+                                         std::size_t size);
+
+/// Throws ckpt::error naming the entry when the reader would refuse it (see unreadable_entry);
+/// `entries_before` counts the entries already in the file. Runs for every block, so the common
+/// case is a few comparisons: the walker builds paths from validated track names, identifiers,
+/// indices and escaped map keys, so their length is the only rule of is_valid_entry_path a path
+/// can break (a long key), and the full scan runs only in debug builds and on the way to an error.
+CKPT_INLINE void check_writable_entry(std::string_view path, entry_kind kind, dtype type, const shape& dims,
+                                      std::size_t size, std::uint64_t entries_before,
+                                      const std::filesystem::path& file);
+
+/// The same for the metadata: each name, key and value is stored with a 32-bit length.
+CKPT_INLINE void check_writable_metadata(const save_options& options, const std::filesystem::path& file);
+
+class file_writer {
+public:
+    static constexpr std::size_t buffer_size = std::size_t{1} << 20;
+    // Blocks this large skip the buffer: one copy less, and the kernel gets a big write.
+    static constexpr std::size_t direct_threshold = std::size_t{256} << 10;
+
+    /// `chunk_size`: a power of two in [min_chunk_size, max_chunk_size]; other than the default only in tests.
+    explicit file_writer(const std::filesystem::path& final_path, std::uint64_t chunk_size = default_chunk_size);
+
+    /// Appends one entry's block; `data` need only live for the duration of the call.
+    void block(std::string_view path, entry_kind kind, dtype type, const shape& dims, bool column_major,
+               const void* data, std::size_t size);
+
+    /// Writes the index and header, fsyncs and renames into place (see atomic_file::commit for `replace`).
+    void finish(const save_options& options, std::uint64_t save_counter, std::chrono::system_clock::time_point when,
+                bool replace = true);
+
+    /// Writes out what is buffered and asks the kernel to start writing the file's pages to disk
+    /// without waiting (Linux: sync_file_range), so that work done before finish() overlaps the
+    /// disk writes that finish()'s fsync would otherwise wait for alone. Only a hint: a failure of
+    /// the request is ignored, as the fsync reports any error of the writes themselves.
+    void start_writeback();
+
+    const std::filesystem::path& final_path() const noexcept { return file_.final_path(); }
+    /// The checksum the index records for the last block(): `w.block(...); manifest.sum = w.last_checksum();`
+    std::uint64_t last_checksum() const noexcept { return last_checksum_; }
+
+private:
+    void pad_to_alignment();
+    void append(const void* data, std::size_t size);
+    void flush();
+
+    atomic_file file_;
+    std::uint64_t chunk_size_;
+    std::vector<std::uint64_t> sums_;
+    std::vector<char> buffer_;
+    std::uint64_t position_ = 0;
+    std::uint64_t entries_ = 0;
+    std::uint64_t last_checksum_ = 0;
+    index_builder index_;
+};
+
+}  // namespace ckpt::detail
+
+// Out-of-line definitions: inline in the header-only build, compiled once in ckpt::ckpt_compiled
+// in the compiled mode (see ckpt/detail/config.hpp).
+#if CKPT_HEADER_DEFINITIONS
+#include <ckpt/detail/hash.hpp>  // XXH3, needed by the definitions only
+
+namespace ckpt::detail {
+
+CKPT_INLINE std::string unreadable_entry(std::string_view path, entry_kind kind, dtype type, const shape& dims,
+                                         std::size_t size) {
     if (path.size() > max_path_length)
         return "the entry path is " + std::to_string(path.size()) + " bytes, longer than the format's limit of " +
                std::to_string(max_path_length) + " (a long map key or track name?)";
@@ -41,13 +107,9 @@ inline std::string unreadable_entry(std::string_view path, entry_kind kind, dtyp
     return {};
 }
 
-/// Throws ckpt::error naming the entry when the reader would refuse it (see unreadable_entry);
-/// `entries_before` counts the entries already in the file. Runs for every block, so the common
-/// case is a few comparisons: the walker builds paths from validated track names, identifiers,
-/// indices and escaped map keys, so their length is the only rule of is_valid_entry_path a path
-/// can break (a long key), and the full scan runs only in debug builds and on the way to an error.
-inline void check_writable_entry(std::string_view path, entry_kind kind, dtype type, const shape& dims,
-                                 std::size_t size, std::uint64_t entries_before, const std::filesystem::path& file) {
+CKPT_INLINE void check_writable_entry(std::string_view path, entry_kind kind, dtype type, const shape& dims,
+                                      std::size_t size, std::uint64_t entries_before,
+                                      const std::filesystem::path& file) {
     bool ok = !path.empty() && path.size() <= max_path_length && dims.rank() <= shape::max_rank &&
               entries_before + 1 < UINT32_MAX;
     if (ok) {
@@ -79,8 +141,7 @@ inline void check_writable_entry(std::string_view path, entry_kind kind, dtype t
         throw error("cannot save: " + why + "; nothing was written", file, std::string(path.substr(0, 200)));
 }
 
-/// The same for the metadata: each name, key and value is stored with a 32-bit length.
-inline void check_writable_metadata(const save_options& options, const std::filesystem::path& file) {
+CKPT_INLINE void check_writable_metadata(const save_options& options, const std::filesystem::path& file) {
     auto fits = [](const std::string& s) { return s.size() < UINT32_MAX; };
     bool ok = options.metrics.size() < UINT32_MAX && options.strings.size() < UINT32_MAX;
     for (const auto& m : options.metrics) ok = ok && fits(m.first);
@@ -88,118 +149,92 @@ inline void check_writable_metadata(const save_options& options, const std::file
     if (!ok) throw error("cannot save: a metric or metadata string is 4 GiB or longer; nothing was written", file);
 }
 
-class file_writer {
-public:
-    static constexpr std::size_t buffer_size = std::size_t{1} << 20;
-    // Blocks this large skip the buffer: one copy less, and the kernel gets a big write.
-    static constexpr std::size_t direct_threshold = std::size_t{256} << 10;
+CKPT_INLINE file_writer::file_writer(const std::filesystem::path& final_path, std::uint64_t chunk_size)
+    : file_(final_path), chunk_size_(chunk_size) {
+    if (!is_valid_chunk_size(chunk_size)) throw error("invalid chunk size " + std::to_string(chunk_size), final_path);
+    buffer_.reserve(buffer_size);
+    buffer_.resize(header_size, '\0');  // the header is written last, over these zeros
+    position_ = header_size;
+}
 
-    /// `chunk_size`: a power of two in [min_chunk_size, max_chunk_size]; other than the default only in tests.
-    explicit file_writer(const std::filesystem::path& final_path, std::uint64_t chunk_size = default_chunk_size)
-        : file_(final_path), chunk_size_(chunk_size) {
-        if (!is_valid_chunk_size(chunk_size))
-            throw error("invalid chunk size " + std::to_string(chunk_size), final_path);
-        buffer_.reserve(buffer_size);
-        buffer_.resize(header_size, '\0');  // the header is written last, over these zeros
-        position_ = header_size;
-    }
-
-    /// Appends one entry's block; `data` need only live for the duration of the call.
-    void block(std::string_view path, entry_kind kind, dtype type, const shape& dims, bool column_major,
-               const void* data, std::size_t size) {
-        check_writable_entry(path, kind, type, dims, size, entries_, file_.final_path());
-        pad_to_alignment();
-        const std::uint64_t chunks = chunk_count(size, chunk_size_);
-        if (chunks == 0) {
-            last_checksum_ = hash64(size ? data : "", size);
-            encode_entry_record(index_, path, kind, type, dims, column_major, position_, size, last_checksum_);
-        } else {
-            // Chunked: one hash per chunk, and the block's checksum is the hash of that table, which
-            // follows the record. The block is then written in one piece, as before version 2 (a
-            // write per chunk between the hashes was no faster here).
-            sums_.resize(static_cast<std::size_t>(chunks));
-            const auto bytes = static_cast<const char*>(data);
-            for (std::uint64_t c = 0; c < chunks; ++c) {
-                const std::uint64_t at = c * chunk_size_;
-                sums_[to_size(c)] = hash64(bytes + at, to_size(std::min(chunk_size_, size - at)));
-            }
-            last_checksum_ = hash64(sums_.data(), sums_.size() * sizeof(std::uint64_t));
-            encode_entry_record(index_, path, kind, type, dims, column_major, position_, size, last_checksum_,
-                                sums_.data(), sums_.size());
+CKPT_INLINE void file_writer::block(std::string_view path, entry_kind kind, dtype type, const shape& dims,
+                                    bool column_major, const void* data, std::size_t size) {
+    check_writable_entry(path, kind, type, dims, size, entries_, file_.final_path());
+    pad_to_alignment();
+    const std::uint64_t chunks = chunk_count(size, chunk_size_);
+    if (chunks == 0) {
+        last_checksum_ = hash64(size ? data : "", size);
+        encode_entry_record(index_, path, kind, type, dims, column_major, position_, size, last_checksum_);
+    } else {
+        // Chunked: one hash per chunk, and the block's checksum is the hash of that table, which
+        // follows the record. The block is then written in one piece, as before version 2 (a
+        // write per chunk between the hashes was no faster here).
+        sums_.resize(static_cast<std::size_t>(chunks));
+        const auto bytes = static_cast<const char*>(data);
+        for (std::uint64_t c = 0; c < chunks; ++c) {
+            const std::uint64_t at = c * chunk_size_;
+            sums_[to_size(c)] = hash64(bytes + at, to_size(std::min(chunk_size_, size - at)));
         }
-        ++entries_;
-        append(data, size);
+        last_checksum_ = hash64(sums_.data(), sums_.size() * sizeof(std::uint64_t));
+        encode_entry_record(index_, path, kind, type, dims, column_major, position_, size, last_checksum_, sums_.data(),
+                            sums_.size());
     }
+    ++entries_;
+    append(data, size);
+}
 
-    /// Writes the index and header, fsyncs and renames into place (see atomic_file::commit for `replace`).
-    void finish(const save_options& options, std::uint64_t save_counter, std::chrono::system_clock::time_point when,
-                bool replace = true) {
-        check_writable_metadata(options, file_.final_path());
-        pad_to_alignment();
-        file_header h;
-        h.index_offset = position_;
-        encode_metadata_record(index_, options);
-        const std::string& index = index_.bytes();
-        append(index.data(), index.size());
-        flush();
-        h.index_length = index.size();
-        h.index_checksum = hash64(index.data(), index.size());
-        h.file_size = position_;
-        h.entry_count = entries_;
-        h.save_counter = save_counter;
-        h.wall_time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count();
-        h.step = options.step ? *options.step : no_step;
-        h.chunk_size = chunk_size_;
-        char header[header_size];
-        encode_header(h, header);
-        pwrite_all(file_.fd(), header, header_size, 0, file_.temp_path());
-        file_.commit(replace);
-    }
+CKPT_INLINE void file_writer::finish(const save_options& options, std::uint64_t save_counter,
+                                     std::chrono::system_clock::time_point when, bool replace) {
+    check_writable_metadata(options, file_.final_path());
+    pad_to_alignment();
+    file_header h;
+    h.index_offset = position_;
+    encode_metadata_record(index_, options);
+    const std::string& index = index_.bytes();
+    append(index.data(), index.size());
+    flush();
+    h.index_length = index.size();
+    h.index_checksum = hash64(index.data(), index.size());
+    h.file_size = position_;
+    h.entry_count = entries_;
+    h.save_counter = save_counter;
+    h.wall_time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count();
+    h.step = options.step ? *options.step : no_step;
+    h.chunk_size = chunk_size_;
+    char header[header_size];
+    encode_header(h, header);
+    pwrite_all(file_.fd(), header, header_size, 0, file_.temp_path());
+    file_.commit(replace);
+}
 
-    /// Writes out what is buffered and asks the kernel to start writing the file's pages to disk
-    /// without waiting (Linux: sync_file_range), so that work done before finish() overlaps the
-    /// disk writes that finish()'s fsync would otherwise wait for alone. Only a hint: a failure of
-    /// the request is ignored, as the fsync reports any error of the writes themselves.
-    void start_writeback() {
-        flush();
+CKPT_INLINE void file_writer::start_writeback() {
+    flush();
 #if defined(__linux__)
-        (void)::sync_file_range(file_.fd(), 0, 0, SYNC_FILE_RANGE_WRITE);
+    (void)::sync_file_range(file_.fd(), 0, 0, SYNC_FILE_RANGE_WRITE);
 #endif
-    }
+}
 
-    const std::filesystem::path& final_path() const noexcept { return file_.final_path(); }
-    /// The checksum the index records for the last block(): `w.block(...); manifest.sum = w.last_checksum();`
-    std::uint64_t last_checksum() const noexcept { return last_checksum_; }
+CKPT_INLINE void file_writer::pad_to_alignment() {
+    static constexpr char zeros[block_alignment] = {};
+    const auto padding = align_up(position_) - position_;
+    if (padding) append(zeros, static_cast<std::size_t>(padding));
+}
 
-private:
-    void pad_to_alignment() {
-        static constexpr char zeros[block_alignment] = {};
-        const auto padding = align_up(position_) - position_;
-        if (padding) append(zeros, static_cast<std::size_t>(padding));
+CKPT_INLINE void file_writer::append(const void* data, std::size_t size) {
+    if (size >= direct_threshold) {
+        flush();
+        write_all(file_.fd(), data, size, file_.temp_path());
+    } else {
+        if (buffer_.size() + size > buffer_size) flush();
+        buffer_.insert(buffer_.end(), static_cast<const char*>(data), static_cast<const char*>(data) + size);
     }
-    void append(const void* data, std::size_t size) {
-        if (size >= direct_threshold) {
-            flush();
-            write_all(file_.fd(), data, size, file_.temp_path());
-        } else {
-            if (buffer_.size() + size > buffer_size) flush();
-            buffer_.insert(buffer_.end(), static_cast<const char*>(data), static_cast<const char*>(data) + size);
-        }
-        position_ += size;
-    }
-    void flush() {
-        if (!buffer_.empty()) write_all(file_.fd(), buffer_.data(), buffer_.size(), file_.temp_path());
-        buffer_.clear();
-    }
+    position_ += size;
+}
 
-    atomic_file file_;
-    std::uint64_t chunk_size_;
-    std::vector<std::uint64_t> sums_;
-    std::vector<char> buffer_;
-    std::uint64_t position_ = 0;
-    std::uint64_t entries_ = 0;
-    std::uint64_t last_checksum_ = 0;
-    index_builder index_;
-};
+CKPT_INLINE void file_writer::flush() {
+    if (!buffer_.empty()) write_all(file_.fd(), buffer_.data(), buffer_.size(), file_.temp_path());
+    buffer_.clear();
+}
 
 }  // namespace ckpt::detail
+#endif  // CKPT_HEADER_DEFINITIONS
