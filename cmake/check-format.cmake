@@ -8,7 +8,7 @@ endif()
 file(GLOB_RECURSE sources RELATIVE ${SOURCE_DIR}
      ${SOURCE_DIR}/include/*.hpp ${SOURCE_DIR}/tools/*.hpp ${SOURCE_DIR}/tools/*.cpp
      ${SOURCE_DIR}/examples/*.hpp ${SOURCE_DIR}/examples/*.cpp ${SOURCE_DIR}/tests/*.hpp ${SOURCE_DIR}/tests/*.cpp
-     ${SOURCE_DIR}/benchmarks/*.cpp)
+     ${SOURCE_DIR}/benchmarks/*.cpp ${SOURCE_DIR}/src/*.cpp)
 list(FILTER sources EXCLUDE REGEX "^tests/compile-fail/")
 execute_process(COMMAND ${CLANG_FORMAT} --dry-run --Werror ${sources} WORKING_DIRECTORY ${SOURCE_DIR}
                 RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE out)

@@ -12,6 +12,14 @@ if(TARGET ckpt_mpi)
   install(EXPORT ckptMpiTargets NAMESPACE ckpt:: DESTINATION ${ckpt_config_dir})
 endif()
 
+if(TARGET ckpt_compiled)
+  # The compiled mode's library: a separate export, loaded by ckptConfig.cmake when installed.
+  install(TARGETS ckpt_compiled EXPORT ckptCompiledTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  install(EXPORT ckptCompiledTargets NAMESPACE ckpt:: DESTINATION ${ckpt_config_dir})
+  configure_file(cmake/ckpt-compiled.pc.in ${PROJECT_BINARY_DIR}/ckpt-compiled.pc @ONLY)
+  install(FILES ${PROJECT_BINARY_DIR}/ckpt-compiled.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+endif()
+
 configure_package_config_file(cmake/ckptConfig.cmake.in ${PROJECT_BINARY_DIR}/ckptConfig.cmake
                               INSTALL_DESTINATION ${ckpt_config_dir})
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/ckptConfigVersion.cmake

@@ -1,8 +1,9 @@
 # Builds and runs tests/consumer/project against ckpt: installed (MODE=find_package, and
-# find_package_mpi / find_package_no_mpi for the MPI component), added as a
-# subdirectory (MODE=add_subdirectory), fetched from the local checkout (MODE=fetchcontent), or, for
-# other build systems, compiled by hand with the flags of `pkg-config --cflags --libs ckpt` against
-# an installed prefix (MODE=pkg_config). STANDARD is the C++ standard (17 by default).
+# find_package_mpi / find_package_no_mpi for the MPI component, find_package_compiled for the
+# compiled mode's ckpt::ckpt_compiled), added as a subdirectory (MODE=add_subdirectory), fetched
+# from the local checkout (MODE=fetchcontent), or, for other build systems, compiled by hand with
+# the flags of `pkg-config --cflags --libs ckpt` against an installed prefix (MODE=pkg_config;
+# pkg_config_compiled with ckpt-compiled.pc). STANDARD is the C++ standard (17 by default).
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
 function(run)
@@ -23,29 +24,44 @@ if(MODE STREQUAL "find_package_mpi")
   set(extra -DCONSUMER_MPI=ON)
 elseif(MODE STREQUAL "find_package_no_mpi")
   set(extra -DCONSUMER_NO_MPI=ON -DCMAKE_DISABLE_FIND_PACKAGE_MPI=ON)
+elseif(MODE STREQUAL "find_package_compiled")
+  set(extra -DCONSUMER_COMPILED=ON)
 endif()
-if(MODE MATCHES "^find_package" OR MODE STREQUAL "pkg_config")
-  # Install a fresh configuration of the sources (headers and package files only).
+if(MODE MATCHES "^(find_package|pkg_config)")
+  # Install a fresh configuration of the sources: headers and package files, and for
+  # the *_compiled modes the compiled mode's library (built first).
+  set(compiled OFF)
+  if(MODE MATCHES "_compiled$")
+    set(compiled ON)
+  endif()
   run(${CMAKE_COMMAND} -S ${CKPT_SOURCE_DIR} -B ${WORK_DIR}/ckpt-build -DCKPT_BUILD_TESTS=OFF -DCKPT_BUILD_EXAMPLES=OFF
-      -DCKPT_BUILD_TOOLS=OFF -DCKPT_INSTALL=ON -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
+      -DCKPT_BUILD_TOOLS=OFF -DCKPT_INSTALL=ON -DCKPT_BUILD_COMPILED=${compiled} -DCMAKE_CXX_COMPILER=${COMPILER}
+      -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
+  if(compiled)
+    run(${CMAKE_COMMAND} --build ${WORK_DIR}/ckpt-build)
+  endif()
   run(${CMAKE_COMMAND} --install ${WORK_DIR}/ckpt-build)
 endif()
 if(MODE MATCHES "^find_package")
   run(${CMAKE_COMMAND} -S ${CKPT_SOURCE_DIR}/tests/consumer/project -B ${WORK_DIR}/build ${args}
       -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCONSUMER_MODE=find_package ${extra})
-elseif(MODE STREQUAL "pkg_config")
+elseif(MODE MATCHES "^pkg_config")
   find_program(PKG_CONFIG NAMES pkg-config pkgconf REQUIRED)
-  file(GLOB_RECURSE pc_files ${WORK_DIR}/prefix/*/ckpt.pc)
+  set(package ckpt)
+  if(compiled)
+    set(package ckpt-compiled)
+  endif()
+  file(GLOB_RECURSE pc_files ${WORK_DIR}/prefix/*/${package}.pc)
   if(NOT pc_files)
-    message(FATAL_ERROR "the install put no ckpt.pc under ${WORK_DIR}/prefix")
+    message(FATAL_ERROR "the install put no ${package}.pc under ${WORK_DIR}/prefix")
   endif()
   list(GET pc_files 0 pc_file)
   get_filename_component(pc_dir ${pc_file} DIRECTORY)
   set(ENV{PKG_CONFIG_PATH} ${pc_dir})
-  execute_process(COMMAND ${PKG_CONFIG} --cflags --libs ckpt RESULT_VARIABLE result OUTPUT_VARIABLE flags
+  execute_process(COMMAND ${PKG_CONFIG} --cflags --libs ${package} RESULT_VARIABLE result OUTPUT_VARIABLE flags
                   ERROR_VARIABLE flags OUTPUT_STRIP_TRAILING_WHITESPACE)
   if(NOT result EQUAL 0 OR NOT flags MATCHES "-I${WORK_DIR}/prefix/include")
-    message(FATAL_ERROR "pkg-config --cflags --libs ckpt failed or lacks the prefix (${result}): ${flags}")
+    message(FATAL_ERROR "pkg-config --cflags --libs ${package} failed or lacks the prefix (${result}): ${flags}")
   endif()
   separate_arguments(flags UNIX_COMMAND "${flags}")
   file(MAKE_DIRECTORY ${WORK_DIR}/build)
@@ -55,7 +71,7 @@ else()
   run(${CMAKE_COMMAND} -S ${CKPT_SOURCE_DIR}/tests/consumer/project -B ${WORK_DIR}/build ${args}
       -DCONSUMER_MODE=${MODE} -DCKPT_DIR=${CKPT_SOURCE_DIR})
 endif()
-if(NOT MODE STREQUAL "pkg_config")
+if(NOT MODE MATCHES "^pkg_config")
   run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 endif()
 execute_process(COMMAND ${program} WORKING_DIRECTORY ${WORK_DIR} RESULT_VARIABLE result OUTPUT_VARIABLE out)
