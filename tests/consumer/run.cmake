@@ -1,9 +1,9 @@
 # Builds and runs tests/consumer/project against ckpt: installed (MODE=find_package, and
 # find_package_mpi / find_package_no_mpi for the MPI component, find_package_compiled for the
-# compiled mode's ckpt::ckpt_compiled), added as a subdirectory (MODE=add_subdirectory), fetched
-# from the local checkout (MODE=fetchcontent), or, for other build systems, compiled by hand with
-# the flags of `pkg-config --cflags --libs ckpt` against an installed prefix (MODE=pkg_config;
-# pkg_config_compiled with ckpt-compiled.pc). STANDARD is the C++ standard (17 by default).
+# compiled mode's ckpt::ckpt_compiled, and ckpt-compiled.pc), added as a subdirectory
+# (MODE=add_subdirectory), fetched from the local checkout (MODE=fetchcontent), or, for other build
+# systems, compiled by hand with the flags of `pkg-config --cflags --libs ckpt` against an installed
+# prefix (MODE=pkg_config). STANDARD is the C++ standard (17 by default).
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
 function(run)
@@ -15,42 +15,9 @@ endfunction()
 if(NOT STANDARD)
   set(STANDARD 17)
 endif()
-set(args -DCMAKE_CXX_COMPILER=${COMPILER} -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_STANDARD=${STANDARD})
-set(program ${WORK_DIR}/build/consumer)
-# find_package_mpi: with `COMPONENTS mpi`, the MPI program built and run on 2 ranks;
-# find_package_no_mpi: MPI not found on the consumer's side, ckpt::ckpt alone.
-set(extra)
-if(MODE STREQUAL "find_package_mpi")
-  set(extra -DCONSUMER_MPI=ON)
-elseif(MODE STREQUAL "find_package_no_mpi")
-  set(extra -DCONSUMER_NO_MPI=ON -DCMAKE_DISABLE_FIND_PACKAGE_MPI=ON)
-elseif(MODE STREQUAL "find_package_compiled")
-  set(extra -DCONSUMER_COMPILED=ON)
-endif()
-if(MODE MATCHES "^(find_package|pkg_config)")
-  # Install a fresh configuration of the sources: headers and package files, and for
-  # the *_compiled modes the compiled mode's library (built first).
-  set(compiled OFF)
-  if(MODE MATCHES "_compiled$")
-    set(compiled ON)
-  endif()
-  run(${CMAKE_COMMAND} -S ${CKPT_SOURCE_DIR} -B ${WORK_DIR}/ckpt-build -DCKPT_BUILD_TESTS=OFF -DCKPT_BUILD_EXAMPLES=OFF
-      -DCKPT_BUILD_TOOLS=OFF -DCKPT_INSTALL=ON -DCKPT_BUILD_COMPILED=${compiled} -DCMAKE_CXX_COMPILER=${COMPILER}
-      -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
-  if(compiled)
-    run(${CMAKE_COMMAND} --build ${WORK_DIR}/ckpt-build)
-  endif()
-  run(${CMAKE_COMMAND} --install ${WORK_DIR}/ckpt-build)
-endif()
-if(MODE MATCHES "^find_package")
-  run(${CMAKE_COMMAND} -S ${CKPT_SOURCE_DIR}/tests/consumer/project -B ${WORK_DIR}/build ${args}
-      -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCONSUMER_MODE=find_package ${extra})
-elseif(MODE MATCHES "^pkg_config")
+# Compiles the consumer by hand with the flags of `pkg-config --cflags --libs <package>` from the prefix.
+function(build_with_pkg_config package program)
   find_program(PKG_CONFIG NAMES pkg-config pkgconf REQUIRED)
-  set(package ckpt)
-  if(compiled)
-    set(package ckpt-compiled)
-  endif()
   file(GLOB_RECURSE pc_files ${WORK_DIR}/prefix/*/${package}.pc)
   if(NOT pc_files)
     message(FATAL_ERROR "the install put no ${package}.pc under ${WORK_DIR}/prefix")
@@ -67,18 +34,59 @@ elseif(MODE MATCHES "^pkg_config")
   file(MAKE_DIRECTORY ${WORK_DIR}/build)
   run(${COMPILER} -std=c++${STANDARD} -O1 -Wall -Wextra -Werror ${CKPT_SOURCE_DIR}/tests/consumer/project/main.cpp
       -o ${program} ${flags})
+endfunction()
+set(args -DCMAKE_CXX_COMPILER=${COMPILER} -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_STANDARD=${STANDARD})
+set(program ${WORK_DIR}/build/consumer)
+# find_package_mpi: with `COMPONENTS mpi`, the MPI program built and run on 2 ranks;
+# find_package_no_mpi: MPI not found on the consumer's side, ckpt::ckpt alone.
+set(extra)
+if(MODE STREQUAL "find_package_mpi")
+  set(extra -DCONSUMER_MPI=ON)
+elseif(MODE STREQUAL "find_package_no_mpi")
+  set(extra -DCONSUMER_NO_MPI=ON -DCMAKE_DISABLE_FIND_PACKAGE_MPI=ON)
+elseif(MODE STREQUAL "find_package_compiled")
+  set(extra -DCONSUMER_COMPILED=ON)
+endif()
+if(MODE MATCHES "^find_package" OR MODE STREQUAL "pkg_config")
+  # Install a fresh configuration of the sources: headers and package files, and for
+  # find_package_compiled the compiled mode's library (built first).
+  set(compiled OFF)
+  if(MODE STREQUAL "find_package_compiled")
+    set(compiled ON)
+  endif()
+  run(${CMAKE_COMMAND} -S ${CKPT_SOURCE_DIR} -B ${WORK_DIR}/ckpt-build -DCKPT_BUILD_TESTS=OFF -DCKPT_BUILD_EXAMPLES=OFF
+      -DCKPT_BUILD_TOOLS=OFF -DCKPT_INSTALL=ON -DCKPT_BUILD_COMPILED=${compiled} -DCMAKE_CXX_COMPILER=${COMPILER}
+      -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
+  if(compiled)
+    run(${CMAKE_COMMAND} --build ${WORK_DIR}/ckpt-build)
+  endif()
+  run(${CMAKE_COMMAND} --install ${WORK_DIR}/ckpt-build)
+endif()
+if(MODE MATCHES "^find_package")
+  run(${CMAKE_COMMAND} -S ${CKPT_SOURCE_DIR}/tests/consumer/project -B ${WORK_DIR}/build ${args}
+      -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCONSUMER_MODE=find_package ${extra})
+elseif(MODE STREQUAL "pkg_config")
+  build_with_pkg_config(ckpt ${program})
 else()
   run(${CMAKE_COMMAND} -S ${CKPT_SOURCE_DIR}/tests/consumer/project -B ${WORK_DIR}/build ${args}
       -DCONSUMER_MODE=${MODE} -DCKPT_DIR=${CKPT_SOURCE_DIR})
 endif()
-if(NOT MODE MATCHES "^pkg_config")
+if(NOT MODE STREQUAL "pkg_config")
   run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 endif()
-execute_process(COMMAND ${program} WORKING_DIRECTORY ${WORK_DIR} RESULT_VARIABLE result OUTPUT_VARIABLE out)
-if(NOT result EQUAL 0 OR NOT out MATCHES "restored step 42")
-  message(FATAL_ERROR "the consumer failed (${result}): ${out}")
+set(programs ${program})
+if(MODE STREQUAL "find_package_compiled")
+  # The same installed library for other build systems: ckpt-compiled.pc.
+  build_with_pkg_config(ckpt-compiled ${program}_pkg_config)
+  list(APPEND programs ${program}_pkg_config)
 endif()
-message(STATUS "${MODE}, C++${STANDARD}: ${out}")
+foreach(p IN LISTS programs)
+  execute_process(COMMAND ${p} WORKING_DIRECTORY ${WORK_DIR} RESULT_VARIABLE result OUTPUT_VARIABLE out)
+  if(NOT result EQUAL 0 OR NOT out MATCHES "restored step 42")
+    message(FATAL_ERROR "the consumer ${p} failed (${result}): ${out}")
+  endif()
+  message(STATUS "${MODE}, C++${STANDARD}, ${p}: ${out}")
+endforeach()
 if(MODE STREQUAL "find_package_mpi")
   execute_process(COMMAND ${MPIEXEC} --oversubscribe -np 2 ${WORK_DIR}/build/consumer_mpi WORKING_DIRECTORY ${WORK_DIR}
                   RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE err)
