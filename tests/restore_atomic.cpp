@@ -630,3 +630,146 @@ TEST_CASE("a staged restore of tensors of several MiB restores exact values, and
     CHECK(big2 == big);
     CHECK(wide2 == wide);
 }
+
+namespace {
+
+// What restoring `file` into objects of the saved shapes throws, and whether they stayed as they were.
+struct parallel_failure {
+    std::string what, entry;
+    fs::path file;
+    bool unchanged = false;
+};
+parallel_failure restore_failure(const fs::path& file, ckpt::restore_mode mode, std::size_t count, Eigen::Index rows,
+                                 Eigen::Index long_rows) {
+    std::vector<Eigen::MatrixXf> ws(count, Eigen::MatrixXf::Constant(rows, 1, 2.0f));
+    Eigen::VectorXd long_one = Eigen::VectorXd::Constant(long_rows, 3.0);
+    Eigen::Matrix<bool, Eigen::Dynamic, 1> mask = Eigen::Matrix<bool, Eigen::Dynamic, 1>::Constant(8192, false);
+    std::int64_t step = 1;
+    std::vector<const float*> storage;
+    for (const auto& w : ws) storage.push_back(w.data());
+    const double* const long_storage = long_one.data();
+    ckpt::checkpoint ck{ckpt::track("w", ws), ckpt::track("long", long_one), ckpt::track("mask", mask),
+                        ckpt::track("step", step)};
+    parallel_failure out;
+    try {
+        ck.restore(file, mode);
+        return out;
+    } catch (const ckpt::corrupt_error& e) {
+        out = {e.what(), e.entry(), e.file(), true};
+    }
+    for (std::size_t i = 0; i < count; ++i)
+        out.unchanged = out.unchanged && ws[i].data() == storage[i] && (ws[i].array() == 2.0f).all();
+    out.unchanged =
+        out.unchanged && long_one.data() == long_storage && (long_one.array() == 3.0).all() && !mask.any() && step == 1;
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("a restore read on several threads throws what a read in order throws, and changes nothing", "[restore]") {
+    // 40 MiB of 1 MiB tensors and a 16 MiB one (split into parts of whole chunks): read by up to 4
+    // threads where the machine has several cores, by one with ckpt::single_threaded.
+    fs::remove_all("atomic_threads");
+    fs::create_directories("atomic_threads");
+    constexpr std::size_t count = 40;
+    constexpr Eigen::Index rows = 262144, long_rows = 2 << 20;
+    std::vector<Eigen::MatrixXf> ws;
+    for (std::size_t i = 0; i < count; ++i) ws.push_back(Eigen::MatrixXf::Random(rows, 1));
+    Eigen::VectorXd long_one(long_rows);
+    for (Eigen::Index i = 0; i < long_rows; ++i) long_one[i] = static_cast<double>(i) * 0.25;
+    Eigen::Matrix<bool, Eigen::Dynamic, 1> mask(8192);
+    for (Eigen::Index i = 0; i < mask.size(); ++i) mask[i] = i % 3 == 0;
+    std::int64_t step = 7;
+    ckpt::checkpoint saver{ckpt::track("w", ws), ckpt::track("long", long_one), ckpt::track("mask", mask),
+                           ckpt::track("step", step)};
+    const auto file = saver.write("atomic_threads/ckpt");
+
+    SECTION("a sound file restores exactly, again into the spares, and single-threaded") {
+        std::vector<Eigen::MatrixXf> ws2(count, Eigen::MatrixXf::Zero(rows, 1));
+        Eigen::VectorXd long2 = Eigen::VectorXd::Zero(long_rows);
+        Eigen::Matrix<bool, Eigen::Dynamic, 1> mask2;
+        std::int64_t step2 = 0;
+        ckpt::checkpoint ck{ckpt::track("w", ws2), ckpt::track("long", long2), ckpt::track("mask", mask2),
+                            ckpt::track("step", step2)};
+        for (const auto mode : {ckpt::strict, ckpt::strict, ckpt::strict, ckpt::single_threaded}) {
+            for (auto& w : ws2) w.setZero();
+            long2.setZero();
+            ck.restore(file, mode);
+            CHECK(ws2 == ws);
+            CHECK(long2 == long_one);
+            CHECK(mask2 == mask);
+            CHECK(step2 == 7);
+        }
+    }
+    SECTION("one damaged block in the middle") {
+        const fs::path damaged = "atomic_threads/one";
+        fs::copy_file(file, damaged);
+        damage::flip(damaged, "w/20", 1000);
+        const auto threaded = restore_failure(damaged, ckpt::strict, count, rows, long_rows);
+        const auto serial = restore_failure(damaged, ckpt::single_threaded, count, rows, long_rows);
+        CHECK(threaded.unchanged);
+        CHECK(threaded.entry == "w/20");
+        CHECK(threaded.file == damaged);
+        CHECK(threaded.what == serial.what);
+        CHECK(serial.unchanged);
+    }
+    SECTION("of several damaged blocks, the first in order is named, whichever thread finds it") {
+        const fs::path damaged = "atomic_threads/several";
+        fs::copy_file(file, damaged);
+        damage::flip(damaged, "w/39", 5);
+        damage::flip(damaged, "long", 9 * (1 << 20) + 3);  // chunk 9 of 16
+        damage::flip(damaged, "long", 14 * (1 << 20) + 3);
+        damage::flip(damaged, "w/25", 5);
+        const auto serial = restore_failure(damaged, ckpt::single_threaded, count, rows, long_rows);
+        CHECK(serial.entry == "w/25");
+        for (int round = 0; round < 5; ++round) {
+            const auto threaded = restore_failure(damaged, ckpt::strict, count, rows, long_rows);
+            CHECK(threaded.unchanged);
+            CHECK(threaded.what == serial.what);
+        }
+    }
+    SECTION("a damaged chunk of a tensor split between threads") {
+        const fs::path damaged = "atomic_threads/chunk";
+        fs::copy_file(file, damaged);
+        damage::flip(damaged, "long", 11 * (1 << 20) + 77);
+        const auto threaded = restore_failure(damaged, ckpt::strict, count, rows, long_rows);
+        const auto serial = restore_failure(damaged, ckpt::single_threaded, count, rows, long_rows);
+        CHECK(threaded.unchanged);
+        CHECK(threaded.entry == "long");
+        CHECK_THAT(threaded.what, Catch::Contains("chunk 11 "));
+        CHECK(threaded.what == serial.what);
+    }
+    SECTION("a bool byte that is neither 0 nor 1, after the large blocks") {
+        const fs::path damaged = "atomic_threads/bool";
+        fs::copy_file(file, damaged);
+        std::string bytes(8192, '\0');
+        bytes[4000] = '\2';
+        damage::rewrite(damaged, "mask", bytes);
+        const auto threaded = restore_failure(damaged, ckpt::strict, count, rows, long_rows);
+        CHECK(threaded.unchanged);
+        CHECK(threaded.entry == "mask");
+        CHECK_THAT(threaded.what, Catch::Contains("neither 0 nor 1"));
+    }
+    SECTION("a damaged block before entries that fail in the walk: the block's error, as in order") {
+        const fs::path damaged = "atomic_threads/walk";
+        fs::copy_file(file, damaged);
+        damage::flip(damaged, "w/3", 5);
+        // A mismatch later (the file has an int64 scalar, the object is a vector) ...
+        std::vector<Eigen::MatrixXf> ws2(count, Eigen::MatrixXf::Constant(rows, 1, 2.0f));
+        Eigen::VectorXd long2 = Eigen::VectorXd::Constant(long_rows, 3.0);
+        Eigen::Matrix<bool, Eigen::Dynamic, 1> mask2;
+        std::vector<int> step_as_vector{1, 2};
+        ckpt::checkpoint ck{ckpt::track("w", ws2), ckpt::track("long", long2), ckpt::track("mask", mask2),
+                            ckpt::track("step", step_as_vector)};
+        CHECK_THROWS_MATCHES(ck.restore(damaged), ckpt::corrupt_error,
+                             Catch::Predicate<ckpt::corrupt_error>([](const auto& e) { return e.entry() == "w/3"; }));
+        // ... or a small block the walk reads itself, damaged too: the walk throws at "step" first.
+        damage::flip(damaged, "step", 0);
+        const auto threaded = restore_failure(damaged, ckpt::strict, count, rows, long_rows);
+        CHECK(threaded.unchanged);
+        CHECK(threaded.entry == "w/3");
+        for (const auto& w : ws2) CHECK((w.array() == 2.0f).all());
+        CHECK((long2.array() == 3.0).all());
+        CHECK(step_as_vector == std::vector<int>{1, 2});
+    }
+}

@@ -70,7 +70,7 @@ public:
     void read_block(const entry_info& entry, void* dest) {
         const entry_info& e = own(entry);
         auto out = static_cast<char*>(dest);
-        if (is_chunked(e)) return read_chunks(e, 0, e.length, out);
+        if (is_chunked(e)) return read_chunks(e, 0, e.length, out, bounce_);
         if (is_small(e)) {
             const std::uint64_t padding = padding_after(e);
             const char* src = window(e.offset, e.length + padding);
@@ -78,7 +78,7 @@ public:
             check(e, hash64(src, static_cast<std::size_t>(e.length)), src + e.length, padding);
             return;
         }
-        read_large(e, 0, e.length, out);
+        read_large(e, 0, e.length, out, bounce_);
     }
 
     /// Reads bytes [byte_offset, byte_offset + byte_count) of an entry's block into `dest`, checking
@@ -92,7 +92,7 @@ public:
                         path_, e.path);
         if (byte_count == 0) return;
         auto out = static_cast<char*>(dest);
-        if (is_chunked(e)) return read_chunks(e, byte_offset, byte_offset + byte_count, out);
+        if (is_chunked(e)) return read_chunks(e, byte_offset, byte_offset + byte_count, out, bounce_);
         if (is_small(e)) {
             const std::uint64_t padding = padding_after(e);
             const char* src = window(e.offset, e.length + padding);
@@ -100,7 +100,7 @@ public:
             std::memcpy(out, src + byte_offset, to_size(byte_count));
             return;
         }
-        read_large(e, byte_offset, byte_offset + byte_count, out);
+        read_large(e, byte_offset, byte_offset + byte_count, out, bounce_);
     }
 
     /// The chunk size of this file (0 for version 1: no chunk checksums) and its format version.
@@ -121,6 +121,46 @@ public:
         return s;
     }
 
+    /// Scratch memory for read_part: one per thread that reads.
+    class read_buffer {
+    public:
+        // Sized for the largest request so far: at most max(chunk, the file's chunk size), and a
+        // block longer than the file's chunk size exists only in a file that large.
+        char* get(std::size_t size) {
+            if (size_ < size) {
+                data_.reset(new char[size + block_alignment]);
+                size_ = size;
+            }
+            const auto at = reinterpret_cast<std::uintptr_t>(data_.get());
+            return data_.get() + (align_up(at) - at);
+        }
+
+    private:
+        std::unique_ptr<char[]> data_;
+        std::size_t size_ = 0;
+    };
+
+    /// As read_range(e, lo, hi - lo, dest + lo), into the whole block's memory `dest`, but safe to
+    /// call from several threads at once: it changes nothing in the reader (positioned reads of the
+    /// one descriptor, scratch memory from `buffer`). `e` must be one of entries() itself, and
+    /// [lo, hi) either the whole block or, in a block checked chunk by chunk, whole chunks but the
+    /// last; then only those chunks are checked (the padding with the last one). A parallel restore
+    /// splits large blocks so (read_staged in detail/restore_walk.hpp).
+    void read_part(const entry_info& e, std::uint64_t lo, std::uint64_t hi, char* dest, read_buffer& buffer) const {
+        if (!owns(e)) throw error("the entry is not one of this file's", path_, e.path);
+        if (is_chunked(e)) return read_chunks(e, lo, hi, dest + lo, buffer);
+        if (is_small(e)) {
+            const std::uint64_t padding = padding_after(e);
+            char* src = buffer.get(to_size(e.length + padding));
+            pread_all(fd_.get(), src, to_size(e.length + padding), e.offset, path_);
+            if (e.length) std::memcpy(dest, src, to_size(e.length));
+            return check(e, hash64(src, to_size(e.length)), src + e.length, padding);
+        }
+        read_large(e, 0, e.length, dest, buffer);
+    }
+    /// The size a parallel read may split a block at (read_part): its chunks; 0 when it may not.
+    std::uint64_t part_size(const entry_info& e) const noexcept { return is_chunked(e) ? header_.chunk_size : 0; }
+
     /// Reads and checks every block; throws corrupt_error naming the first bad entry.
     void verify() {
         for (const auto& e : entries_) verify_block(e);
@@ -129,8 +169,8 @@ public:
     /// Reads and checks one entry's block (checksum and padding) without keeping its bytes.
     void verify_block(const entry_info& entry) {
         const entry_info& e = own(entry);
-        if (is_chunked(e)) return read_chunks(e, 0, e.length, nullptr);
-        if (!is_small(e)) return read_large(e, 0, e.length, nullptr);
+        if (is_chunked(e)) return read_chunks(e, 0, e.length, nullptr, bounce_);
+        if (!is_small(e)) return read_large(e, 0, e.length, nullptr, bounce_);
         const std::uint64_t padding = padding_after(e);
         const char* src = window(e.offset, e.length + padding);
         check(e, hash64(src, static_cast<std::size_t>(e.length)), src + e.length, padding);
@@ -149,11 +189,14 @@ private:
     static bool is_small(const entry_info& e) noexcept { return e.length + padding_after(e) <= small_block; }
     bool is_chunked(const entry_info& e) const noexcept { return chunk_count(e.length, header_.chunk_size) != 0; }
 
+    bool owns(const entry_info& e) const noexcept {
+        const auto at = reinterpret_cast<std::uintptr_t>(&e), begin = reinterpret_cast<std::uintptr_t>(entries_.data());
+        return at >= begin && at < begin + entries_.size() * sizeof(entry_info);
+    }
     // The entry of this file that `e` is or equals: callers may pass copies, but the chunk tables
     // are found through the entry's position in entries_.
     const entry_info& own(const entry_info& e) const {
-        const auto at = reinterpret_cast<std::uintptr_t>(&e), begin = reinterpret_cast<std::uintptr_t>(entries_.data());
-        if (at >= begin && at < begin + entries_.size() * sizeof(entry_info)) return e;
+        if (owns(e)) return e;
         const entry_info* found = find(e.path);
         if (!found || found->offset != e.offset || found->length != e.length || found->checksum != e.checksum)
             throw error("the entry is not one of this file's", path_, e.path);
@@ -167,7 +210,7 @@ private:
     // through an aligned buffer and memcpy, which realigns. With no destination (verify) the bytes
     // are only checked. Bytes [lo, hi) of the block go to `out` (all of them for a whole read): the
     // whole block is still read, as its one checksum covers only all of it.
-    void read_large(const entry_info& e, std::uint64_t lo, std::uint64_t hi, char* out) {
+    void read_large(const entry_info& e, std::uint64_t lo, std::uint64_t hi, char* out, read_buffer& buffer) const {
         const std::uint64_t padding = padding_after(e);
         const bool direct =
             out && lo == 0 && hi == e.length && (reinterpret_cast<std::uintptr_t>(out) - e.offset) % 32 == 0;
@@ -175,7 +218,7 @@ private:
         hasher h;
         for (std::uint64_t done = 0; done < e.length;) {
             const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, e.length - done));
-            char* into = direct ? out + done : bounce_buffer(chunk);
+            char* into = direct ? out + done : buffer.get(chunk);
             if (done + n < e.length)
                 pread_all(fd_.get(), into, n, e.offset + done, path_);
             else
@@ -191,7 +234,7 @@ private:
     // each chunk checked against its checksum from the index; the padding when the last chunk is
     // read. A group entirely inside the range whose destination is in step with the file (see
     // read_large) is read straight into `out`.
-    void read_chunks(const entry_info& e, std::uint64_t lo, std::uint64_t hi, char* out) {
+    void read_chunks(const entry_info& e, std::uint64_t lo, std::uint64_t hi, char* out, read_buffer& buffer) const {
         const std::uint64_t size = header_.chunk_size;
         const std::uint64_t group = std::max<std::uint64_t>(size, chunk);
         const std::uint64_t* sums = chunk_table(e);
@@ -202,8 +245,7 @@ private:
             const std::uint64_t end = std::min({begin + group, (hi - 1) / size * size + size, e.length});
             const auto n = to_size(end - begin);
             const bool direct = in_step && begin >= lo && end <= hi;
-            char* into =
-                direct ? out + (begin - lo) : bounce_buffer(static_cast<std::size_t>(std::min(group, e.length)));
+            char* into = direct ? out + (begin - lo) : buffer.get(static_cast<std::size_t>(std::min(group, e.length)));
             const bool last = end == e.length;
             if (!last)
                 pread_all(fd_.get(), into, n, e.offset + begin, path_);
@@ -231,17 +273,6 @@ private:
                              std::uint64_t hi, char* out) {
         const std::uint64_t a = std::max(begin, lo), b = std::min(end, hi);
         if (a < b) std::memcpy(out + (a - lo), from + (a - begin), to_size(b - a));
-    }
-
-    // Sized for the largest request so far: at most max(chunk, the file's chunk size), and a block
-    // longer than the file's chunk size exists only in a file that large.
-    char* bounce_buffer(std::size_t size) {
-        if (bounce_size_ < size) {
-            bounce_.reset(new char[size + block_alignment]);
-            bounce_size_ = size;
-        }
-        const auto at = reinterpret_cast<std::uintptr_t>(bounce_.get());
-        return bounce_.get() + (align_up(at) - at);
     }
 
     void check(const entry_info& e, std::uint64_t digest, const char* pad, std::uint64_t padding) const {
@@ -332,8 +363,7 @@ private:
     ckpt::metadata metadata_;
     std::vector<char> window_;
     std::uint64_t window_offset_ = 0;
-    std::unique_ptr<char[]> bounce_;
-    std::size_t bounce_size_ = 0;
+    read_buffer bounce_;
     std::vector<std::uint64_t> chunk_sums_;  // version 2: the chunk tables of all entries, in order
     std::vector<std::pair<std::size_t, std::uint64_t>> chunk_tables_;  // (entry index, start in chunk_sums_), ascending
 };
