@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstdio>
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -581,6 +583,41 @@ std::string vm_flags_at(const void* at) {
 }
 
 }  // namespace
+
+TEST_CASE("fresh staging memory is mapped at once, only inside the buffer (Linux 5.14)", "[restore]") {
+#if defined(__linux__) && defined(MADV_POPULATE_WRITE)
+    const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    constexpr std::size_t pages = 64;
+    auto map = [&](std::size_t n) {
+        void* p = ::mmap(nullptr, n * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        REQUIRE(p != MAP_FAILED);
+        return static_cast<char*>(p);
+    };
+    char* const probe = map(1);
+    const bool supported = ::madvise(probe, page, MADV_POPULATE_WRITE) == 0;
+    ::munmap(probe, page);
+    if (!supported) {
+        WARN("this kernel cannot populate pages (before Linux 5.14): nothing to check");
+        return;
+    }
+    char* const region = map(pages);
+    auto resident = [&] {
+        std::vector<unsigned char> in(pages);
+        REQUIRE(::mincore(region, pages * page, in.data()) == 0);
+        std::vector<bool> out(pages);
+        for (std::size_t i = 0; i < pages; ++i) out[i] = (in[i] & 1) != 0;
+        return out;
+    };
+    CHECK(resident() == std::vector<bool>(pages, false));
+    // A buffer from byte 100 of the first page to byte 100 of the last: its whole pages only.
+    ckpt::detail::advise_fresh_buffer(region + 100, (pages - 1) * page);
+    const auto after = resident();
+    CHECK_FALSE(after.front());
+    CHECK_FALSE(after.back());
+    CHECK(std::count(after.begin(), after.end(), true) == static_cast<std::ptrdiff_t>(pages - 2));
+    ::munmap(region, pages * page);
+#endif
+}
 
 TEST_CASE("a staged restore of tensors of several MiB restores exact values, and a damaged chunk changes nothing",
           "[restore]") {
