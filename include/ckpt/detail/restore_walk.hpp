@@ -330,8 +330,12 @@ inline void read_tensor_bytes(restore_source& file, const entry_info& e, void* m
 /// How many threads a restore reads staged blocks with (see read_staged): the machine's, at most 4
 /// (a restore should not take a whole node; 2 already halve the time on our machines).
 inline std::size_t restore_read_threads() noexcept {
-    const unsigned n = std::thread::hardware_concurrency();  // 0 when unknown
-    return n == 0 ? 1 : std::min<std::size_t>(n, 4);
+    // Asked once: glibc reads /sys for it.
+    static const std::size_t threads = [] {
+        const unsigned n = std::thread::hardware_concurrency();  // 0 when unknown
+        return n == 0 ? std::size_t{1} : std::min<std::size_t>(n, 4);
+    }();
+    return threads;
 }
 
 /// Reads the blocks the walk collected in plan.staged_reads, checked as read_block checks them, on
