@@ -587,7 +587,7 @@ std::string vm_flags_at(const void* at) {
 TEST_CASE("fresh staging memory is mapped at once, only inside the buffer (Linux 5.14)", "[restore]") {
 #if defined(__linux__) && defined(MADV_POPULATE_WRITE)
     const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-    constexpr std::size_t pages = 64;
+    const std::size_t pages = (std::size_t{2} << 20) / page;  // 2 MiB: a buffer populated alone
     auto map = [&](std::size_t n) {
         void* p = ::mmap(nullptr, n * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         REQUIRE(p != MAP_FAILED);
@@ -608,14 +608,33 @@ TEST_CASE("fresh staging memory is mapped at once, only inside the buffer (Linux
         for (std::size_t i = 0; i < pages; ++i) out[i] = (in[i] & 1) != 0;
         return out;
     };
-    CHECK(resident() == std::vector<bool>(pages, false));
-    // A buffer from byte 100 of the first page to byte 100 of the last: its whole pages only.
+    auto count = [](const std::vector<bool>& v) { return std::count(v.begin(), v.end(), true); };
+    CHECK(count(resident()) == 0);
+    // Under 1 MiB, alone: not populated (a call per small buffer costs more than it saves when
+    // its pages are mapped already).
+    ckpt::detail::advise_fresh_buffer(region + 100, 64 * page);
+    CHECK(count(resident()) == 0);
+    // From 1 MiB: a buffer from byte 100 of the first page to byte 100 of the last, its whole pages only.
     ckpt::detail::advise_fresh_buffer(region + 100, (pages - 1) * page);
-    const auto after = resident();
+    auto after = resident();
     CHECK_FALSE(after.front());
     CHECK_FALSE(after.back());
-    CHECK(std::count(after.begin(), after.end(), true) == static_cast<std::ptrdiff_t>(pages - 2));
+    CHECK(count(after) == static_cast<std::ptrdiff_t>(pages - 2));
     ::munmap(region, pages * page);
+
+    // Buffers collected by a restore: neighbours are populated together, with the one page between
+    // their interiors; pages outside any buffer and its neighbour's gap are not.
+    char* const other = map(pages);
+    std::vector<std::pair<std::uintptr_t, std::uintptr_t>> ranges = {
+        ckpt::detail::page_interior(other + 40 * page + 16, 10 * page),  // pages 41-49
+        ckpt::detail::page_interior(other + 20 * page + 16, 10 * page),  // pages 21-29
+        ckpt::detail::page_interior(other + 30 * page + 32, 10 * page),  // pages 31-39
+    };
+    ckpt::detail::populate_pages(ranges);
+    std::vector<unsigned char> in(pages);
+    REQUIRE(::mincore(other, pages * page, in.data()) == 0);
+    for (std::size_t i = 0; i < pages; ++i) CHECK(((in[i] & 1) != 0) == (i >= 21 && i <= 49));
+    ::munmap(other, pages * page);
 #endif
 }
 
