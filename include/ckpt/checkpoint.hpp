@@ -52,10 +52,11 @@ namespace ckpt {
 ///     against its checksum before any object changes, at the cost of reading it twice. Alone it
 ///     changes nothing: the default already checks every block first.
 ///   single_threaded: every block is read on the calling thread. Without it, a staged restore of
-///     16 MiB of tensors or more reads and checks its blocks on up to 4 threads (as many as the
-///     machine has, at least 8 MiB each), which end before the restore returns; any failure is
-///     still thrown on the calling thread, before any object changes, and is the one a read in
-///     order would meet first.
+///     16 MiB of tensors or more into the storage the checkpoint kept from its last restore (not a
+///     first restore, which fills new memory) reads and checks its blocks on up to 4 threads (as
+///     many as the machine has, at least 8 MiB each), which end before the restore returns; any
+///     failure is still thrown on the calling thread, before any object changes, and is the one a
+///     read in order would meet first.
 /// Flags combine: `ck.restore(p, ckpt::partial | ckpt::in_place);`
 enum class restore_mode : unsigned { strict = 0, partial = 1, verify_first = 2, in_place = 4, single_threaded = 8 };
 /// `ck.restore(p, ckpt::strict)`, the default: every tracked object must be in the file.

@@ -203,6 +203,7 @@ public:
     std::size_t read_threads = 0;
     std::vector<staged_read> staged_reads;
     std::uint64_t staged_bytes = 0;
+    std::uint64_t fresh_bytes = 0;                                       // of staged_bytes: into new memory
     std::vector<std::pair<std::uintptr_t, std::uintptr_t>> fresh_pages;  // of staged_reads: populated together
 
     /// Throws mismatch_error listing every problem the check pass found.
@@ -341,7 +342,12 @@ inline std::size_t restore_read_threads() noexcept {
 
 /// Reads the blocks the walk collected in plan.staged_reads, checked as read_block checks them, on
 /// up to plan.read_threads threads (`one_thread`: on this one) when there are enough bytes to be
-/// worth it: from 16 MiB, at least 8 MiB per thread. Large blocks checked chunk by chunk are split
+/// worth it: from 16 MiB, at least 8 MiB per thread, and only when at most an eighth of them go to
+/// new memory (otherwise: a process's first restore). Why: into storage a previous restore left
+/// (spares) two threads measured 1.2-1.85x faster than one where a core was free; into new memory
+/// they measured no faster (0.98x-0.995x, first restores with the pages populated; without that,
+/// 0.64x-1.18x), so one thread keeps the first restore on the path measured longest
+/// (benchmarks/results/restore_modes.md). Large blocks checked chunk by chunk are split
 /// into parts of whole chunks, so that one large tensor is read by several threads too.
 /// Throws what reading the blocks one by one in order throws: the error of the first damaged block
 /// (of its first damaged chunk) in the walk's order, whichever thread found it, on this thread, once
@@ -355,15 +361,15 @@ inline void read_staged(restore_plan_core& plan, bool one_thread = false) {
     restore_source& file = plan.source;
     const std::vector<restore_plan_core::staged_read> reads = std::move(plan.staged_reads);
     plan.staged_reads.clear();
-    const std::uint64_t bytes = plan.staged_bytes;
-    plan.staged_bytes = 0;
+    const std::uint64_t bytes = plan.staged_bytes, fresh = plan.fresh_bytes;
+    plan.staged_bytes = plan.fresh_bytes = 0;
     populate_pages(plan.fresh_pages);  // on this thread: faults on several measured slower
     plan.fresh_pages.clear();
     if (reads.empty()) return;
     constexpr std::uint64_t parallel_min_bytes = std::uint64_t{16} << 20, per_thread = std::uint64_t{8} << 20,
                             part_bytes = std::uint64_t{4} << 20;
     std::size_t threads = 1;
-    if (!one_thread && plan.read_threads > 1 && bytes >= parallel_min_bytes)
+    if (!one_thread && plan.read_threads > 1 && bytes >= parallel_min_bytes && fresh <= bytes / 8)
         threads = static_cast<std::size_t>(std::min<std::uint64_t>(plan.read_threads, bytes / per_thread));
     std::vector<part> parts;
     parts.reserve(reads.size());
@@ -770,8 +776,10 @@ private:
                         void* fresh = ops.data(ops.value(*box));
                         // Filled next. Read after the walk: its pages are populated with the others.
                         advise_fresh_buffer(fresh, to_size(e.length), plan_.read_threads == 0);
-                        if (plan_.read_threads != 0)
+                        if (plan_.read_threads != 0) {
                             plan_.fresh_pages.push_back(page_interior(fresh, to_size(e.length)));
+                            plan_.fresh_bytes += e.length;
+                        }
                     }
                 }
             } catch (const std::bad_alloc&) {
