@@ -357,8 +357,11 @@ void raw_pread(tensors& sink, const std::string& path,
     ::close(fd);
 }
 
-const char* const mode_names[] = {"raw pread of the same bytes", "ckpt default (staged: all checks first)",
-                                  "ckpt default, new checkpoint each time (no spares)", "ckpt::in_place",
+const char* const mode_names[] = {"raw pread of the same bytes",
+                                  "ckpt default (staged: all checks first)",
+                                  "ckpt default, ckpt::single_threaded",
+                                  "ckpt default, new checkpoint each time (no spares)",
+                                  "ckpt::in_place",
                                   "ckpt::in_place | ckpt::verify_first"};
 
 // The child of a "first restore" run: builds the state, restores once with method m, prints
@@ -372,7 +375,10 @@ int first_restore_child(const std::string& path, std::size_t count, Eigen::Index
         raw_pread(sink, path, blocks);
     } else {
         ckpt::checkpoint ck{ckpt::track("weights", sink)};
-        ck.restore(path, m == 3 ? ckpt::in_place : m == 4 ? ckpt::in_place | ckpt::verify_first : ckpt::strict);
+        ck.restore(path, m == 2   ? ckpt::single_threaded
+                         : m == 4 ? ckpt::in_place
+                         : m == 5 ? ckpt::in_place | ckpt::verify_first
+                                  : ckpt::strict);
     }
     const double t = seconds_since(t0);
     std::printf("%.6f %ld\n", t, minor_faults() - f0);
@@ -392,7 +398,8 @@ std::vector<restore_mode_result> run_restore_modes(const std::string& label, ten
         ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
         ::close(fd);
     };
-    ckpt::checkpoint kept{ckpt::track("weights", sink)};  // restores again and again: uses its spares
+    ckpt::checkpoint kept{ckpt::track("weights", sink)};         // restores again and again: uses its spares
+    ckpt::checkpoint kept_single{ckpt::track("weights", sink)};  // the same, reading on the calling thread only
     auto fresh_checkpoint = [&](ckpt::restore_mode mode) {
         return [&, mode] {
             ckpt::checkpoint ck{ckpt::track("weights", sink)};
@@ -402,6 +409,7 @@ std::vector<restore_mode_result> run_restore_modes(const std::string& label, ten
     const std::vector<std::function<void()>> methods = {
         [&] { raw_pread(sink, path, blocks); },
         [&] { kept.restore(path); },
+        [&] { kept_single.restore(path, ckpt::single_threaded); },
         fresh_checkpoint(ckpt::strict),
         fresh_checkpoint(ckpt::in_place),
         fresh_checkpoint(ckpt::in_place | ckpt::verify_first),
@@ -438,7 +446,7 @@ std::vector<restore_mode_result> run_restore_modes(const std::string& label, ten
     if (!self.empty()) {
         const std::size_t count = state.size();
         const auto rows = state.front().rows(), cols = state.front().cols();
-        const std::vector<int> first_methods = {0, 1, 3, 4};
+        const std::vector<int> first_methods = {0, 1, 2, 4, 5};
         std::vector<std::vector<double>> times(first_methods.size()), faults(first_methods.size());
         for (int r = 0; r < reps; ++r) {
             for (std::size_t k = 0; k < first_methods.size(); ++k) {

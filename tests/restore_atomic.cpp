@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -583,6 +585,60 @@ std::string vm_flags_at(const void* at) {
 
 }  // namespace
 
+TEST_CASE("fresh staging memory is mapped at once, only inside the buffer (Linux 5.14)", "[restore]") {
+#if defined(__linux__) && defined(MADV_POPULATE_WRITE)
+    const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    const std::size_t pages = (std::size_t{2} << 20) / page;  // 2 MiB: a buffer populated alone
+    auto map = [&](std::size_t n) {
+        void* p = ::mmap(nullptr, n * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        REQUIRE(p != MAP_FAILED);
+        return static_cast<char*>(p);
+    };
+    char* const probe = map(1);
+    const bool supported = ::madvise(probe, page, MADV_POPULATE_WRITE) == 0;
+    ::munmap(probe, page);
+    if (!supported) {
+        WARN("this kernel cannot populate pages (before Linux 5.14): nothing to check");
+        return;
+    }
+    char* const region = map(pages);
+    auto resident = [&] {
+        std::vector<unsigned char> in(pages);
+        REQUIRE(::mincore(region, pages * page, in.data()) == 0);
+        std::vector<bool> out(pages);
+        for (std::size_t i = 0; i < pages; ++i) out[i] = (in[i] & 1) != 0;
+        return out;
+    };
+    auto count = [](const std::vector<bool>& v) { return std::count(v.begin(), v.end(), true); };
+    CHECK(count(resident()) == 0);
+    // Under 1 MiB, alone: not populated (a call per small buffer costs more than it saves when
+    // its pages are mapped already).
+    ckpt::detail::advise_fresh_buffer(region + 100, 64 * page);
+    CHECK(count(resident()) == 0);
+    // From 1 MiB: a buffer from byte 100 of the first page to byte 100 of the last, its whole pages only.
+    ckpt::detail::advise_fresh_buffer(region + 100, (pages - 1) * page);
+    auto after = resident();
+    CHECK_FALSE(after.front());
+    CHECK_FALSE(after.back());
+    CHECK(count(after) == static_cast<std::ptrdiff_t>(pages - 2));
+    ::munmap(region, pages * page);
+
+    // Buffers collected by a restore: neighbours are populated together, with the one page between
+    // their interiors; pages outside any buffer and its neighbour's gap are not.
+    char* const other = map(pages);
+    std::vector<std::pair<std::uintptr_t, std::uintptr_t>> ranges = {
+        ckpt::detail::page_interior(other + 40 * page + 16, 10 * page),  // pages 41-49
+        ckpt::detail::page_interior(other + 20 * page + 16, 10 * page),  // pages 21-29
+        ckpt::detail::page_interior(other + 30 * page + 32, 10 * page),  // pages 31-39
+    };
+    ckpt::detail::populate_pages(ranges);
+    std::vector<unsigned char> in(pages);
+    REQUIRE(::mincore(other, pages * page, in.data()) == 0);
+    for (std::size_t i = 0; i < pages; ++i) CHECK(((in[i] & 1) != 0) == (i >= 21 && i <= 49));
+    ::munmap(other, pages * page);
+#endif
+}
+
 TEST_CASE("a staged restore of tensors of several MiB restores exact values, and a damaged chunk changes nothing",
           "[restore]") {
     fs::remove_all("atomic_large");
@@ -630,4 +686,154 @@ TEST_CASE("a staged restore of tensors of several MiB restores exact values, and
     ck.restore(file);
     CHECK(big2 == big);
     CHECK(wide2 == wide);
+}
+
+namespace {
+
+// What restoring `file` into objects of the saved shapes throws, and whether they stayed as they were.
+struct parallel_failure {
+    std::string what, entry;
+    fs::path file;
+    bool unchanged = false;
+};
+parallel_failure restore_failure(const fs::path& good, const fs::path& file, ckpt::restore_mode mode, std::size_t count,
+                                 Eigen::Index rows, Eigen::Index long_rows) {
+    std::vector<Eigen::MatrixXf> ws(count, Eigen::MatrixXf::Constant(rows, 1, 2.0f));
+    Eigen::VectorXd long_one = Eigen::VectorXd::Constant(long_rows, 3.0);
+    Eigen::Matrix<bool, Eigen::Dynamic, 1> mask = Eigen::Matrix<bool, Eigen::Dynamic, 1>::Constant(8192, false);
+    std::int64_t step = 1;
+    std::vector<const float*> storage;
+    ckpt::checkpoint ck{ckpt::track("w", ws), ckpt::track("long", long_one), ckpt::track("mask", mask),
+                        ckpt::track("step", step)};
+    // Two sound restores first: the third stages into their spares, which is when blocks are read
+    // on several threads (a first restore, into new memory, reads on one).
+    for (int i = 0; i < 2; ++i) ck.restore(good, mode);
+    for (auto& w : ws) w.setConstant(2.0f);
+    long_one.setConstant(3.0);
+    mask.setConstant(false);
+    step = 1;
+    for (const auto& w : ws) storage.push_back(w.data());
+    const double* const long_storage = long_one.data();
+    parallel_failure out;
+    try {
+        ck.restore(file, mode);
+        return out;
+    } catch (const ckpt::corrupt_error& e) {
+        out = {e.what(), e.entry(), e.file(), true};
+    }
+    for (std::size_t i = 0; i < count; ++i)
+        out.unchanged = out.unchanged && ws[i].data() == storage[i] && (ws[i].array() == 2.0f).all();
+    out.unchanged =
+        out.unchanged && long_one.data() == long_storage && (long_one.array() == 3.0).all() && !mask.any() && step == 1;
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("a restore read on several threads throws what a read in order throws, and changes nothing", "[restore]") {
+    // 40 MiB of 1 MiB tensors and a 16 MiB one (split into parts of whole chunks): read by up to 4
+    // threads where the machine has several cores, by one with ckpt::single_threaded.
+    fs::remove_all("atomic_threads");
+    fs::create_directories("atomic_threads");
+    constexpr std::size_t count = 40;
+    constexpr Eigen::Index rows = 262144, long_rows = 2 << 20;
+    std::vector<Eigen::MatrixXf> ws;
+    for (std::size_t i = 0; i < count; ++i) ws.push_back(Eigen::MatrixXf::Random(rows, 1));
+    Eigen::VectorXd long_one(long_rows);
+    for (Eigen::Index i = 0; i < long_rows; ++i) long_one[i] = static_cast<double>(i) * 0.25;
+    Eigen::Matrix<bool, Eigen::Dynamic, 1> mask(8192);
+    for (Eigen::Index i = 0; i < mask.size(); ++i) mask[i] = i % 3 == 0;
+    std::int64_t step = 7;
+    ckpt::checkpoint saver{ckpt::track("w", ws), ckpt::track("long", long_one), ckpt::track("mask", mask),
+                           ckpt::track("step", step)};
+    const auto file = saver.write("atomic_threads/ckpt");
+
+    SECTION("a sound file restores exactly, again into the spares, and single-threaded") {
+        std::vector<Eigen::MatrixXf> ws2(count, Eigen::MatrixXf::Zero(rows, 1));
+        Eigen::VectorXd long2 = Eigen::VectorXd::Zero(long_rows);
+        Eigen::Matrix<bool, Eigen::Dynamic, 1> mask2;
+        std::int64_t step2 = 0;
+        ckpt::checkpoint ck{ckpt::track("w", ws2), ckpt::track("long", long2), ckpt::track("mask", mask2),
+                            ckpt::track("step", step2)};
+        for (const auto mode : {ckpt::strict, ckpt::strict, ckpt::strict, ckpt::single_threaded}) {
+            for (auto& w : ws2) w.setZero();
+            long2.setZero();
+            ck.restore(file, mode);
+            CHECK(ws2 == ws);
+            CHECK(long2 == long_one);
+            CHECK(mask2 == mask);
+            CHECK(step2 == 7);
+        }
+    }
+    SECTION("one damaged block in the middle") {
+        const fs::path damaged = "atomic_threads/one";
+        fs::copy_file(file, damaged);
+        damage::flip(damaged, "w/20", 1000);
+        const auto threaded = restore_failure(file, damaged, ckpt::strict, count, rows, long_rows);
+        const auto serial = restore_failure(file, damaged, ckpt::single_threaded, count, rows, long_rows);
+        CHECK(threaded.unchanged);
+        CHECK(threaded.entry == "w/20");
+        CHECK(threaded.file == damaged);
+        CHECK(threaded.what == serial.what);
+        CHECK(serial.unchanged);
+    }
+    SECTION("of several damaged blocks, the first in order is named, whichever thread finds it") {
+        const fs::path damaged = "atomic_threads/several";
+        fs::copy_file(file, damaged);
+        damage::flip(damaged, "w/39", 5);
+        damage::flip(damaged, "long", 9 * (1 << 20) + 3);  // chunk 9 of 16
+        damage::flip(damaged, "long", 14 * (1 << 20) + 3);
+        damage::flip(damaged, "w/25", 5);
+        const auto serial = restore_failure(file, damaged, ckpt::single_threaded, count, rows, long_rows);
+        CHECK(serial.entry == "w/25");
+        for (int round = 0; round < 5; ++round) {
+            const auto threaded = restore_failure(file, damaged, ckpt::strict, count, rows, long_rows);
+            CHECK(threaded.unchanged);
+            CHECK(threaded.what == serial.what);
+        }
+    }
+    SECTION("a damaged chunk of a tensor split between threads") {
+        const fs::path damaged = "atomic_threads/chunk";
+        fs::copy_file(file, damaged);
+        damage::flip(damaged, "long", 11 * (1 << 20) + 77);
+        const auto threaded = restore_failure(file, damaged, ckpt::strict, count, rows, long_rows);
+        const auto serial = restore_failure(file, damaged, ckpt::single_threaded, count, rows, long_rows);
+        CHECK(threaded.unchanged);
+        CHECK(threaded.entry == "long");
+        CHECK_THAT(threaded.what, Catch::Contains("chunk 11 "));
+        CHECK(threaded.what == serial.what);
+    }
+    SECTION("a bool byte that is neither 0 nor 1, after the large blocks") {
+        const fs::path damaged = "atomic_threads/bool";
+        fs::copy_file(file, damaged);
+        std::string bytes(8192, '\0');
+        bytes[4000] = '\2';
+        damage::rewrite(damaged, "mask", bytes);
+        const auto threaded = restore_failure(file, damaged, ckpt::strict, count, rows, long_rows);
+        CHECK(threaded.unchanged);
+        CHECK(threaded.entry == "mask");
+        CHECK_THAT(threaded.what, Catch::Contains("neither 0 nor 1"));
+    }
+    SECTION("a damaged block before entries that fail in the walk: the block's error, as in order") {
+        const fs::path damaged = "atomic_threads/walk";
+        fs::copy_file(file, damaged);
+        damage::flip(damaged, "w/3", 5);
+        // A mismatch later (the file has an int64 scalar, the object is a vector) ...
+        std::vector<Eigen::MatrixXf> ws2(count, Eigen::MatrixXf::Constant(rows, 1, 2.0f));
+        Eigen::VectorXd long2 = Eigen::VectorXd::Constant(long_rows, 3.0);
+        Eigen::Matrix<bool, Eigen::Dynamic, 1> mask2;
+        std::vector<int> step_as_vector{1, 2};
+        ckpt::checkpoint ck{ckpt::track("w", ws2), ckpt::track("long", long2), ckpt::track("mask", mask2),
+                            ckpt::track("step", step_as_vector)};
+        CHECK_THROWS_MATCHES(ck.restore(damaged), ckpt::corrupt_error,
+                             Catch::Predicate<ckpt::corrupt_error>([](const auto& e) { return e.entry() == "w/3"; }));
+        // ... or a small block the walk reads itself, damaged too: the walk throws at "step" first.
+        damage::flip(damaged, "step", 0);
+        const auto threaded = restore_failure(file, damaged, ckpt::strict, count, rows, long_rows);
+        CHECK(threaded.unchanged);
+        CHECK(threaded.entry == "w/3");
+        for (const auto& w : ws2) CHECK((w.array() == 2.0f).all());
+        CHECK((long2.array() == 3.0).all());
+        CHECK(step_as_vector == std::vector<int>{1, 2});
+    }
 }

@@ -52,8 +52,14 @@ namespace ckpt {
 ///   verify_first: with in_place (`ckpt::in_place | ckpt::verify_first`), every block is checked
 ///     against its checksum before any object changes, at the cost of reading it twice. Alone it
 ///     changes nothing: the default already checks every block first.
+///   single_threaded: every block is read on the calling thread. Without it, a staged restore of
+///     16 MiB of tensors or more into the storage the checkpoint kept from its last restore (not a
+///     first restore, which fills new memory) reads and checks its blocks on up to 4 threads (as
+///     many as the machine has, at least 8 MiB each), which end before the restore returns; any
+///     failure is still thrown on the calling thread, before any object changes, and is the one a
+///     read in order would meet first.
 /// Flags combine: `ck.restore(p, ckpt::partial | ckpt::in_place);`
-enum class restore_mode : unsigned { strict = 0, partial = 1, verify_first = 2, in_place = 4 };
+enum class restore_mode : unsigned { strict = 0, partial = 1, verify_first = 2, in_place = 4, single_threaded = 8 };
 /// `ck.restore(p, ckpt::strict)`, the default: every tracked object must be in the file.
 inline constexpr restore_mode strict = restore_mode::strict;
 /// `ck.restore(p, ckpt::partial).missing()`: objects the file lacks are left as they are.
@@ -62,6 +68,8 @@ inline constexpr restore_mode partial = restore_mode::partial;
 inline constexpr restore_mode verify_first = restore_mode::verify_first;
 /// `ck.restore(p, ckpt::in_place)`: tensor blocks read straight into the objects (see restore_mode).
 inline constexpr restore_mode in_place = restore_mode::in_place;
+/// `ck.restore(p, ckpt::single_threaded)`: no helper threads read blocks (see restore_mode).
+inline constexpr restore_mode single_threaded = restore_mode::single_threaded;
 /// Combines modes: `ckpt::partial | ckpt::in_place`
 constexpr restore_mode operator|(restore_mode a, restore_mode b) noexcept {
     return static_cast<restore_mode>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
@@ -294,8 +302,19 @@ private:
         // (evaluating checkpoints in turn, rolling back) and then keeps it for the next restore.
         detail::basic_restore_plan<Source> plan(reader, detail::includes(mode, restore_mode::partial), in_place_mode,
                                                 restored_ ? &spares_ : nullptr);
-        std::apply([&](auto&... t) { (detail::basic_restore_walker<Source>(plan, t.name).visit(*t.object), ...); },
-                   objects_);
+        // Large staged blocks are read after the walk, on several threads (detail::read_staged).
+        if (plan.source.reads_in_parallel() && !detail::includes(mode, restore_mode::single_threaded))
+            plan.read_threads = detail::restore_read_threads();
+        try {
+            std::apply([&](auto&... t) { (detail::basic_restore_walker<Source>(plan, t.name).visit(*t.object), ...); },
+                       objects_);
+        } catch (...) {
+            // The blocks the walk collected come before its failure: a damaged one among them is
+            // what a restore reading in order meets first, so its error wins.
+            detail::read_staged(plan, true);
+            throw;
+        }
+        detail::read_staged(plan);
         plan.throw_if_problems();
         if (in_place_mode && detail::includes(mode, restore_mode::verify_first)) plan.verify_deferred();
         plan.apply();

@@ -26,18 +26,22 @@
 // objects changed (unless the blocks are verified first).
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <iterator>
 #include <locale>
+#include <exception>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <random>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -117,6 +121,12 @@ public:
     virtual void read_block(const entry_info& e, void* dest) = 0;
     virtual std::string read_block(const entry_info& e) = 0;
     virtual void verify_block(const entry_info& e) = 0;
+    /// True when read_part may be called from several threads at once (a file_reader's may).
+    virtual bool reads_in_parallel() const noexcept { return false; }
+    /// file_reader::read_part and part_size; only called when reads_in_parallel().
+    virtual void read_part(const entry_info& e, std::uint64_t lo, std::uint64_t hi, char* dest,
+                           file_reader::read_buffer& buffer) const;
+    virtual std::uint64_t part_size(const entry_info& e) const noexcept;
 };
 
 /// A Source with find, index_of, entries, path, read_block and verify_block, as a restore_source.
@@ -131,6 +141,17 @@ public:
     void read_block(const entry_info& e, void* dest) override { source_.read_block(e, dest); }
     std::string read_block(const entry_info& e) override { return source_.read_block(e); }
     void verify_block(const entry_info& e) override { source_.verify_block(e); }
+    bool reads_in_parallel() const noexcept override { return std::is_same_v<Source, file_reader>; }
+    void read_part(const entry_info& e, std::uint64_t lo, std::uint64_t hi, char* dest,
+                   file_reader::read_buffer& buffer) const override {
+        if constexpr (std::is_same_v<Source, file_reader>) source_.read_part(e, lo, hi, dest, buffer);
+        (void)e, (void)lo, (void)hi, (void)dest, (void)buffer;
+    }
+    std::uint64_t part_size(const entry_info& e) const noexcept override {
+        if constexpr (std::is_same_v<Source, file_reader>) return source_.part_size(e);
+        (void)e;
+        return 0;
+    }
 
 private:
     Source& source_;
@@ -156,6 +177,25 @@ public:
     spare_storage* spares;                          // staging storage to reuse, and to refill; may be null
     std::size_t boxed = 0;                          // staged tensors that take and leave a spare
     std::vector<std::unique_ptr<spare_storage::item>> swapped_out;  // slot i: what box i's step swapped out
+
+    /// A tensor block that the check pass reads after the walk, with the others (read_staged), into
+    /// staging memory that nothing else sees before apply().
+    struct staged_read {
+        const entry_info* entry;  // one of source.entries()
+        void* memory;             // the staged tensor's elements
+        std::size_t rank;
+        bool column_major;
+        std::size_t element_size;
+        bool bools;
+    };
+    /// 0: the walk reads each block it stages when it meets it. From 1 (sources that
+    /// reads_in_parallel() only): the walk collects the staged tensor blocks of a page or more in
+    /// staged_reads, and read_staged() reads them, on up to this many threads.
+    std::size_t read_threads = 0;
+    std::vector<staged_read> staged_reads;
+    std::uint64_t staged_bytes = 0;
+    std::uint64_t fresh_bytes = 0;                                       // of staged_bytes: into new memory
+    std::vector<std::pair<std::uintptr_t, std::uintptr_t>> fresh_pages;  // of staged_reads: populated together
 
     /// Throws mismatch_error listing every problem the check pass found.
     void throw_if_problems() const;
@@ -184,11 +224,41 @@ CKPT_INLINE std::string describe(const entry_info& e);
 /// Converts between row- and column-major element order of the same logical shape.
 CKPT_INLINE void reorder(const char* src, char* dst, const shape& s, std::size_t elem, bool src_column_major);
 
+/// Checks that every byte of a bool tensor's bytes is 0 or 1: any other is undefined behaviour in
+/// a bool, and the checksum cannot tell us intent.
+CKPT_INLINE void check_bools(const restore_source& file, const entry_info& e, const char* bytes, std::uint64_t n);
+
+/// True when a tensor's memory holds its elements in another order than the file.
+inline bool needs_reorder(const entry_info& e, std::size_t rank, bool column_major) noexcept {
+    return rank >= 2 && e.column_major != column_major;
+}
+
 /// Reads a tensor entry into `dest`, memory of the entry's shape laid out as `rank` and
 /// `column_major` say; `bools` checks every byte is 0 or 1. Not a template: what differs between
-/// tensor types is only this description of their memory.
+/// tensor types is only this description of their memory. With a `buffer`, reads through
+/// restore_source::read_part, which other threads may call at the same time (read_staged).
 CKPT_INLINE void read_tensor_bytes(restore_source& file, const entry_info& e, void* memory, std::size_t rank,
-                                   bool column_major, std::size_t element_size, bool bools);
+                                   bool column_major, std::size_t element_size, bool bools,
+                                   file_reader::read_buffer* buffer = nullptr);
+
+/// How many threads a restore reads staged blocks with (see read_staged): the machine's, at most 4
+/// (a restore should not take a whole node; 2 already halve the time on our machines).
+CKPT_INLINE std::size_t restore_read_threads() noexcept;
+
+/// Reads the blocks the walk collected in plan.staged_reads, checked as read_block checks them, on
+/// up to plan.read_threads threads (`one_thread`: on this one) when there are enough bytes to be
+/// worth it: from 16 MiB, at least 8 MiB per thread, and only when at most an eighth of them go to
+/// new memory (otherwise: a process's first restore). Why: into storage a previous restore left
+/// (spares) two threads measured 1.2-1.85x faster than one where a core was free; into new memory
+/// they measured no faster (0.98x-0.995x, first restores with the pages populated; without that,
+/// 0.64x-1.18x), so one thread keeps the first restore on the path measured longest
+/// (benchmarks/results/restore_modes.md). Large blocks checked chunk by chunk are split
+/// into parts of whole chunks, so that one large tensor is read by several threads too.
+/// Throws what reading the blocks one by one in order throws: the error of the first damaged block
+/// (of its first damaged chunk) in the walk's order, whichever thread found it, on this thread, once
+/// every helper thread has ended. Changes no tracked object: the blocks go to staging memory.
+/// A thread that cannot start is no error: this thread reads its share.
+CKPT_INLINE void read_staged(restore_plan_core& plan, bool one_thread = false);
 
 /// Reads a tensor entry into `obj`, which already has the entry's shape.
 template <class T>
@@ -450,6 +520,9 @@ private:
     }
 
     [[noreturn]] void out_of_memory(const entry_info& e) const;
+
+    // Reads a staged tensor block now, or collects it for read_staged (restore_plan_core::read_threads).
+    void read_staged_tensor(const entry_info& e, void* obj, const tensor_ops& ops);
 
     // A tensor leaf of any type, described by `ops`: checked, then read directly, deferred
     // (in_place) or staged. False when the type cannot be staged in a box: the caller stages it.
@@ -726,6 +799,16 @@ CKPT_INLINE std::unique_ptr<spare_storage::item> spare_storage::take(std::size_t
     return nullptr;
 }
 
+CKPT_INLINE void restore_source::read_part(const entry_info& e, std::uint64_t lo, std::uint64_t hi, char* dest,
+                                           file_reader::read_buffer& buffer) const {
+    (void)e, (void)lo, (void)hi, (void)dest, (void)buffer;
+}
+
+CKPT_INLINE std::uint64_t restore_source::part_size(const entry_info& e) const noexcept {
+    (void)e;
+    return 0;
+}
+
 CKPT_INLINE void restore_plan_core::throw_if_problems() const {
     if (problems.empty()) return;
     std::string what = problems.front().what;
@@ -797,22 +880,123 @@ CKPT_INLINE void reorder(const char* src, char* dst, const shape& s, std::size_t
     }
 }
 
+CKPT_INLINE void check_bools(const restore_source& file, const entry_info& e, const char* bytes, std::uint64_t n) {
+    for (std::uint64_t i = 0; i < n; ++i)
+        if (static_cast<unsigned char>(bytes[i]) > 1)
+            throw corrupt_error("bool tensor holds a byte that is neither 0 nor 1", file.path(), e.path);
+}
+
 CKPT_INLINE void read_tensor_bytes(restore_source& file, const entry_info& e, void* memory, std::size_t rank,
-                                   bool column_major, std::size_t element_size, bool bools) {
+                                   bool column_major, std::size_t element_size, bool bools,
+                                   file_reader::read_buffer* buffer) {
     auto* dest = static_cast<char*>(memory);
-    if (rank < 2 || e.column_major == column_major) {
-        file.read_block(e, dest);
+    auto read = [&](char* into) {
+        if (buffer)
+            file.read_part(e, 0, e.length, into, *buffer);
+        else
+            file.read_block(e, into);
+    };
+    if (!needs_reorder(e, rank, column_major)) {
+        read(dest);
     } else {
         std::unique_ptr<char[]> staging(new char[static_cast<std::size_t>(e.length)]);
-        file.read_block(e, staging.get());
+        read(staging.get());
         reorder(staging.get(), dest, e.shape, element_size, e.column_major);
     }
-    if (bools) {
-        // Any byte but 0 or 1 in a bool is undefined behaviour; the checksum cannot tell us intent.
-        for (std::uint64_t i = 0; i < e.length; ++i)
-            if (static_cast<unsigned char>(dest[i]) > 1)
-                throw corrupt_error("bool tensor holds a byte that is neither 0 nor 1", file.path(), e.path);
+    if (bools) check_bools(file, e, dest, e.length);
+}
+
+CKPT_INLINE std::size_t restore_read_threads() noexcept {
+    // Asked once: glibc reads /sys for it.
+    static const std::size_t threads = [] {
+        const unsigned n = std::thread::hardware_concurrency();  // 0 when unknown
+        return n == 0 ? std::size_t{1} : std::min<std::size_t>(n, 4);
+    }();
+    return threads;
+}
+
+CKPT_INLINE void read_staged(restore_plan_core& plan, bool one_thread) {
+    struct part {
+        std::size_t read;
+        std::uint64_t lo, hi;
+    };
+    restore_source& file = plan.source;
+    const std::vector<restore_plan_core::staged_read> reads = std::move(plan.staged_reads);
+    plan.staged_reads.clear();
+    const std::uint64_t bytes = plan.staged_bytes, fresh = plan.fresh_bytes;
+    plan.staged_bytes = plan.fresh_bytes = 0;
+    populate_pages(plan.fresh_pages);  // on this thread: faults on several measured slower
+    plan.fresh_pages.clear();
+    if (reads.empty()) return;
+    constexpr std::uint64_t parallel_min_bytes = std::uint64_t{16} << 20, per_thread = std::uint64_t{8} << 20,
+                            part_bytes = std::uint64_t{4} << 20;
+    std::size_t threads = 1;
+    if (!one_thread && plan.read_threads > 1 && bytes >= parallel_min_bytes && fresh <= bytes / 8)
+        threads = static_cast<std::size_t>(std::min<std::uint64_t>(plan.read_threads, bytes / per_thread));
+    std::vector<part> parts;
+    parts.reserve(reads.size());
+    for (std::size_t i = 0; i < reads.size(); ++i) {
+        const entry_info& e = *reads[i].entry;
+        const std::uint64_t unit = file.part_size(e);
+        if (threads == 1 || unit == 0 || needs_reorder(e, reads[i].rank, reads[i].column_major)) {
+            parts.push_back({i, 0, e.length});
+            continue;
+        }
+        const std::uint64_t step = (part_bytes + unit - 1) / unit * unit;
+        for (std::uint64_t lo = 0; lo < e.length; lo += step) parts.push_back({i, lo, std::min(lo + step, e.length)});
     }
+
+    auto read_one = [&](const part& p, file_reader::read_buffer& buffer) {
+        const restore_plan_core::staged_read& r = reads[p.read];
+        const entry_info& e = *r.entry;
+        // As in restore_walker::visit: a failure of another type is the entry's.
+        try {
+            if (p.lo == 0 && p.hi == e.length) {
+                read_tensor_bytes(file, e, r.memory, r.rank, r.column_major, r.element_size, r.bools, &buffer);
+            } else {
+                char* dest = static_cast<char*>(r.memory);
+                file.read_part(e, p.lo, p.hi, dest, buffer);
+                if (r.bools) check_bools(file, e, dest + p.lo, p.hi - p.lo);
+            }
+        } catch (const error&) {
+            throw;
+        } catch (const std::bad_alloc&) {
+            throw corrupt_error("decoding the saved value asked for more memory than there is", file.path(), e.path);
+        } catch (const std::exception& x) {
+            throw corrupt_error(std::string("decoding the saved value failed: ") + x.what(), file.path(), e.path);
+        }
+    };
+    // Parts are taken in order; after a failure only the parts before it are still read, so the
+    // first failing part in order is always found.
+    std::atomic<std::size_t> next{0}, failed{parts.size()};
+    std::mutex mutex;
+    std::exception_ptr failure;
+    auto work = [&]() noexcept {
+        std::unique_ptr<file_reader::read_buffer> buffer;
+        for (;;) {
+            const std::size_t i = next.fetch_add(1);
+            if (i >= parts.size() || i > failed.load()) return;
+            try {
+                if (!buffer) buffer = std::make_unique<file_reader::read_buffer>();
+                read_one(parts[i], *buffer);
+            } catch (...) {
+                const std::lock_guard<std::mutex> lock(mutex);
+                if (i < failed.load()) {
+                    failed.store(i);
+                    failure = std::current_exception();
+                }
+            }
+        }
+    };
+    std::vector<std::thread> helpers;
+    try {
+        helpers.reserve(threads - 1);
+        while (helpers.size() + 1 < threads) helpers.emplace_back(work);
+    } catch (...) {  // fewer helpers: this thread reads more
+    }
+    work();
+    for (auto& t : helpers) t.join();
+    if (failure) std::rethrow_exception(failure);
 }
 
 CKPT_INLINE void boxed_step::apply() {
@@ -864,6 +1048,12 @@ CKPT_INLINE void restore_walker::out_of_memory(const entry_info& e) const {
         plan_.source.path(), e.path);
 }
 
+CKPT_INLINE void restore_walker::read_staged_tensor(const entry_info& e, void* obj, const tensor_ops& ops) {
+    if (plan_.read_threads == 0) return read_tensor(plan_.source, e, obj, ops);
+    plan_.staged_reads.push_back({&e, ops.data(obj), ops.rank, ops.column_major, ops.element_size, ops.bools});
+    plan_.staged_bytes += e.length;
+}
+
 CKPT_INLINE bool restore_walker::tensor_leaf(void* obj, const tensor_ops& ops, const entry_info& e) {
     if (e.kind != entry_kind::tensor || e.dtype != ops.type || e.shape.rank() != ops.rank ||
         !ops.accepts(obj, e.shape)) {
@@ -893,16 +1083,25 @@ CKPT_INLINE bool restore_walker::tensor_leaf(void* obj, const tensor_ops& ops, c
                 box.reset(ops.new_box());
                 if (ops.shape_of(ops.value(*box)) != e.shape) {
                     ops.resize(ops.value(*box), e.shape);
-                    advise_fresh_buffer(ops.data(ops.value(*box)), to_size(e.length));  // filled next
+                    void* fresh = ops.data(ops.value(*box));
+                    // Filled next. Read after the walk: its pages are populated with the others.
+                    advise_fresh_buffer(fresh, to_size(e.length), plan_.read_threads == 0);
+                    if (plan_.read_threads != 0) {
+                        plan_.fresh_pages.push_back(page_interior(fresh, to_size(e.length)));
+                        plan_.fresh_bytes += e.length;
+                    }
                 }
             }
         } catch (const std::bad_alloc&) {
             out_of_memory(e);
         }
         if (ops.shape_of(ops.value(*box)) == e.shape) {
-            read_tensor(plan_.source, e, ops.value(*box), ops);
+            // Staged before it is read: the plan owns the box by then, so a read collected for
+            // later (read_staged) never outlives the memory it goes to.
+            void* value = ops.value(*box);
             ++plan_.boxed;
             stage(std::make_unique<boxed_step>(obj, ops, std::move(box), plan_.swapped_out, slot));
+            read_staged_tensor(e, value, ops);
             return true;
         }
     }

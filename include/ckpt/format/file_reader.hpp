@@ -55,6 +55,35 @@ public:
     /// The whole block as a string; for small entries (serialized, text, keys, sparse).
     std::string read_block(const entry_info& e);
 
+    /// Scratch memory for read_part: one per thread that reads.
+    class read_buffer {
+    public:
+        // Sized for the largest request so far: at most max(chunk, the file's chunk size), and a
+        // block longer than the file's chunk size exists only in a file that large.
+        char* get(std::size_t size) {
+            if (size_ < size) {
+                data_.reset(new char[size + block_alignment]);
+                size_ = size;
+            }
+            const auto at = reinterpret_cast<std::uintptr_t>(data_.get());
+            return data_.get() + (align_up(at) - at);
+        }
+
+    private:
+        std::unique_ptr<char[]> data_;
+        std::size_t size_ = 0;
+    };
+
+    /// As read_range(e, lo, hi - lo, dest + lo), into the whole block's memory `dest`, but safe to
+    /// call from several threads at once: it changes nothing in the reader (positioned reads of the
+    /// one descriptor, scratch memory from `buffer`). `e` must be one of entries() itself, and
+    /// [lo, hi) either the whole block or, in a block checked chunk by chunk, whole chunks but the
+    /// last; then only those chunks are checked (the padding with the last one). A parallel restore
+    /// splits large blocks so (read_staged in detail/restore_walk.hpp).
+    void read_part(const entry_info& e, std::uint64_t lo, std::uint64_t hi, char* dest, read_buffer& buffer) const;
+    /// The size a parallel read may split a block at (read_part): its chunks; 0 when it may not.
+    std::uint64_t part_size(const entry_info& e) const noexcept { return is_chunked(e) ? header_.chunk_size : 0; }
+
     /// Reads and checks every block; throws corrupt_error naming the first bad entry.
     void verify() {
         for (const auto& e : entries_) verify_block(e);
@@ -76,6 +105,7 @@ private:
     static bool is_small(const entry_info& e) noexcept { return e.length + padding_after(e) <= small_block; }
     bool is_chunked(const entry_info& e) const noexcept { return chunk_count(e.length, header_.chunk_size) != 0; }
 
+    bool owns(const entry_info& e) const noexcept;
     // The entry of this file that `e` is or equals: callers may pass copies, but the chunk tables
     // are found through the entry's position in entries_.
     const entry_info& own(const entry_info& e) const;
@@ -87,21 +117,17 @@ private:
     // through an aligned buffer and memcpy, which realigns. With no destination (verify) the bytes
     // are only checked. Bytes [lo, hi) of the block go to `out` (all of them for a whole read): the
     // whole block is still read, as its one checksum covers only all of it.
-    void read_large(const entry_info& e, std::uint64_t lo, std::uint64_t hi, char* out);
+    void read_large(const entry_info& e, std::uint64_t lo, std::uint64_t hi, char* out, read_buffer& buffer) const;
 
     // Reads the chunks of a chunked block that overlap bytes [lo, hi), in groups of about 1 MiB,
     // each chunk checked against its checksum from the index; the padding when the last chunk is
     // read. A group entirely inside the range whose destination is in step with the file (see
     // read_large) is read straight into `out`.
-    void read_chunks(const entry_info& e, std::uint64_t lo, std::uint64_t hi, char* out);
+    void read_chunks(const entry_info& e, std::uint64_t lo, std::uint64_t hi, char* out, read_buffer& buffer) const;
 
     // `from` holds block bytes [begin, end); copies their overlap with [lo, hi) to `out` (byte lo).
     static void copy_overlap(const char* from, std::uint64_t begin, std::uint64_t end, std::uint64_t lo,
                              std::uint64_t hi, char* out);
-
-    // Sized for the largest request so far: at most max(chunk, the file's chunk size), and a block
-    // longer than the file's chunk size exists only in a file that large.
-    char* bounce_buffer(std::size_t size);
 
     void check(const entry_info& e, std::uint64_t digest, const char* pad, std::uint64_t padding) const;
 
@@ -129,8 +155,7 @@ private:
     ckpt::metadata metadata_;
     std::vector<char> window_;
     std::uint64_t window_offset_ = 0;
-    std::unique_ptr<char[]> bounce_;
-    std::size_t bounce_size_ = 0;
+    read_buffer bounce_;
     std::vector<std::uint64_t> chunk_sums_;  // version 2: the chunk tables of all entries, in order
     std::vector<std::pair<std::size_t, std::uint64_t>> chunk_tables_;  // (entry index, start in chunk_sums_), ascending
 };
@@ -184,7 +209,7 @@ CKPT_INLINE const entry_info* file_reader::find(std::string_view path) const {
 CKPT_INLINE void file_reader::read_block(const entry_info& entry, void* dest) {
     const entry_info& e = own(entry);
     auto out = static_cast<char*>(dest);
-    if (is_chunked(e)) return read_chunks(e, 0, e.length, out);
+    if (is_chunked(e)) return read_chunks(e, 0, e.length, out, bounce_);
     if (is_small(e)) {
         const std::uint64_t padding = padding_after(e);
         const char* src = window(e.offset, e.length + padding);
@@ -192,7 +217,7 @@ CKPT_INLINE void file_reader::read_block(const entry_info& entry, void* dest) {
         check(e, hash64(src, static_cast<std::size_t>(e.length)), src + e.length, padding);
         return;
     }
-    read_large(e, 0, e.length, out);
+    read_large(e, 0, e.length, out, bounce_);
 }
 
 CKPT_INLINE void file_reader::read_range(const entry_info& entry, std::uint64_t byte_offset, std::uint64_t byte_count,
@@ -204,7 +229,7 @@ CKPT_INLINE void file_reader::read_range(const entry_info& entry, std::uint64_t 
                     path_, e.path);
     if (byte_count == 0) return;
     auto out = static_cast<char*>(dest);
-    if (is_chunked(e)) return read_chunks(e, byte_offset, byte_offset + byte_count, out);
+    if (is_chunked(e)) return read_chunks(e, byte_offset, byte_offset + byte_count, out, bounce_);
     if (is_small(e)) {
         const std::uint64_t padding = padding_after(e);
         const char* src = window(e.offset, e.length + padding);
@@ -212,7 +237,7 @@ CKPT_INLINE void file_reader::read_range(const entry_info& entry, std::uint64_t 
         std::memcpy(out, src + byte_offset, to_size(byte_count));
         return;
     }
-    read_large(e, byte_offset, byte_offset + byte_count, out);
+    read_large(e, byte_offset, byte_offset + byte_count, out, bounce_);
 }
 
 CKPT_INLINE std::pair<const std::uint64_t*, std::size_t> file_reader::chunk_checksums(const entry_info& entry) const {
@@ -228,25 +253,44 @@ CKPT_INLINE std::string file_reader::read_block(const entry_info& e) {
     return s;
 }
 
+CKPT_INLINE void file_reader::read_part(const entry_info& e, std::uint64_t lo, std::uint64_t hi, char* dest,
+                                        read_buffer& buffer) const {
+    if (!owns(e)) throw error("the entry is not one of this file's", path_, e.path);
+    if (is_chunked(e)) return read_chunks(e, lo, hi, dest + lo, buffer);
+    if (is_small(e)) {
+        const std::uint64_t padding = padding_after(e);
+        char* src = buffer.get(to_size(e.length + padding));
+        pread_all(fd_.get(), src, to_size(e.length + padding), e.offset, path_);
+        if (e.length) std::memcpy(dest, src, to_size(e.length));
+        return check(e, hash64(src, to_size(e.length)), src + e.length, padding);
+    }
+    read_large(e, 0, e.length, dest, buffer);
+}
+
 CKPT_INLINE void file_reader::verify_block(const entry_info& entry) {
     const entry_info& e = own(entry);
-    if (is_chunked(e)) return read_chunks(e, 0, e.length, nullptr);
-    if (!is_small(e)) return read_large(e, 0, e.length, nullptr);
+    if (is_chunked(e)) return read_chunks(e, 0, e.length, nullptr, bounce_);
+    if (!is_small(e)) return read_large(e, 0, e.length, nullptr, bounce_);
     const std::uint64_t padding = padding_after(e);
     const char* src = window(e.offset, e.length + padding);
     check(e, hash64(src, static_cast<std::size_t>(e.length)), src + e.length, padding);
 }
 
-CKPT_INLINE const entry_info& file_reader::own(const entry_info& e) const {
+CKPT_INLINE bool file_reader::owns(const entry_info& e) const noexcept {
     const auto at = reinterpret_cast<std::uintptr_t>(&e), begin = reinterpret_cast<std::uintptr_t>(entries_.data());
-    if (at >= begin && at < begin + entries_.size() * sizeof(entry_info)) return e;
+    return at >= begin && at < begin + entries_.size() * sizeof(entry_info);
+}
+
+CKPT_INLINE const entry_info& file_reader::own(const entry_info& e) const {
+    if (owns(e)) return e;
     const entry_info* found = find(e.path);
     if (!found || found->offset != e.offset || found->length != e.length || found->checksum != e.checksum)
         throw error("the entry is not one of this file's", path_, e.path);
     return *found;
 }
 
-CKPT_INLINE void file_reader::read_large(const entry_info& e, std::uint64_t lo, std::uint64_t hi, char* out) {
+CKPT_INLINE void file_reader::read_large(const entry_info& e, std::uint64_t lo, std::uint64_t hi, char* out,
+                                         read_buffer& buffer) const {
     const std::uint64_t padding = padding_after(e);
     const bool direct =
         out && lo == 0 && hi == e.length && (reinterpret_cast<std::uintptr_t>(out) - e.offset) % 32 == 0;
@@ -254,7 +298,7 @@ CKPT_INLINE void file_reader::read_large(const entry_info& e, std::uint64_t lo, 
     hasher h;
     for (std::uint64_t done = 0; done < e.length;) {
         const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, e.length - done));
-        char* into = direct ? out + done : bounce_buffer(chunk);
+        char* into = direct ? out + done : buffer.get(chunk);
         if (done + n < e.length)
             pread_all(fd_.get(), into, n, e.offset + done, path_);
         else
@@ -266,7 +310,8 @@ CKPT_INLINE void file_reader::read_large(const entry_info& e, std::uint64_t lo, 
     check(e, h.digest(), pad, padding);
 }
 
-CKPT_INLINE void file_reader::read_chunks(const entry_info& e, std::uint64_t lo, std::uint64_t hi, char* out) {
+CKPT_INLINE void file_reader::read_chunks(const entry_info& e, std::uint64_t lo, std::uint64_t hi, char* out,
+                                          read_buffer& buffer) const {
     const std::uint64_t size = header_.chunk_size;
     const std::uint64_t group = std::max<std::uint64_t>(size, chunk);
     const std::uint64_t* sums = chunk_table(e);
@@ -277,7 +322,7 @@ CKPT_INLINE void file_reader::read_chunks(const entry_info& e, std::uint64_t lo,
         const std::uint64_t end = std::min({begin + group, (hi - 1) / size * size + size, e.length});
         const auto n = to_size(end - begin);
         const bool direct = in_step && begin >= lo && end <= hi;
-        char* into = direct ? out + (begin - lo) : bounce_buffer(static_cast<std::size_t>(std::min(group, e.length)));
+        char* into = direct ? out + (begin - lo) : buffer.get(static_cast<std::size_t>(std::min(group, e.length)));
         const bool last = end == e.length;
         if (!last)
             pread_all(fd_.get(), into, n, e.offset + begin, path_);
@@ -302,15 +347,6 @@ CKPT_INLINE void file_reader::copy_overlap(const char* from, std::uint64_t begin
                                            std::uint64_t hi, char* out) {
     const std::uint64_t a = std::max(begin, lo), b = std::min(end, hi);
     if (a < b) std::memcpy(out + (a - lo), from + (a - begin), to_size(b - a));
-}
-
-CKPT_INLINE char* file_reader::bounce_buffer(std::size_t size) {
-    if (bounce_size_ < size) {
-        bounce_.reset(new char[size + block_alignment]);
-        bounce_size_ = size;
-    }
-    const auto at = reinterpret_cast<std::uintptr_t>(bounce_.get());
-    return bounce_.get() + (align_up(at) - at);
 }
 
 CKPT_INLINE void file_reader::check(const entry_info& e, std::uint64_t digest, const char* pad,
