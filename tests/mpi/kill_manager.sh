@@ -9,6 +9,7 @@
 set -u
 mpiexec=$1 program=$2 rounds=$3
 run() { "$mpiexec" --oversubscribe "$@"; }
+source "$(dirname "$0")/wait_for_mpirun.sh"
 run -np 3 "$program" loop run 4 || { echo "the first run failed"; exit 1; }
 for ((i = 1; i <= rounds; i++)); do
   mode=$([ $((i % 2)) = 0 ] && echo async || echo sync)
@@ -24,7 +25,7 @@ for ((i = 1; i <= rounds; i++)); do
   if [ ${#ranks[@]} -eq 0 ]; then echo "round $i: no rank processes found under mpirun $launcher"; exit 1; fi
   victim=${ranks[RANDOM % ${#ranks[@]}]}
   kill -9 "$victim"
-  wait "$launcher"
+  wait_for_mpirun "$launcher"
   status=$?
   before=$(ls run | tr '\n' ' ')
   out=$(run -np 3 "$program" check run 2>&1) || { echo "round $i: after killing $victim ($before):"; echo "$out"; exit 1; }

@@ -5,6 +5,7 @@
 set -u
 mpiexec=$1 program=$2 rounds=$3
 run() { "$mpiexec" --oversubscribe "$@"; }
+source "$(dirname "$0")/wait_for_mpirun.sh"
 run -np 2 "$program" loop run 1 || { echo "the first save failed"; exit 1; }
 for ((i = 1; i <= rounds; i++)); do
   "$mpiexec" --oversubscribe -np 3 "$program" loop run 100000 >/dev/null 2>&1 &  # not through run(): $! must be mpirun
@@ -19,7 +20,7 @@ for ((i = 1; i <= rounds; i++)); do
   if [ ${#ranks[@]} -eq 0 ]; then echo "round $i: no rank processes found under mpirun $launcher"; exit 1; fi
   victim=${ranks[RANDOM % ${#ranks[@]}]}
   kill -9 "$victim"
-  wait "$launcher"
+  wait_for_mpirun "$launcher"
   echo "round $i: killed rank process $victim; mpirun exited with $?; $(ls run | tr '\n' ' ')"
   run -np 2 "$program" check-latest run || { echo "round $i: the latest checkpoint did not restore"; exit 1; }
 done
