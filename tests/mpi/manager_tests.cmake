@@ -11,7 +11,7 @@ function(ckpt_mpi_manager_test name)
            COMMAND ${CMAKE_COMMAND} -DMPIEXEC=${MPIEXEC_EXECUTABLE} -DPROGRAM=$<TARGET_FILE:test_mpi_manager>
                    -DWORK_DIR=${CMAKE_CURRENT_BINARY_DIR}/work-manager/${name} -DKILLS=${CKPT_MPI_KILLS} ${ARGN}
                    -P ${CMAKE_CURRENT_SOURCE_DIR}/manager.cmake)
-  set_tests_properties("mpi manager: ${name}" PROPERTIES LABELS "mpi" ENVIRONMENT "${mpi_env}" TIMEOUT 300 RUN_SERIAL ON)
+  set_tests_properties("mpi manager: ${name}" PROPERTIES LABELS "mpi" ENVIRONMENT "${mpi_env}" TIMEOUT 300 ${mpi_schedule})
 endfunction()
 
 ckpt_mpi_manager_test("save, rotate, reopen, restore; identical records on 1 to 4 ranks" -DSCENARIO=rotate)

@@ -7,7 +7,7 @@ if(TARGET train_resume_mpi)
     add_test(NAME "mpi flagship: ${name}"
              COMMAND ${BASH} ${CMAKE_CURRENT_SOURCE_DIR}/train_resume_mpi.sh ${MPIEXEC_EXECUTABLE}
                      $<TARGET_FILE:train_resume_mpi> ${CMAKE_CURRENT_BINARY_DIR}/work-flagship/${scenario} ${scenario} ${ARGN})
-    set_tests_properties("mpi flagship: ${name}" PROPERTIES LABELS "mpi" ENVIRONMENT "${mpi_env}" TIMEOUT 300 RUN_SERIAL ON)
+    set_tests_properties("mpi flagship: ${name}" PROPERTIES LABELS "mpi" ENVIRONMENT "${mpi_env}" TIMEOUT 300 ${mpi_schedule})
   endfunction()
   ckpt_flagship_test("SIGTERM to mpirun, SIGUSR1 and SIGTERM to one rank, resumed to the same digest (4 ranks)" signals)
   ckpt_flagship_test("kill -9 of a rank, also in the middle of a save, resumed to the same digest (4 ranks)" kills)
