@@ -81,6 +81,14 @@ constexpr bool includes(restore_mode mode, restore_mode flag) noexcept {
 }
 }  // namespace detail
 
+namespace detail {
+/// A restore, whatever the checkpoint tracks: `walk(context, plan)` runs the check pass over the
+/// tracked objects (and changes nothing), then the staged blocks are read, every problem thrown, and
+/// only then the plan applied: the one step that changes the objects.
+CKPT_INLINE void run_restore(restore_plan_core& plan, restore_mode mode, void (*walk)(void*, restore_plan_core&),
+                             void* context);
+}  // namespace detail
+
 /// What a restore did. `ck.restore(p).assert_consumed();`
 class restore_status {
 public:
@@ -287,40 +295,33 @@ private:
         if (detail::is_sharded_checkpoint(file)) {
             detail::sharded_reader reader(file);
             if (reader.world_size() == 1) reader.view_rank(0);
-            return restore_from(reader, file, mode);
+            detail::restore_source_of<detail::sharded_reader> source(reader);
+            return restore_from(source, reader.metadata(), file, mode);
         }
         detail::file_reader reader(file);
-        return restore_from(reader, file, mode);
+        detail::restore_source_of<detail::file_reader> source(reader);
+        return restore_from(source, reader.metadata(), file, mode);
     }
 
-    template <class Source>
-    restore_status restore_from(Source& reader, const std::filesystem::path& file, restore_mode mode) {
-        // The check pass builds the plan and changes nothing; only plan.apply() touches the objects.
-        const bool in_place_mode = detail::includes(mode, restore_mode::in_place);
+    // Not a template over the source: one restore per tracked state, whatever the file.
+    restore_status restore_from(detail::restore_source& source, const ckpt::metadata& meta,
+                                const std::filesystem::path& file, restore_mode mode) {
         // Spares from the second restore on: a checkpoint that restores once (a resume, a server loading its
         // model) gives the replaced storage back at once; one that restores again will likely go on
         // (evaluating checkpoints in turn, rolling back) and then keeps it for the next restore.
-        detail::basic_restore_plan<Source> plan(reader, detail::includes(mode, restore_mode::partial), in_place_mode,
-                                                restored_ ? &spares_ : nullptr);
-        // Large staged blocks are read after the walk, on several threads (detail::read_staged).
-        if (plan.source.reads_in_parallel() && !detail::includes(mode, restore_mode::single_threaded))
-            plan.read_threads = detail::restore_read_threads();
-        try {
-            std::apply([&](auto&... t) { (detail::basic_restore_walker<Source>(plan, t.name).visit(*t.object), ...); },
-                       objects_);
-        } catch (...) {
-            // The blocks the walk collected come before its failure: a damaged one among them is
-            // what a restore reading in order meets first, so its error wins.
-            detail::read_staged(plan, true);
-            throw;
-        }
-        detail::read_staged(plan);
-        plan.throw_if_problems();
-        if (in_place_mode && detail::includes(mode, restore_mode::verify_first)) plan.verify_deferred();
-        plan.apply();
+        detail::restore_plan_core plan(source, detail::includes(mode, restore_mode::partial),
+                                       detail::includes(mode, restore_mode::in_place), restored_ ? &spares_ : nullptr);
+        detail::run_restore(
+            plan, mode, [](void* self, detail::restore_plan_core& p) { static_cast<checkpoint*>(self)->walk(p); },
+            this);
         restored_ = true;
-        save_counter_ = reader.metadata().save_counter;
-        return restore_status(file, reader.metadata(), std::move(plan.missing), plan.unused());
+        save_counter_ = meta.save_counter;
+        return restore_status(file, meta, std::move(plan.missing), plan.unused());
+    }
+
+    // The check pass over every tracked object: builds the plan, changes nothing.
+    void walk(detail::restore_plan_core& plan) {
+        std::apply([&](auto&... t) { (detail::restore_walker(plan, t.name).visit(*t.object), ...); }, objects_);
     }
 
     std::tuple<tracked<Ts>...> objects_;
@@ -341,6 +342,27 @@ checkpoint(tracked<Ts>...) -> checkpoint<Ts...>;
 // in the compiled mode (see ckpt/detail/config.hpp).
 #if CKPT_HEADER_DEFINITIONS
 namespace ckpt {
+
+namespace detail {
+CKPT_INLINE void run_restore(restore_plan_core& plan, restore_mode mode, void (*walk)(void*, restore_plan_core&),
+                             void* context) {
+    // Large staged blocks are read after the walk, on several threads (read_staged).
+    if (plan.source.reads_in_parallel() && !includes(mode, restore_mode::single_threaded))
+        plan.read_threads = restore_read_threads();
+    try {
+        walk(context, plan);
+    } catch (...) {
+        // The blocks the walk collected come before its failure: a damaged one among them is
+        // what a restore reading in order meets first, so its error wins.
+        read_staged(plan, true);
+        throw;
+    }
+    read_staged(plan);
+    plan.throw_if_problems();
+    if (plan.in_place && includes(mode, restore_mode::verify_first)) plan.verify_deferred();
+    plan.apply();
+}
+}  // namespace detail
 
 CKPT_INLINE restore_status::restore_status(std::filesystem::path file, ckpt::metadata meta,
                                            std::vector<std::string> missing, std::vector<std::string> unused)

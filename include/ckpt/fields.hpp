@@ -112,6 +112,35 @@ constexpr auto make_skipped_field(const char* name, Member Owner::*pointer) noex
     return field<Owner, Member, Tag, true>{name, pointer};
 }
 
+/// What ckpt_fields returns: the fields of one struct. Not a std::tuple: its constructors'
+/// constraints and recursive bases were the largest part of what an annotated struct cost to
+/// compile; this holds each field in a base of its own, with no recursion and no constraints.
+template <std::size_t I, class F>
+struct field_slot {
+    F field;
+};
+template <class Indices, class... F>
+struct field_list_of;
+template <std::size_t... I, class... F>
+struct field_list_of<std::index_sequence<I...>, F...> : field_slot<I, F>... {
+    static constexpr std::size_t size = sizeof...(F);
+    constexpr explicit field_list_of(F... f) noexcept : field_slot<I, F>{f}... {}
+    /// `fn(field0, field1, ...)`
+    template <class Fn>
+    constexpr void apply(Fn&& fn) const {
+        fn(static_cast<const field_slot<I, F>&>(*this).field...);
+    }
+};
+template <class... F>
+constexpr auto make_field_list(F... f) noexcept {
+    return field_list_of<std::index_sequence_for<F...>, F...>(f...);
+}
+template <std::size_t I, class F>
+F field_at_(const field_slot<I, F>&);
+/// The type of the I-th field of a field list: `field_at_t<decltype(field_list<T>()), 0>`.
+template <class List, std::size_t I>
+using field_at_t = decltype(field_at_<I>(std::declval<const List&>()));
+
 // ckpt_fields is found by ADL: type_tag<T> makes T's namespace an associated one. This declaration
 // only gives unqualified lookup something to find for types that have no annotation.
 void ckpt_fields(...) = delete;
@@ -141,7 +170,7 @@ using member_type_t =
 template <class T, std::size_t... I>
 constexpr bool field_types_match(std::index_sequence<I...>) {
     using list = decltype(field_list<T>());
-    return (std::is_same_v<member_type_t<T, std::tuple_element_t<I, list>>, boost::pfr::tuple_element_t<I, T>> && ...);
+    return (std::is_same_v<member_type_t<T, field_at_t<list, I>>, boost::pfr::tuple_element_t<I, T>> && ...);
 }
 
 // Named templates so that the compiler's note shows the numbers: "field_count_matches<dense, 1, 2>".
@@ -177,7 +206,7 @@ inline constexpr bool pfr_cannot_count_v = std::is_array_v<M> || is_std_array_of
 template <class T, std::size_t... I>
 constexpr bool lists_member_pfr_cannot_count(std::index_sequence<I...>) {
     using list = decltype(field_list<T>());
-    return (pfr_cannot_count_v<member_type_t<T, std::tuple_element_t<I, list>>> || ...);
+    return (pfr_cannot_count_v<member_type_t<T, field_at_t<list, I>>> || ...);
 }
 
 template <class T>
@@ -185,8 +214,7 @@ constexpr bool pfr_can_check() {
     if constexpr (!is_pfr_reflectable_v<T>)
         return false;
     else
-        return !lists_member_pfr_cannot_count<T>(
-            std::make_index_sequence<std::tuple_size_v<decltype(field_list<T>())>>{});
+        return !lists_member_pfr_cannot_count<T>(std::make_index_sequence<decltype(field_list<T>())::size>{});
 }
 
 /// Compile-time check run by CKPT_FIELDS: for an aggregate, the list must name every field, in
@@ -200,7 +228,7 @@ constexpr bool check_field_list() {
                   "CKPT_FIELDS_INTRUSIVE(Type, ...) inside it instead");
     if constexpr (has_field_list<T>::value) {
         if constexpr (pfr_can_check<T>()) {
-            constexpr std::size_t listed = std::tuple_size_v<decltype(field_list<T>())>;
+            constexpr std::size_t listed = decltype(field_list<T>())::size;
             constexpr std::size_t declared = boost::pfr::tuple_size_v<T>;
             static_assert(field_count_matches<T, listed, declared>::value,
                           "ckpt: CKPT_FIELDS must name every field of the struct, in declaration order; "
@@ -224,13 +252,13 @@ constexpr std::size_t first_out_of_order(Offsets... offsets) {
         if (list[i] <= list[i - 1]) return i;
     return sizeof...(Offsets);
 }
-template <class List, std::size_t I, bool = (I < std::tuple_size_v<List>)>
+template <class List, std::size_t I, bool = (I < List::size)>
 struct field_tag_at {
     using type = void;
 };
 template <class List, std::size_t I>
 struct field_tag_at<List, I, true> {
-    using type = typename std::tuple_element_t<I, List>::tag;
+    using type = typename field_at_t<List, I>::tag;
 };
 
 // The note names the struct and the first field listed too early, as a local struct named after
@@ -244,8 +272,8 @@ template <class T, std::size_t FirstOutOfOrder>
 constexpr bool check_field_order() {
     if constexpr (has_field_list<T>::value) {
         using list = decltype(field_list<T>());
-        static_assert(listed_in_declaration_order < T, typename field_tag_at<list, FirstOutOfOrder>::type,
-                      !is_pfr_reflectable_v<T> || FirstOutOfOrder == std::tuple_size_v < list >> ::value,
+        static_assert(listed_in_declaration_order<T, typename field_tag_at<list, FirstOutOfOrder>::type,
+                                                  (!is_pfr_reflectable_v<T> || FirstOutOfOrder == list::size)>::value,
                       "ckpt: CKPT_FIELDS must list the fields in declaration order; the note names the struct and "
                       "the first field listed after one that the struct declares later");
     }
@@ -276,24 +304,58 @@ void check_field_addresses(const T& object) {
         constexpr auto list = field_list<T>();
         const void* declared[boost::pfr::tuple_size_v<T> + 1] = {};
         boost::pfr::for_each_field(object, [&](const auto& member, std::size_t index) { declared[index] = &member; });
-        std::apply(
-            [&](const auto&... f) {
-                std::size_t i = 0;
-                auto check_one = [&](const char* name, const void* listed) {
-                    if (listed != declared[i])
-                        throw error(std::string("CKPT_FIELDS lists '") + name + "' as field " + std::to_string(i) +
-                                    " but the struct declares it elsewhere: list the fields in declaration order");
-                    ++i;
-                };
-                (check_one(f.name, &(object.*(f.pointer))), ...);
-            },
-            list);
+        list.apply([&](const auto&... f) {
+            std::size_t i = 0;
+            auto check_one = [&](const char* name, const void* listed) {
+                if (listed != declared[i])
+                    throw error(std::string("CKPT_FIELDS lists '") + name + "' as field " + std::to_string(i) +
+                                " but the struct declares it elsewhere: list the fields in declaration order");
+                ++i;
+            };
+            (check_one(f.name, &(object.*(f.pointer))), ...);
+        });
     }
 }
 
-/// Calls `visit(name, member)` for every checkpointed member of `object`, in order.
-template <class T, class Visit>
-void for_each_field(T& object, Visit&& visit) {
+/// A checkpointed member as a walk meets it: its name, its address, and the walk's function for
+/// its type. That function is shared by every struct with a member of the type, so a struct costs
+/// a walk one small array built in place rather than a function (and a lambda) per field and walk.
+template <class Walk>
+struct erased_field {
+    std::string_view name;
+    void* member;                        // of a const object in a save walk: only read, through `visit`
+    void (*visit)(Walk&, void* member);  // null for a skipped field
+};
+
+// The walk's function for members of type M: `Walk::visit_erased<M>`; none for a skipped field, whose
+// type need not be checkpointable (a std::function, a mutex).
+template <class Walk, class M, bool Skipped>
+struct field_visitor {
+    static constexpr void (*value)(Walk&, void*) = &Walk::template visit_erased<M>;
+};
+template <class Walk, class M>
+struct field_visitor<Walk, M, true> {
+    static constexpr void (*value)(Walk&, void*) = nullptr;
+};
+
+inline void* erased_address(const void* member) noexcept { return const_cast<void*>(member); }
+
+// Fills an erased_field per member from Boost.PFR; a class, not a lambda, so that its call operator
+// is instantiated once per walk and member type rather than once per struct too.
+template <class Walk>
+struct pfr_field_collector {
+    erased_field<Walk>* out;
+    template <class M>
+    void operator()(M& member, std::size_t index) const {
+        out[index] = {std::string_view(positional_names[index]), erased_address(std::addressof(member)),
+                      field_visitor<Walk, M, false>::value};
+    }
+};
+
+/// Calls `walk.fields(list, n)` with the checkpointed members of `object`, in order (skipped ones
+/// with a null `visit`).
+template <class Walk, class T>
+void walk_fields(Walk& walk, T& object) {
     using plain = std::remove_const_t<T>;
     if constexpr (has_field_list<plain>::value) {
         if constexpr (!order_checked<plain>::value) {
@@ -301,16 +363,22 @@ void for_each_field(T& object, Visit&& visit) {
             (void)addresses_checked;
         }
         constexpr auto list = field_list<plain>();
-        auto one = [&](const auto& f) {
-            if constexpr (!std::decay_t<decltype(f)>::skipped) visit(std::string_view(f.name), object.*(f.pointer));
-        };
-        std::apply([&](const auto&... f) { (one(f), ...); }, list);
+        list.apply([&](const auto&... f) {
+            const erased_field<Walk> fields[] = {
+                {std::string_view(f.name), erased_address(std::addressof(object.*(f.pointer))),
+                 field_visitor<Walk, std::remove_reference_t<decltype(object.*(f.pointer))>,
+                               std::decay_t<decltype(f)>::skipped>::value}...,
+                {}};
+            walk.fields(fields, sizeof...(f));
+        });
     } else {
         static_assert(is_pfr_reflectable_v<plain>,
                       "ckpt: this type is neither annotated nor an aggregate; add CKPT_FIELDS(Type, fields...) "
                       "after it, or CKPT_FIELDS_INTRUSIVE(Type, fields...) inside it");
-        boost::pfr::for_each_field(
-            object, [&](auto& member, std::size_t index) { visit(std::string_view(positional_names[index]), member); });
+        constexpr std::size_t n = boost::pfr::tuple_size_v<plain>;
+        erased_field<Walk> fields[n + 1] = {};
+        boost::pfr::for_each_field(object, pfr_field_collector<Walk>{fields});
+        walk.fields(fields, n);
     }
 }
 
@@ -345,7 +413,7 @@ void for_each_field(T& object, Visit&& visit) {
 /// supported; g++ and clang++ support it for classes without virtual bases, which aggregates are).
 #define CKPT_FIELDS(Type, ...)                                                                                    \
     [[maybe_unused]] constexpr auto ckpt_fields(::ckpt::detail::type_tag<Type>) noexcept {                        \
-        return ::std::make_tuple(CKPT_DETAIL_MAP(CKPT_DETAIL_FIELD, Type, __VA_ARGS__));                          \
+        return ::ckpt::detail::make_field_list(CKPT_DETAIL_MAP(CKPT_DETAIL_FIELD, Type, __VA_ARGS__));            \
     }                                                                                                             \
     _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Winvalid-offsetof\"")                       \
         [[maybe_unused]] constexpr ::ckpt::detail::order_checked_at_compile_time                                  \
@@ -359,11 +427,11 @@ void for_each_field(T& object, Visit&& visit) {
 
 /// The same inside a class, for classes with private members:
 /// `class layer { Eigen::MatrixXf w_; public: CKPT_FIELDS_INTRUSIVE(layer, w_) };`
-#define CKPT_FIELDS_INTRUSIVE(Type, ...)                                                 \
-    friend constexpr auto ckpt_fields(::ckpt::detail::type_tag<Type>) noexcept {         \
-        return ::std::make_tuple(CKPT_DETAIL_MAP(CKPT_DETAIL_FIELD, Type, __VA_ARGS__)); \
-    }                                                                                    \
-    friend constexpr bool ckpt_fields_checked(::ckpt::detail::type_tag<Type>) noexcept { \
-        static_assert(::ckpt::detail::check_field_list<Type>());                         \
-        return true;                                                                     \
+#define CKPT_FIELDS_INTRUSIVE(Type, ...)                                                               \
+    friend constexpr auto ckpt_fields(::ckpt::detail::type_tag<Type>) noexcept {                       \
+        return ::ckpt::detail::make_field_list(CKPT_DETAIL_MAP(CKPT_DETAIL_FIELD, Type, __VA_ARGS__)); \
+    }                                                                                                  \
+    friend constexpr bool ckpt_fields_checked(::ckpt::detail::type_tag<Type>) noexcept {               \
+        static_assert(::ckpt::detail::check_field_list<Type>());                                       \
+        return true;                                                                                   \
     }

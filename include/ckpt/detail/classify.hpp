@@ -203,7 +203,7 @@ constexpr bool some_field_makes_an_entry(std::index_sequence<I...>) {
     if constexpr (has_field_list<T>::value) {
         using list = decltype(field_list<T>());
         return (makes_an_entry<std::remove_cv_t<std::remove_reference_t<
-                    decltype(std::declval<T&>().*(std::get<I>(std::declval<list>()).pointer))>>>() ||
+                    decltype(std::declval<T&>().*(std::declval<field_at_t<list, I>>().pointer))>>>() ||
                 ...);
     } else {
         return (makes_an_entry<boost::pfr::tuple_element_t<I, T>>() || ...);
@@ -220,7 +220,7 @@ constexpr bool makes_an_entry() {
     if constexpr (classify<U>() != node::structure)
         return true;
     else if constexpr (has_field_list<U>::value)
-        return some_field_makes_an_entry<U>(std::make_index_sequence<std::tuple_size_v<decltype(field_list<U>())>>{});
+        return some_field_makes_an_entry<U>(std::make_index_sequence<decltype(field_list<U>())::size>{});
     else
         return some_field_makes_an_entry<U>(std::make_index_sequence<boost::pfr::tuple_size_v<U>>{});
 }

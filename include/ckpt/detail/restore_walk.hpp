@@ -441,7 +441,7 @@ public:
         require_checkpointable<T>();
         constexpr node kind = classify<T>();
         if constexpr (kind == node::structure) {
-            for_each_field(obj, [&](std::string_view name, auto& member) { child(name, member); });
+            walk_fields(*this, obj);
         } else {
             const entry_info* e = plan_.source.find(path_);
             if (!e) return missing();
@@ -464,18 +464,20 @@ public:
                         text(obj, *e);
                     else if constexpr (kind == node::serialized)
                         serialized(obj, *e);
-                } catch (const error&) {
-                    throw;
-                } catch (const std::bad_alloc&) {
-                    throw corrupt_error("decoding the saved value asked for more memory than there is",
-                                        plan_.source.path(), e->path);
-                } catch (const std::exception& x) {
-                    throw corrupt_error(std::string("decoding the saved value failed: ") + x.what(),
-                                        plan_.source.path(), e->path);
+                } catch (...) {
+                    rethrow_as_corrupt(*e);
                 }
             }
         }
     }
+
+    /// A member of type M (see walk_fields).
+    template <class M>
+    static void visit_erased(restore_walker& walk, void* member) {
+        walk.visit(*static_cast<M*>(member));
+    }
+    /// The members of a struct, in order: not a template, whatever the struct.
+    void fields(const erased_field<restore_walker>* list, std::size_t n);
 
 private:
     // Restores into an object nobody else sees yet (an element of a container being built).
@@ -505,6 +507,10 @@ private:
     }
 
     void missing();
+    // Rethrows the exception being handled: a ckpt::error as it is, std::bad_alloc and other
+    // std::exceptions as a corrupt_error of entry `e`, anything else as it is. Not in each visit:
+    // those handlers were code in every leaf type's walk.
+    [[noreturn]] void rethrow_as_corrupt(const entry_info& e) const;
     void missing_child(std::string_view segment) { plan_.missing.push_back(path_ + '/' + std::string(segment)); }
     void problem(std::string what) { plan_.problems.push_back({path_, std::move(what)}); }
     bool kind_is(const entry_info& e, entry_kind k, const std::string& object);
@@ -514,10 +520,19 @@ private:
     // Once a mismatch is known the restore will throw: blocks are no longer worth reading.
     bool reading() const noexcept { return plan_.problems.empty(); }
 
-    template <class U>
-    void stage(std::unique_ptr<U> step) {
-        plan_.steps.push_back(std::move(step));
+    // Takes a step made by `new`. Not a template, and no std::unique_ptr per step type: those were
+    // instantiated for every container and tensor type.
+    void stage(plan_step* step) {
+        std::unique_ptr<plan_step> owned(step);
+        plan_.steps.push_back(std::move(owned));
     }
+    // A sequence's element count against the object's, as a problem (see sequence()).
+    void count_problem(std::uint64_t in_file, std::uint64_t in_object, bool fixed);
+    // A map's keys against the object's, as a problem (see mapping()).
+    void keys_problem(std::size_t in_file, std::size_t in_object, const std::vector<std::string>& only_file,
+                      const std::vector<std::string>& only_object);
+    // A sequence that claims more elements than the file can hold.
+    [[noreturn]] void too_many_elements(const entry_info& e, bool entryless) const;
 
     [[noreturn]] void out_of_memory(const entry_info& e) const;
 
@@ -535,7 +550,7 @@ private:
         if constexpr (std::is_array_v<T>) {
             auto step = std::make_unique<array_step<T>>(obj);
             read_tensor(plan_.source, e, step->value);
-            stage(std::move(step));
+            stage(step.release());
         } else {
             // A tensor type that cannot be made empty and resized: stage a copy of the object.
             static_assert(
@@ -544,7 +559,7 @@ private:
             T copy = obj;
             if (traits::shape_of(copy) != e.shape) traits::resize(copy, e.shape);
             read_tensor(plan_.source, e, copy);
-            stage(std::make_unique<move_step<T>>(obj, std::move(copy)));
+            stage(new move_step<T>(obj, std::move(copy)));
         }
     }
 
@@ -573,14 +588,14 @@ private:
         if (direct_)
             obj = std::move(value);
         else
-            stage(std::make_unique<move_step<T>>(obj, std::move(value)));
+            stage(new move_step<T>(obj, std::move(value)));
     }
     template <class T>
     void commit_swap(T& obj, T&& value) {
         if (direct_)
             obj.swap(value);
         else
-            stage(std::make_unique<swap_step<T>>(obj, std::move(value)));
+            stage(new swap_step<T>(obj, std::move(value)));
     }
 
     // The value an opaque entry is decoded into: a copy of the object, so a load function that
@@ -644,9 +659,7 @@ private:
         if (!kind_is(e, entry_kind::sequence, "a sequence")) return;
         const std::uint64_t n = e.shape[0];
         if constexpr (seq::fixed) {
-            if (n != seq::size)
-                return problem("checkpoint has " + std::to_string(n) + " elements, object holds " +
-                               std::to_string(seq::size));
+            if (n != seq::size) return count_problem(n, seq::size, true);
             for (std::uint64_t i = 0; i < n; ++i) child_at(i, obj[i]);
         } else {
             static_assert(std::is_default_constructible_v<E>,
@@ -654,14 +667,9 @@ private:
             // Every element has an entry of its own, so a larger count cannot be honest; elements
             // without entries (empty structs) are bounded by what a save writes.
             if constexpr (makes_an_entry<E>()) {
-                if (n > plan_.source.entries().size())
-                    throw corrupt_error(
-                        "sequence claims " + std::to_string(n) + " elements, more than the file has entries",
-                        plan_.source.path(), e.path);
+                if (n > plan_.source.entries().size()) too_many_elements(e, false);
             } else if (n > max_entryless_bytes / sizeof(E)) {  // elements with no entries: the bound the writer keeps
-                throw corrupt_error("sequence claims " + std::to_string(n) +
-                                        " elements of a struct with no fields, more than a save writes",
-                                    plan_.source.path(), e.path);
+                too_many_elements(e, true);
             }
             const std::uint64_t m = obj.size();
             if (m == 0 && n > 0) {
@@ -676,12 +684,9 @@ private:
                     direct_scope scope(direct_);
                     for (std::uint64_t i = 0; i < n; ++i) child_at(i, fresh[i]);
                 }
-                return stage(std::make_unique<swap_step<T>>(obj, std::move(fresh)));
+                return stage(new swap_step<T>(obj, std::move(fresh)));
             }
-            if (n != m && !plan_.partial)
-                return problem("checkpoint has " + std::to_string(n) + " elements, object holds " + std::to_string(m) +
-                               " (a non-empty container must match the file; clear it to take the file's size, or "
-                               "restore with ckpt::partial)");
+            if (n != m && !plan_.partial) return count_problem(n, m, false);
             // Partial: what both have is restored, the object's extra elements are kept and listed.
             for (std::uint64_t i = 0; i < std::min(n, m); ++i) child_at(i, obj[i]);
             for (std::uint64_t i = n; i < m; ++i) missing_child(std::to_string(i));
@@ -710,7 +715,7 @@ private:
                 direct_scope scope(direct_);
                 for (std::size_t i = 0; i < keys.size(); ++i) child(key_segment(texts[i]), fresh[keys[i]]);
             }
-            return stage(std::make_unique<swap_step<T>>(obj, std::move(fresh)));
+            return stage(new swap_step<T>(obj, std::move(fresh)));
         }
         std::vector<std::size_t> common;  // indices into keys
         std::vector<std::string> only_file, only_object;
@@ -728,21 +733,8 @@ private:
                     only_object.push_back(key_text(item.first));
             std::sort(only_object.begin(), only_object.end());
         }
-        if ((!only_file.empty() || !only_object.empty()) && !plan_.partial) {
-            auto list = [](const std::vector<std::string>& ks) {
-                std::string s;
-                for (std::size_t i = 0; i < ks.size() && i < 10; ++i) s += (i ? ", '" : "'") + ks[i] + "'";
-                if (ks.size() > 10) s += ", ...";
-                return s;
-            };
-            std::string what = "checkpoint has " + std::to_string(keys.size()) + " elements, object holds " +
-                               std::to_string(obj.size());
-            if (!only_file.empty()) what += "; keys only in the checkpoint: " + list(only_file);
-            if (!only_object.empty()) what += "; keys only in the object: " + list(only_object);
-            return problem(what +
-                           " (a non-empty map must match the file; clear it to take the file's keys, or restore with "
-                           "ckpt::partial)");
-        }
+        if ((!only_file.empty() || !only_object.empty()) && !plan_.partial)
+            return keys_problem(keys.size(), obj.size(), only_file, only_object);
         for (const std::size_t i : common) child(key_segment(texts[i]), obj.find(keys[i])->second);
         for (const auto& k : only_object) missing_child(key_segment(k));
     }
@@ -765,7 +757,7 @@ private:
             return child_at(0, *obj);
         }
         if (n == 0) {
-            if (obj) stage(std::make_unique<reset_step<T>>(obj));
+            if (obj) stage(new reset_step<T>(obj));
             return;
         }
         if (obj) return child_at(0, *obj);
@@ -774,7 +766,7 @@ private:
             direct_scope scope(direct_);
             child_at(0, *fresh);
         }
-        stage(std::make_unique<emplace_step<T, E>>(obj, std::move(fresh)));
+        stage(new emplace_step<T, E>(obj, std::move(fresh)));
     }
 
     restore_plan_core& plan_;
@@ -1029,6 +1021,67 @@ CKPT_INLINE bool count_fits_text(std::string_view text) {
     return count <= tokens;
 }
 
+CKPT_INLINE void restore_walker::fields(const erased_field<restore_walker>* list, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!list[i].visit) continue;
+        const auto size = path_.size();
+        path_ += '/';
+        path_ += list[i].name;
+        list[i].visit(*this, list[i].member);
+        path_.resize(size);
+    }
+}
+
+CKPT_INLINE void restore_walker::rethrow_as_corrupt(const entry_info& e) const {
+    try {
+        throw;
+    } catch (const error&) {
+        throw;
+    } catch (const std::bad_alloc&) {
+        throw corrupt_error("decoding the saved value asked for more memory than there is", plan_.source.path(),
+                            e.path);
+    } catch (const std::exception& x) {
+        throw corrupt_error(std::string("decoding the saved value failed: ") + x.what(), plan_.source.path(), e.path);
+    }
+}
+
+CKPT_INLINE void restore_walker::count_problem(std::uint64_t in_file, std::uint64_t in_object, bool fixed) {
+    std::string what =
+        "checkpoint has " + std::to_string(in_file) + " elements, object holds " + std::to_string(in_object);
+    if (!fixed)
+        what +=
+            " (a non-empty container must match the file; clear it to take the file's size, or restore with "
+            "ckpt::partial)";
+    problem(std::move(what));
+}
+
+CKPT_INLINE void restore_walker::keys_problem(std::size_t in_file, std::size_t in_object,
+                                              const std::vector<std::string>& only_file,
+                                              const std::vector<std::string>& only_object) {
+    auto list = [](const std::vector<std::string>& ks) {
+        std::string s;
+        for (std::size_t i = 0; i < ks.size() && i < 10; ++i) s += (i ? ", '" : "'") + ks[i] + "'";
+        if (ks.size() > 10) s += ", ...";
+        return s;
+    };
+    std::string what =
+        "checkpoint has " + std::to_string(in_file) + " elements, object holds " + std::to_string(in_object);
+    if (!only_file.empty()) what += "; keys only in the checkpoint: " + list(only_file);
+    if (!only_object.empty()) what += "; keys only in the object: " + list(only_object);
+    problem(what +
+            " (a non-empty map must match the file; clear it to take the file's keys, or restore with ckpt::partial)");
+}
+
+CKPT_INLINE void restore_walker::too_many_elements(const entry_info& e, bool entryless) const {
+    const std::uint64_t n = e.shape[0];
+    if (entryless)
+        throw corrupt_error(
+            "sequence claims " + std::to_string(n) + " elements of a struct with no fields, more than a save writes",
+            plan_.source.path(), e.path);
+    throw corrupt_error("sequence claims " + std::to_string(n) + " elements, more than the file has entries",
+                        plan_.source.path(), e.path);
+}
+
 CKPT_INLINE void restore_walker::missing() {
     if (plan_.partial) return plan_.missing.push_back(path_);
     // Suggestions cost a pass over the index each: only for the problems an error message shows.
@@ -1068,7 +1121,7 @@ CKPT_INLINE bool restore_walker::tensor_leaf(void* obj, const tensor_ops& ops, c
         return true;
     }
     if (!ops.bools && plan_.in_place) {
-        stage(std::make_unique<read_step>(plan_.source, e, obj, ops));
+        stage(new read_step(plan_.source, e, obj, ops));
         return true;
     }
     if (!ops.new_box) return false;
@@ -1100,7 +1153,7 @@ CKPT_INLINE bool restore_walker::tensor_leaf(void* obj, const tensor_ops& ops, c
             // later (read_staged) never outlives the memory it goes to.
             void* value = ops.value(*box);
             ++plan_.boxed;
-            stage(std::make_unique<boxed_step>(obj, ops, std::move(box), plan_.swapped_out, slot));
+            stage(new boxed_step(obj, ops, std::move(box), plan_.swapped_out, slot));
             read_staged_tensor(e, value, ops);
             return true;
         }
@@ -1114,7 +1167,7 @@ CKPT_INLINE bool restore_walker::tensor_leaf(void* obj, const tensor_ops& ops, c
     }
     if (ops.shape_of(ops.value(*value)) == e.shape) {
         read_tensor(plan_.source, e, ops.value(*value), ops);
-        stage(std::make_unique<staged_step>(obj, ops, std::move(value)));
+        stage(new staged_step(obj, ops, std::move(value)));
         return true;
     }
     return false;

@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <vector>
 
+#include <ckpt/detail/config.hpp>
 #include <ckpt/detail/archive.hpp>
 #include <ckpt/detail/classify.hpp>
 #include <ckpt/detail/keys.hpp>
@@ -91,7 +92,7 @@ public:
             }
             opaque(entry_kind::serialized, scratch_);
         } else if constexpr (kind == node::structure) {
-            for_each_field(obj, [&](std::string_view name, const auto& member) { child(name, member); });
+            walk_fields(*this, obj);
         } else if constexpr (kind == node::sequence) {
             const auto n = static_cast<std::uint64_t>(std::size(obj));
             using E = typename sequence_of<T>::element;
@@ -129,6 +130,14 @@ public:
         }
     }
 
+    /// A member of type M (see walk_fields).
+    template <class M>
+    static void visit_erased(save_walk& walk, void* member) {
+        walk.visit(*static_cast<const M*>(member));
+    }
+    /// The members of a struct, in order: not a template, whatever the struct.
+    void fields(const erased_field<save_walk>* list, std::size_t n);
+
 private:
     template <class T>
     void child(std::string_view segment, const T& member) {
@@ -163,3 +172,22 @@ private:
 };
 
 }  // namespace ckpt::detail
+
+// Out-of-line definitions: inline in the header-only build, compiled once in ckpt::ckpt_compiled
+// in the compiled mode (see ckpt/detail/config.hpp).
+#if CKPT_HEADER_DEFINITIONS
+namespace ckpt::detail {
+
+CKPT_INLINE void save_walk::fields(const erased_field<save_walk>* list, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!list[i].visit) continue;
+        const auto size = path_.size();
+        path_ += '/';
+        path_ += list[i].name;
+        list[i].visit(*this, list[i].member);
+        path_.resize(size);
+    }
+}
+
+}  // namespace ckpt::detail
+#endif  // CKPT_HEADER_DEFINITIONS
