@@ -19,6 +19,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -332,7 +333,7 @@ async_result run_async(const std::string& label, tensors& state, int reps, const
 //   so it has no spares and stages into whatever the allocator hands out.
 // - first: every method, the raw read included, in a freshly started process of its own (this
 //   program run again), which builds the state (touching its pages as a model's initialisation
-//   would) and then reads once, the order of the methods rotated from one repetition to the next.
+//   would) and then reads once, the methods in a new order each repetition.
 //   The raw read there goes to a buffer new to the process, as a program's first read does: it
 //   pays for faulting its pages in, as a staged restore does for its staging memory.
 // Minor page faults are counted per restore (getrusage): fresh pages are what staging costs.
@@ -531,15 +532,22 @@ std::vector<restore_mode_result> run_restore_modes(const std::string& label, ten
                            peaks[m] < 0 ? -1 : peaks[m] / 1024.0, median(faults[m]), quantile(times[m], 0.25),
                            quantile(times[m], 0.75)});
     }
-    // First restores: one fresh process per read, the order of the methods rotated per repetition;
+    // First restores: one fresh process per read, the methods shuffled per repetition;
     // the file stays warm.
     if (!self.empty()) {
         const std::size_t count = state.size();
         const auto rows = state.front().rows(), cols = state.front().cols();
         std::vector<std::vector<double>> times(first_count), faults(first_count);
+        std::mt19937 shuffle(12345);  // the same orders every run
+        std::vector<int> order(first_count);
+        for (int j = 0; j < first_count; ++j) order[static_cast<std::size_t>(j)] = j;
         for (int r = 0; r < reps; ++r) {
+            // A new order each repetition: rotating one order kept every method after the same one,
+            // and a child's time depends on what the child before it freed (the first read of 16
+            // tensors measured 0.13 s or 0.3-0.46 s by turns, in each of three methods).
+            std::shuffle(order.begin(), order.end(), shuffle);
             for (int j = 0; j < first_count; ++j) {
-                const int k = (j + r) % first_count;
+                const int k = order[static_cast<std::size_t>(j)];
                 const std::string command = "'" + self + "' --first-restore-child '" + path + "' " +
                                             std::to_string(count) + " " + std::to_string(rows) + " " +
                                             std::to_string(cols) + " " + std::to_string(k);
@@ -577,10 +585,10 @@ void print_restore_modes(const std::vector<restore_mode_result>& results, int re
         "first row of the same state and cache: preading the same blocks of the same file, in order, into an aligned "
         "buffer laid out as the file (repeated runs: read into before; first reads: new to the process), in the same "
         "run (1.00x = as fast). Warm and cold: repeated restores in one process, methods interleaved. First read: a "
-        "new process per read, the order of the methods rotated per repetition. \"ckpt default\" in repeated restores "
-        "is one checkpoint object, which from its second restore on holds the storage its last restore replaced (the "
-        "size of the restored tensors) between restores, until its next save; round 1, its second restore, still "
-        "stages into new memory\n",
+        "new process per read, the methods in a new (shuffled) order each repetition. \"ckpt default\" in repeated "
+        "restores is one checkpoint object, which from its second restore on holds the storage its last restore "
+        "replaced (the size of the restored tensors) between restores, until its next save; round 1, its second "
+        "restore, still stages into new memory\n",
         reps);
 }
 
