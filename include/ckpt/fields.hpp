@@ -340,6 +340,20 @@ struct field_visitor<Walk, M, true> {
 
 inline void* erased_address(const void* member) noexcept { return const_cast<void*>(member); }
 
+/// The loop behind both walks' `fields()`: each member through its walk function, under its name
+/// appended to the walk's `path` (skipped members, with no function, are passed over).
+template <class Walk>
+void walk_erased_fields(Walk& walk, std::string& path, const erased_field<Walk>* list, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!list[i].visit) continue;
+        const auto size = path.size();
+        path += '/';
+        path += list[i].name;
+        list[i].visit(walk, list[i].member);
+        path.resize(size);
+    }
+}
+
 // Fills an erased_field per member from Boost.PFR; a class, not a lambda, so that its call operator
 // is instantiated once per walk and member type rather than once per struct too.
 template <class Walk>

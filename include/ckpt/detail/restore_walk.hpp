@@ -1022,14 +1022,7 @@ CKPT_INLINE bool count_fits_text(std::string_view text) {
 }
 
 CKPT_INLINE void restore_walker::fields(const erased_field<restore_walker>* list, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) {
-        if (!list[i].visit) continue;
-        const auto size = path_.size();
-        path_ += '/';
-        path_ += list[i].name;
-        list[i].visit(*this, list[i].member);
-        path_.resize(size);
-    }
+    walk_erased_fields(*this, path_, list, n);
 }
 
 CKPT_INLINE void restore_walker::rethrow_as_corrupt(const entry_info& e) const {

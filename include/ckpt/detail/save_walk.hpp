@@ -179,14 +179,7 @@ private:
 namespace ckpt::detail {
 
 CKPT_INLINE void save_walk::fields(const erased_field<save_walk>* list, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) {
-        if (!list[i].visit) continue;
-        const auto size = path_.size();
-        path_ += '/';
-        path_ += list[i].name;
-        list[i].visit(*this, list[i].member);
-        path_.resize(size);
-    }
+    walk_erased_fields(*this, path_, list, n);
 }
 
 }  // namespace ckpt::detail
