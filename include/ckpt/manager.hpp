@@ -612,7 +612,7 @@ CKPT_INLINE io_error checkpoint_manager::explain_full_disk(const io_error& e) co
                         "first is your call: free some space, or give the manager "
                         "ckpt::rotate_before_save (see its risk in ckpt/policy.hpp). (" +
                         what + ")",
-                    e.file().empty() ? dir_ : e.file(), e.code());
+                    dir_, e.code());
 }
 
 CKPT_INLINE void checkpoint_manager::forget_in_flight() {
