@@ -10,7 +10,8 @@
 // (atomically), record what the policies drop as "deleting", delete those files, record again. A
 // crash between any two steps leaves every listed checkpoint loadable and every checkpoint file
 // accounted for: the next manager to open the directory finishes the deletions and removes the
-// temporary files of an interrupted write.
+// temporary files of an interrupted write. Opening never applies the policies (a process that
+// opens a manager only to restore must not rotate the directory): the next save does.
 //
 // On many processes (a ckpt::mpi::checkpoint, whose coordination() is a coordinator of more than
 // one process) there is one manager object per rank, and every rank makes the same calls. Rank 0,
@@ -896,8 +897,8 @@ CKPT_INLINE void checkpoint_manager::record_and_rotate(checkpoint_record r) {
                            " in the state file, although the checkpoint itself was written and is "
                            "complete (" +
                            std::string(e.what()) +
-                           "); the next save, or the next manager to open the directory, records it "
-                           "and applies the policies",
+                           "); the next save, or the next manager to open the directory, records it, "
+                           "and the next save applies the policies",
                        dir_ / detail::manager_state_name, e.code());
     }
 }
