@@ -136,3 +136,31 @@ TEST_CASE("ckpt::rotate_before_save: a disk with room for the kept checkpoints o
     });
     CHECK(status == 0);
 }
+
+TEST_CASE("ckpt::rotate_before_save's risk: killed between the deletion and the new save", "[manager][crash]") {
+    const auto dir = fresh("manager_full_disk_rotate_crash");
+    const int status = ckpt_test::in_child([&] {
+        training_state s;
+        ckpt::checkpoint ck{ckpt::track("weights", s.weights), ckpt::track("step", s.step)};
+        ckpt::checkpoint_manager mgr{ck, dir, ckpt::keep_last(2), ckpt::rotate_before_save};
+        for (s.step = 1; s.step <= 2; ++s.step) mgr.save(s.step);
+        ckpt::detail::manager_test_hook = [](ckpt::detail::manager_point p) {
+            if (p == ckpt::detail::manager_point::deleted) ::_exit(9);  // ckpt-1 deleted, ckpt-3 not written
+        };
+        mgr.save(3);
+        return 1;
+    });
+    REQUIRE(status == 9);
+    // One checkpoint fewer than keep_last(2) says, every one listed loadable, nothing unaccounted for.
+    training_state s;
+    ckpt::checkpoint ck{ckpt::track("weights", s.weights), ckpt::track("step", s.step)};
+    ckpt::checkpoint_manager mgr{ck, dir, ckpt::keep_last(2), ckpt::rotate_before_save};
+    CHECK(names(mgr.checkpoints()) == std::vector<std::string>{"ckpt-2"});
+    CHECK_FALSE(fs::exists(dir / "ckpt-1"));
+    CHECK(*mgr.restore_or_initialize() == dir / "ckpt-2");
+    CHECK(s.step == 2);
+    CHECK_FALSE(has_temp_files(dir));
+    s.step = 3;
+    mgr.save(3);
+    CHECK(names(mgr.checkpoints()) == std::vector<std::string>{"ckpt-2", "ckpt-3"});
+}
