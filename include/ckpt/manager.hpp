@@ -136,8 +136,9 @@ public:
                                                      save_options options = {});
     /// Whether save_if_due(step, force) would save. On several processes this is the rank's own
     /// view, with no collective: only the leader's counts (save_if_due asks it).
-    /// Intervals count from the latest checkpoint, or from step 0 and the manager's creation.
-    /// `if (mgr.is_due(step)) log("saving");`
+    /// Intervals count from the latest checkpoint (an asynchronous save still in flight counts as
+    /// the latest), or from step 0 and the manager's creation; save_every's clocks are described
+    /// in policy.hpp. `if (mgr.is_due(step)) log("saving");`
     bool is_due(std::int64_t step, bool force = false) const;
 
     /// Blocks until an asynchronous save is written, recorded and rotated; rethrows its error.
