@@ -929,9 +929,12 @@ CKPT_INLINE void checkpoint_manager::rotate_before(const checkpoint_record& next
     std::size_t j = 0;
     for (const auto& x : state_.records) keep.push_back(x.name == next.name || kept_after[j++]);
     drop_unkept(keep);
-    if (!dirty_) return;
-    write_state();
-    dirty_ = false;
+    // Best effort, as in settle(): the files are gone either way, and the record of the save
+    // writes the state again.
+    try {
+        if (dirty_) write_state();
+        dirty_ = false;
+    } catch (const io_error&) {}
 }
 
 CKPT_INLINE void checkpoint_manager::drop_unkept(const std::vector<bool>& keep) {
