@@ -105,7 +105,8 @@ TEST_CASE("a manager never adopts or deletes a checkpoint it did not name", "[tr
     SECTION("the state file lost later: rebuilt from our files only") {
         fs::remove(dir / "ckpt-state");
         ckpt::checkpoint_manager mgr{ck, dir, ckpt::keep_last(1)};
-        CHECK(names(mgr.checkpoints()) == std::vector<std::string>{"ckpt-3"});  // rebuilt, and the policy applied
+        // Rebuilt; the policy applies at the next save (opening never deletes).
+        CHECK(names(mgr.checkpoints()) == std::vector<std::string>{"ckpt-2", "ckpt-3"});
         mgr.save();
         mgr.save();
         CHECK(fs::exists(dir / "pretrained"));
@@ -170,11 +171,12 @@ TEST_CASE("a crash between writing and recording under a name template: the file
     model m;
     ckpt::checkpoint ck{ckpt::track("weights", m.weights), ckpt::track("step", m.step)};
     ckpt::checkpoint_manager mgr{ck, dir, ckpt::keep_last(2), ckpt::name_template("step_{step:06d}")};
-    CHECK(names(mgr.checkpoints()) == std::vector<std::string>{"step_000002", "step_000003"});
-    CHECK_FALSE(fs::exists(dir / "step_000001"));  // the policy ran when the orphan was adopted
+    CHECK(names(mgr.checkpoints()) == std::vector<std::string>{"step_000001", "step_000002", "step_000003"});
+    CHECK(fs::exists(dir / "step_000001"));  // adopted; opening never deletes, the next save rotates
     CHECK(restored_step(*mgr.latest_checkpoint()) == 3);
     mgr.save(4);
     CHECK(names(mgr.checkpoints()) == std::vector<std::string>{"step_000003", "step_000004"});
+    CHECK_FALSE(fs::exists(dir / "step_000001"));
 }
 
 // ---- 2.: nothing the reader would refuse is ever saved -----------------------------------------
@@ -342,9 +344,15 @@ TEST_CASE("a full disk at the state file: the manager converges once there is ro
             if (full.restore_or_initialize() != dir / "keeping" / "ckpt-4" || m.step != 4) return 38;
         }
         free_inodes(dir, made, 4);
+        // The next manager records it at the open, and applies its policies at its first save
+        // (opening never deletes).
         ckpt::checkpoint_manager reopened{ck, dir / "keeping", ckpt::keep_last(2)};
-        if (names(reopened.checkpoints()) != std::vector<std::string>{"ckpt-3", "ckpt-4"}) return 32;
-        if (fs::exists(dir / "keeping" / "ckpt-1") || fs::exists(dir / "keeping" / "ckpt-2")) return 33;
+        if (names(reopened.checkpoints()) != std::vector<std::string>{"ckpt-1", "ckpt-2", "ckpt-3", "ckpt-4"})
+            return 32;
+        m.step = 5;
+        reopened.save(5);
+        if (names(reopened.checkpoints()) != std::vector<std::string>{"ckpt-4", "ckpt-5"}) return 32;
+        if (fs::exists(dir / "keeping" / "ckpt-1") || fs::exists(dir / "keeping" / "ckpt-3")) return 33;
         const auto on_disk = ckpt::read_manager_records(dir / "keeping");
         if (!on_disk || on_disk->size() != 2) return 34;
         return has_temp_files(dir / "keeping") ? 35 : 0;

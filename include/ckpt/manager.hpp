@@ -10,7 +10,8 @@
 // (atomically), record what the policies drop as "deleting", delete those files, record again. A
 // crash between any two steps leaves every listed checkpoint loadable and every checkpoint file
 // accounted for: the next manager to open the directory finishes the deletions and removes the
-// temporary files of an interrupted write.
+// temporary files of an interrupted write. Opening never applies the policies (a process that
+// opens a manager only to restore must not rotate the directory): the next save does.
 //
 // On many processes (a ckpt::mpi::checkpoint, whose coordination() is a coordinator of more than
 // one process) there is one manager object per rank, and every rank makes the same calls. Rank 0,
@@ -135,8 +136,9 @@ public:
                                                      save_options options = {});
     /// Whether save_if_due(step, force) would save. On several processes this is the rank's own
     /// view, with no collective: only the leader's counts (save_if_due asks it).
-    /// Intervals count from the latest checkpoint, or from step 0 and the manager's creation.
-    /// `if (mgr.is_due(step)) log("saving");`
+    /// Intervals count from the latest checkpoint (an asynchronous save still in flight counts as
+    /// the latest), or from step 0 and the manager's creation; save_every's clocks are described
+    /// in policy.hpp. `if (mgr.is_due(step)) log("saving");`
     bool is_due(std::int64_t step, bool force = false) const;
 
     /// Blocks until an asynchronous save is written, recorded and rotated; rethrows its error.
@@ -164,6 +166,18 @@ public:
     /// same on every rank (the lowest failing rank's), so every rank passes over the same checkpoints,
     /// warns alike and restores the same one. `mgr.restore_or_initialize([&] { init_weights(); });`
     std::optional<std::filesystem::path> restore_or_initialize(const std::function<void()>& init = {});
+    /// As restore_or_initialize(init), restoring with `mode` (see ckpt::restore_mode): to resume
+    /// per-rank state on another number of ranks, `mgr.restore_or_initialize([&] { init_weights(); }, ckpt::partial);`
+    std::optional<std::filesystem::path> restore_or_initialize(const std::function<void()>& init, restore_mode mode);
+    /// As restore_or_initialize({}, mode): `mgr.restore_or_initialize(ckpt::partial);`
+    std::optional<std::filesystem::path> restore_or_initialize(restore_mode mode) {
+        return restore_or_initialize({}, mode);
+    }
+
+    /// Whether the directory was opened for restoring only: it is read-only (a shared pretrained
+    /// run, a read-only mount), so the manager took no lock, changes nothing there, and every save
+    /// throws ckpt::io_error. `if (mgr.read_only()) log("evaluating only");`
+    bool read_only() const noexcept { return read_only_; }
 
 private:
     static const char* skip_reason(const error& e);
@@ -181,6 +195,8 @@ private:
             naming_.name_template = std::move(o.value);
         else if constexpr (std::is_same_v<Option, asynchronous_t>)
             async_ = true;
+        else if constexpr (std::is_same_v<Option, rotate_before_save_t>)
+            rotate_before_ = true;
         else
             static_assert(detail::is_retention_policy<Option>::value,
                           "ckpt: not a checkpoint_manager option (see policy.hpp)");
@@ -235,6 +251,13 @@ private:
     std::pair<bool, int> agreed_due(std::int64_t step, bool force, int signal);
 
     void wait_for_checkpoint();
+
+    // What save_every measures from, for `last` (the latest checkpoint, or the one in flight).
+    detail::schedule_clock clock_for(const checkpoint_record* last) const;
+
+    // A full disk: the write's error, with what the save needed, what is free, and that deleting
+    // first is the caller's decision (ckpt::rotate_before_save).
+    io_error explain_full_disk(const io_error& e) const;
     void forget_in_flight();
 
     // After an asynchronous save on several processes (called after ck_.wait(), so its recording
@@ -276,6 +299,13 @@ private:
     /// state file cannot be written (dirty_ stays set, and the next save tries again).
     void settle();
 
+    // Called with mutex_ held: drops (as "deleting", then deletes) the records `keep` says not to keep.
+    void drop_unkept(const std::vector<bool>& keep);
+
+    // Called with mutex_ held, for ckpt::rotate_before_save: applies the policies as if `next`
+    // were already recorded.
+    void rotate_before(const checkpoint_record& next);
+
     void write_state();
 
     any_checkpoint& ck_;
@@ -294,7 +324,10 @@ private:
     detail::save_schedule schedule_;
     detail::checkpoint_naming naming_;
     bool async_ = false;
-    std::chrono::system_clock::time_point opened_ = std::chrono::system_clock::now();
+    bool rotate_before_ = false;
+    bool read_only_ = false;  // opened without the lock, for restoring only
+    detail::schedule_clock clock_;
+    std::string started_name_;  // the checkpoint this process started at clock_.latest_started
 };
 
 }  // namespace ckpt
@@ -422,8 +455,18 @@ CKPT_INLINE std::optional<std::filesystem::path> checkpoint_manager::save_if_due
 
 CKPT_INLINE bool checkpoint_manager::is_due(std::int64_t step, bool force) const {
     std::lock_guard lock(mutex_);
-    const checkpoint_record* last = state_.records.empty() ? nullptr : &state_.records.back();
-    return schedule_.is_due(step, force, last, opened_);
+    // An asynchronous save in flight counts as the latest, recorded or not: a save still being
+    // written counts toward the interval (else a fast loop saves twice per interval).
+    const checkpoint_record* last = in_flight_               ? &*in_flight_
+                                    : state_.records.empty() ? nullptr
+                                                             : &state_.records.back();
+    return schedule_.is_due(step, force, last, clock_for(last));
+}
+
+CKPT_INLINE detail::schedule_clock checkpoint_manager::clock_for(const checkpoint_record* last) const {
+    detail::schedule_clock c = clock_;
+    if (!last || last->name != started_name_) c.latest_started.reset();
+    return c;
 }
 
 CKPT_INLINE void checkpoint_manager::wait() {
@@ -469,11 +512,16 @@ CKPT_INLINE std::optional<std::filesystem::path> checkpoint_manager::best_checkp
 
 CKPT_INLINE std::optional<std::filesystem::path> checkpoint_manager::restore_or_initialize(
     const std::function<void()>& init) {
+    return restore_or_initialize(init, restore_mode::strict);
+}
+
+CKPT_INLINE std::optional<std::filesystem::path> checkpoint_manager::restore_or_initialize(
+    const std::function<void()>& init, restore_mode mode) {
     if (coord_) wait();  // an asynchronous save's record first, the same on every rank
     const auto all = records();
     for (auto it = all.rbegin(); it != all.rend(); ++it) {
         try {
-            ck_.restore(it->path);
+            ck_.restore(it->path, mode);
             return it->path;
         } catch (const error& e) {
             // Damaged, unreadable or unopenable: the one before is tried. Anything else (a
@@ -508,7 +556,7 @@ CKPT_INLINE std::pair<bool, int> checkpoint_manager::agreed_due(std::int64_t ste
                                                                  : &state_.records.back();
         if (last && last->step && *last->step == step)
             mine |= saved_bit;
-        else if (schedule_.is_due(step, false, last, opened_))
+        else if (schedule_.is_due(step, false, last, clock_for(last)))
             mine |= due_bit;
     }
     const std::uint64_t all = coord_->combine(mine);
@@ -527,11 +575,46 @@ CKPT_INLINE std::pair<bool, int> checkpoint_manager::agreed_due(std::int64_t ste
 CKPT_INLINE void checkpoint_manager::wait_for_checkpoint() {
     try {
         ck_.wait();
+    } catch (const io_error& e) {
+        forget_in_flight();
+        if (e.code() == std::errc::no_space_on_device || e.code().value() == EDQUOT) throw explain_full_disk(e);
+        throw;
     } catch (...) {
         forget_in_flight();
         throw;
     }
     forget_in_flight();
+}
+
+CKPT_INLINE io_error checkpoint_manager::explain_full_disk(const io_error& e) const {
+    std::string what = e.what();
+    if (what.rfind("ckpt: ", 0) == 0) what.erase(0, 6);
+    const std::string reason = ": " + e.code().message();
+    if (what.size() > reason.size() && what.compare(what.size() - reason.size(), reason.size(), reason) == 0)
+        what.resize(what.size() - reason.size());
+    std::error_code ec;
+    const auto space = std::filesystem::space(dir_, ec);
+    const std::string free = ec ? std::string("an unknown number of") : std::to_string(space.available);
+    // The size of the latest checkpoint is the best estimate at hand: the write stopped midway.
+    std::string needed = "more than the " + free + " bytes that are free";
+    if (const auto latest = latest_checkpoint()) {
+        std::uintmax_t bytes = 0;
+        if (std::filesystem::is_directory(std::filesystem::symlink_status(*latest, ec))) {
+            for (const auto& f : std::filesystem::recursive_directory_iterator(*latest, ec))
+                if (f.is_regular_file(ec)) bytes += f.file_size(ec);
+        } else {
+            bytes = std::filesystem::file_size(*latest, ec);
+        }
+        if (!ec && bytes > 0)
+            needed = "about " + std::to_string(bytes) + " bytes (the size of the latest checkpoint, " +
+                     latest->filename().string() + "), and " + free + " bytes are free";
+    }
+    return io_error("the disk is full: the save needs " + needed +
+                        ". The manager deletes old checkpoints only after a save succeeded; deleting "
+                        "first is your call: free some space, or give the manager "
+                        "ckpt::rotate_before_save (see its risk in ckpt/policy.hpp). (" +
+                        what + ")",
+                    dir_, e.code());
 }
 
 CKPT_INLINE void checkpoint_manager::forget_in_flight() {
@@ -550,10 +633,10 @@ CKPT_INLINE void checkpoint_manager::catch_up() {
 }
 
 CKPT_INLINE void checkpoint_manager::open() {
-    led("to open the checkpoint directory", [&] {
-        open_here();
-        return std::string();
-    });
+    read_only_ = led("to open the checkpoint directory", [&] {
+                     open_here();
+                     return std::string(read_only_ ? "read-only" : "");
+                 }) == "read-only";
 }
 
 CKPT_INLINE void checkpoint_manager::open_here() {
@@ -561,7 +644,30 @@ CKPT_INLINE void checkpoint_manager::open_here() {
     std::error_code ec;
     if (!std::filesystem::is_directory(dir_, ec))
         throw io_error("is not a directory (a checkpoint directory was expected)", dir_, ec);
-    lock_ = detail::directory_lock(dir_);
+    try {
+        lock_ = detail::directory_lock(dir_);
+    } catch (const io_error& e) {
+        // A read-only directory (a shared pretrained run, a read-only mount) can still be restored
+        // from: without the lock, and changing nothing there. Saving is refused (prepare()).
+        if (e.code() != std::errc::read_only_file_system && e.code() != std::errc::permission_denied) throw;
+        read_only_ = true;
+        if (auto s = detail::read_state_file(dir_)) {
+            state_ = std::move(*s);
+        } else {
+            state_ = detail::rebuild_state(dir_, naming_);
+        }
+        // As below, in memory only: what a crash left recorded but gone, or written but unrecorded.
+        state_.records.erase(std::remove_if(state_.records.begin(), state_.records.end(),
+                                            [](const auto& r) {
+                                                std::error_code e2;
+                                                return !std::filesystem::is_regular_file(r.path, e2) &&
+                                                       !detail::is_sharded_checkpoint(r.path);
+                                            }),
+                             state_.records.end());
+        for (const auto& r : state_.records) state_.next_number = std::max(state_.next_number, r.number + 1);
+        detail::adopt_unrecorded(state_, dir_, naming_);
+        return;
+    }
     // Left by a crash; a temporary some other writer still holds (a ck.write into this
     // directory) is left alone.
     detail::remove_stale_temporaries(dir_, [](const std::string&) { return true; });
@@ -594,13 +700,16 @@ CKPT_INLINE void checkpoint_manager::open_here() {
     for (const auto& r : state_.records) state_.next_number = std::max(state_.next_number, r.number + 1);
     changed = detail::adopt_unrecorded(state_, dir_, naming_) || changed;
     // The directory was not as the state file said (a crash, or a state file that could not
-    // be written): record what is there and apply the policies now, as the interrupted save
-    // would have. A full disk must not keep a restarted training from restoring: the record
-    // is left to the next save. Any other reason is an error at once.
+    // be written): record what is there. The policies are not applied here but at the next save:
+    // opening never deletes a listed checkpoint, since a process that opens a manager only to
+    // restore (an evaluation script) must not rotate a directory. A full disk must not keep a
+    // restarted training from restoring: the record is left to the next save. Any other reason
+    // is an error at once.
     if (changed) {
         dirty_ = true;
         try {
-            settle();
+            write_state();
+            dirty_ = false;
         } catch (const io_error& e) {
             if (e.code() != std::errc::no_space_on_device && e.code().value() != EDQUOT) throw;
             detail::warn(warning_kind::state_not_recorded,
@@ -629,9 +738,16 @@ CKPT_INLINE std::filesystem::path checkpoint_manager::save_impl(save_options opt
             throw error("the manager's leader sent a malformed record", dir_);  // not reached
         r = std::move(one.records.front());
     }
+    {
+        std::lock_guard lock(mutex_);
+        clock_.latest_started = std::chrono::steady_clock::now();  // save_every counts from here
+        started_name_ = r.name;
+    }
     if (async) {
         if (!coord_) {
             ck_.save_as_async(r.path, options, [this, r](const std::filesystem::path&) { record_and_rotate(r); });
+            std::lock_guard lock(mutex_);
+            in_flight_ = r;  // started: save_if_due counts from it
         } else {
             // The callback runs on every rank after the commit, on the background thread or in
             // a later wait, and makes no collective call: the leader records there and keeps an
@@ -654,7 +770,12 @@ CKPT_INLINE std::filesystem::path checkpoint_manager::save_impl(save_options opt
             }
         }
     } else {
-        ck_.save_as(r.path, options);
+        try {
+            ck_.save_as(r.path, options);
+        } catch (const io_error& e) {
+            if (e.code() == std::errc::no_space_on_device || e.code().value() == EDQUOT) throw explain_full_disk(e);
+            throw;
+        }
         led("to record the checkpoint", [&] {
             record_and_rotate(r);
             return std::string();
@@ -665,6 +786,11 @@ CKPT_INLINE std::filesystem::path checkpoint_manager::save_impl(save_options opt
 
 CKPT_INLINE checkpoint_record checkpoint_manager::prepare(const save_options& options) {
     checkpoint_record r;
+    if (read_only_)
+        throw io_error(
+            "the checkpoint directory is read-only (it was opened for restoring only, without its lock); "
+            "cannot save into it",
+            dir_, std::make_error_code(std::errc::read_only_file_system));
     {
         std::lock_guard lock(mutex_);
         // An earlier save could not update the state file (a full disk): record what is on
@@ -693,6 +819,7 @@ CKPT_INLINE checkpoint_record checkpoint_manager::prepare(const save_options& op
             throw error("the checkpoint's name '" + r.name + "' is not a plain file name", dir_);
         r.path = dir_ / r.name;
         refuse_to_replace_foreign(r);
+        if (rotate_before_) rotate_before(r);
         replace_sharded(r);
     }
     return r;
@@ -771,8 +898,8 @@ CKPT_INLINE void checkpoint_manager::record_and_rotate(checkpoint_record r) {
                            " in the state file, although the checkpoint itself was written and is "
                            "complete (" +
                            std::string(e.what()) +
-                           "); the next save, or the next manager to open the directory, records it "
-                           "and applies the policies",
+                           "); the next save, or the next manager to open the directory, records it, "
+                           "and the next save applies the policies",
                        dir_ / detail::manager_state_name, e.code());
     }
 }
@@ -782,7 +909,35 @@ CKPT_INLINE void checkpoint_manager::settle() {
     // When the state file cannot be written (ENOSPC) the files are deleted all the same: that
     // frees the space to record the save, and a listed file found missing is dropped at the
     // next open (and passed over by latest_checkpoint), so nothing is lost either way.
-    const auto keep = retention_.kept(state_.records);
+    drop_unkept(retention_.kept(state_.records));
+    if (!dirty_) return;
+    write_state();
+    dirty_ = false;
+}
+
+CKPT_INLINE void checkpoint_manager::rotate_before(const checkpoint_record& next) {
+    // The records as they will be once `next` is recorded (it replaces one of its name).
+    std::vector<checkpoint_record> after;
+    for (const auto& x : state_.records)
+        if (x.name != next.name) after.push_back(x);
+    checkpoint_record n = next;
+    auto anchor = state_.preserve_anchor_ns;
+    retention_.on_saved(n, anchor);  // on copies: keep_every's own decision comes at the record
+    after.push_back(std::move(n));
+    const auto kept_after = retention_.kept(after);
+    std::vector<bool> keep;
+    std::size_t j = 0;
+    for (const auto& x : state_.records) keep.push_back(x.name == next.name || kept_after[j++]);
+    drop_unkept(keep);
+    // Best effort, as in settle(): the files are gone either way, and the record of the save
+    // writes the state again.
+    try {
+        if (dirty_) write_state();
+        dirty_ = false;
+    } catch (const io_error&) {}
+}
+
+CKPT_INLINE void checkpoint_manager::drop_unkept(const std::vector<bool>& keep) {
     std::vector<checkpoint_record> survivors;
     for (std::size_t i = 0; i < state_.records.size(); ++i) {
         if (keep[i])
@@ -809,9 +964,6 @@ CKPT_INLINE void checkpoint_manager::settle() {
         hook(detail::manager_point::deleted);
         state_.deleting = std::move(remaining);
     }
-    if (!dirty_) return;
-    write_state();
-    dirty_ = false;
 }
 
 CKPT_INLINE void checkpoint_manager::write_state() {

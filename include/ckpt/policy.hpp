@@ -114,7 +114,11 @@ struct save_every_n_steps {
     }
 };
 
-/// save_if_due saves when at least this much wall time passed: `ckpt::save_every(std::chrono::minutes(30))`
+/// save_if_due saves when at least this much time passed since the latest checkpoint:
+/// `ckpt::save_every(std::chrono::minutes(30))`. Time since a save of this process is measured on a
+/// monotonic clock (a clock correction does not stop or hurry the saves); since a checkpoint of an
+/// earlier run it is the wall time since that save, but never less than the time since this
+/// manager was opened, so a run whose clock was ahead (a resume on a skewed node) still saves.
 struct save_every {
     template <class Rep, class Period>
     /// `ckpt::save_every(std::chrono::minutes(30))`
@@ -146,6 +150,17 @@ struct name_template {
 struct asynchronous_t {};
 /// The option value: `ckpt::checkpoint_manager mgr{ck, "run", ckpt::asynchronous};`
 inline constexpr asynchronous_t asynchronous{};
+
+/// Applies the retention policies before each save, as if the new checkpoint were already saved,
+/// so that a disk with room for exactly the checkpoints the policies keep does not fill up:
+/// `ckpt::checkpoint_manager mgr{ck, "run", ckpt::keep_last(2), ckpt::rotate_before_save};`
+/// The risk is yours: from the deletion until the new checkpoint is complete, the directory keeps
+/// one checkpoint fewer than the policies say, and if that save fails (a crash, a full disk
+/// still) it stays so; with `keep_last(1)` that leaves no checkpoint at all in between. Without
+/// this option a manager deletes only after a save succeeded.
+struct rotate_before_save_t {};
+/// The option value: `ckpt::checkpoint_manager mgr{ck, "run", ckpt::keep_last(2), ckpt::rotate_before_save};`
+inline constexpr rotate_before_save_t rotate_before_save{};
 
 }  // namespace ckpt
 

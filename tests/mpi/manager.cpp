@@ -16,6 +16,8 @@
 //                                     SIGTERM to mpirun, which forwards it to every rank (signal_manager.sh)
 //   manager loop <dir> <steps> [async]  restore_or_initialize, then save_if_due in a loop (killed by
 //                                     kill_manager.sh); async: the manager's asynchronous mode
+//   manager resize <dir> <save|restore>  save on N ranks, then restore_or_initialize(partial) on M; save_every
+//                                     after a checkpoint recorded with a clock an hour ahead
 //   manager check <dir>               after a kill: the state lists whole checkpoints, the latest restores,
 //                                     no temporaries remain
 
@@ -598,6 +600,55 @@ int check(const fs::path& dir) {
     return 0;
 }
 
+// Resuming on another number of ranks: `resize <dir> save` on N ranks, then `resize <dir> restore`
+// on M: a strict restore_or_initialize throws on every rank; restore_or_initialize(init,
+// ckpt::partial) restores the replicated state, leaves the per-rank state as it is and does not
+// initialise. Then a checkpoint recorded by a node whose clock was an hour ahead: save_every still
+// saves, on every rank, once its interval has passed since the open.
+int resize(const fs::path& dir, const std::string& phase) {
+    state s;
+    ckpt::mpi::checkpoint ck{MPI_COMM_WORLD, ckpt::track("big", s.big), ckpt::track("step", s.step),
+                             ckpt::track_per_rank("mine", s.mine)};
+    if (phase == "save") {
+        fill(s, 5);
+        ckpt::checkpoint_manager mgr{ck, dir};
+        mgr.save(5);
+        return 0;
+    }
+    {
+        ckpt::checkpoint_manager mgr{ck, dir};
+        scramble(s);
+        s.mine = {-7};
+        expect_everywhere<ckpt::mismatch_error>([&] { mgr.restore_or_initialize(); }, "per-rank state was saved by",
+                                                "a strict restore on another number of ranks", false);
+        bool initialized = false;
+        const auto restored = mgr.restore_or_initialize([&] { initialized = true; }, ckpt::partial);
+        CHECK(restored && restored->filename() == "ckpt-5" && !initialized, "restored %s",
+              restored ? restored->c_str() : "nothing");
+        state want;
+        fill(want, 5);
+        CHECK(s.step == 5 && s.big == want.big, "the replicated state was not restored");
+        CHECK(s.mine == std::vector<std::int64_t>{-7}, "the per-rank state was changed");
+    }
+    if (world_rank == 0) {
+        auto st = ckpt::detail::read_state_file(dir);
+        CHECK(st && !st->records.empty(), "no state file");
+        st->records.back().wall_time += std::chrono::hours(1);
+        std::ofstream(dir / ckpt::detail::manager_state_name, std::ios::binary | std::ios::trunc)
+            << ckpt::detail::encode_state(*st);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    ckpt::checkpoint_manager mgr{ck, dir, ckpt::save_every(std::chrono::milliseconds(5))};
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    fill(s, 6);
+    const auto saved = mgr.save_if_due(6);
+    CHECK(saved && saved->filename() == "ckpt-6", "a clock that was ahead stopped save_every: saved %s",
+          saved ? saved->c_str() : "nothing");
+    check_same_on_all(view(mgr), "the records after the save");
+    if (world_rank == 0) std::printf("resize: ok on %d ranks\n", world_size);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -630,6 +681,8 @@ int main(int argc, char** argv) {
             rc = signal_wait(argv[2], std::atoi(argv[3]));
         else if (mode == "loop" && (argc == 4 || argc == 5))
             rc = loop(argv[2], std::atoll(argv[3]), argc == 5 && std::string(argv[4]) == "async");
+        else if (mode == "resize" && argc == 4)
+            rc = resize(argv[2], argv[3]);
         else if (mode == "check" && argc == 3)
             rc = check(argv[2]);
         else if (world_rank == 0)

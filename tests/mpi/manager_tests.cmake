@@ -20,4 +20,5 @@ ckpt_mpi_manager_test("restore_or_initialize passes over damaged sharded checkpo
 ckpt_mpi_manager_test("asynchronous mode: the leader records in the background, every rank catches up" -DSCENARIO=async)
 ckpt_mpi_manager_test("the leader's open removes temporary directories no save holds" -DSCENARIO=stale)
 ckpt_mpi_manager_test("a signal on one rank stops every rank at one saved step" -DSCENARIO=signal)
+ckpt_mpi_manager_test("restore_or_initialize(partial) on another number of ranks; save_every after a skewed clock" -DSCENARIO=resize)
 ckpt_mpi_manager_test("kill -9 of a rank during a manager's save loop" -DSCENARIO=kill)

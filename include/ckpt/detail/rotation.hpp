@@ -3,6 +3,7 @@
 // a checkpoint is kept when any policy keeps it; the latest always, and one keep_every preserved
 // always (perhaps under an earlier manager of the directory). With no policy, everything is kept.
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -64,6 +65,13 @@ private:
     std::vector<std::function<void(checkpoint_record&, std::optional<std::int64_t>&)>> on_saved_;
 };
 
+/// What save_every measures time with: when the manager was opened, and when this process started
+/// the latest checkpoint, if it did (both on the monotonic clock).
+struct schedule_clock {
+    std::chrono::steady_clock::time_point opened = std::chrono::steady_clock::now();
+    std::optional<std::chrono::steady_clock::time_point> latest_started;
+};
+
 /// When save_if_due saves (save_every_n_steps, save_every). Intervals count from the latest
 /// checkpoint, or from step 0 and the manager's creation.
 struct save_schedule {
@@ -73,8 +81,7 @@ struct save_schedule {
     void set(const save_every_n_steps& p);
     void set(const save_every& p) { every_time = p.interval; }
 
-    bool is_due(std::int64_t step, bool force, const checkpoint_record* last,
-                std::chrono::system_clock::time_point opened) const;
+    bool is_due(std::int64_t step, bool force, const checkpoint_record* last, const schedule_clock& clock) const;
 };
 
 }  // namespace ckpt::detail
@@ -99,13 +106,22 @@ CKPT_INLINE void save_schedule::set(const save_every_n_steps& p) {
 }
 
 CKPT_INLINE bool save_schedule::is_due(std::int64_t step, bool force, const checkpoint_record* last,
-                                       std::chrono::system_clock::time_point opened) const {
+                                       const schedule_clock& clock) const {
     if (last && last->step && *last->step == step) return false;
     if (force || (!every_steps && !every_time)) return true;
     const std::int64_t last_step = last ? last->step.value_or(INT64_MIN / 2) : 0;
     if (every_steps && step - last_step >= *every_steps) return true;
-    const auto since = last ? last->wall_time : opened;
-    return every_time && std::chrono::system_clock::now() - since >= *every_time;
+    if (!every_time) return false;
+    // A save of this process: the monotonic clock, immune to clock corrections. A checkpoint of an
+    // earlier run: its wall time is all there is, but a clock that was ahead then makes that
+    // negative, so the time this manager has been open counts as a lower bound.
+    const auto now = std::chrono::steady_clock::now();
+    std::chrono::nanoseconds elapsed = now - clock.opened;
+    if (last && clock.latest_started)
+        elapsed = now - *clock.latest_started;
+    else if (last)
+        elapsed = std::max<std::chrono::nanoseconds>(elapsed, std::chrono::system_clock::now() - last->wall_time);
+    return elapsed >= *every_time;
 }
 
 }  // namespace ckpt::detail
