@@ -131,6 +131,7 @@ struct failure {
     enum kind_t : int { none = 0, generic = 1, io = 2, format = 3, corrupt = 4, mismatch = 5 } kind = none;
     std::string entry;
     std::string what;
+    int code = 0;  // an io_error's errno, so that `e.code()` survives the trip (a full disk is told apart)
     explicit operator bool() const noexcept { return kind != none; }
 };
 
@@ -145,7 +146,13 @@ inline failure capture() {
     } catch (const format_error& e) {
         return {failure::format, e.entry(), e.what()};
     } catch (const io_error& e) {
-        return {failure::io, e.entry(), e.what()};
+        // raise() rebuilds the io_error with its code, which appends the code's message again.
+        std::string what = e.what();
+        const std::string reason = e.code() ? ": " + e.code().message() : std::string();
+        if (!reason.empty() && what.size() >= reason.size() &&
+            what.compare(what.size() - reason.size(), reason.size(), reason) == 0)
+            what.resize(what.size() - reason.size());
+        return {failure::io, e.entry(), what, e.code() ? e.code().value() : 0};
     } catch (const error& e) {
         return {failure::generic, e.entry(), e.what()};
     } catch (const std::exception& e) {
@@ -158,7 +165,8 @@ inline failure capture() {
 [[noreturn]] inline void raise(const failure& f, const std::filesystem::path& file) {
     switch (f.kind) {
         case failure::io:
-            throw io_error(f.what, file);
+            throw io_error(f.what, file,
+                           f.code != 0 ? std::error_code(f.code, std::generic_category()) : std::error_code());
         case failure::format:
             throw format_error(f.what, file, f.entry);
         case failure::corrupt:
@@ -233,6 +241,7 @@ public:
         failure f;
         f.kind = static_cast<failure::kind_t>(kinds[ckpt::detail::to_size(failed)]);
         f.entry = broadcast(mine.entry, failed);
+        f.code = std::stoi(broadcast(std::to_string(mine.code), failed));
         f.what = "rank " + std::to_string(failed) + " of " + std::to_string(size_) + " failed " + during + ": " +
                  broadcast(mine.what, failed);
         return f;
@@ -912,6 +921,7 @@ private:
         out.u8(static_cast<std::uint8_t>(mine.kind));
         out.text(mine.entry);
         out.text(mine.what);
+        out.u64(static_cast<std::uint64_t>(mine.code));
         out.text(name);
         out.u64(a.counter);
         out.text(descriptions);
@@ -927,6 +937,7 @@ private:
             f.kind = static_cast<detail::failure::kind_t>(in.u8());
             f.entry = in.text("entry");
             f.what = in.text("message");
+            f.code = static_cast<int>(in.u64());
             const std::string their_name = in.text("file");
             const std::uint64_t their_counter = in.u64();
             a.all.push_back(detail::decode_descriptions(in.text("descriptions")));
@@ -1013,6 +1024,7 @@ private:
         out.u8(static_cast<std::uint8_t>(outcome.kind));
         out.text(outcome.entry);
         out.text(outcome.what);
+        out.u64(static_cast<std::uint64_t>(outcome.code));
         out.u64(blocks.size());
         for (const auto& b : blocks) out.u64(b.checksum);
         const auto gathered = c.allgather(out.bytes());
@@ -1024,6 +1036,7 @@ private:
                 f.kind = static_cast<detail::failure::kind_t>(in.u8());
                 f.entry = in.text("entry");
                 f.what = in.text("message");
+                f.code = static_cast<int>(in.u64());
                 auto& theirs = all[cd::to_size(r)];
                 if (in.u64() != theirs.size()) throw error("internal: the ranks' block counts changed during a save");
                 for (auto& b : theirs) b.checksum = in.u64();

@@ -343,6 +343,25 @@ int failure(const fs::path& dir) {
     MPI_Barrier(MPI_COMM_WORLD);
     CHECK(!has_temp(dir), "a temporary directory was left behind");
     CHECK(!fs::exists(dir / "ckpt-2"), "the failed save left a checkpoint");
+    // The agreed error keeps the failing rank's error code: every rank tells a full disk apart
+    // (a checkpoint_manager explains it), and the reason is in the message once.
+    if (world_rank == victim)
+        ckpt::detail::io_fault_injector = [](ckpt::detail::io_op op, const fs::path& p) {
+            return op == ckpt::detail::io_op::write && contains(p.string(), "rank-") ? ENOSPC : 0;
+        };
+    try {
+        ck.save(dir / "ckpt");
+        CHECK(false, "a save with a full disk on one rank succeeded");
+    } catch (const ckpt::io_error& e) {
+        const std::string what = e.what();
+        const std::string reason = std::make_error_code(std::errc::no_space_on_device).message();
+        CHECK(e.code() == std::errc::no_space_on_device, "code: '%s' in %s", e.code().message().c_str(), what.c_str());
+        CHECK(what.find(reason) != std::string::npos && what.find(reason) == what.rfind(reason),
+              "the reason not exactly once: %s", what.c_str());
+    }
+    ckpt::detail::io_fault_injector = nullptr;
+    MPI_Barrier(MPI_COMM_WORLD);
+    CHECK(!has_temp(dir) && ckpt::latest_checkpoint(dir) == first, "a full disk left something");
     const auto latest = ckpt::latest_checkpoint(dir);
     CHECK(latest && *latest == first, "the previous checkpoint is not the latest");
     // A failure in the commit (rank 0's rename) is reported on every rank too.
