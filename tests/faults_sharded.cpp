@@ -11,11 +11,15 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdint>
 #include <filesystem>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include <sys/wait.h>
 
 namespace fs = std::filesystem;
 namespace cd = ckpt::detail;
@@ -246,3 +250,46 @@ TEST_CASE("the tiling check of a shard with many pieces is right and bounded by 
         CHECK_THAT(cd::tiling_problem(ckpt::shape{200, 300}, lo, ext, owners), Catch::Contains("overlap"));
     }
 }
+
+#ifdef CKPT_TOOL
+namespace {
+// The tool's exit status and output.
+std::pair<int, std::string> tool(const std::string& args) {
+    std::FILE* p = ::popen((std::string(CKPT_TOOL) + " " + args + " 2>&1").c_str(), "r");
+    REQUIRE(p);
+    std::string out;
+    char buf[4096];
+    while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    const int status = ::pclose(p);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+}  // namespace
+
+TEST_CASE("the tool refuses hostile manifests with an error, not an allocation", "[faults][sharded][tool]") {
+    const auto dir = fresh_dir("sharded_tool");
+    write_sharded(dir / "ckpt-1", 2, [](cd::sharded_manifest& m) { m.world_size = 500000000; });
+    const std::uint64_t huge = std::uint64_t{1} << 62;
+    write_sharded(dir / "ckpt-2", 4, [&](cd::sharded_manifest& m) {
+        cd::manifest_entry e{
+            "huge", cd::entry_role::shard, ckpt::entry_kind::tensor, ckpt::dtype::float64, ckpt::shape{huge}, {}};
+        for (std::uint32_t r = 0; r < 4; ++r)
+            e.pieces.push_back({r, false, ckpt::shape{r * (huge / 4)}, ckpt::shape{huge / 4}, huge * 2, 0});
+        m.entries.push_back(e);
+    });
+    write_sharded(dir / "ckpt-3", 2);
+
+    const auto inspect = tool("inspect " + (dir / "ckpt-1").string());
+    CHECK(inspect.first == 2);
+    CHECK_THAT(inspect.second, Catch::Contains("rank-2 is missing"));
+    const auto exported =
+        tool("export " + (dir / "ckpt-2").string() + " --format npz -o " + (dir / "out.npz").string());
+    CHECK(exported.first == 2);
+    CHECK_THAT(exported.second, Catch::Contains("more bytes than 64 bits can count"));
+    CHECK_FALSE(fs::exists(dir / "out.npz"));
+    CHECK(tool("verify " + (dir / "ckpt-2").string()).first != 0);
+    CHECK(tool("verify " + (dir / "ckpt-3").string()).first == 0);
+    const auto listed = tool("ls " + dir.string());
+    CHECK(listed.first == 0);
+    CHECK_THAT(listed.second, Catch::Contains("ckpt-3"));
+}
+#endif
