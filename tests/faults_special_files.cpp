@@ -139,6 +139,28 @@ TEST_CASE("write refuses to replace a FIFO, a device node or a directory, and re
     }
 }
 
+TEST_CASE("a FIFO in place of a manager's state file is never replaced, and nothing blocks on it",
+          "[faults][special]") {
+    const auto dir = fresh_dir("special_state");
+    REQUIRE(::mkfifo((dir / "ckpt-state").c_str(), 0644) == 0);
+    CHECK(within_20s([&] {
+              state s;
+              ckpt::checkpoint ck{ckpt::track("weights", s.weights), ckpt::track("step", s.step)};
+              try {
+                  ckpt::checkpoint_manager mgr{ck, dir, ckpt::keep_last(3)};
+                  mgr.save(1);
+              } catch (const ckpt::io_error& e) {
+                  const std::string what = e.what();
+                  return what.find("refusing to replace a FIFO") != std::string::npos &&
+                                 what.find("ckpt-state") != std::string::npos
+                             ? 0
+                             : 2;
+              }
+              return 1;
+          }) == 0);
+    CHECK(still_fifo(dir / "ckpt-state"));
+}
+
 TEST_CASE("atomic_output (the tool's export) refuses a FIFO", "[faults][special]") {
     const auto dir = fresh_dir("special_output");
     REQUIRE(::mkfifo((dir / "out.npz").c_str(), 0644) == 0);
