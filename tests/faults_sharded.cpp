@@ -242,6 +242,15 @@ TEST_CASE("the tiling check of a shard with many pieces is right and bounded by 
         ext[n - 1] = ckpt::shape{8, 2};  // reaches outside
         CHECK_THAT(cd::tiling_problem(ckpt::shape{8, n}, lo, ext, owners), Catch::Contains("lies outside"));
     }
+    SECTION("a layout whose check would exceed the cap is refused, not checked for minutes") {
+        // Blocks of one column each, every one reaching 100 rows below its start: along either
+        // dimension each block is compared with all before it, so n^2 / 2 comparisons in all.
+        for (std::uint64_t i = 0; i < 100; ++i) add(ckpt::shape{i, i}, ckpt::shape{100, 1});
+        CHECK_THAT(cd::tiling_problem(ckpt::shape{200, 100}, lo, ext, owners, 1000),
+                   Catch::Contains("would take more than 1000 comparisons"));
+        // Under the real cap the same layout is checked: no overlap, but a gap.
+        CHECK_THAT(cd::tiling_problem(ckpt::shape{200, 100}, lo, ext, owners), Catch::Contains("leave a gap"));
+    }
     SECTION("a grid of 100 x 100 blocks, and one block that covers four") {
         for (std::uint64_t i = 0; i < 100; ++i)
             for (std::uint64_t j = 0; j < 100; ++j) add(ckpt::shape{2 * i, 3 * j}, ckpt::shape{2, 3});
