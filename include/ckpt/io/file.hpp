@@ -78,8 +78,8 @@ CKPT_INLINE const char* special_file_kind(unsigned mode) noexcept;
 /// the library publishes by temp + rename is checked first: the rename would silently replace
 /// a device node (`-o /dev/null` as root) or a FIFO by a regular file. An existing regular file
 /// (or a symbolic link to one: the link is replaced) is replaced, as `cp` and `tar -f` do.
-/// `what` says what was being written ("checkpoint", "output").
-CKPT_INLINE void check_replaceable(const std::filesystem::path& path, const char* what);
+/// `check_replaceable("run/ckpt-7");`
+CKPT_INLINE void check_replaceable(const std::filesystem::path& path);
 
 CKPT_INLINE std::uint64_t file_size(int fd, const std::filesystem::path& path);
 
@@ -267,7 +267,7 @@ CKPT_INLINE const char* special_file_kind(unsigned mode) noexcept {
     return "not a regular file";
 }
 
-CKPT_INLINE void check_replaceable(const std::filesystem::path& path, const char* what) {
+CKPT_INLINE void check_replaceable(const std::filesystem::path& path) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
         // Absent (or a dangling link: the rename replaces the link): nothing is lost. Any other
@@ -278,8 +278,8 @@ CKPT_INLINE void check_replaceable(const std::filesystem::path& path, const char
     struct stat link {};
     const bool linked = ::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode);
     throw io_error(std::string("refusing to replace ") + (linked ? "a symbolic link to " : "") +
-                       special_file_kind(st.st_mode) + " with a " + what +
-                       " (only an absent path or a regular file is replaced)",
+                       special_file_kind(st.st_mode) +
+                       " (a file is written only where there is nothing or a regular file)",
                    path);
 }
 
@@ -506,7 +506,7 @@ CKPT_INLINE void remove_stale_temporary_directories(const std::filesystem::path&
 }
 
 CKPT_INLINE atomic_file::atomic_file(std::filesystem::path final_path) : final_(std::move(final_path)) {
-    check_replaceable(final_, "file");
+    check_replaceable(final_);
     create_parent_directories(final_);
     static std::atomic<unsigned> counter{0};
     // A name that exists (left by a dead process that had our id, or taken by a writer racing
@@ -556,7 +556,7 @@ CKPT_INLINE void atomic_file::commit(bool replace) {
     // close() can report a deferred write error (NFS, quota): check it before publishing.
     const int fd = fd_.release();
     if (::close(fd) != 0 || injected_failure(io_op::close, temp_)) throw io_error("cannot close", temp_, last_error());
-    check_replaceable(final_, "file");  // again: the target may have been made while we wrote
+    check_replaceable(final_);  // again: the target may have been made while we wrote
     if (injected_failure(io_op::rename, final_) ||
         !(replace ? ::rename(temp_.c_str(), final_.c_str()) == 0 : rename_no_replace(temp_, final_))) {
         const auto failure = last_error();
