@@ -28,6 +28,7 @@
 #include <ckpt/error.hpp>
 #include <ckpt/format/file_reader.hpp>
 #include <ckpt/format/layout.hpp>
+#include <ckpt/io/file.hpp>
 #include <ckpt/metadata.hpp>
 
 #include <sys/stat.h>
