@@ -145,11 +145,15 @@ CKPT_INLINE bool is_checkpoint_file(const std::filesystem::path& path) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec) || is_temporary_file(path)) return false;
     char magic[8] = {};
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) return false;
-    const auto n = std::fread(magic, 1, 8, f);
-    std::fclose(f);
-    return n == 8 && detail::is_file_magic(magic);
+    try {
+        // Never blocks, and reads only a regular file (a FIFO swapped in after the check above).
+        const detail::file_descriptor fd = detail::open_for_reading(path);
+        if (detail::file_size(fd.get(), path) < 8) return false;
+        detail::pread_all(fd.get(), magic, 8, 0, path);
+        return detail::is_file_magic(magic);
+    } catch (const error&) {
+        return false;
+    }
 }
 
 CKPT_INLINE void convert_element_order(const void* src, void* dst, const shape& s, std::size_t element_size,

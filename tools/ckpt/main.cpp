@@ -90,7 +90,9 @@ int main(int argc, char** argv) {
     auto* exp = app.add_subcommand("export", "Export the tensors of a checkpoint to .npz (numpy) or safetensors");
     exp->add_option("FILE", file, "checkpoint file")->required();
     exp->add_option("--format", format, "npz or safetensors")->required()->check(CLI::IsMember({"npz", "safetensors"}));
-    exp->add_option("-o,--output", out, "output file")->required();
+    exp->add_option("-o,--output", out,
+                    "output file (an existing regular file is replaced; a FIFO, device or directory is refused)")
+        ->required();
     exp->add_option("--only", filter.only, "export only tensors under this path prefix (repeatable), e.g. --only model")
         ->expected(1)
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);

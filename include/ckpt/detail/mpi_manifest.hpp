@@ -28,7 +28,10 @@
 #include <ckpt/error.hpp>
 #include <ckpt/format/file_reader.hpp>
 #include <ckpt/format/layout.hpp>
+#include <ckpt/io/file.hpp>
 #include <ckpt/metadata.hpp>
+
+#include <sys/stat.h>
 
 namespace ckpt::detail {
 
@@ -82,11 +85,26 @@ CKPT_INLINE std::string encode_manifest(const sharded_manifest& m);
 CKPT_INLINE bool boxes_overlap(const shape& a_lo, const shape& a_ext, const shape& b_lo, const shape& b_ext) noexcept;
 
 /// Why the blocks of a global tensor do not tile it exactly, or "" when they do. `owners[i]` is
-/// the rank of block i; blocks with no elements are ignored.
+/// the rank of block i; blocks with no elements are ignored. Each block in the bounds, no two
+/// overlapping, and their elements adding up to the whole: a sweep along the dimension with the
+/// most distinct offsets (sorted, then each block compared only with the blocks whose range along
+/// it is still open), so a split by rows or by columns costs n log n, a grid of a x b blocks
+/// a * b * min(a, b); a layout that needs more than max_tiling_comparisons is refused rather than
+/// checked for minutes (a manifest is data: 160k pieces once took `ckpt verify` 53 s).
+inline constexpr std::uint64_t max_tiling_comparisons = std::uint64_t{1} << 28;
 CKPT_INLINE std::string tiling_problem(const shape& global, const std::vector<shape>& lo, const std::vector<shape>& ext,
-                                       const std::vector<std::uint32_t>& owners);
+                                       const std::vector<std::uint32_t>& owners,
+                                       std::uint64_t max_comparisons = max_tiling_comparisons);
 
 CKPT_INLINE sharded_manifest decode_manifest(std::string_view bytes, const std::filesystem::path& file);
+
+/// The sizes of the rank files rank-0 .. rank-(m.world_size - 1) of `dir`, after checking that
+/// the manifest `m` (read from `manifest_path`) is bounded by them: every rank file is present
+/// (found by listing the directory, so a world size of 4e9 costs a listing, not 4e9 of anything)
+/// and a regular file, and the blocks the manifest places in each fit in it (so no length taken
+/// from the manifest is allocated beyond what the files hold). corrupt_error otherwise.
+CKPT_INLINE std::vector<std::uint64_t> check_rank_files(const std::filesystem::path& dir, const sharded_manifest& m,
+                                                        const std::filesystem::path& manifest_path);
 
 /// True when `dir` is a directory holding a manifest with a sound header: what directory scans
 /// take for a committed sharded checkpoint (a temporary directory's name is never taken).
@@ -233,28 +251,58 @@ CKPT_INLINE bool boxes_overlap(const shape& a_lo, const shape& a_ext, const shap
 }
 
 CKPT_INLINE std::string tiling_problem(const shape& global, const std::vector<shape>& lo, const std::vector<shape>& ext,
-                                       const std::vector<std::uint32_t>& owners) {
+                                       const std::vector<std::uint32_t>& owners, std::uint64_t max_comparisons) {
     bool fits = true;
     const std::uint64_t total = global.elements(&fits);
     if (!fits) return "global shape " + global.to_string() + " has too many elements";
-    std::uint64_t covered = 0;
+    const std::size_t rank = global.rank();
+    std::uint64_t covered = 0;    // saturating: blocks that hold more than the whole overlap, found below
+    std::vector<std::size_t> in;  // the blocks with elements
     for (std::size_t i = 0; i < lo.size(); ++i) {
-        if (lo[i].rank() != global.rank() || ext[i].rank() != global.rank())
+        if (lo[i].rank() != rank || ext[i].rank() != rank)
             return "rank " + std::to_string(owners[i]) + "'s block " + ext[i].to_string() + " at " + lo[i].to_string() +
                    " has another rank than the global shape " + global.to_string();
-        for (std::size_t d = 0; d < global.rank(); ++d)
+        for (std::size_t d = 0; d < rank; ++d)
             if (lo[i][d] > global[d] || ext[i][d] > global[d] - lo[i][d])
                 return "rank " + std::to_string(owners[i]) + "'s block " + ext[i].to_string() + " at offsets " +
                        lo[i].to_string() + " lies outside the global shape " + global.to_string();
-        const std::uint64_t n = ext[i].elements();
+        const std::uint64_t n = ext[i].elements();  // in the bounds: no overflow
         if (n == 0) continue;
-        covered += n;
-        for (std::size_t j = 0; j < i; ++j)
-            if (ext[j].elements() != 0 && boxes_overlap(lo[i], ext[i], lo[j], ext[j]))
-                return "the blocks of ranks " + std::to_string(owners[j]) + " and " + std::to_string(owners[i]) +
-                       " overlap (rank " + std::to_string(owners[j]) + " holds " + ext[j].to_string() + " at " +
-                       lo[j].to_string() + ", rank " + std::to_string(owners[i]) + " " + ext[i].to_string() + " at " +
-                       lo[i].to_string() + ")";
+        in.push_back(i);
+        covered += std::min(n, total - covered);
+    }
+    // The sweep dimension: the one along which the blocks start at the most distinct offsets.
+    std::size_t sweep = 0, most = 0;
+    std::vector<std::uint64_t> starts(in.size());
+    for (std::size_t d = 0; d < rank; ++d) {
+        for (std::size_t k = 0; k < in.size(); ++k) starts[k] = lo[in[k]][d];
+        std::sort(starts.begin(), starts.end());
+        const auto distinct = static_cast<std::size_t>(std::unique(starts.begin(), starts.end()) - starts.begin());
+        if (distinct > most) most = distinct, sweep = d;
+    }
+    std::sort(in.begin(), in.end(), [&](std::size_t a, std::size_t b) {
+        return lo[a][sweep] != lo[b][sweep] ? lo[a][sweep] < lo[b][sweep] : a < b;
+    });
+    std::vector<std::size_t> open;  // blocks whose range along `sweep` reaches past the current start
+    std::uint64_t comparisons = 0;
+    for (const std::size_t i : in) {
+        const std::uint64_t at = lo[i][sweep];
+        open.erase(
+            std::remove_if(open.begin(), open.end(), [&](std::size_t j) { return lo[j][sweep] + ext[j][sweep] <= at; }),
+            open.end());
+        comparisons += open.size();
+        if (comparisons > max_comparisons)
+            return "checking that its " + std::to_string(lo.size()) + " blocks do not overlap would take more than " +
+                   std::to_string(max_comparisons) + " comparisons (refused as corrupt)";
+        for (const std::size_t j : open)
+            if (boxes_overlap(lo[i], ext[i], lo[j], ext[j])) {
+                const std::size_t a = std::min(i, j), b = std::max(i, j);
+                return "the blocks of ranks " + std::to_string(owners[a]) + " and " + std::to_string(owners[b]) +
+                       " overlap (rank " + std::to_string(owners[a]) + " holds " + ext[a].to_string() + " at " +
+                       lo[a].to_string() + ", rank " + std::to_string(owners[b]) + " " + ext[b].to_string() + " at " +
+                       lo[b].to_string() + ")";
+            }
+        open.push_back(i);
     }
     if (covered != total) {
         std::string who;
@@ -312,6 +360,9 @@ CKPT_INLINE sharded_manifest decode_manifest(std::string_view bytes, const std::
             fail("entry '" + e.path + "' is not a shard and has " + std::to_string(pieces) + " pieces");
         if (e.role == entry_role::shard && (e.kind != entry_kind::tensor || rank == 0))
             fail("shard '" + e.path + "' is not a tensor of rank >= 1");
+        if (e.role == entry_role::shard && !tensor_byte_length(e.dims, e.dtype))
+            fail("shard '" + e.path + "': a " + dtype_name(e.dtype) + " tensor of shape " + e.dims.to_string() +
+                 " has more bytes than 64 bits can count");
         std::vector<shape> lo, ext;
         std::vector<std::uint32_t> owners;
         for (std::uint64_t k = 0; k < pieces; ++k) {
@@ -328,10 +379,8 @@ CKPT_INLINE sharded_manifest decode_manifest(std::string_view bytes, const std::
             if (order > 1) fail("entry '" + e.path + "' has unknown flags");
             p.column_major = order == 1;
             if (e.kind == entry_kind::tensor) {
-                bool fits = true;
-                const auto n = p.extents.elements(&fits);
-                if (!fits || e.dtype == ckpt::dtype::bytes || n > UINT64_MAX / dtype_size(e.dtype) ||
-                    n * dtype_size(e.dtype) != p.length)
+                const auto n = tensor_byte_length(p.extents, e.dtype);
+                if (!n || *n != p.length)
                     fail("entry '" + e.path + "': a piece " + p.extents.to_string() +
                          " does not agree with its length " + std::to_string(p.length));
             }
@@ -357,6 +406,54 @@ CKPT_INLINE bool is_sharded_checkpoint(const std::filesystem::path& dir) noexcep
     return peek_header(dir / sharded_manifest_name).has_value();
 }
 
+CKPT_INLINE std::vector<std::uint64_t> check_rank_files(const std::filesystem::path& dir, const sharded_manifest& m,
+                                                        const std::filesystem::path& manifest_path) {
+    auto fail = [&](const std::string& what) { throw corrupt_error("sharded manifest: " + what, manifest_path); };
+    // The ranks whose files the directory holds, each name as the writer spells it ("rank-7").
+    std::vector<std::uint32_t> present;
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
+         it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (name.size() < 6 || name.size() > 15 || name.compare(0, 5, "rank-") != 0) continue;
+        std::uint64_t r = 0;
+        bool digits = name[5] != '0' || name.size() == 6;
+        for (std::size_t k = 5; k < name.size() && digits; ++k) {
+            digits = name[k] >= '0' && name[k] <= '9';
+            r = r * 10 + static_cast<std::uint64_t>(name[k] - '0');
+        }
+        if (digits && r < m.world_size) present.push_back(static_cast<std::uint32_t>(r));
+    }
+    if (ec) throw io_error("cannot list the sharded checkpoint", dir, ec);
+    if (present.size() < m.world_size) {
+        std::sort(present.begin(), present.end());
+        std::uint32_t missing = 0;
+        while (missing < present.size() && present[missing] == missing) ++missing;
+        fail("saved by " + std::to_string(m.world_size) + " ranks, but the directory holds " +
+             std::to_string(present.size()) + " of their files (" + rank_file_name(missing) + " is missing)");
+    }
+    // Now world_size is bounded by the directory's entries.
+    std::vector<std::uint64_t> size(m.world_size), claimed(m.world_size);
+    for (std::uint32_t r = 0; r < m.world_size; ++r) {
+        const auto path = dir / rank_file_name(r);
+        struct stat st {};
+        if (::stat(path.c_str(), &st) != 0) throw io_error("cannot stat", path, last_error());
+        if (!S_ISREG(st.st_mode))
+            throw corrupt_error(std::string("is ") + special_file_kind(st.st_mode) + ", not a rank file", path);
+        size[r] = static_cast<std::uint64_t>(st.st_size);
+    }
+    // Blocks of one file never share bytes: their lengths add up to at most the file's size.
+    for (const auto& e : m.entries)
+        for (const auto& p : e.pieces) {
+            if (p.length > size[p.file] - claimed[p.file])
+                fail("entry '" + e.path + "' has a block of " + std::to_string(p.length) + " bytes in " +
+                     rank_file_name(p.file) + ", which holds " + std::to_string(size[p.file]) + " bytes" +
+                     (claimed[p.file] ? " (" + std::to_string(claimed[p.file]) + " of them for other blocks)" : ""));
+            claimed[p.file] += p.length;
+        }
+    return size;
+}
+
 CKPT_INLINE void read_range(file_reader& f, const entry_info& e, std::uint64_t byte_offset, std::uint64_t byte_count,
                             void* dest) {
     if (byte_offset > e.length || byte_count > e.length - byte_offset)
@@ -380,7 +477,8 @@ CKPT_INLINE sharded_reader::sharded_reader(std::filesystem::path dir, std::optio
     if (!e || e->kind != entry_kind::tensor || e->dtype != ckpt::dtype::uint8)
         throw format_error("no sharded manifest entry in the manifest file", manifest_file_.path());
     manifest_ = decode_manifest(manifest_file_.read_block(*e), manifest_file_.path());
-    files_.resize(manifest_.world_size);
+    // Before anything is sized by the manifest's world size or lengths (see check_rank_files).
+    files_.resize(check_rank_files(dir_, manifest_, manifest_file_.path()).size());
     view_rank(rank_view);
 }
 
@@ -401,7 +499,7 @@ CKPT_INLINE void sharded_reader::view_rank(std::optional<std::uint32_t> rank_vie
         e2.dtype = m.dtype;
         e2.shape = m.dims;
         if (m.role == entry_role::shard) {
-            e2.length = m.dims.elements() * dtype_size(m.dtype);
+            e2.length = *tensor_byte_length(m.dims, m.dtype);  // checked by decode_manifest
         } else {
             e2.column_major = m.pieces[0].column_major;
             e2.length = m.pieces[0].length;

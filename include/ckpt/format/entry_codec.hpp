@@ -11,6 +11,7 @@
 // docs/format.md is the full description.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,19 @@
 #include <ckpt/metadata.hpp>
 
 namespace ckpt::detail {
+
+/// The bytes of a tensor of `dims` elements of `type`, or nullopt when no tensor can have them (the
+/// product of the dimensions or its bytes overflow 64 bits; dtype::bytes is no element type). The
+/// one rule every reader of a shape from disk uses (the file's index, a sharded manifest's pieces
+/// and global shapes, the tool's export), so a shape like [2^62] of float64 is refused everywhere
+/// instead of wrapping to a small length somewhere.
+/// `if (auto n = tensor_byte_length(dims, dtype::float32)) buffer.resize(*n);`
+inline std::optional<std::uint64_t> tensor_byte_length(const shape& dims, dtype type) noexcept {
+    bool fits = true;
+    const std::uint64_t n = dims.elements(&fits);
+    if (!fits || type == dtype::bytes || n > UINT64_MAX / dtype_size(type)) return std::nullopt;
+    return n * dtype_size(type);
+}
 
 /// Whether an entry's kind, dtype and shape agree with its block length: the rule the writer checks
 /// before a save (so no save produces a file that cannot be read) and the reader on every record.
@@ -59,9 +73,8 @@ CKPT_INLINE bool entry_shape_agrees(entry_kind kind, dtype type, const shape& di
     const bool bytes = type == dtype::bytes;
     switch (kind) {
         case entry_kind::tensor: {
-            bool fits = true;
-            const auto n = dims.elements(&fits);
-            return !bytes && fits && n <= UINT64_MAX / dtype_size(type) && n * dtype_size(type) == length;
+            const auto n = tensor_byte_length(dims, type);
+            return n && *n == length;
         }
         case entry_kind::sparse:
             return !bytes && dims.rank() == 2 && length >= 8;

@@ -65,7 +65,21 @@ private:
     int fd_ = -1;
 };
 
+/// Opens a file to read it whole: never blocks (O_NONBLOCK, so a FIFO planted where a checkpoint
+/// was expected cannot hang a directory scan or every rank of a job), and refuses what is not a
+/// regular file (format_error naming what it is: a directory, a FIFO, a device, a socket).
 CKPT_INLINE file_descriptor open_for_reading(const std::filesystem::path& path);
+
+/// What a file of this mode is, in words: "a FIFO", "a character device", ... ("" for a regular file).
+CKPT_INLINE const char* special_file_kind(unsigned mode) noexcept;
+
+/// Refuses to replace `path` (io_error naming it and what it is) when it exists and is not a
+/// regular file: a FIFO, a device, a directory, a socket, or a symbolic link to one. Every file
+/// the library publishes by temp + rename is checked first: the rename would silently replace
+/// a device node (`-o /dev/null` as root) or a FIFO by a regular file. An existing regular file
+/// (or a symbolic link to one: the link is replaced) is replaced, as `cp` and `tar -f` do.
+/// `check_replaceable("run/ckpt-7");`
+CKPT_INLINE void check_replaceable(const std::filesystem::path& path);
 
 CKPT_INLINE std::uint64_t file_size(int fd, const std::filesystem::path& path);
 
@@ -229,15 +243,44 @@ CKPT_INLINE void file_descriptor::close() noexcept {
 
 CKPT_INLINE file_descriptor open_for_reading(const std::filesystem::path& path) {
     int fd;
-    do fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer; regular files
+    // ignore the flag.
+    do fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     while (fd < 0 && errno == EINTR);
     if (fd < 0) throw io_error("cannot open for reading", path, last_error());
+    file_descriptor owned(fd);
     struct stat st {};
-    if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-        ::close(fd);
-        throw io_error("is a directory, not a checkpoint file", path);
+    if (::fstat(fd, &st) != 0) throw io_error("cannot stat", path, last_error());
+    if (S_ISDIR(st.st_mode)) throw io_error("is a directory, not a checkpoint file", path);
+    if (!S_ISREG(st.st_mode))
+        throw format_error(std::string("is ") + special_file_kind(st.st_mode) + ", not a checkpoint file", path);
+    return owned;
+}
+
+CKPT_INLINE const char* special_file_kind(unsigned mode) noexcept {
+    if (S_ISREG(mode)) return "";
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    if (S_ISSOCK(mode)) return "a socket";
+    return "not a regular file";
+}
+
+CKPT_INLINE void check_replaceable(const std::filesystem::path& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+        // Absent (or a dangling link: the rename replaces the link): nothing is lost. Any other
+        // reason the rename will report itself.
+        return;
     }
-    return file_descriptor(fd);
+    if (S_ISREG(st.st_mode)) return;
+    struct stat link {};
+    const bool linked = ::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode);
+    throw io_error(std::string("refusing to replace ") + (linked ? "a symbolic link to " : "") +
+                       special_file_kind(st.st_mode) +
+                       " (a file is written only where there is nothing or a regular file)",
+                   path);
 }
 
 CKPT_INLINE std::uint64_t file_size(int fd, const std::filesystem::path& path) {
@@ -463,6 +506,7 @@ CKPT_INLINE void remove_stale_temporary_directories(const std::filesystem::path&
 }
 
 CKPT_INLINE atomic_file::atomic_file(std::filesystem::path final_path) : final_(std::move(final_path)) {
+    check_replaceable(final_);
     create_parent_directories(final_);
     static std::atomic<unsigned> counter{0};
     // A name that exists (left by a dead process that had our id, or taken by a writer racing
@@ -512,6 +556,7 @@ CKPT_INLINE void atomic_file::commit(bool replace) {
     // close() can report a deferred write error (NFS, quota): check it before publishing.
     const int fd = fd_.release();
     if (::close(fd) != 0 || injected_failure(io_op::close, temp_)) throw io_error("cannot close", temp_, last_error());
+    check_replaceable(final_);  // again: the target may have been made while we wrote
     if (injected_failure(io_op::rename, final_) ||
         !(replace ? ::rename(temp_.c_str(), final_.c_str()) == 0 : rename_no_replace(temp_, final_))) {
         const auto failure = last_error();
