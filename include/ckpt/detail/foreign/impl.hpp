@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -375,6 +376,8 @@ inline restore_status restore_foreign(any_checkpoint& ck, const std::filesystem:
 
     // The tensors no tracked path named: still found under their default entry path (the way an
     // empty std::vector of tensors learns its elements), and listed by their foreign names as unused.
+    std::unordered_set<std::string> tracked;
+    for (const entry_info& want : schema.entries) tracked.insert(want.path);
     for (std::size_t i = 0; i < tensors.size(); ++i) {
         if (used[i]) continue;
         const foreign_tensor& t = tensors[i];
@@ -384,8 +387,9 @@ inline restore_status restore_foreign(any_checkpoint& ck, const std::filesystem:
         e.shape = t.shape;
         e.column_major = t.fortran_order;
         e.length = t.bytes;
+        // Not under a path the tracked objects have: those were looked up by their own foreign names.
         const std::string key = names.to_entry(t.name);
-        source.add(std::move(e), {i, t.dtype}, source.has(key) ? nullptr : &key);
+        source.add(std::move(e), {i, t.dtype}, source.has(key) || tracked.count(key) ? nullptr : &key);
     }
     // Sequences (std::vector) have an entry of their own in a ckpt file: made up here from the
     // elements the file has, 0, 1, ... in a row.
