@@ -8,6 +8,8 @@
 
 #include "support/foreign.hpp"
 
+#include <unsupported/Eigen/CXX11/Tensor>
+
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
@@ -237,4 +239,20 @@ TEST_CASE("an HF-sharded model of three shards restores from its directory or it
         CHECK(head(1, 1) == 2.0f);
     }
     CHECK(ckpt::foreign_file("sharded").format() == "safetensors-sharded");
+}
+
+TEST_CASE("a numpy [d0, d1, d2] array restores into an Eigen::Tensor of those dimensions", "[foreign]") {
+    ckpt_test::numpy(
+        "a = np.arange(24, dtype='f8').reshape(2, 3, 4)\n"
+        "np.savez('t.npz', c=a, f=np.asfortranarray(a))");
+    Eigen::Tensor<double, 3> c, f;
+    ckpt::checkpoint ck{ckpt::track("c", c), ckpt::track("f", f)};
+    ck.restore("t.npz", ckpt::strict, ckpt::name_map{}).assert_consumed();
+    for (const auto* t : {&c, &f}) {
+        REQUIRE(t->dimension(0) == 2);
+        REQUIRE(t->dimension(2) == 4);
+        for (int i = 0; i < 2; ++i)
+            for (int j = 0; j < 3; ++j)
+                for (int k = 0; k < 4; ++k) CHECK((*t)(i, j, k) == 12.0 * i + 4.0 * j + k);
+    }
 }
