@@ -507,7 +507,7 @@ inline std::filesystem::path write_foreign(any_checkpoint& ck, const std::filesy
             if (!seen.emplace(t.name, &t).second)
                 throw error("entries '" + seen[t.name]->path + "' and '" + t.path + "' both map to '" + t.name + "'",
                             file, t.path);
-        // As the reference writer: larger dtypes first, then by name, back to back, so that every
+        // Aligned as the reference writer aligns: larger dtypes first, then by name, back to back: every
         // tensor starts at a multiple of its element size once the header is padded to 8 bytes.
         std::vector<detail::safetensors_out*> order;
         for (auto& t : plan.out) order.push_back(&t);
