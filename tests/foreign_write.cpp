@@ -186,6 +186,9 @@ TEST_CASE("a write that fails leaves no file and no temporary", "[foreign]") {
     CHECK_THROWS_AS(twice.write("failing/y.safetensors", ckpt::as_safetensors,
                                 ckpt::name_map{}.rename("a", "same").rename("b", "same")),
                     ckpt::error);
+    CHECK_THROWS_AS(
+        twice.write("failing/z.safetensors", ckpt::as_safetensors, ckpt::name_map{}.rename("a", "__metadata__")),
+        ckpt::error);
     CHECK(fs::is_empty("failing"));
 }
 

@@ -454,6 +454,9 @@ struct safetensors_plan_sink final : block_sink {
         safetensors_out t;
         t.path = std::string(path);
         t.name = names.to_foreign(path);
+        if (t.name == "__metadata__")
+            throw error("maps to '__metadata__', the name safetensors keeps for its metadata: rename it", file,
+                        std::string(path));
         t.type = type;
         t.memory_dims = dims;
         t.memory_column_major = column_major;
