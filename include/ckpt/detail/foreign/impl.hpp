@@ -139,7 +139,8 @@ inline void foreign_file::read(const foreign_tensor& t, void* dest) const {
 inline void foreign_file::read(const foreign_tensor& t, const std::function<void(const void*, std::size_t)>& consume,
                                std::size_t chunk) const {
     const auto& all = reader_->tensors;
-    if (all.empty() || &t < all.data() || &t >= all.data() + all.size())
+    const std::less<const foreign_tensor*> before;  // a total order, even for another file's tensor
+    if (all.empty() || before(&t, all.data()) || !before(&t, all.data() + all.size()))
         throw error("foreign_file::read: tensor '" + t.name + "' is not one of this file's tensors()", path());
     std::uint64_t seen = 0;
     reader_->stream(
