@@ -8,11 +8,11 @@
 //
 //   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 //   -I include -I /usr/include/eigen3 tests/fuzz/fuzz_manifest.cpp -o fuzz_manifest
-//   ./fuzz_manifest -max_total_time=600 -malloc_limit_mb=256 tests/fuzz/corpus-manifest
+//   ./fuzz_manifest -max_total_time=600 -malloc_limit_mb=256 tests/fuzz/corpus_manifest
 // With -DCKPT_FUZZ_MAKE_CORPUS and without -fsanitize=fuzzer it builds a program writing the seeds:
 //   g++ -std=c++17 -O1 -DCKPT_FUZZ_MAKE_CORPUS -I include -I /usr/include/eigen3 tests/fuzz/fuzz_manifest.cpp -o
 //   make_manifest_corpus
-//   ./make_manifest_corpus tests/fuzz/corpus-manifest
+//   ./make_manifest_corpus tests/fuzz/corpus_manifest
 
 #include <ckpt/ckpt.hpp>
 
@@ -116,7 +116,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 #else
 // Writes the listings of the rank files above (whole, and with some entries left out) as seeds.
 int main(int argc, char** argv) {
-    const std::filesystem::path out = argc > 1 ? argv[1] : "corpus-manifest";
+    const std::filesystem::path out = argc > 1 ? argv[1] : "corpus_manifest";
     const auto dir = std::filesystem::temp_directory_path() / ("make_manifest_corpus." + std::to_string(::getpid()));
     auto m = fuzz_manifest::write_rank_files(dir);
     std::filesystem::remove_all(dir);
