@@ -172,8 +172,10 @@ inline npy_header parse_npy_header(std::string_view bytes, const std::string& wh
     for (std::size_t i = c.at; i < c.text.size(); ++i)
         if (c.text[i] != ' ' && c.text[i] != '\n' && c.text[i] != '\0') throw bad("has bytes after the dict");
     h.type = npy_dtype(descr, where, file);
-    if (!foreign_tensor_bytes(h.type, h.dims, h.data_bytes))
-        throw corrupt_error(where + "npy shape " + h.dims.to_string() + " overflows", file);
+    // The library's one checked rule for a tensor's byte length, as for its own entries.
+    const auto length = tensor_byte_length(h.dims, h.type);
+    if (!length) throw corrupt_error(where + "npy shape " + h.dims.to_string() + " overflows", file);
+    h.data_bytes = *length;
     h.data_offset = bytes.size();
     return h;
 }

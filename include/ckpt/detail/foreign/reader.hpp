@@ -14,6 +14,7 @@
 
 #include <ckpt/dtype.hpp>
 #include <ckpt/error.hpp>
+#include <ckpt/format/entry_codec.hpp>
 #include <ckpt/io/file.hpp>
 
 namespace ckpt {
@@ -35,14 +36,6 @@ struct foreign_tensor {
 }  // namespace ckpt
 
 namespace ckpt::detail {
-
-/// Bytes of `type` x `dims`, or false when the product overflows 64 bits: the one checked size of a
-/// foreign tensor (shape::elements checks the dimensions, as for the library's own entries).
-inline bool foreign_tensor_bytes(dtype type, const shape& dims, std::uint64_t& bytes) noexcept {
-    bool ok = true;
-    const std::uint64_t n = dims.elements(&ok);
-    return ok && !__builtin_mul_overflow(n, std::uint64_t{dtype_size(type)}, &bytes);
-}
 
 /// a + b <= limit, without overflow.
 inline bool fits_within(std::uint64_t a, std::uint64_t b, std::uint64_t limit) noexcept {

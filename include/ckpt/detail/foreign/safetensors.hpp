@@ -165,10 +165,12 @@ private:
                                         std::to_string(end) + "] are not inside the data section of " +
                                         std::to_string(data_size) + " bytes",
                                     path);
-            if (!foreign_tensor_bytes(t.dtype, t.shape, t.bytes) || t.bytes != end - begin)
+            const auto length = tensor_byte_length(t.shape, t.dtype);  // the library's one checked rule
+            if (!length || *length != end - begin)
                 throw corrupt_error("tensor '" + name + "': " + dtype_name(t.dtype) + " " + t.shape.to_string() +
                                         " does not agree with its " + std::to_string(end - begin) + " bytes",
                                     path);
+            t.bytes = *length;
             if (end > begin) ranges.emplace_back(begin, end);  // an empty tensor overlaps nothing
             begins_.push_back(begin);
             tensors.push_back(std::move(t));
