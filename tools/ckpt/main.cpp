@@ -5,7 +5,7 @@
 //   ckpt verify FILE|DIR        every checksum and structure; non-zero exit when anything is wrong
 //   ckpt diff A B [--atol X] [--rtol X] [--json] [--only P] [--exclude P]
 //                               entries added, removed, changed (tensors by value); exit 0 only when equal
-//   ckpt export FILE --format npz|safetensors -o OUT [--only P] [--exclude P]
+//   ckpt export FILE --format npz|safetensors -o OUT [--only P] [--exclude P] [--names paths|dotted]
 //
 // Exit status: 0 success, 1 a check found a problem (verify, diff, inspect), 2 bad usage or input.
 
@@ -22,11 +22,12 @@ namespace {
 
 // The tensors the filter keeps, streamed into the output; other entries are skipped with a note.
 int export_file(const std::filesystem::path& file, const std::string& format, const std::filesystem::path& out,
-                const ckpt::tool::path_filter& filter) {
+                const ckpt::tool::path_filter& filter, const std::string& names) {
     ckpt::reader r(file);
     const auto kind = format == "npz" ? ckpt::tool::export_format::npz : ckpt::tool::export_format::safetensors;
     std::vector<std::string> notes;
-    const auto items = ckpt::tool::plan_export(r, filter, kind, notes);
+    const auto items = ckpt::tool::plan_export(
+        r, filter, kind, notes, names == "dotted" ? ckpt::tool::export_names::dotted : ckpt::tool::export_names::paths);
     for (const auto& note : notes) std::cerr << "note: " << note << "\n";
     std::uint64_t total = 0;
     for (const auto& item : items) total += item.entry->length;
@@ -96,6 +97,11 @@ int main(int argc, char** argv) {
                     "leave out tensors under this path prefix (repeatable), e.g. --exclude optimizer")
         ->expected(1)
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    std::string export_names = "paths";
+    exp->add_option("--names", export_names,
+                    "paths (default): entry paths as they are; dotted: '.' between path segments, as in a PyTorch "
+                    "state_dict (model/fc1/weight becomes model.fc1.weight), the names ckpt import reads back")
+        ->check(CLI::IsMember({"paths", "dotted"}));
     exp->footer(
         "Names: entry paths, with bytes that are not printable UTF-8 escaped as %XX. bfloat16 in npz: the dtype\n"
         "[('bfloat16', '<u2')]; in PyTorch torch.from_numpy(a.view(numpy.int16)).view(torch.bfloat16).\n"
@@ -117,7 +123,7 @@ int main(int argc, char** argv) {
             diff_opt.filter = filter;
             return ckpt::tool::diff_any(a, b, diff_opt, std::cout);
         }
-        if (*exp) return export_file(file, format, out, filter);
+        if (*exp) return export_file(file, format, out, filter, export_names);
     } catch (const ckpt::error& e) {
         std::cerr << ckpt::tool::printable(e.what()) << "\n";
         return 2;
