@@ -11,6 +11,11 @@ if(TARGET ckpt_mpi)
   install(TARGETS ckpt_mpi EXPORT ckptMpiTargets)
   install(EXPORT ckptMpiTargets NAMESPACE ckpt:: DESTINATION ${ckpt_config_dir})
 endif()
+if(TARGET ckpt_foreign)
+  # Likewise: loaded when nlohmann_json and ZLIB are found on the consumer's side.
+  install(TARGETS ckpt_foreign EXPORT ckptForeignTargets)
+  install(EXPORT ckptForeignTargets NAMESPACE ckpt:: DESTINATION ${ckpt_config_dir})
+endif()
 
 if(TARGET ckpt_compiled)
   # The compiled mode's library: a separate export, loaded by ckptConfig.cmake when installed.

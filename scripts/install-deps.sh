@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(build-essential g++ clang libclang-rt-14-dev cmake libboost1.81-dev libcereal-dev libeigen3-dev
           libxxhash-dev catch2 libcli11-dev python3 python3-numpy python3-torch doxygen pkgconf clang-format
-          libopenmpi-dev openmpi-bin)
+          libopenmpi-dev openmpi-bin nlohmann-json3-dev zlib1g-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -59,7 +59,16 @@ namespace ckpt {
 ///     failure is still thrown on the calling thread, before any object changes, and is the one a
 ///     read in order would meet first.
 /// Flags combine: `ck.restore(p, ckpt::partial | ckpt::in_place);`
-enum class restore_mode : unsigned { strict = 0, partial = 1, verify_first = 2, in_place = 4, single_threaded = 8 };
+///   convert: foreign files only (ckpt/foreign.hpp, `ckpt::convert`): float16, bfloat16, float32 and
+///     float64 convert among themselves and integers widen, when the file's dtype is not the object's.
+enum class restore_mode : unsigned {
+    strict = 0,
+    partial = 1,
+    verify_first = 2,
+    in_place = 4,
+    single_threaded = 8,
+    convert = 16
+};
 /// `ck.restore(p, ckpt::strict)`, the default: every tracked object must be in the file.
 inline constexpr restore_mode strict = restore_mode::strict;
 /// `ck.restore(p, ckpt::partial).missing()`: objects the file lacks are left as they are.
@@ -87,6 +96,11 @@ namespace detail {
 /// only then the plan applied: the one step that changes the objects.
 CKPT_INLINE void run_restore(restore_plan_core& plan, restore_mode mode, void (*walk)(void*, restore_plan_core&),
                              void* context);
+}  // namespace detail
+
+class name_map;  // ckpt/foreign.hpp
+namespace detail {
+class foreign_bridge;  // ckpt/foreign.hpp: reaches a checkpoint's walks for foreign files
 }  // namespace detail
 
 /// What a restore did. `ck.restore(p).assert_consumed();`
@@ -196,6 +210,20 @@ public:
     /// changes anything: any error (mismatch_error, corrupt_error, ...) leaves every object as it was.
     restore_status restore(const std::filesystem::path& file, restore_mode mode = restore_mode::strict);
 
+    /// Restores from a safetensors file, an HF-sharded safetensors model, an npz or an npy file, the
+    /// foreign names given by `names`. Needs `#include <ckpt/foreign.hpp>` (target ckpt::foreign).
+    /// `ck.restore("model.safetensors", ckpt::strict, ckpt::name_map{});`
+    template <class NameMap>
+    restore_status restore(const std::filesystem::path& file, restore_mode mode, const NameMap& names) {
+        return restore_foreign(*this, file, mode, names);  // found by ADL in ckpt/foreign.hpp
+    }
+    /// Writes the tracked tensors to a foreign file (`ckpt::as_safetensors`), named by `names`. Needs
+    /// `#include <ckpt/foreign.hpp>`. `ck.write("model.safetensors", ckpt::as_safetensors, ckpt::name_map{});`
+    template <class Format, class NameMap>
+    std::filesystem::path write(const std::filesystem::path& file, Format format, const NameMap& names) {
+        return write_foreign(*this, file, format, names);  // found by ADL in ckpt/foreign.hpp
+    }
+
     /// Saves so far, including those of the run a restore came from.
     std::uint64_t save_counter() const noexcept { return save_counter_; }
 
@@ -210,6 +238,12 @@ protected:
     virtual void do_snapshot(detail::snapshot& into) = 0;
     /// Implemented by checkpoint<Ts...>: restores the tracked objects from `file`.
     virtual restore_status do_restore(const std::filesystem::path& file, restore_mode mode) = 0;
+    /// For foreign files (ckpt/foreign.hpp): the save walk of every tracked object into `sink`, and a
+    /// restore from any `source`. Checkpoints that do not override them refuse foreign files.
+    virtual void do_save_walk(detail::block_sink& sink);
+    virtual restore_status do_restore_source(detail::restore_source& source, const std::filesystem::path& file,
+                                             restore_mode mode);
+    friend class detail::foreign_bridge;
 
     /// The halves of an asynchronous save. `write` runs on the background thread. `commit`, when
     /// set, runs on the caller's thread at the next save, wait(), restore or settle_async(), after
@@ -301,6 +335,18 @@ private:
         detail::file_reader reader(file);
         detail::restore_source_of<detail::file_reader> source(reader);
         return restore_from(source, reader.metadata(), file, mode);
+    }
+
+    void do_save_walk(detail::block_sink& sink) override {
+        std::apply([&](auto&... t) { (detail::save_walk(sink, t.name).visit(*t.object), ...); }, objects_);
+    }
+
+    restore_status do_restore_source(detail::restore_source& source, const std::filesystem::path& file,
+                                     restore_mode mode) override {
+        const std::uint64_t counter = save_counter_;  // a foreign file has none: ours stays
+        auto status = restore_from(source, ckpt::metadata{}, file, mode);
+        save_counter_ = counter;
+        return status;
     }
 
     // Not a template over the source: one restore per tracked state, whatever the file.
@@ -465,6 +511,15 @@ CKPT_INLINE restore_status any_checkpoint::restore(const std::filesystem::path& 
     std::lock_guard lock(mutex_);
     wait_for_worker();
     return do_restore(file, mode);
+}
+
+CKPT_INLINE void any_checkpoint::do_save_walk(detail::block_sink&) {
+    throw error("this checkpoint cannot be written to a foreign file (safetensors): only ckpt::checkpoint can");
+}
+
+CKPT_INLINE restore_status any_checkpoint::do_restore_source(detail::restore_source&,
+                                                             const std::filesystem::path& file, restore_mode) {
+    throw error("this checkpoint cannot restore from a foreign file: only ckpt::checkpoint can", file);
 }
 
 CKPT_INLINE any_checkpoint::async_save any_checkpoint::do_start_async(const std::filesystem::path& file,

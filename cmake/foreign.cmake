@@ -1,0 +1,20 @@
+# ckpt::foreign: restore from and write safetensors, HF-sharded safetensors, npz and npy files
+# (include/ckpt/foreign.hpp). Optional: present when nlohmann_json and ZLIB are found; nothing else in
+# ckpt needs them, so their parse and inflate code stays out of every other translation unit.
+option(CKPT_WITH_FOREIGN "Provide the ckpt::foreign target when nlohmann_json and ZLIB are found" ON)
+if(CKPT_WITH_FOREIGN)
+  find_package(nlohmann_json 3.9 QUIET CONFIG)
+  find_package(ZLIB QUIET)
+endif()
+if(CKPT_WITH_FOREIGN AND nlohmann_json_FOUND AND ZLIB_FOUND)
+  add_library(ckpt_foreign INTERFACE)
+  add_library(ckpt::foreign ALIAS ckpt_foreign)
+  set_target_properties(ckpt_foreign PROPERTIES EXPORT_NAME foreign)
+  target_link_libraries(ckpt_foreign INTERFACE ckpt::ckpt nlohmann_json::nlohmann_json ZLIB::ZLIB)
+  set(CKPT_HAS_FOREIGN ON)
+else()
+  set(CKPT_HAS_FOREIGN OFF)
+  if(CKPT_WITH_FOREIGN)
+    message(STATUS "ckpt: nlohmann_json or ZLIB not found: no ckpt::foreign (install nlohmann-json3-dev zlib1g-dev)")
+  endif()
+endif()
