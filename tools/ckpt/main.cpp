@@ -6,6 +6,8 @@
 //   ckpt diff A B [--atol X] [--rtol X] [--json] [--only P] [--exclude P]
 //                               entries added, removed, changed (tensors by value); exit 0 only when equal
 //   ckpt export FILE --format npz|safetensors -o OUT [--only P] [--exclude P] [--names paths|dotted]
+//   ckpt import SRC -o OUT [--rename FROM=TO]...
+//                               safetensors (a file or an HF-sharded model), npz, npy into a ckpt file
 //
 // Exit status: 0 success, 1 a check found a problem (verify, diff, inspect), 2 bad usage or input.
 
@@ -14,6 +16,9 @@
 #include <iostream>
 
 #include "export.hpp"
+#if CKPT_TOOL_IMPORT
+#include "import.hpp"
+#endif
 #include "inspect.hpp"
 #include "list.hpp"
 #include "sharded.hpp"
@@ -50,7 +55,7 @@ int export_file(const std::filesystem::path& file, const std::string& format, co
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"ckpt: list, inspect, verify, compare and export ckpt checkpoints"};
+    CLI::App app{"ckpt: list, inspect, verify, compare, export and import ckpt checkpoints"};
     app.require_subcommand(1);
 
     std::string dir, file, a, b, format, out;
@@ -107,6 +112,25 @@ int main(int argc, char** argv) {
         "[('bfloat16', '<u2')]; in PyTorch torch.from_numpy(a.view(numpy.int16)).view(torch.bfloat16).\n"
         "safetensors: tensors ordered by element size then name (each aligned), metadata in __metadata__.");
 
+#if CKPT_TOOL_IMPORT
+    std::string import_source;
+    std::vector<std::string> renames;
+    auto* imp = app.add_subcommand(
+        "import",
+        "Write a ckpt file from a safetensors file, an HF-sharded model (directory or *.index.json), an "
+        "npz or an npy file");
+    imp->add_option("SRC", import_source, "foreign file or HF model directory (recognized by content)")->required();
+    imp->add_option("-o,--output", out, "ckpt file to write")->required();
+    imp->add_option("--rename", renames,
+                    "FROM=TO: names starting with FROM get the entry-path prefix TO instead (repeatable), "
+                    "e.g. --rename model.=encoder/")
+        ->expected(1)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    imp->footer(
+        "Names: '.' becomes '/' (model.fc1.weight -> model/fc1/weight), the inverse of\n"
+        "ckpt export --names dotted. Tensors are streamed with their checksums computed on the way.");
+#endif
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -124,6 +148,9 @@ int main(int argc, char** argv) {
             return ckpt::tool::diff_any(a, b, diff_opt, std::cout);
         }
         if (*exp) return export_file(file, format, out, filter, export_names);
+#if CKPT_TOOL_IMPORT
+        if (*imp) return ckpt::tool::import(import_source, out, renames, std::cout);
+#endif
     } catch (const ckpt::error& e) {
         std::cerr << ckpt::tool::printable(e.what()) << "\n";
         return 2;
