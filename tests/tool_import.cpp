@@ -34,16 +34,24 @@ struct fixture {
 };
 const std::vector<fixture>& fixtures() {
     using ckpt::dtype;
-    static const std::vector<fixture> all{
-        {"layers/0/weight", dtype::float32, {4, 3}},   {"layers/0/bias", dtype::float32, {4}},
-        {"layers/1/weight", dtype::float64, {2, 3, 4}}, {"layers/1/scale", dtype::float16, {5}},
-        {"layers/1/gate", dtype::bfloat16, {3, 2}},    {"embed/table", dtype::float32, {2, 1, 3, 2}},
-        {"counts/i8", dtype::int8, {7}},               {"counts/i16", dtype::int16, {2, 2}},
-        {"counts/i32", dtype::int32, {3}},             {"counts/i64", dtype::int64, {}},
-        {"counts/u8", dtype::uint8, {6}},              {"counts/u16", dtype::uint16, {2}},
-        {"counts/u32", dtype::uint32, {1, 2}},         {"counts/u64", dtype::uint64, {3}},
-        {"mask", dtype::boolean, {2, 3}},              {"step", dtype::int64, {}},
-        {"empty/rows", dtype::float32, {0, 3}},        {"empty/vector", dtype::int32, {0}}};
+    static const std::vector<fixture> all{{"layers/0/weight", dtype::float32, {4, 3}},
+                                          {"layers/0/bias", dtype::float32, {4}},
+                                          {"layers/1/weight", dtype::float64, {2, 3, 4}},
+                                          {"layers/1/scale", dtype::float16, {5}},
+                                          {"layers/1/gate", dtype::bfloat16, {3, 2}},
+                                          {"embed/table", dtype::float32, {2, 1, 3, 2}},
+                                          {"counts/i8", dtype::int8, {7}},
+                                          {"counts/i16", dtype::int16, {2, 2}},
+                                          {"counts/i32", dtype::int32, {3}},
+                                          {"counts/i64", dtype::int64, {}},
+                                          {"counts/u8", dtype::uint8, {6}},
+                                          {"counts/u16", dtype::uint16, {2}},
+                                          {"counts/u32", dtype::uint32, {1, 2}},
+                                          {"counts/u64", dtype::uint64, {3}},
+                                          {"mask", dtype::boolean, {2, 3}},
+                                          {"step", dtype::int64, {}},
+                                          {"empty/rows", dtype::float32, {0, 3}},
+                                          {"empty/vector", dtype::int32, {0}}};
     return all;
 }
 
@@ -61,20 +69,47 @@ std::string expected_bytes(const fixture& f) {
         const auto s = static_cast<std::int64_t>(i % 17) - 8;
         const auto u = i % 17;
         switch (f.dtype) {
-            case ckpt::dtype::float16: append(out, Eigen::half(static_cast<float>(x))); break;
-            case ckpt::dtype::bfloat16: append(out, Eigen::bfloat16(static_cast<float>(x))); break;
-            case ckpt::dtype::float32: append(out, static_cast<float>(x)); break;
-            case ckpt::dtype::float64: append(out, x); break;
-            case ckpt::dtype::int8: append(out, static_cast<std::int8_t>(s)); break;
-            case ckpt::dtype::int16: append(out, static_cast<std::int16_t>(s)); break;
-            case ckpt::dtype::int32: append(out, static_cast<std::int32_t>(s)); break;
-            case ckpt::dtype::int64: append(out, s); break;
-            case ckpt::dtype::uint8: append(out, static_cast<std::uint8_t>(u)); break;
-            case ckpt::dtype::uint16: append(out, static_cast<std::uint16_t>(u)); break;
-            case ckpt::dtype::uint32: append(out, static_cast<std::uint32_t>(u)); break;
-            case ckpt::dtype::uint64: append(out, u); break;
-            case ckpt::dtype::boolean: append(out, static_cast<bool>(i % 3 == 0)); break;
-            default: FAIL("no such fixture dtype");
+            case ckpt::dtype::float16:
+                append(out, Eigen::half(static_cast<float>(x)));
+                break;
+            case ckpt::dtype::bfloat16:
+                append(out, Eigen::bfloat16(static_cast<float>(x)));
+                break;
+            case ckpt::dtype::float32:
+                append(out, static_cast<float>(x));
+                break;
+            case ckpt::dtype::float64:
+                append(out, x);
+                break;
+            case ckpt::dtype::int8:
+                append(out, static_cast<std::int8_t>(s));
+                break;
+            case ckpt::dtype::int16:
+                append(out, static_cast<std::int16_t>(s));
+                break;
+            case ckpt::dtype::int32:
+                append(out, static_cast<std::int32_t>(s));
+                break;
+            case ckpt::dtype::int64:
+                append(out, s);
+                break;
+            case ckpt::dtype::uint8:
+                append(out, static_cast<std::uint8_t>(u));
+                break;
+            case ckpt::dtype::uint16:
+                append(out, static_cast<std::uint16_t>(u));
+                break;
+            case ckpt::dtype::uint32:
+                append(out, static_cast<std::uint32_t>(u));
+                break;
+            case ckpt::dtype::uint64:
+                append(out, u);
+                break;
+            case ckpt::dtype::boolean:
+                append(out, static_cast<bool>(i % 3 == 0));
+                break;
+            default:
+                FAIL("no such fixture dtype");
         }
     }
     return out;
@@ -142,8 +177,9 @@ TEST_CASE("ckpt import reads safetensors, an HF-sharded model and npz; '.' in a 
 
 TEST_CASE("ckpt import --rename replaces a name's prefix before the rest becomes a path", "[tool][import]") {
     make_fixtures("import_rename");
-    const auto imported = tool("import import_rename/all.safetensors -o import_rename/out.ckpt --rename layers.=net/ "
-                               "--rename embed.table=embedding");
+    const auto imported = tool(
+        "import import_rename/all.safetensors -o import_rename/out.ckpt --rename layers.=net/ "
+        "--rename embed.table=embedding");
     INFO(imported.output);
     REQUIRE(imported.status == 0);
     ckpt::reader r("import_rename/out.ckpt");
@@ -162,7 +198,8 @@ TEST_CASE("safetensors -> ckpt -> safetensors keeps every name, dtype, shape and
         tool("export import_back/all.ckpt --format safetensors --names dotted -o import_back/back.safetensors");
     INFO(exported.output);
     REQUIRE(exported.status == 0);
-    const auto same = python_script("compare_safetensors.py", "import_back/all.safetensors import_back/back.safetensors");
+    const auto same =
+        python_script("compare_safetensors.py", "import_back/all.safetensors import_back/back.safetensors");
     INFO(same.output);
     CHECK(same.status == 0);
     CHECK_THAT(same.output, Catch::Contains("same 18 tensors"));
@@ -172,8 +209,7 @@ namespace {
 
 struct layer {
     Eigen::MatrixXf weight = Eigen::MatrixXf::Random(5, 3);  // column-major
-    Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> row_major =
-        Eigen::MatrixXd::Random(2, 4);
+    Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> row_major = Eigen::MatrixXd::Random(2, 4);
     Eigen::VectorXf bias = Eigen::VectorXf::Random(5);
 };
 CKPT_FIELDS(layer, weight, row_major, bias)
@@ -202,8 +238,8 @@ TEST_CASE("ckpt -> safetensors -> ckpt restores the same state, tensor by tensor
     fs::create_directories("import_round");
     state saved;
     ckpt::checkpoint{ckpt::track("model", saved)}.write("import_round/first.ckpt");
-    const auto exported = tool(
-        "export import_round/first.ckpt --format safetensors --names dotted -o import_round/model.safetensors");
+    const auto exported =
+        tool("export import_round/first.ckpt --format safetensors --names dotted -o import_round/model.safetensors");
     INFO(exported.output);
     REQUIRE(exported.status == 0);
     const auto imported = tool("import import_round/model.safetensors -o import_round/second.ckpt");
@@ -243,7 +279,8 @@ TEST_CASE("export --names dotted refuses a path segment holding '.', which would
     fs::create_directories("import_dot");
     std::map<std::string, Eigen::VectorXf> versions{{"v1.2", Eigen::VectorXf::Ones(2)}};
     ckpt::checkpoint{ckpt::track("versions", versions)}.write("import_dot/ckpt");
-    const auto refused = tool("export import_dot/ckpt --format safetensors --names dotted -o import_dot/out.safetensors");
+    const auto refused =
+        tool("export import_dot/ckpt --format safetensors --names dotted -o import_dot/out.safetensors");
     CHECK(refused.status == 2);
     CHECK_THAT(refused.output, Catch::Contains("versions/v1.2") && Catch::Contains("--names paths"));
     CHECK_FALSE(fs::exists("import_dot/out.safetensors"));
@@ -270,7 +307,8 @@ TEST_CASE("ckpt import streams: peak memory stays a few MiB for a 200 MiB tensor
         }
         REQUIRE(out.good());
     }
-    const auto [status, peak] = tool_peak_kib({"import", "import_stream/big.safetensors", "-o", "import_stream/big.ckpt"});
+    const auto [status, peak] =
+        tool_peak_kib({"import", "import_stream/big.safetensors", "-o", "import_stream/big.ckpt"});
     const auto [inspect_status, baseline] = tool_peak_kib({"inspect", "import_stream/big.ckpt"});
     REQUIRE(status == 0);
     REQUIRE(inspect_status == 0);
@@ -291,8 +329,7 @@ TEST_CASE("ckpt import streams: peak memory stays a few MiB for a 200 MiB tensor
     }
 }
 
-TEST_CASE("ckpt import refuses bad input with a one-line error naming the file, and writes nothing",
-          "[tool][import]") {
+TEST_CASE("ckpt import refuses bad input with a one-line error naming the file, and writes nothing", "[tool][import]") {
     make_fixtures("import_bad");
     const auto missing = tool("import import_bad/nothing.safetensors -o import_bad/out.ckpt");
     CHECK(missing.status == 2);
