@@ -22,6 +22,7 @@
 #include <ckpt/checkpoint.hpp>
 #include <ckpt/dtype.hpp>
 #include <ckpt/error.hpp>
+#include <ckpt/detail/foreign/reader.hpp>  // ckpt::foreign_tensor, the readers' base
 
 namespace ckpt {
 
@@ -75,24 +76,6 @@ private:
     std::vector<exact> exact_;
     std::vector<std::pair<std::string, std::string>> prefixes_;  // entry prefix, foreign prefix
 };
-
-/// One tensor of a foreign file, as the file describes it.
-struct foreign_tensor {
-    /// Its name in the file: "model.layers.0.mlp.up_proj.weight".
-    std::string name;
-    /// Element type.
-    ckpt::dtype dtype = ckpt::dtype::float32;
-    /// Logical shape, outermost first (numpy's and PyTorch's order).
-    ckpt::shape shape;
-    /// True when the bytes are in Fortran (column-major) order: npy/npz written from a Fortran array.
-    bool fortran_order = false;
-    /// Length of its bytes: elements * dtype size.
-    std::uint64_t bytes = 0;
-};
-
-namespace detail {
-class foreign_reader;  // ckpt/detail/foreign/reader.hpp: one per format
-}  // namespace detail
 
 /// A foreign file opened by its content, not its name: a safetensors file, an HF-sharded safetensors
 /// model (its `*.index.json`, or the directory holding `model.safetensors.index.json`), an npz (stored or

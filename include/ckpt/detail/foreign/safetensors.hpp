@@ -1,0 +1,189 @@
+#pragma once
+// safetensors (https://github.com/huggingface/safetensors): 8 bytes little-endian N, N bytes of JSON
+// {"__metadata__": {str: str}, name: {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}},
+// then the data section; offsets count from its start. Every number of the header is checked against
+// the file before anything is read or allocated beyond the header itself.
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <ckpt/detail/foreign/reader.hpp>
+
+namespace ckpt::detail {
+
+/// The reference reader's cap on the header (MAX_HEADER_SIZE): larger headers are refused unread.
+inline constexpr std::uint64_t safetensors_max_header = 100'000'000;
+/// JSON nesting a safetensors header or HF index needs is 3; anything deeper is refused while parsing.
+inline constexpr int foreign_json_max_depth = 8;
+
+/// The safetensors dtype code of `t` ("F32"), or null when safetensors has none for it.
+inline const char* safetensors_dtype_code(dtype t) noexcept {
+    switch (t) {
+        case dtype::boolean:
+            return "BOOL";
+        case dtype::int8:
+            return "I8";
+        case dtype::int16:
+            return "I16";
+        case dtype::int32:
+            return "I32";
+        case dtype::int64:
+            return "I64";
+        case dtype::uint8:
+            return "U8";
+        case dtype::uint16:
+            return "U16";
+        case dtype::uint32:
+            return "U32";
+        case dtype::uint64:
+            return "U64";
+        case dtype::float16:
+            return "F16";
+        case dtype::bfloat16:
+            return "BF16";
+        case dtype::float32:
+            return "F32";
+        case dtype::float64:
+            return "F64";
+        case dtype::complex64:
+            return "C64";
+        default:
+            return nullptr;
+    }
+}
+
+/// The dtype of a safetensors code, false for codes ckpt has no type for (F8_E4M3, ...).
+inline bool safetensors_dtype(std::string_view code, dtype& out) noexcept {
+    for (unsigned raw = 0; raw <= 15; ++raw) {
+        const auto t = static_cast<dtype>(raw);
+        const char* c = safetensors_dtype_code(t);
+        if (c && code == c) {
+            out = t;
+            return true;
+        }
+    }
+    return false;
+}
+
+/// Parses JSON text from a foreign file, refusing nesting deeper than foreign_json_max_depth (a
+/// crafted "[[[[..." must not recurse without bound). Throws corrupt_error naming `file`.
+inline nlohmann::json parse_foreign_json(std::string_view text, const std::filesystem::path& file, const char* what) {
+    const auto depth_bound = [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+        if (depth > foreign_json_max_depth)
+            throw corrupt_error(
+                std::string(what) + " nests JSON deeper than " + std::to_string(foreign_json_max_depth) + " levels",
+                file);
+        return true;
+    };
+    try {
+        return nlohmann::json::parse(text.begin(), text.end(), depth_bound);
+    } catch (const nlohmann::json::exception& e) {
+        throw corrupt_error(std::string(what) + " is not valid JSON: " + e.what(), file);
+    }
+}
+
+/// A JSON value as a uint64, or corrupt_error naming the tensor.
+inline std::uint64_t json_count(const nlohmann::json& v, const std::filesystem::path& file, const std::string& tensor,
+                                const char* field) {
+    if (!v.is_number_unsigned())
+        throw corrupt_error("tensor '" + tensor + "': " + field + " holds " + v.dump() + ", not a count", file);
+    return v.get<std::uint64_t>();
+}
+
+class safetensors_reader final : public foreign_reader {
+public:
+    explicit safetensors_reader(const std::filesystem::path& p) : file_(p) {
+        path = p;
+        format = "safetensors";
+        if (file_.size < 8) throw format_error("not a safetensors file: shorter than its 8-byte header length", p);
+        unsigned char raw[8];
+        file_.read(raw, 8, 0);
+        std::uint64_t n = 0;
+        for (int i = 7; i >= 0; --i) n = (n << 8) | raw[i];
+        if (n > safetensors_max_header || n > file_.size - 8)
+            throw corrupt_error("safetensors header claims " + std::to_string(n) + " bytes; the file has " +
+                                    std::to_string(file_.size - 8) + " after the length and the cap is " +
+                                    std::to_string(safetensors_max_header),
+                                p);
+        std::string header(static_cast<std::size_t>(n), '\0');
+        file_.read(header.data(), header.size(), 8);
+        if (header.empty() || header[0] != '{')
+            throw format_error("not a safetensors file: the header does not start with '{'", p);
+        data_start_ = 8 + n;
+        parse(parse_foreign_json(header, p, "the safetensors header"));
+        index_names();
+    }
+
+    void stream(std::size_t i, const byte_consumer& consume, std::size_t chunk) const override {
+        stream_range(file_, data_start_ + begins_[i], tensors[i].bytes, consume, chunk);
+    }
+
+private:
+    void parse(const nlohmann::json& header) {
+        if (!header.is_object()) throw corrupt_error("the safetensors header is not a JSON object", path);
+        const std::uint64_t data_size = file_.size - data_start_;
+        std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;  // begin, end: for the overlap check
+        for (const auto& item : header.items()) {
+            const std::string& name = item.key();
+            const nlohmann::json& v = item.value();
+            if (name == "__metadata__") {
+                if (!v.is_object()) throw corrupt_error("__metadata__ is not a JSON object", path);
+                for (const auto& m : v.items()) {
+                    if (!m.value().is_string())
+                        throw corrupt_error("__metadata__ '" + m.key() + "' is not a string", path);
+                    metadata.emplace_back(m.key(), m.value().get<std::string>());
+                }
+                continue;
+            }
+            if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets"))
+                throw corrupt_error("tensor '" + name + "' lacks dtype, shape or data_offsets", path);
+            foreign_tensor t;
+            t.name = name;
+            const auto& code = v["dtype"];
+            if (!code.is_string() || !safetensors_dtype(code.get<std::string>(), t.dtype))
+                throw format_error("tensor '" + name + "' has dtype " + code.dump() + ", which ckpt has no type for",
+                                   path);
+            const auto& dims = v["shape"];
+            if (!dims.is_array() || dims.size() > shape::max_rank)
+                throw corrupt_error("tensor '" + name + "': shape " + dims.dump() + " is not a list of at most " +
+                                        std::to_string(shape::max_rank) + " dimensions",
+                                    path);
+            for (const auto& d : dims) t.shape.push_back(json_count(d, path, name, "shape"));
+            const auto& offsets = v["data_offsets"];
+            if (!offsets.is_array() || offsets.size() != 2)
+                throw corrupt_error("tensor '" + name + "': data_offsets is not [begin, end]", path);
+            const std::uint64_t begin = json_count(offsets[0], path, name, "data_offsets");
+            const std::uint64_t end = json_count(offsets[1], path, name, "data_offsets");
+            if (begin > end || end > data_size)
+                throw corrupt_error("tensor '" + name + "': data_offsets [" + std::to_string(begin) + ", " +
+                                        std::to_string(end) + "] are not inside the data section of " +
+                                        std::to_string(data_size) + " bytes",
+                                    path);
+            if (!foreign_tensor_bytes(t.dtype, t.shape, t.bytes) || t.bytes != end - begin)
+                throw corrupt_error("tensor '" + name + "': " + dtype_name(t.dtype) + " " + t.shape.to_string() +
+                                        " does not agree with its " + std::to_string(end - begin) + " bytes",
+                                    path);
+            if (end > begin) ranges.emplace_back(begin, end);  // an empty tensor overlaps nothing
+            begins_.push_back(begin);
+            tensors.push_back(std::move(t));
+        }
+        std::sort(ranges.begin(), ranges.end());
+        for (std::size_t i = 1; i < ranges.size(); ++i)
+            if (ranges[i].first < ranges[i - 1].second)
+                throw corrupt_error("two tensors' data_offsets overlap at byte " + std::to_string(ranges[i].first) +
+                                        " of the data section",
+                                    path);
+    }
+
+    read_only_file file_;
+    std::uint64_t data_start_ = 0;
+    std::vector<std::uint64_t> begins_;  // per tensor, from the data section's start
+};
+
+}  // namespace ckpt::detail
