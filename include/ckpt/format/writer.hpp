@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,6 +54,14 @@ public:
     void block(std::string_view path, entry_kind kind, dtype type, const shape& dims, bool column_major,
                const void* data, std::size_t size);
 
+    /// The same block handed over in pieces, for sources too large to hold (ckpt::import_file):
+    /// begin_block, then exactly `size` bytes through append_block in pieces of any length, then
+    /// end_block. Each chunk is hashed as it passes; memory: one chunk.
+    void begin_block(std::string_view path, entry_kind kind, dtype type, const shape& dims, bool column_major,
+                     std::uint64_t size);
+    void append_block(const void* data, std::size_t size);
+    void end_block();
+
     /// Writes the index and header, fsyncs and renames into place (see atomic_file::commit for `replace`).
     void finish(const save_options& options, std::uint64_t save_counter, std::chrono::system_clock::time_point when,
                 bool replace = true);
@@ -80,6 +89,16 @@ private:
     std::uint64_t entries_ = 0;
     std::uint64_t last_checksum_ = 0;
     index_builder index_;
+    struct pending_block {  // between begin_block and end_block
+        std::string path;
+        entry_kind kind;
+        dtype type;
+        shape dims;
+        bool column_major;
+        std::uint64_t offset, size, received;
+        std::vector<char> chunk;  // bytes of the current chunk not yet hashed and written
+    };
+    std::unique_ptr<pending_block> pending_;
 };
 
 }  // namespace ckpt::detail
@@ -181,6 +200,54 @@ CKPT_INLINE void file_writer::block(std::string_view path, entry_kind kind, dtyp
     }
     ++entries_;
     append(data, size);
+}
+
+CKPT_INLINE void file_writer::begin_block(std::string_view path, entry_kind kind, dtype type, const shape& dims,
+                                          bool column_major, std::uint64_t size) {
+    check_writable_entry(path, kind, type, dims, to_size(size), entries_, file_.final_path());
+    pad_to_alignment();
+    pending_.reset(new pending_block{std::string(path), kind, type, dims, column_major, position_, size, 0, {}});
+    pending_->chunk.reserve(to_size(std::min(size, chunk_size_)));
+    sums_.clear();
+}
+
+CKPT_INLINE void file_writer::append_block(const void* data, std::size_t size) {
+    pending_block& b = *pending_;
+    if (size > b.size - b.received)
+        throw error("block longer than the " + std::to_string(b.size) + " bytes declared", file_.final_path(), b.path);
+    b.received += size;
+    const bool chunked = chunk_count(b.size, chunk_size_) != 0;
+    for (auto bytes = static_cast<const char*>(data); size > 0;) {
+        const std::size_t room = to_size(std::min<std::uint64_t>(chunk_size_, b.size) - b.chunk.size());
+        const std::size_t n = std::min(room, size);
+        b.chunk.insert(b.chunk.end(), bytes, bytes + n);
+        bytes += n;
+        size -= n;
+        if (chunked && b.chunk.size() == chunk_size_) {
+            sums_.push_back(hash64(b.chunk.data(), b.chunk.size()));
+            append(b.chunk.data(), b.chunk.size());
+            b.chunk.clear();
+        }
+    }
+}
+
+CKPT_INLINE void file_writer::end_block() {
+    pending_block& b = *pending_;
+    if (b.received != b.size)
+        throw error("block of " + std::to_string(b.received) + " bytes, " + std::to_string(b.size) + " declared",
+                    file_.final_path(), b.path);
+    if (chunk_count(b.size, chunk_size_) == 0) {
+        last_checksum_ = hash64(b.chunk.empty() ? "" : b.chunk.data(), b.chunk.size());
+        encode_entry_record(index_, b.path, b.kind, b.type, b.dims, b.column_major, b.offset, b.size, last_checksum_);
+    } else {
+        if (!b.chunk.empty()) sums_.push_back(hash64(b.chunk.data(), b.chunk.size()));  // the last, shorter chunk
+        last_checksum_ = hash64(sums_.data(), sums_.size() * sizeof(std::uint64_t));
+        encode_entry_record(index_, b.path, b.kind, b.type, b.dims, b.column_major, b.offset, b.size, last_checksum_,
+                            sums_.data(), sums_.size());
+    }
+    append(b.chunk.data(), b.chunk.size());
+    ++entries_;
+    pending_.reset();
 }
 
 CKPT_INLINE void file_writer::finish(const save_options& options, std::uint64_t save_counter,

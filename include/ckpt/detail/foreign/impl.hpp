@@ -522,17 +522,16 @@ inline std::filesystem::path import_file(const std::filesystem::path& source, co
                                          const name_map& names) {
     const foreign_file f(source);
     detail::file_writer writer(out);
-    std::vector<char> bytes;
     for (const auto& t : f.tensors()) {
         const std::string path = names.to_entry(t.name);
         if (!detail::is_valid_entry_path(path))
             throw error("foreign tensor '" + t.name + "' maps to entry path '" + path +
                             "', which has an empty, '.' or '..' part: rename it (name_map::rename)",
                         source, path);
-        bytes.resize(static_cast<std::size_t>(t.bytes));
-        f.read(t, bytes.data());
-        writer.block(path, entry_kind::tensor, t.dtype, t.shape, t.fortran_order && t.shape.rank() >= 2, bytes.data(),
-                     bytes.size());
+        // Streamed: a chunk at a time from the source into the file, hashed on the way.
+        writer.begin_block(path, entry_kind::tensor, t.dtype, t.shape, t.fortran_order && t.shape.rank() >= 2, t.bytes);
+        f.read(t, [&](const void* data, std::size_t n) { writer.append_block(data, n); });
+        writer.end_block();
     }
     writer.finish(save_options{}, 0, std::chrono::system_clock::now());
     return out;
