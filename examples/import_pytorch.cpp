@@ -3,8 +3,9 @@
 // (interrupt it and rerun: it resumes), and exported back to safetensors, which PyTorch loads
 // (import_pytorch.py check) and whose outputs it compares with this program's.
 //
-//   python3 import_pytorch.py train WORK && import_pytorch --dir WORK/ckpts --work WORK \
-//     && python3 import_pytorch.py check WORK
+//   python3 import_pytorch.py train WORK
+//   import_pytorch --dir WORK/ckpts --work WORK
+//   python3 import_pytorch.py check WORK
 
 #include <ckpt/ckpt.hpp>
 #include <ckpt/foreign.hpp>  // safetensors, npz, npy: a separate header (it brings JSON and zlib)
@@ -75,8 +76,8 @@ int main(int argc, char** argv) {
 
     // The data PyTorch wrote with np.save: a .npy restores into one tracked tensor.
     Eigen::MatrixXf inputs, targets;
-    ckpt::checkpoint{ckpt::track("inputs", inputs)}.restore(work / "inputs.npy");
-    ckpt::checkpoint{ckpt::track("targets", targets)}.restore(work / "targets.npy");
+    ckpt::checkpoint{ckpt::track("inputs", inputs)}.restore(work / "inputs.npy", ckpt::strict, ckpt::name_map{});
+    ckpt::checkpoint{ckpt::track("targets", targets)}.restore(work / "targets.npy", ckpt::strict, ckpt::name_map{});
 
     mlp model, velocity;
     std::int64_t step = 0;

@@ -51,8 +51,8 @@ inline int import(const std::filesystem::path& source, const std::filesystem::pa
         }
     }
     ckpt::import_file(source, out, names);
-    os << "wrote " << printable(out.string()) << " (" << tensors << " tensors, " << bytes << " bytes, from " << format
-       << " " << printable(source.string()) << ")\n";
+    os << "wrote " << printable(out.string()) << " (" << tensors << (tensors == 1 ? " tensor, " : " tensors, ") << bytes
+       << " bytes, from " << format << " " << printable(source.string()) << ")\n";
     return 0;
 }
 
