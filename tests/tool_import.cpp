@@ -4,6 +4,7 @@
 // trips, safetensors -> ckpt -> safetensors and ckpt -> safetensors -> ckpt.
 
 #include <ckpt/ckpt.hpp>
+#include <ckpt/foreign.hpp>
 
 #include <unsupported/Eigen/CXX11/Tensor>
 
@@ -258,6 +259,13 @@ TEST_CASE("ckpt -> safetensors -> ckpt restores the same state, tensor by tensor
         CHECK(back->dtype == e.dtype);
         CHECK(back->shape == e.shape);
     }
+    // The library's writer (ck.write as_safetensors, the default name map) writes the same tensors.
+    ckpt::checkpoint{ckpt::track("model", saved)}.write("import_round/library.safetensors", ckpt::as_safetensors,
+                                                        ckpt::name_map{});
+    const auto agree =
+        python_script("compare_safetensors.py", "import_round/model.safetensors import_round/library.safetensors");
+    INFO(agree.output);
+    CHECK(agree.status == 0);
     // And strictly restorable into the structs it came from.
     state restored;
     restored.encoder.weight.setZero();

@@ -45,6 +45,7 @@ int export_file(const std::filesystem::path& file, const std::string& format, co
         metadata["ckpt.save_counter"] = std::to_string(m.save_counter);
         metadata["ckpt.wall_time"] = ckpt::tool::iso_time(m.wall_time);
         if (m.step) metadata["ckpt.step"] = std::to_string(*m.step);
+        metadata.emplace("format", "pt");  // as the library's writer: transformers refuses files without it
         for (const auto& [k, v] : m.metrics) metadata["ckpt.metric." + k] = ckpt::tool::number(v);
         ckpt::tool::write_safetensors(out, r, items, metadata, bar);
     }
