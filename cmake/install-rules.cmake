@@ -33,6 +33,8 @@ install(FILES ${PROJECT_BINARY_DIR}/ckptConfig.cmake ${PROJECT_BINARY_DIR}/ckptC
               cmake/FindxxHash.cmake
         DESTINATION ${ckpt_config_dir})
 
-# For other build systems: share/pkgconfig/ckpt.pc (header-only, so not under the architecture's lib/).
+# For other build systems: ckpt.pc beside ckpt-compiled.pc in <libdir>/pkgconfig. Header-only, ckpt.pc
+# could live in share/pkgconfig, but then the two would be in different directories and a
+# PKG_CONFIG_PATH naming one of them would find only one.
 configure_file(cmake/ckpt.pc.in ${PROJECT_BINARY_DIR}/ckpt.pc @ONLY)
-install(FILES ${PROJECT_BINARY_DIR}/ckpt.pc DESTINATION ${CMAKE_INSTALL_DATADIR}/pkgconfig)
+install(FILES ${PROJECT_BINARY_DIR}/ckpt.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -83,8 +83,33 @@ inline bool is_c1_control(std::string_view s, std::size_t i) noexcept {
     return static_cast<unsigned char>(s[i]) == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) < 0xa0;
 }
 
+/// The code point of the well-formed UTF-8 sequence of `n` bytes at s[i].
+inline char32_t code_point(std::string_view s, std::size_t i, std::size_t n) noexcept {
+    const auto byte = [&](std::size_t k) { return static_cast<char32_t>(static_cast<unsigned char>(s[i + k])); };
+    if (n == 1) return byte(0);
+    char32_t c = byte(0) & (n == 2 ? 0x1f : n == 3 ? 0x0f : 0x07);
+    for (std::size_t k = 1; k < n; ++k) c = (c << 6) | (byte(k) & 0x3f);
+    return c;
+}
+
+/// True for the invisible characters that reorder or break the text around them: the bidirectional
+/// controls (U+061C, U+200E, U+200F, U+202A..U+202E, U+2066..U+2069; a U+202E in a name makes
+/// "evil\u202eexe.txt" print as "eviltxt.exe"), the line and paragraph separators and the BOM.
+inline bool is_format_control(char32_t c) noexcept {
+    return c == 0x061c || c == 0x200e || c == 0x200f || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) ||
+           c == 0x2028 || c == 0x2029 || c == 0xfeff;
+}
+
+/// The escape of a format control: `\u202e`.
+inline std::string unicode_escape(char32_t c) {
+    char b[12];
+    std::snprintf(b, sizeof b, "\\u%04x", static_cast<unsigned>(c));
+    return b;
+}
+
 /// Text that is safe to print on a terminal: control characters (C0, DEL, C1), invalid UTF-8 and
-/// the backslash become \xNN escapes, so a name cannot move the cursor or change colours, and
+/// the backslash become \xNN escapes, and bidirectional and other format controls \uNNNN escapes,
+/// so a name cannot move the cursor, change colours or reorder what is printed around it, and
 /// two different names never print the same. `printable("a\x1b[2J") == "a\\x1b[2J"`
 inline std::string printable(std::string_view s) {
     std::string out;
@@ -92,7 +117,10 @@ inline std::string printable(std::string_view s) {
     for (std::size_t i = 0; i < s.size();) {
         const std::size_t n = utf8_sequence(s, i);
         const auto c = static_cast<unsigned char>(s[i]);
-        if (n == 0 || c < 0x20 || c == 0x7f || c == '\\' || is_c1_control(s, i)) {
+        if (n > 1 && is_format_control(code_point(s, i, n))) {
+            out += unicode_escape(code_point(s, i, n));
+            i += n;
+        } else if (n == 0 || c < 0x20 || c == 0x7f || c == '\\' || is_c1_control(s, i)) {
             const std::size_t bytes = n ? n : 1;
             for (std::size_t k = 0; k < bytes; ++k) {
                 char b[8];
@@ -126,6 +154,10 @@ inline std::string json_string(std::string_view s) {
             char b[8];
             std::snprintf(b, sizeof b, "\\u%04x", c);
             out += b;
+        } else if (n > 1 && is_format_control(code_point(s, i, n))) {  // the same code point, shown escaped
+            out += unicode_escape(code_point(s, i, n));
+            i += n;
+            continue;
         } else {
             out.append(s.substr(i, n));
             i += n;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "values.hpp"
 
 namespace ckpt::tool {
 
@@ -92,7 +93,9 @@ inline std::vector<std::filesystem::path> checkpoint_files(const std::filesystem
     return files;
 }
 
-/// `ckpt verify FILE|DIR`: every checksum and structure; one line per bad file.
+/// `ckpt verify FILE|DIR`: every checksum and structure; for each file, the damaged entries, then
+/// its verdict (ok, or BAD with a count). Every line is flushed as it is written, so that with
+/// `err` and `out` the same stream (as the tool has it) each verdict follows its details.
 inline int verify(const std::filesystem::path& target, std::ostream& out, std::ostream& err) {
     std::error_code ec;
     if (!std::filesystem::exists(target, ec)) throw ckpt::io_error("no such file or directory", target);
@@ -105,15 +108,18 @@ inline int verify(const std::filesystem::path& target, std::ostream& out, std::o
             ckpt::reader r(f);
             std::size_t damaged = 0;
             check_entries(r, "verifying " + f.filename().string(), [&](const entry_info&, const char* problem) {
-                if (problem) err << printable(problem) << "\n";
+                if (problem) err << printable(problem) << std::endl;
                 damaged += problem ? 1 : 0;
             });
-            if (damaged)
+            if (damaged) {
                 ++bad;
-            else
-                out << printable(f.string()) << ": ok (" << r.entries().size() << " entries)\n";
+                err << printable(f.string()) << ": BAD (" << damaged << " of " << r.entries().size()
+                    << " entries damaged)" << std::endl;
+            } else {
+                out << printable(f.string()) << ": ok (" << r.entries().size() << " entries)" << std::endl;
+            }
         } catch (const ckpt::error& e) {
-            err << printable(e.what()) << "\n";
+            err << printable(e.what()) << std::endl;  // names the file: the verdict itself
             ++bad;
         }
     }
@@ -168,6 +174,9 @@ inline bool is_floating(ckpt::dtype t) noexcept {
            t == dtype::complex64 || t == dtype::complex128;
 }
 
+/// How many differing elements of a tensor diff shows.
+inline constexpr std::size_t shown_elements = 3;
+
 struct diff_options {
     double atol = 0, rtol = 0;  // elements a, b are equal when |a - b| <= atol + rtol * |b| (numpy.isclose)
     bool json = false;
@@ -176,7 +185,9 @@ struct diff_options {
 
 /// `ckpt diff A B`: added, removed, changed entries; 0 only when every entry the filter keeps is
 /// equal. Tensors are compared by value in logical order, so the same matrix saved column-major
-/// and row-major is equal; other entries byte for byte.
+/// and row-major is equal; other entries byte for byte. What changed is shown: a scalar's two
+/// values, a tensor's first few differing elements with their indices, a string's two texts, a
+/// random engine's state by its length and checksum (bytes_summary).
 inline int diff(const std::filesystem::path& a_path, const std::filesystem::path& b_path, const diff_options& opt,
                 std::ostream& out) {
     ckpt::reader a(a_path), b(b_path);
@@ -198,7 +209,9 @@ inline int diff(const std::filesystem::path& a_path, const std::filesystem::path
         if (!eb || !opt.filter.keeps(ea.path)) continue;
         ++compared;
         const std::string da = ckpt::describe(ea), db = ckpt::describe(*eb);
-        if (ea.kind != eb->kind || ea.dtype != eb->dtype || ea.shape != eb->shape) {
+        // The shape of a serialized or text entry is its byte count: a longer string is a changed value.
+        const bool sized_by_bytes = ea.kind == entry_kind::serialized || ea.kind == entry_kind::text;
+        if (ea.kind != eb->kind || ea.dtype != eb->dtype || (ea.shape != eb->shape && !sized_by_bytes)) {
             report('~', ea.path, "type", ": " + da + " -> " + db,
                    ",\"a\":" + json_string(da) + ",\"b\":" + json_string(db));
             continue;
@@ -206,8 +219,17 @@ inline int diff(const std::filesystem::path& a_path, const std::filesystem::path
         const std::string ba = a.read_bytes(ea);
         std::string bb = b.read_bytes(*eb);
         if (ea.kind != entry_kind::tensor) {
-            if (ba != bb)
+            if (ba == bb) continue;
+            if (ea.kind == entry_kind::serialized || ea.kind == entry_kind::text) {
+                const std::string va = bytes_summary(ea, ba), vb = bytes_summary(*eb, bb);
+                // "625 numbers, checksum A -> checksum B" rather than the description twice.
+                const auto hash_at = va.find("checksum ");
+                const bool same_but_hash = hash_at != std::string::npos && va.compare(0, hash_at, vb, 0, hash_at) == 0;
+                report('~', ea.path, "contents", ": " + va + " -> " + (same_but_hash ? vb.substr(hash_at) : vb),
+                       ",\"a_value\":" + json_string(va) + ",\"b_value\":" + json_string(vb));
+            } else {
                 report('~', ea.path, "contents", std::string(": ") + entry_kind_name(ea.kind) + " contents differ", "");
+            }
             continue;
         }
         const std::size_t size = dtype_size(ea.dtype);
@@ -220,28 +242,45 @@ inline int diff(const std::filesystem::path& a_path, const std::filesystem::path
         const bool exact_only = opt.atol == 0 && opt.rtol == 0 && !is_floating(ea.dtype);
         double max_abs = 0, max_rel = 0;
         std::uint64_t changed = 0;
+        std::vector<std::size_t> first;  // byte offsets of the first few differing elements
         for (std::size_t i = 0; i < ba.size(); i += size) {
             if (std::memcmp(ba.data() + i, bb.data() + i, size) == 0) continue;
             if (exact_only) {  // distinct integers differ; doubles could round 64-bit ones together
-                ++changed;
+                if (++changed <= shown_elements) first.push_back(i);
                 continue;
             }
             const auto x = element_at(ba.data() + i, ea.dtype), y = element_at(bb.data() + i, ea.dtype);
             const double d = std::abs(x - y);
             if (d <= opt.atol + opt.rtol * std::abs(y)) continue;  // false for NaN
-            ++changed;
+            if (++changed <= shown_elements) first.push_back(i);
             max_abs = std::max(max_abs, std::isnan(d) ? INFINITY : d);
             const double scale = std::max(std::abs(x), std::abs(y));
             if (scale > 0) max_rel = std::max(max_rel, d / scale);
         }
         if (changed == 0) continue;
         const std::uint64_t n = ba.size() / size;
-        std::string detail = ": " + std::to_string(changed) + " of " + std::to_string(n) + " elements differ";
-        std::string json_detail = ",\"elements\":" + std::to_string(n) + ",\"differing\":" + std::to_string(changed);
-        if (!exact_only) {
-            detail += ", max abs diff " + number(max_abs) + ", max rel diff " + number(max_rel);
-            json_detail += ",\"max_abs_diff\":" + json_number(max_abs) + ",\"max_rel_diff\":" + json_number(max_rel);
+        std::string detail,
+            json_detail = ",\"elements\":" + std::to_string(n) + ",\"differing\":" + std::to_string(changed);
+        if (n == 1) {  // a scalar: its two values say it all
+            detail = ": " + element_text(ba.data(), ea.dtype) + " -> " + element_text(bb.data(), ea.dtype);
+        } else {
+            detail = ": " + std::to_string(changed) + " of " + std::to_string(n) + " elements differ";
+            if (!exact_only) detail += ", max abs diff " + number(max_abs) + ", max rel diff " + number(max_rel);
+            detail += "; first at";
         }
+        if (!exact_only)
+            json_detail += ",\"max_abs_diff\":" + json_number(max_abs) + ",\"max_rel_diff\":" + json_number(max_rel);
+        json_detail += ",\"first_differences\":[";  // values as strings: int64 exactly, floats shortest
+        for (std::size_t k = 0; k < first.size(); ++k) {
+            const std::string index = element_index(first[k] / size, ea.shape, ea.column_major);
+            const std::string va = element_text(ba.data() + first[k], ea.dtype),
+                              vb = element_text(bb.data() + first[k], ea.dtype);
+            if (n > 1) detail += std::string(k ? "," : "") + " " + index + " " + va + " -> " + vb;
+            json_detail += std::string(k ? "," : "") + "{\"index\":" + (index.empty() ? "[]" : index) +
+                           ",\"a\":" + json_string(va) + ",\"b\":" + json_string(vb) + "}";
+        }
+        json_detail += "]";
+        if (n > 1 && changed > first.size()) detail += ", ...";
         report('~', ea.path, "values", detail, json_detail);
     }
     if (opt.json) {

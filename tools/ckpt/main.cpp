@@ -1,8 +1,9 @@
 // The `ckpt` command-line tool: look into checkpoints without writing C++.
 //
-//   ckpt ls DIR                 checkpoints a manager keeps in DIR
-//   ckpt inspect FILE [--json]  metadata and every entry, checksums checked
-//   ckpt verify FILE|DIR        every checksum and structure; non-zero exit when anything is wrong
+//   ckpt ls DIR [--json]        checkpoints a manager keeps in DIR
+//   ckpt inspect FILE [--json]  metadata and every entry, checksums checked (a directory: its checkpoints)
+//   ckpt verify FILE|DIR        every checksum and structure, each file's verdict after its details
+//                               (all on stdout, in order); non-zero exit when anything is wrong
 //   ckpt diff A B [--atol X] [--rtol X] [--json] [--only P] [--exclude P]
 //                               entries added, removed, changed (tensors by value); exit 0 only when equal
 //   ckpt export FILE --format npz|safetensors -o OUT [--only P] [--exclude P] [--names paths|dotted]
@@ -60,13 +61,14 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
 
     std::string dir, file, a, b, format, out;
-    bool json = false, diff_json = false;
+    bool json = false, diff_json = false, ls_json = false;
     ckpt::tool::path_filter filter;
     ckpt::tool::diff_options diff_opt;
     auto* ls = app.add_subcommand("ls", "List the checkpoints a checkpoint_manager keeps in a directory");
     ls->add_option("DIR", dir, "checkpoint directory")->required();
+    ls->add_flag("--json", ls_json, "machine-readable output (as inspect --json: metrics read back exactly)");
     auto* inspect = app.add_subcommand("inspect", "Show the metadata and every entry of a checkpoint file");
-    inspect->add_option("FILE", file, "checkpoint file")->required();
+    inspect->add_option("FILE", file, "checkpoint file (a directory of checkpoints: lists them, as ls)")->required();
     inspect->add_flag("--json", json,
                       "machine-readable output; metrics read back exactly (NaN and infinities as the strings \"nan\", "
                       "\"inf\", \"-inf\")");
@@ -138,11 +140,15 @@ int main(int argc, char** argv) {
         return app.exit(e) == 0 ? 0 : 2;
     }
     try {
-        if (*ls) return ckpt::tool::list(dir, std::cout);
-        if (*inspect)
-            return ckpt::tool::is_sharded(file) ? ckpt::tool::inspect_sharded(file, json, std::cout)
-                                                : ckpt::tool::inspect(file, json, std::cout);
-        if (*verify) return ckpt::tool::verify_any(file, std::cout, std::cerr);
+        if (*ls) return ckpt::tool::list(dir, ls_json, std::cout);
+        if (*inspect) {
+            std::error_code ec;
+            if (ckpt::tool::is_sharded(file)) return ckpt::tool::inspect_sharded(file, json, std::cout);
+            if (std::filesystem::is_directory(file, ec)) return ckpt::tool::inspect_directory(file, json, std::cout);
+            return ckpt::tool::inspect(file, json, std::cout);
+        }
+        // One stream for details and verdicts, so that each verdict follows its own details.
+        if (*verify) return ckpt::tool::verify_any(file, std::cout, std::cout);
         if (*diff) {
             diff_opt.json = diff_json;
             diff_opt.filter = filter;

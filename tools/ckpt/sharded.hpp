@@ -147,16 +147,20 @@ inline int verify_sharded(const std::filesystem::path& dir, std::ostream& out, s
         ckpt::sharded_layout r(dir);
         std::size_t damaged = 0;
         check_pieces(r, "verifying " + dir.filename().string(), [&](std::size_t, const char* problem) {
-            if (problem) err << printable(problem) << "\n";
+            if (problem) err << printable(problem) << std::endl;
             damaged += problem ? 1 : 0;
         });
-        if (damaged) return 1;
+        if (damaged) {
+            err << printable(dir.string()) << ": BAD (sharded, " << damaged << " of " << r.entries().size()
+                << " entries damaged)" << std::endl;
+            return 1;
+        }
         r.verify_files();  // the rank files whole and the manifest file: what no piece covers
         out << printable(dir.string()) << ": ok (sharded, " << r.ranks() << " ranks, " << r.entries().size()
-            << " entries)\n";
+            << " entries)" << std::endl;
         return 0;
     } catch (const ckpt::error& e) {
-        err << printable(e.what()) << "\n";
+        err << printable(e.what()) << std::endl;
         return 1;
     }
 }
