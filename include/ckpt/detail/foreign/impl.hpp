@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -205,12 +206,21 @@ public:
 
     explicit foreign_source(const foreign_file& f) : file_(f) {}
 
-    void add(entry_info e, origin o, bool findable) {
-        if (findable) by_path_.emplace(e.path, entries_.size());
+    /// Adds an entry the walk finds under `key` (none: only listed as unused when not consumed).
+    void add(entry_info e, origin o, const std::string* key) {
+        if (key) by_path_.emplace(*key, entries_.size());
         entries_.push_back(std::move(e));
         origins_.push_back(o);
     }
     bool has(const std::string& path) const { return by_path_.count(path) != 0; }
+    /// Whether some findable path is `prefix` or starts with `prefix` + '/'.
+    bool has_under(const std::string& prefix) const {
+        if (has(prefix)) return true;
+        const std::string head = prefix + "/";
+        for (const auto& p : by_path_)
+            if (p.first.compare(0, head.size(), head) == 0) return true;
+        return false;
+    }
 
     const std::filesystem::path& path() const noexcept override { return file_.path(); }
     const std::vector<entry_info>& entries() const noexcept override { return entries_; }
@@ -291,24 +301,30 @@ inline restore_status restore_foreign(any_checkpoint& ck, const std::filesystem:
     const bool converting = detail::includes(mode, restore_mode::convert);
     const bool partial = detail::includes(mode, restore_mode::partial);
 
+    // What the tracked objects hold (a save walk that copies nothing): their tensors' dtypes decide
+    // conversions, and their paths give the foreign names.
     detail::schema_sink schema;
     detail::foreign_bridge::locked(ck, [&] { detail::foreign_bridge::save_walk(ck, schema); });
 
-    // Every check that needs the foreign names, before the walk (which changes nothing either).
+    // Every check that needs the foreign names comes here, before the walk (which changes nothing
+    // either): the names the file lacks, transposes of what is not 2-D, dtypes without ckpt::convert.
     detail::foreign_source source(f);
     std::vector<std::pair<std::string, std::string>> problems;  // entry path, what
+    std::vector<std::size_t> lacking;                           // problems that want a "did you mean"
     std::vector<char> used(tensors.size(), 0);
     for (const entry_info& want : schema.entries) {
         if (want.kind != entry_kind::tensor) continue;
         const std::string name = names.to_foreign(want.path);
         const foreign_tensor* t = f.find(name);
         if (!t) {
-            if (!partial)
-                problems.emplace_back(
-                    want.path, "foreign name '" + name + "' is not in the file" +
-                                   (problems.size() < 20 ? detail::suggest_foreign(name, tensors) : std::string()));
+            if (!partial) {
+                lacking.push_back(problems.size());
+                problems.emplace_back(want.path, name);
+            }
             continue;
         }
+        const auto index = static_cast<std::size_t>(t - tensors.data());
+        used[index] = 1;
         entry_info e;
         e.path = want.path;
         e.kind = entry_kind::tensor;
@@ -335,64 +351,77 @@ inline restore_status restore_foreign(any_checkpoint& ck, const std::filesystem:
                         ": to convert, restore with ckpt::convert (`ck.restore(file, ckpt::strict | "
                         "ckpt::convert, names)`)";
                 else
-                    what += converting ? ": ckpt::convert converts only among float16, bfloat16, float32, "
-                                         "float64 and widens integers"
-                                       : "";
+                    what +=
+                        ": ckpt::convert converts only among float16, bfloat16, float32 and float64, and "
+                        "widens integers";
                 problems.emplace_back(want.path, what);
                 continue;
             }
         }
         e.length = e.shape.elements() * dtype_size(e.dtype);  // the file's bytes agree: checked when opened
-        const auto index = static_cast<std::size_t>(t - tensors.data());
-        used[index] = 1;
-        source.add(std::move(e), {index, t->dtype}, true);
+        source.add(std::move(e), {index, t->dtype}, &want.path);
     }
-    if (!problems.empty()) throw mismatch_error(detail::foreign_problems(problems), file, problems.front().first);
-
-    // Sequences (std::vector of tensors) have an entry of their own in a ckpt file: made up here from
-    // the elements the file has, 0, 1, ... in a row.
-    for (const entry_info& want : schema.entries) {
-        if (want.kind != entry_kind::sequence) continue;
-        std::uint64_t n = 0;
-        for (;; ++n) {
-            const std::string element = want.path + "/" + std::to_string(n);
-            bool found = source.has(element);
-            for (const auto& e : source.entries())
-                found = found || e.path.compare(0, element.size() + 1, element + "/") == 0;
-            if (!found) break;
+    if (!problems.empty()) {
+        // "Did you mean": among the file's names that no tracked object took.
+        std::vector<foreign_tensor> untaken;
+        for (std::size_t i = 0; i < tensors.size(); ++i)
+            if (!used[i]) untaken.push_back(tensors[i]);
+        for (std::size_t k = 0; k < lacking.size(); ++k) {
+            std::string& what = problems[lacking[k]].second;
+            what = "foreign name '" + what + "' is not in the file" +
+                   (k < 20 ? detail::suggest_foreign(what, untaken) : std::string());
         }
+        throw mismatch_error(detail::foreign_problems(problems), file, problems.front().first);
+    }
+
+    // The tensors no tracked path named: still found under their default entry path (the way an
+    // empty std::vector of tensors learns its elements), and listed by their foreign names as unused.
+    std::unordered_set<std::string> tracked;
+    for (const entry_info& want : schema.entries) tracked.insert(want.path);
+    for (std::size_t i = 0; i < tensors.size(); ++i) {
+        if (used[i]) continue;
+        const foreign_tensor& t = tensors[i];
+        entry_info e;
+        e.path = t.name;
+        e.dtype = t.dtype;
+        e.shape = t.shape;
+        e.column_major = t.fortran_order;
+        e.length = t.bytes;
+        // Not under a path the tracked objects have: those were looked up by their own foreign names.
+        const std::string key = names.to_entry(t.name);
+        source.add(std::move(e), {i, t.dtype}, source.has(key) || tracked.count(key) ? nullptr : &key);
+    }
+    // Sequences (std::vector) have an entry of their own in a ckpt file: made up here from the
+    // elements the file has, 0, 1, ... in a row.
+    for (const entry_info& want : schema.entries) {
+        if (want.kind != entry_kind::sequence || source.has(want.path)) continue;
+        std::uint64_t n = 0;
+        while (source.has_under(want.path + "/" + std::to_string(n))) ++n;
         if (n == 0) continue;
         entry_info e;
         e.path = want.path;
         e.kind = entry_kind::sequence;
         e.dtype = dtype::bytes;
         e.shape = shape{n};
-        source.add(std::move(e), {0, dtype::bytes}, true);
-    }
-    for (std::size_t i = 0; i < tensors.size(); ++i) {
-        if (used[i]) continue;
-        const foreign_tensor& t = tensors[i];
-        entry_info e;
-        e.path = t.name;  // never found by the walk: listed by restore_status::unused()
-        e.dtype = t.dtype;
-        e.shape = t.shape;
-        e.length = t.bytes;
-        source.add(std::move(e), {i, t.dtype}, false);
+        source.add(std::move(e), {0, dtype::bytes}, &want.path);
     }
 
     try {
         return detail::foreign_bridge::restore(ck, source, file, mode);
     } catch (const mismatch_error& e) {
-        // The walk names entry paths; the foreign names and the usual way out are added.
+        // The walk names entry paths: the foreign name is added, and for what a foreign file cannot
+        // hold, the usual way out.
         std::string what = e.what();
         const std::string prefix = mismatch_error("", file, e.entry()).what();
         if (what.compare(0, prefix.size(), prefix) == 0) what.erase(0, prefix.size());
-        if (!e.entry().empty())
+        if (!e.entry().empty()) {
             what += "\n  (entry '" + e.entry() + "' is '" + names.to_foreign(e.entry()) + "' in the file)";
-        if (!partial)
-            what +=
-                "\n  (a foreign file holds tensors only: restore with ckpt::partial and initialize the rest, "
-                "e.g. the optimizer and the step)";
+            for (const entry_info& want : schema.entries)
+                if (want.path == e.entry() && want.kind != entry_kind::tensor)
+                    what +=
+                        "\n  (a foreign file holds tensors only: restore the weights with ckpt::partial and "
+                        "initialize the rest, such as the optimizer and the step)";
+        }
         throw mismatch_error(what, file, e.entry());
     }
 }

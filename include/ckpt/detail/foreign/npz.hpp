@@ -180,6 +180,11 @@ private:
             throw format_error("npz member '" + m.name + "' uses zip method " + std::to_string(m.method) +
                                    "; only stored (0) and deflate (8) are read",
                                path);
+        // Deflate expands at most 1032:1: a member that claims more would have tensors allocated for
+        // bytes it cannot hold.
+        if (m.method == 8 && m.size / 1032 > m.compressed + 1)
+            damaged("member '" + m.name + "' claims " + std::to_string(m.size) + " bytes from " +
+                    std::to_string(m.compressed) + " deflated ones, beyond deflate's largest ratio");
         if (m.method == 0 && m.compressed != m.size) damaged("member '" + m.name + "' is stored but its sizes differ");
     }
 
