@@ -145,7 +145,8 @@ void check_imported(const fs::path& file, const std::vector<std::string>& skip =
 
 }  // namespace
 
-TEST_CASE("ckpt import reads safetensors, an HF-sharded model and npz; '.' in a name becomes '/'", "[tool][import]") {
+TEST_CASE("ckpt import reads safetensors, an HF-sharded model, npz and npy; '.' in a name becomes '/'",
+          "[tool][import]") {
     make_fixtures("import_formats");
     for (const char* source : {"all.safetensors", "sharded", "sharded/model.safetensors.index.json"}) {
         INFO(source);
@@ -162,6 +163,14 @@ TEST_CASE("ckpt import reads safetensors, an HF-sharded model and npz; '.' in a 
         REQUIRE(imported.status == 0);
         check_imported("import_formats/out.ckpt", {"layers/1/gate"});
     }
+    // A plain .npy: one tensor, named by the file's stem.
+    const auto npy = tool("import import_formats/single.npy -o import_formats/single.ckpt");
+    INFO(npy.output);
+    REQUIRE(npy.status == 0);
+    ckpt::reader single("import_formats/single.ckpt");
+    REQUIRE(single.entries().size() == 1);
+    CHECK(single.entries()[0].path == "single");
+    CHECK(single.read_bytes(single.entries()[0]) == expected_bytes(fixtures()[0]));  // layers.0.weight
     // Fortran order: the same logical tensors, whatever order the blocks keep.
     REQUIRE(tool("import import_formats/weights.npz -o import_formats/c.ckpt").status == 0);
     for (const char* source : {"weights_fortran.npz", "weights_fortran_compressed.npz"}) {
