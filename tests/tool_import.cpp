@@ -268,11 +268,12 @@ TEST_CASE("ckpt -> safetensors -> ckpt restores the same state, tensor by tensor
         CHECK(back->dtype == e.dtype);
         CHECK(back->shape == e.shape);
     }
-    // The library's writer (ck.write as_safetensors, the default name map) writes the same tensors.
+    // The library's writer (ck.write as_safetensors, the default name map) writes the same tensors,
+    // laid out alike.
     ckpt::checkpoint{ckpt::track("model", saved)}.write("import_round/library.safetensors", ckpt::as_safetensors,
                                                         ckpt::name_map{});
-    const auto agree =
-        python_script("compare_safetensors.py", "import_round/model.safetensors import_round/library.safetensors");
+    const auto agree = python_script("compare_safetensors.py",
+                                     "--layout import_round/model.safetensors import_round/library.safetensors");
     INFO(agree.output);
     CHECK(agree.status == 0);
     // And strictly restorable into the structs it came from.

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""python3 compare_safetensors.py A B: exit 0 when the two safetensors files hold the same tensors,
-name for name, with the same dtypes, shapes and bytes (the metadata and the layout aside); else
-each difference on a line and exit 1. Read with write_safetensors.py's reader (offsets checked)."""
+"""python3 compare_safetensors.py [--layout] A B: exit 0 when the two safetensors files hold the same
+tensors, name for name, with the same dtypes, shapes and bytes (the metadata aside); with --layout,
+also at the same data_offsets. Else each difference on a line and exit 1. Read with
+write_safetensors.py's reader (offsets checked)."""
+import json
+import struct
 import os
 import sys
 
@@ -14,7 +17,14 @@ def described(value):
     return dtype or array.dtype.str, array.shape, array.tobytes()
 
 
-def main(a, b):
+def offsets(path):
+    with open(path, "rb") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(length))
+    return {k: v["data_offsets"] for k, v in header.items() if k != "__metadata__"}
+
+
+def main(a, b, layout=False):
     ta, _ = read_safetensors(a)
     tb, _ = read_safetensors(b)
     problems = [f"only in {a}: {n}" for n in sorted(set(ta) - set(tb))]
@@ -26,6 +36,9 @@ def main(a, b):
             problems.append(f"{name}: {da} {list(sa)} vs {db} {list(sb)}")
         elif ba != bb:
             problems.append(f"{name}: bytes differ")
+    if layout and not problems:
+        oa, ob = offsets(a), offsets(b)
+        problems += [f"{n}: data_offsets {oa[n]} vs {ob[n]}" for n in sorted(oa) if oa[n] != ob[n]]
     for p in problems:
         print(p)
     if problems:
@@ -34,6 +47,7 @@ def main(a, b):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    args = [a for a in sys.argv[1:] if a != "--layout"]
+    if len(args) != 2:
         sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2])
+    main(args[0], args[1], layout="--layout" in sys.argv)
