@@ -213,6 +213,10 @@ TEST_CASE("safetensors -> ckpt -> safetensors keeps every name, dtype, shape and
     INFO(same.output);
     CHECK(same.status == 0);
     CHECK_THAT(same.output, Catch::Contains("same 18 tensors"));
+    // transformers' from_pretrained refuses a safetensors file whose __metadata__ lacks "format".
+    const auto facts = python_script("export_facts.py", "import_back/back.safetensors");
+    INFO(facts.output);
+    CHECK_THAT(facts.output, Catch::Contains("metadata \"format\" \"pt\""));
 }
 
 namespace {
