@@ -256,3 +256,21 @@ TEST_CASE("a numpy [d0, d1, d2] array restores into an Eigen::Tensor of those di
                 for (int k = 0; k < 4; ++k) CHECK((*t)(i, j, k) == 12.0 * i + 4.0 * j + k);
     }
 }
+
+TEST_CASE("bfloat16 converts to float32 and uint8 widens to int32 when asked, in place too", "[foreign]") {
+    Eigen::Matrix<Eigen::bfloat16, Eigen::Dynamic, Eigen::Dynamic> low(2, 3);
+    Eigen::Matrix<std::uint8_t, Eigen::Dynamic, 1> bytes(3);
+    for (int i = 0; i < 6; ++i) low(i) = Eigen::bfloat16(static_cast<float>(i) + 0.5f);
+    bytes << 0, 128, 255;
+    ckpt::checkpoint out{ckpt::track("w", low), ckpt::track("b", bytes)};
+    out.write("low.safetensors", ckpt::as_safetensors, ckpt::name_map{});
+
+    Eigen::MatrixXf w;
+    Eigen::Matrix<std::int32_t, Eigen::Dynamic, 1> b;
+    ckpt::checkpoint in{ckpt::track("w", w), ckpt::track("b", b)};
+    in.restore("low.safetensors", ckpt::strict | ckpt::convert | ckpt::in_place, ckpt::name_map{}).assert_consumed();
+    REQUIRE(w.rows() == 2);
+    for (int i = 0; i < 6; ++i) CHECK(w(i) == static_cast<float>(i) + 0.5f);
+    CHECK(b(1) == 128);
+    CHECK(b(2) == 255);
+}

@@ -517,8 +517,8 @@ CKPT_INLINE void any_checkpoint::do_save_walk(detail::block_sink&) {
     throw error("this checkpoint cannot be written to a foreign file (safetensors): only ckpt::checkpoint can");
 }
 
-CKPT_INLINE restore_status any_checkpoint::do_restore_source(detail::restore_source&,
-                                                             const std::filesystem::path& file, restore_mode) {
+CKPT_INLINE restore_status any_checkpoint::do_restore_source(detail::restore_source&, const std::filesystem::path& file,
+                                                             restore_mode) {
     throw error("this checkpoint cannot restore from a foreign file: only ckpt::checkpoint can", file);
 }
 

@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-#include <ckpt/checkpoint.hpp>
+#include <ckpt/ckpt.hpp>  // everything else of ckpt: foreign files are one more way in and out
 #include <ckpt/dtype.hpp>
 #include <ckpt/error.hpp>
 #include <ckpt/detail/foreign/reader.hpp>  // ckpt::foreign_tensor, the readers' base

@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,12 +53,15 @@ public:
     void block(std::string_view path, entry_kind kind, dtype type, const shape& dims, bool column_major,
                const void* data, std::size_t size);
 
-    /// The same block handed over in pieces, for sources too large to hold (ckpt::import_file):
-    /// begin_block, then exactly `size` bytes through append_block in pieces of any length, then
-    /// end_block. Each chunk is hashed as it passes; memory: one chunk.
+    /// The same block written in pieces, for bytes that are not all in memory at once (importing a
+    /// foreign file): begin_block with the block's description and length, block_bytes until
+    /// exactly `size` bytes came, end_block. Holds one chunk in memory; the file is the same as
+    /// block() with the whole bytes writes. `w.begin_block(...); w.block_bytes(p, n); w.end_block();`
     void begin_block(std::string_view path, entry_kind kind, dtype type, const shape& dims, bool column_major,
-                     std::uint64_t size);
-    void append_block(const void* data, std::size_t size);
+                     std::size_t size);
+    /// The next `n` bytes of the block begun.
+    void block_bytes(const void* data, std::size_t n);
+    /// Ends the block begun; throws ckpt::error unless exactly its length came.
     void end_block();
 
     /// Writes the index and header, fsyncs and renames into place (see atomic_file::commit for `replace`).
@@ -81,7 +83,20 @@ private:
     void append(const void* data, std::size_t size);
     void flush();
 
+    struct pending_block {
+        std::string path;
+        entry_kind kind = entry_kind::tensor;
+        dtype type = dtype::bytes;
+        shape dims;
+        bool column_major = false;
+        std::uint64_t size = 0, position = 0, received = 0;
+        bool open = false;
+        std::vector<char> chunk;  // bytes not yet hashed and written
+    };
+    void flush_pending_chunk();
+
     atomic_file file_;
+    pending_block pending_;
     std::uint64_t chunk_size_;
     std::vector<std::uint64_t> sums_;
     std::vector<char> buffer_;
@@ -89,16 +104,6 @@ private:
     std::uint64_t entries_ = 0;
     std::uint64_t last_checksum_ = 0;
     index_builder index_;
-    struct pending_block {  // between begin_block and end_block
-        std::string path;
-        entry_kind kind;
-        dtype type;
-        shape dims;
-        bool column_major;
-        std::uint64_t offset, size, received;
-        std::vector<char> chunk;  // bytes of the current chunk not yet hashed and written
-    };
-    std::unique_ptr<pending_block> pending_;
 };
 
 }  // namespace ckpt::detail
@@ -203,51 +208,65 @@ CKPT_INLINE void file_writer::block(std::string_view path, entry_kind kind, dtyp
 }
 
 CKPT_INLINE void file_writer::begin_block(std::string_view path, entry_kind kind, dtype type, const shape& dims,
-                                          bool column_major, std::uint64_t size) {
-    check_writable_entry(path, kind, type, dims, to_size(size), entries_, file_.final_path());
+                                          bool column_major, std::size_t size) {
+    if (pending_.open) throw error("begin_block: the previous block was not ended", file_.final_path());
+    check_writable_entry(path, kind, type, dims, size, entries_, file_.final_path());
     pad_to_alignment();
-    pending_.reset(new pending_block{std::string(path), kind, type, dims, column_major, position_, size, 0, {}});
-    pending_->chunk.reserve(to_size(std::min(size, chunk_size_)));
+    pending_.path.assign(path);
+    pending_.kind = kind;
+    pending_.type = type;
+    pending_.dims = dims;
+    pending_.column_major = column_major;
+    pending_.size = size;
+    pending_.position = position_;
+    pending_.received = 0;
+    pending_.open = true;
+    pending_.chunk.clear();
+    pending_.chunk.reserve(to_size(std::min<std::uint64_t>(size, chunk_size_)));
     sums_.clear();
 }
 
-CKPT_INLINE void file_writer::append_block(const void* data, std::size_t size) {
-    pending_block& b = *pending_;
-    if (size > b.size - b.received)
-        throw error("block longer than the " + std::to_string(b.size) + " bytes declared", file_.final_path(), b.path);
-    b.received += size;
-    const bool chunked = chunk_count(b.size, chunk_size_) != 0;
-    for (auto bytes = static_cast<const char*>(data); size > 0;) {
-        const std::size_t room = to_size(std::min<std::uint64_t>(chunk_size_, b.size) - b.chunk.size());
-        const std::size_t n = std::min(room, size);
-        b.chunk.insert(b.chunk.end(), bytes, bytes + n);
-        bytes += n;
-        size -= n;
-        if (chunked && b.chunk.size() == chunk_size_) {
-            sums_.push_back(hash64(b.chunk.data(), b.chunk.size()));
-            append(b.chunk.data(), b.chunk.size());
-            b.chunk.clear();
-        }
+CKPT_INLINE void file_writer::block_bytes(const void* data, std::size_t n) {
+    if (!pending_.open || n > pending_.size - pending_.received)
+        throw error("block_bytes: more bytes than the block begun has", file_.final_path(), pending_.path);
+    const char* bytes = static_cast<const char*>(data);
+    pending_.received += n;
+    while (n > 0) {
+        const std::size_t room = to_size(chunk_size_) - pending_.chunk.size();
+        const std::size_t take = std::min(room, n);
+        pending_.chunk.insert(pending_.chunk.end(), bytes, bytes + take);
+        bytes += take;
+        n -= take;
+        // A block of one chunk or less has one hash of the whole: kept until end_block.
+        if (pending_.chunk.size() == chunk_size_ && pending_.size > chunk_size_) flush_pending_chunk();
     }
 }
 
+CKPT_INLINE void file_writer::flush_pending_chunk() {
+    sums_.push_back(hash64(pending_.chunk.data(), pending_.chunk.size()));
+    append(pending_.chunk.data(), pending_.chunk.size());
+    pending_.chunk.clear();
+}
+
 CKPT_INLINE void file_writer::end_block() {
-    pending_block& b = *pending_;
-    if (b.received != b.size)
-        throw error("block of " + std::to_string(b.received) + " bytes, " + std::to_string(b.size) + " declared",
-                    file_.final_path(), b.path);
-    if (chunk_count(b.size, chunk_size_) == 0) {
-        last_checksum_ = hash64(b.chunk.empty() ? "" : b.chunk.data(), b.chunk.size());
-        encode_entry_record(index_, b.path, b.kind, b.type, b.dims, b.column_major, b.offset, b.size, last_checksum_);
+    if (!pending_.open || pending_.received != pending_.size)
+        throw error("end_block: the block got " + std::to_string(pending_.received) + " of its " +
+                        std::to_string(pending_.size) + " bytes",
+                    file_.final_path(), pending_.path);
+    pending_.open = false;
+    if (chunk_count(pending_.size, chunk_size_) == 0) {
+        last_checksum_ = hash64(pending_.size ? pending_.chunk.data() : "", pending_.chunk.size());
+        encode_entry_record(index_, pending_.path, pending_.kind, pending_.type, pending_.dims, pending_.column_major,
+                            pending_.position, pending_.size, last_checksum_);
+        append(pending_.chunk.data(), pending_.chunk.size());
+        pending_.chunk.clear();
     } else {
-        if (!b.chunk.empty()) sums_.push_back(hash64(b.chunk.data(), b.chunk.size()));  // the last, shorter chunk
+        if (!pending_.chunk.empty()) flush_pending_chunk();
         last_checksum_ = hash64(sums_.data(), sums_.size() * sizeof(std::uint64_t));
-        encode_entry_record(index_, b.path, b.kind, b.type, b.dims, b.column_major, b.offset, b.size, last_checksum_,
-                            sums_.data(), sums_.size());
+        encode_entry_record(index_, pending_.path, pending_.kind, pending_.type, pending_.dims, pending_.column_major,
+                            pending_.position, pending_.size, last_checksum_, sums_.data(), sums_.size());
     }
-    append(b.chunk.data(), b.chunk.size());
     ++entries_;
-    pending_.reset();
 }
 
 CKPT_INLINE void file_writer::finish(const save_options& options, std::uint64_t save_counter,

@@ -454,6 +454,9 @@ struct safetensors_plan_sink final : block_sink {
         safetensors_out t;
         t.path = std::string(path);
         t.name = names.to_foreign(path);
+        if (t.name == "__metadata__")
+            throw error("maps to '__metadata__', the name safetensors keeps for its metadata: rename it", file,
+                        std::string(path));
         t.type = type;
         t.memory_dims = dims;
         t.memory_column_major = column_major;
@@ -507,7 +510,7 @@ inline std::filesystem::path write_foreign(any_checkpoint& ck, const std::filesy
             if (!seen.emplace(t.name, &t).second)
                 throw error("entries '" + seen[t.name]->path + "' and '" + t.path + "' both map to '" + t.name + "'",
                             file, t.path);
-        // As the reference writer: larger dtypes first, then by name, back to back, so that every
+        // Aligned as the reference writer aligns: larger dtypes first, then by name, back to back: every
         // tensor starts at a multiple of its element size once the header is padded to 8 bytes.
         std::vector<detail::safetensors_out*> order;
         for (auto& t : plan.out) order.push_back(&t);
@@ -557,9 +560,10 @@ inline std::filesystem::path import_file(const std::filesystem::path& source, co
             throw error("foreign tensor '" + t.name + "' maps to entry path '" + path +
                             "', which has an empty, '.' or '..' part: rename it (name_map::rename)",
                         source, path);
-        // Streamed: a chunk at a time from the source into the file, hashed on the way.
-        writer.begin_block(path, entry_kind::tensor, t.dtype, t.shape, t.fortran_order && t.shape.rank() >= 2, t.bytes);
-        f.read(t, [&](const void* data, std::size_t n) { writer.append_block(data, n); });
+        // Streamed: one chunk of the tensor in memory at a time, hashed on its way to the file.
+        writer.begin_block(path, entry_kind::tensor, t.dtype, t.shape, t.fortran_order && t.shape.rank() >= 2,
+                           static_cast<std::size_t>(t.bytes));
+        f.read(t, [&](const void* p, std::size_t n) { writer.block_bytes(p, n); });
         writer.end_block();
     }
     writer.finish(save_options{}, 0, std::chrono::system_clock::now());
