@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/tool.hpp"
+
 #include <complex>
 #include <cstdio>
 #include <filesystem>
@@ -24,37 +26,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct result {
-    int status;
-    std::string output;  // stdout and stderr
-};
-
-result tool(const std::string& args) {
-    const std::string command = std::string(CKPT_TOOL) + " " + args + " 2>&1";
-    std::FILE* p = ::popen(command.c_str(), "r");
-    REQUIRE(p);
-    result r{0, {}};
-    char buf[4096];
-    while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) r.output.append(buf, n);
-    const int status = ::pclose(p);
-    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
-
-std::string python() { return fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3"; }
-
-// Runs python3 on a script of tests/python with arguments; output is stdout and stderr.
-result python_script(const std::string& script, const std::string& args) {
-    const std::string command = python() + " " + CKPT_SOURCE_DIR + "/tests/python/" + script + " " + args + " 2>&1";
-    std::FILE* p = ::popen(command.c_str(), "r");
-    REQUIRE(p);
-    result r{0, {}};
-    char buf[4096];
-    while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) r.output.append(buf, n);
-    const int status = ::pclose(p);
-    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
+using ckpt_test::python;
+using ckpt_test::python_script;
+using ckpt_test::result;
+using ckpt_test::tool;
+using ckpt_test::tool_peak_kib;
 
 struct tensors {
     Eigen::Matrix<std::uint8_t, 3, 1> small{1, 2, 3};  // first in the file: what follows is misaligned there
@@ -219,26 +195,6 @@ TEST_CASE("the tool refuses bad input with a one-line error and a non-zero statu
 }
 
 namespace {
-
-// Runs the tool directly (fork and exec, no shell) and returns its exit status and peak resident
-// memory. fork, not vfork or posix_spawn: a child that shares the parent's memory inherits its
-// high-water mark across exec, so only a copy of a small parent measures the tool alone.
-std::pair<int, long> tool_peak_kib(const std::vector<std::string>& args) {
-    std::vector<char*> argv{const_cast<char*>(CKPT_TOOL)};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    const pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        std::freopen("/dev/null", "w", stdout);
-        ::execv(CKPT_TOOL, argv.data());
-        ::_exit(127);
-    }
-    int status = 0;
-    struct rusage usage {};
-    REQUIRE(::wait4(pid, &status, 0, &usage) == pid);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, usage.ru_maxrss};
-}
 
 bool contains_byte(const std::string& s, char c) { return s.find(c) != std::string::npos; }
 

@@ -349,10 +349,16 @@ inline std::string export_name(std::string_view path) {
 
 enum class export_format { npz, safetensors };
 
+/// The names tensors get: entry paths as they are (`paths`), or with '.' between path segments as
+/// in a PyTorch state_dict (`dotted`: "model/fc1/weight" becomes "model.fc1.weight"), the names
+/// `ckpt import` and the library's default name_map turn back into the same paths.
+enum class export_names { paths, dotted };
+
 /// The tensors an export writes, chosen by `filter`, with their names; everything left out is
 /// told in `notes`. Throws ckpt::error naming the entry when a name cannot be written (see top).
 inline std::vector<export_item> plan_export(const ckpt::reader& r, const path_filter& filter, export_format format,
-                                            std::vector<std::string>& notes) {
+                                            std::vector<std::string>& notes,
+                                            export_names naming = export_names::paths) {
     std::vector<export_item> items;
     std::map<std::string, std::string> taken;  // exported name -> entry path
     for (const auto& e : r.entries()) {
@@ -371,6 +377,15 @@ inline std::vector<export_item> plan_export(const ckpt::reader& r, const path_fi
         auto refuse = [&](const std::string& why) {
             throw ckpt::error("cannot be exported: " + why + "; leave it out with --exclude", r.path(), e.path);
         };
+        if (naming == export_names::dotted) {
+            // A '.' inside a segment (a map key "v1.2") would come back as two segments: refused,
+            // so that export and import stay each other's inverse.
+            if (name.find('.') != std::string::npos)
+                refuse(
+                    "a path segment holds a '.', which the way back (ckpt import) would read as two segments; "
+                    "export with --names paths");
+            std::replace(name.begin(), name.end(), '/', '.');
+        }
         if (format == export_format::safetensors && name == "__metadata__")
             refuse("safetensors keeps its metadata under the key __metadata__");
         if (format == export_format::npz) {

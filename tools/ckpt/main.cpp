@@ -6,7 +6,9 @@
 //                               (all on stdout, in order); non-zero exit when anything is wrong
 //   ckpt diff A B [--atol X] [--rtol X] [--json] [--only P] [--exclude P]
 //                               entries added, removed, changed (tensors by value); exit 0 only when equal
-//   ckpt export FILE --format npz|safetensors -o OUT [--only P] [--exclude P]
+//   ckpt export FILE --format npz|safetensors -o OUT [--only P] [--exclude P] [--names paths|dotted]
+//   ckpt import SRC -o OUT [--rename FROM=TO]...
+//                               safetensors (a file or an HF-sharded model), npz, npy into a ckpt file
 //
 // Exit status: 0 success, 1 a check found a problem (verify, diff, inspect), 2 bad usage or input.
 
@@ -15,6 +17,9 @@
 #include <iostream>
 
 #include "export.hpp"
+#if CKPT_TOOL_IMPORT
+#include "import.hpp"
+#endif
 #include "inspect.hpp"
 #include "list.hpp"
 #include "sharded.hpp"
@@ -23,11 +28,12 @@ namespace {
 
 // The tensors the filter keeps, streamed into the output; other entries are skipped with a note.
 int export_file(const std::filesystem::path& file, const std::string& format, const std::filesystem::path& out,
-                const ckpt::tool::path_filter& filter) {
+                const ckpt::tool::path_filter& filter, const std::string& names) {
     ckpt::reader r(file);
     const auto kind = format == "npz" ? ckpt::tool::export_format::npz : ckpt::tool::export_format::safetensors;
     std::vector<std::string> notes;
-    const auto items = ckpt::tool::plan_export(r, filter, kind, notes);
+    const auto items = ckpt::tool::plan_export(
+        r, filter, kind, notes, names == "dotted" ? ckpt::tool::export_names::dotted : ckpt::tool::export_names::paths);
     for (const auto& note : notes) std::cerr << "note: " << note << "\n";
     std::uint64_t total = 0;
     for (const auto& item : items) total += item.entry->length;
@@ -40,6 +46,7 @@ int export_file(const std::filesystem::path& file, const std::string& format, co
         metadata["ckpt.save_counter"] = std::to_string(m.save_counter);
         metadata["ckpt.wall_time"] = ckpt::tool::iso_time(m.wall_time);
         if (m.step) metadata["ckpt.step"] = std::to_string(*m.step);
+        metadata.emplace("format", "pt");  // as the library's writer: transformers refuses files without it
         for (const auto& [k, v] : m.metrics) metadata["ckpt.metric." + k] = ckpt::tool::number(v);
         ckpt::tool::write_safetensors(out, r, items, metadata, bar);
     }
@@ -50,7 +57,7 @@ int export_file(const std::filesystem::path& file, const std::string& format, co
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"ckpt: list, inspect, verify, compare and export ckpt checkpoints"};
+    CLI::App app{"ckpt: list, inspect, verify, compare, export and import ckpt checkpoints"};
     app.require_subcommand(1);
 
     std::string dir, file, a, b, format, out;
@@ -100,10 +107,34 @@ int main(int argc, char** argv) {
                     "leave out tensors under this path prefix (repeatable), e.g. --exclude optimizer")
         ->expected(1)
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    std::string export_names = "paths";
+    exp->add_option("--names", export_names,
+                    "paths (default): entry paths as they are; dotted: '.' between path segments, as in a PyTorch "
+                    "state_dict (model/fc1/weight becomes model.fc1.weight), the names ckpt import reads back")
+        ->check(CLI::IsMember({"paths", "dotted"}));
     exp->footer(
         "Names: entry paths, with bytes that are not printable UTF-8 escaped as %XX. bfloat16 in npz: the dtype\n"
         "[('bfloat16', '<u2')]; in PyTorch torch.from_numpy(a.view(numpy.int16)).view(torch.bfloat16).\n"
         "safetensors: tensors ordered by element size then name (each aligned), metadata in __metadata__.");
+
+#if CKPT_TOOL_IMPORT
+    std::string import_source;
+    std::vector<std::string> renames;
+    auto* imp = app.add_subcommand(
+        "import",
+        "Write a ckpt file from a safetensors file, an HF-sharded model (directory or *.index.json), an "
+        "npz or an npy file");
+    imp->add_option("SRC", import_source, "foreign file or HF model directory (recognized by content)")->required();
+    imp->add_option("-o,--output", out, "ckpt file to write")->required();
+    imp->add_option("--rename", renames,
+                    "FROM=TO: names starting with FROM get the entry-path prefix TO instead (repeatable), "
+                    "e.g. --rename model.=encoder/")
+        ->expected(1)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    imp->footer(
+        "Names: '.' becomes '/' (model.fc1.weight -> model/fc1/weight), the inverse of\n"
+        "ckpt export --names dotted. Tensors are streamed with their checksums computed on the way.");
+#endif
 
     try {
         app.parse(argc, argv);
@@ -125,7 +156,10 @@ int main(int argc, char** argv) {
             diff_opt.filter = filter;
             return ckpt::tool::diff_any(a, b, diff_opt, std::cout);
         }
-        if (*exp) return export_file(file, format, out, filter);
+        if (*exp) return export_file(file, format, out, filter, export_names);
+#if CKPT_TOOL_IMPORT
+        if (*imp) return ckpt::tool::import(import_source, out, renames, std::cout);
+#endif
     } catch (const ckpt::error& e) {
         std::cerr << ckpt::tool::printable(e.what()) << "\n";
         return 2;
