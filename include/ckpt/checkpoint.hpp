@@ -238,9 +238,10 @@ protected:
     virtual void do_snapshot(detail::snapshot& into) = 0;
     /// Implemented by checkpoint<Ts...>: restores the tracked objects from `file`.
     virtual restore_status do_restore(const std::filesystem::path& file, restore_mode mode) = 0;
-    /// For foreign files (ckpt/foreign.hpp): the save walk of every tracked object into `sink`, and a
-    /// restore from any `source`. Checkpoints that do not override them refuse foreign files.
+    /// For foreign files (ckpt/foreign.hpp): the save walk of every tracked object into `sink`.
+    /// Checkpoints that do not override it (ckpt::mpi::checkpoint) refuse foreign files.
     virtual void do_save_walk(detail::block_sink& sink);
+    /// For foreign files: a restore from any `source`; refused as do_save_walk is.
     virtual restore_status do_restore_source(detail::restore_source& source, const std::filesystem::path& file,
                                              restore_mode mode);
     friend class detail::foreign_bridge;

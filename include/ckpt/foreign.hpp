@@ -88,8 +88,11 @@ public:
     /// Opens and checks `path`. Throws format_error (not a supported file), corrupt_error (damaged or
     /// inconsistent), io_error.
     explicit foreign_file(const std::filesystem::path& path);
-    foreign_file(foreign_file&&) noexcept;
-    foreign_file& operator=(foreign_file&&) noexcept;
+    /// Takes over `other`'s open file; `other` may then only be assigned to or destroyed.
+    foreign_file(foreign_file&& other) noexcept;
+    /// Closes this file and takes over `other`'s.
+    foreign_file& operator=(foreign_file&& other) noexcept;
+    /// Closes the file.
     ~foreign_file();
 
     /// The path it was opened with.
