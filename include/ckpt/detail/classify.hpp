@@ -104,6 +104,45 @@ struct mapping_of<std::unordered_map<K, E, H, Q, A>> {
 template <class T>
 constexpr node classify();
 
+// A container stored as one cereal value (std::vector<std::string>, std::map<std::string, float>,
+// std::set<int>, ...): a restore holds it to the rule for sizes like every other container (an
+// empty one takes the file's elements, a non-empty one must have the file's size and keys).
+// Strings are values, not containers: a string takes the file's whatever its length.
+template <class T>
+struct is_basic_string : std::false_type {};
+template <class C, class Tr, class A>
+struct is_basic_string<std::basic_string<C, Tr, A>> : std::true_type {};
+template <class T, class = void>
+struct is_sized_container : std::false_type {};
+template <class T>
+struct is_sized_container<T, std::void_t<typename T::value_type, decltype(std::declval<const T&>().size()),
+                                         decltype(std::declval<const T&>().begin())>>
+    : std::bool_constant<!is_basic_string<T>::value> {};
+
+template <class T, class = void>
+struct has_key_type : std::false_type {};
+template <class T>
+struct has_key_type<T,
+                    std::void_t<decltype(std::declval<const T&>().count(std::declval<const typename T::key_type&>()))>>
+    : std::true_type {};
+
+/// Whether a decoded container `saved` may replace `object` under the rule for sizes.
+template <class T>
+bool container_fits(const T& object, const T& saved) {
+    if (object.size() == 0) return true;
+    if (object.size() != saved.size()) return false;
+    if constexpr (has_key_type<T>::value) {
+        for (const auto& item : object) {
+            if constexpr (std::is_same_v<typename T::value_type, typename T::key_type>) {
+                if (saved.count(item) == 0) return false;
+            } else {
+                if (saved.count(item.first) == 0) return false;
+            }
+        }
+    }
+    return true;
+}
+
 // Containers are expanded into one entry per element when the elements are themselves structural;
 // containers of plain scalars (std::vector<bool>, std::map<int, float>) stay one cereal entry.
 template <class E>
