@@ -550,6 +550,8 @@ TEST_CASE("from its second restore on, a checkpoint stages into the storage the 
     ckpt::checkpoint other{ckpt::track("w", small), ckpt::track("v", small), ckpt::track("m", wide)};
     const auto other_file = other.write("atomic_spares/other");
     ck.restore(file);  // the spares are 1 MiB vectors again
+    w2.clear();        // sized vectors must have the file's size: empty ones take it (the rule for sizes)
+    v2.clear();
     heap_count::reset();
     const std::size_t live_other = heap_count::live;
     ck.restore(other_file);
@@ -558,6 +560,8 @@ TEST_CASE("from its second restore on, a checkpoint stages into the storage the 
     CHECK(heap_count::peak <= live_other + 2 * small.size() * sizeof(float));
 
     // A save gives the spares back (after two restores of the 1 MiB vectors, the spares are 1 MiB each).
+    w2.clear();
+    v2.clear();
     ck.restore(file);
     ck.restore(file);
     const std::size_t holding = heap_count::live;

@@ -115,3 +115,44 @@ TEST_CASE("a handler that throws does not take the restore down", "[warning]") {
     REQUIRE(restored);
     CHECK(*restored == dir / "ckpt-1");
 }
+
+namespace {
+struct layer {
+    Eigen::MatrixXf kernel;
+    Eigen::VectorXf bias;
+};
+struct net {
+    layer hidden;
+    layer out;
+};
+CKPT_FIELDS(layer, kernel, bias)
+CKPT_FIELDS(net, hidden, out)
+}  // namespace
+
+TEST_CASE("tracking one object twice, or an object and one of its members, warns at construction", "[warning]") {
+    net model;
+    std::int64_t step = 0;
+    handler_reset reset;
+    std::vector<ckpt::warning> seen;
+    ckpt::set_warning_handler([&](const ckpt::warning& w) { seen.push_back(w); });
+
+    SECTION("the same object under two names") {
+        ckpt::checkpoint ck{ckpt::track("model", model), ckpt::track("step", step), ckpt::track("net", model)};
+        REQUIRE(seen.size() == 1);
+        CHECK(seen[0].kind == ckpt::warning_kind::overlapping_objects);
+        CHECK(seen[0].message.find("'model' and 'net' are the same object") != std::string::npos);
+        CHECK(seen[0].message.find("track each object once") != std::string::npos);
+    }
+    SECTION("an object and one of its members") {
+        ckpt::checkpoint ck{ckpt::track("head", model.out), ckpt::track("model", model)};
+        REQUIRE(seen.size() == 1);
+        CHECK(seen[0].kind == ckpt::warning_kind::overlapping_objects);
+        CHECK(seen[0].message.find("'head' is a part of 'model'") != std::string::npos);
+    }
+    SECTION("separate objects, and members of one object side by side, do not warn") {
+        net other;
+        ckpt::checkpoint ck{ckpt::track("model", model), ckpt::track("other", other), ckpt::track("step", step)};
+        ckpt::checkpoint parts{ckpt::track("hidden", model.hidden), ckpt::track("out", model.out)};
+        CHECK(seen.empty());
+    }
+}

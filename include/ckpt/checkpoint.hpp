@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <filesystem>
@@ -158,6 +159,24 @@ tracked<std::remove_const_t<T>> track(std::string name, T& object) {
 namespace detail {
 /// Track names must be valid entry paths, unique, and none a prefix of another.
 CKPT_INLINE void check_track_names(const std::vector<std::string>& names);
+
+/// Where a tracked object lies in memory: the bytes of the object itself (what a vector's elements
+/// or a matrix's coefficients are allocated separately from).
+struct tracked_extent {
+    std::string name;
+    std::uintptr_t begin;
+    std::size_t size;
+};
+template <class Tracked>
+tracked_extent extent_of(const Tracked& t) {
+    return {t.name, reinterpret_cast<std::uintptr_t>(t.object), sizeof(*t.object)};
+}
+
+/// Warns (warning_kind::overlapping_objects) for each pair of tracked objects whose bytes overlap:
+/// one object tracked twice, or an object and one of its members. Both are saved, each under its
+/// name, and a restore writes the shared memory twice, so this is rarely meant, but it is not
+/// wrong (a member tracked again to read it alone), hence a warning rather than an error.
+CKPT_INLINE void warn_overlapping_objects(const std::vector<tracked_extent>& objects);
 }  // namespace detail
 
 /// What a checkpoint_manager (or other code that should not know the tracked types) needs.
@@ -306,6 +325,8 @@ public:
     explicit checkpoint(tracked<Ts>... objects) : objects_(std::move(objects)...) {
         detail::check_track_names(
             std::apply([](const auto&... t) { return std::vector<std::string>{t.name...}; }, objects_));
+        detail::warn_overlapping_objects(std::apply(
+            [](const auto&... t) { return std::vector<detail::tracked_extent>{detail::extent_of(t)...}; }, objects_));
     }
 
 private:
@@ -651,6 +672,23 @@ CKPT_INLINE void check_track_names(const std::vector<std::string>& names) {
             if (a == b || (b.compare(0, a.size(), a) == 0 && b[a.size()] == '/'))
                 throw error("track names '" + names[j] + "' and '" + names[i] +
                             "' overlap: each name must be unique and not a prefix of another");
+        }
+    }
+}
+
+CKPT_INLINE void warn_overlapping_objects(const std::vector<tracked_extent>& objects) {
+    for (std::size_t i = 0; i < objects.size(); ++i) {
+        for (std::size_t j = 0; j < i; ++j) {
+            const auto& a = objects[j];
+            const auto& b = objects[i];
+            if (a.begin >= b.begin + b.size || b.begin >= a.begin + a.size) continue;
+            const std::string how = a.begin == b.begin && a.size == b.size ? "are the same object"
+                                    : a.size >= b.size ? "overlap ('" + b.name + "' is a part of '" + a.name + "')"
+                                                       : "overlap ('" + a.name + "' is a part of '" + b.name + "')";
+            warn(warning_kind::overlapping_objects,
+                 "tracked objects '" + a.name + "' and '" + b.name + "' " + how +
+                     ": the checkpoint saves those bytes under both names and a restore writes them twice; "
+                     "track each object once");
         }
     }
 }

@@ -173,9 +173,13 @@ constexpr bool field_types_match(std::index_sequence<I...>) {
     return (std::is_same_v<member_type_t<T, field_at_t<list, I>>, boost::pfr::tuple_element_t<I, T>> && ...);
 }
 
-// Named templates so that the compiler's note shows the numbers: "field_count_matches<dense, 1, 2>".
+// Named templates so that the compiler's note shows the numbers, listed then declared:
+// "fields_listed_of_declared<dense, 3, 4>" (3 of 4 fields). `value` is not inherited: g++'s note
+// would name integral_constant instead.
 template <class T, std::size_t Listed, std::size_t Declared>
-struct field_count_matches : std::bool_constant<Listed == Declared> {};
+struct fields_listed_of_declared {
+    static constexpr bool value = Listed == Declared;
+};
 template <class T, bool InDeclarationOrder>
 struct field_order_matches : std::bool_constant<InDeclarationOrder> {};
 
@@ -230,9 +234,10 @@ constexpr bool check_field_list() {
         if constexpr (pfr_can_check<T>()) {
             constexpr std::size_t listed = decltype(field_list<T>())::size;
             constexpr std::size_t declared = boost::pfr::tuple_size_v<T>;
-            static_assert(field_count_matches<T, listed, declared>::value,
+            static_assert(fields_listed_of_declared<T, listed, declared>::value,
                           "ckpt: CKPT_FIELDS must name every field of the struct, in declaration order; "
-                          "this list has a different number of fields than the struct declares. Leave a field "
+                          "this list has a different number of fields than the struct declares (the note "
+                          "fields_listed_of_declared<Type, listed, declared> gives both counts). Leave a field "
                           "out of the checkpoint with CKPT_SKIP(field) in the list");
             if constexpr (listed == declared) {
                 static_assert(field_order_matches<T, field_types_match<T>(std::make_index_sequence<listed>{})>::value,
@@ -242,6 +247,18 @@ constexpr bool check_field_list() {
         }
     }
     return true;
+}
+
+/// What CKPT_FIELDS's probe is called with: the list's members as pointers to members of T. The
+/// probe is a generic lambda whose return type names them all, so a member the namespace scope
+/// cannot name (private, protected, or not there) makes it not invocable instead of an error.
+template <class... Members>
+constexpr bool names_members(Members...) noexcept {
+    return true;
+}
+template <class T, class Probe>
+constexpr bool members_accessible(Probe) noexcept {
+    return std::is_invocable_v<Probe, T*>;
 }
 
 /// Index of the first offset not above the one before it; the number of offsets when all ascend.
@@ -414,6 +431,9 @@ void walk_fields(Walk& walk, T& object) {
 #define CKPT_DETAIL_OFFSET(Type, x) CKPT_DETAIL_CAT(CKPT_DETAIL_OFFSET_, CKPT_DETAIL_IS_PAREN(x))(Type, x)
 #define CKPT_DETAIL_OFFSET_0(Type, name) offsetof(Type, name)
 #define CKPT_DETAIL_OFFSET_1(Type, x) offsetof(Type, CKPT_DETAIL_ID x)
+#define CKPT_DETAIL_MEMBER(Type, x) CKPT_DETAIL_CAT(CKPT_DETAIL_MEMBER_, CKPT_DETAIL_IS_PAREN(x))(Type, x)
+#define CKPT_DETAIL_MEMBER_0(Type, name) &Type::name
+#define CKPT_DETAIL_MEMBER_1(Type, x) &Type::CKPT_DETAIL_ID x
 
 /// Leaves a field out of the checkpoint while naming it, so that the completeness check of
 /// CKPT_FIELDS still holds: `CKPT_FIELDS(model, weights, CKPT_SKIP(cache), CKPT_SKIP(on_step))`.
@@ -425,18 +445,26 @@ void walk_fields(Walk& walk, T& object) {
 /// `CKPT_FIELDS(dense, kernel, bias)`. For an aggregate, leaving out a field or changing the
 /// order is a compile error (offsetof on a class that is not standard-layout is conditionally
 /// supported; g++ and clang++ support it for classes without virtual bases, which aggregates are).
-#define CKPT_FIELDS(Type, ...)                                                                                    \
-    [[maybe_unused]] constexpr auto ckpt_fields(::ckpt::detail::type_tag<Type>) noexcept {                        \
-        return ::ckpt::detail::make_field_list(CKPT_DETAIL_MAP(CKPT_DETAIL_FIELD, Type, __VA_ARGS__));            \
-    }                                                                                                             \
-    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Winvalid-offsetof\"")                       \
-        [[maybe_unused]] constexpr ::ckpt::detail::order_checked_at_compile_time                                  \
-        ckpt_fields_checked(::ckpt::detail::type_tag<Type>) noexcept {                                            \
-        static_assert(::ckpt::detail::check_field_list<Type>());                                                  \
-        static_assert(::ckpt::detail::check_field_order<Type, ::ckpt::detail::first_out_of_order(CKPT_DETAIL_MAP( \
-                                                                  CKPT_DETAIL_OFFSET, Type, __VA_ARGS__))>());    \
-        return {};                                                                                                \
-    }                                                                                                             \
+#define CKPT_FIELDS(Type, ...)                                                                                     \
+    [[maybe_unused]] constexpr auto ckpt_fields(::ckpt::detail::type_tag<Type>) noexcept {                         \
+        static_assert(::ckpt::detail::members_accessible<Type>(                                                    \
+                          [](auto* p) -> decltype(::ckpt::detail::names_members(CKPT_DETAIL_MAP(                   \
+                                          CKPT_DETAIL_MEMBER, std::remove_pointer_t<decltype(p)>, __VA_ARGS__))) { \
+                              return true;                                                                         \
+                          }),                                                                                      \
+                      "ckpt: CKPT_FIELDS at namespace scope cannot name private or protected members (nor "        \
+                      "members the class does not have): for a class with private members, write "                 \
+                      "CKPT_FIELDS_INTRUSIVE(Type, fields...) inside the class instead");                          \
+        return ::ckpt::detail::make_field_list(CKPT_DETAIL_MAP(CKPT_DETAIL_FIELD, Type, __VA_ARGS__));             \
+    }                                                                                                              \
+    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Winvalid-offsetof\"")                        \
+        [[maybe_unused]] constexpr ::ckpt::detail::order_checked_at_compile_time                                   \
+        ckpt_fields_checked(::ckpt::detail::type_tag<Type>) noexcept {                                             \
+        static_assert(::ckpt::detail::check_field_list<Type>());                                                   \
+        static_assert(::ckpt::detail::check_field_order<Type, ::ckpt::detail::first_out_of_order(CKPT_DETAIL_MAP(  \
+                                                                  CKPT_DETAIL_OFFSET, Type, __VA_ARGS__))>());     \
+        return {};                                                                                                 \
+    }                                                                                                              \
     _Pragma("GCC diagnostic pop")
 
 /// The same inside a class, for classes with private members:

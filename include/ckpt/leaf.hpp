@@ -61,8 +61,9 @@ struct tensor_traits<T, std::enable_if_t<is_element_v<T>>> {
     static void resize(T&, const shape&) {}
 };
 
-/// std::vector of elements: rank 1, its size follows the file. std::vector<bool> is not contiguous
-/// and goes through cereal instead.
+/// std::vector of elements: rank 1; an empty one takes the file's size, a sized one must match it
+/// (the rule for sizes of every container, docs/guide.md). std::vector<bool> is not contiguous and
+/// goes through cereal instead.
 template <class T, class A>
 struct tensor_traits<std::vector<T, A>, std::enable_if_t<is_element_v<T> && !std::is_same_v<T, bool>>> {
     /// The element type of the stored tensor.
@@ -79,7 +80,7 @@ struct tensor_traits<std::vector<T, A>, std::enable_if_t<is_element_v<T> && !std
     static T* data(std::vector<T, A>& v) { return v.data(); }
     /// Whether a restore may give the object shape `s`: empty or resizable objects take the file's shape, sized ones
     /// must match.
-    static bool accepts(const std::vector<T, A>&, const shape&) { return true; }
+    static bool accepts(const std::vector<T, A>& v, const shape& s) { return v.empty() || v.size() == s[0]; }
     /// Gives the object shape `s`; called only when accepts() said yes.
     static void resize(std::vector<T, A>& v, const shape& s) { v.resize(detail::to_size(s[0])); }
 };

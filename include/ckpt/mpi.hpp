@@ -660,6 +660,9 @@ public:
     explicit checkpoint(MPI_Comm comm, Ts... objects) : comm_(comm), objects_(std::move(objects)...) {
         ckpt::detail::check_track_names(
             std::apply([](const auto&... t) { return std::vector<std::string>{t.name...}; }, objects_));
+        ckpt::detail::warn_overlapping_objects(std::apply(
+            [](const auto&... t) { return std::vector<ckpt::detail::tracked_extent>{ckpt::detail::extent_of(t)...}; },
+            objects_));
     }
 
     /// Ends an asynchronous save still in flight (its commit is collective: every rank destroys its

@@ -18,11 +18,12 @@ namespace ckpt {
 
 /// What a warning is about: `if (w.kind == ckpt::warning_kind::skipped_checkpoint) ...`
 enum class warning_kind {
-    skipped_checkpoint,  ///< restore_or_initialize passed over a damaged checkpoint and tried the one before
-    async_save_failed,   ///< an asynchronous save failed where its error could not be thrown (a destructor)
-    cannot_delete,       ///< a rotation could not delete a checkpoint file (the next manager tries again)
-    state_not_recorded,  ///< a manager could not update its state file (a full disk; the next save does)
-    diverged_replicas,   ///< replicated state differed between MPI ranks and was saved all the same (divergence::warn)
+    skipped_checkpoint,   ///< restore_or_initialize passed over a damaged checkpoint and tried the one before
+    async_save_failed,    ///< an asynchronous save failed where its error could not be thrown (a destructor)
+    cannot_delete,        ///< a rotation could not delete a checkpoint file (the next manager tries again)
+    state_not_recorded,   ///< a manager could not update its state file (a full disk; the next save does)
+    diverged_replicas,    ///< replicated state differed between MPI ranks and was saved all the same (divergence::warn)
+    overlapping_objects,  ///< a checkpoint tracks one object twice, or an object and a part of it
 };
 
 /// One warning: its kind and a message naming the file: `std::puts(w.message.c_str());`

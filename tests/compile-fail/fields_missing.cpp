@@ -1,6 +1,6 @@
 // CKPT_FIELDS must name every field of an aggregate: leaving out `bias` does not compile.
 // expect: ckpt: CKPT_FIELDS must name every field of the struct, in declaration order
-// expect: field_count_matches
+// expect: fields_listed_of_declared<user::dense, 1, 2>
 // expect: CKPT_SKIP(field)
 // first-error: ckpt:
 #include <ckpt/ckpt.hpp>

@@ -124,7 +124,7 @@ void fill(state& s, std::uint64_t seed) {
 void scramble(state& s) {
     s.model.weights.setConstant(37, 13, 0.5f);
     s.model.bias.assign(13, 0.25);
-    s.model.vocab = {{"zz", 9}};
+    s.model.vocab.clear();  // a sized map must have the file's keys (the rule for sizes): an empty one takes them
     s.model.engine.seed(4242);
     s.optimizer.setConstant(300000, 0.125);
     s.cursor = {-1, {}};

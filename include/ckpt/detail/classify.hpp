@@ -23,6 +23,7 @@
 #include <tuple>
 #include <unordered_map>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <ckpt/detail/archive.hpp>
@@ -103,6 +104,45 @@ struct mapping_of<std::unordered_map<K, E, H, Q, A>> {
 template <class T>
 constexpr node classify();
 
+// A container stored as one cereal value (std::vector<std::string>, std::map<std::string, float>,
+// std::set<int>, ...): a restore holds it to the rule for sizes like every other container (an
+// empty one takes the file's elements, a non-empty one must have the file's size and keys).
+// Strings are values, not containers: a string takes the file's whatever its length.
+template <class T>
+struct is_basic_string : std::false_type {};
+template <class C, class Tr, class A>
+struct is_basic_string<std::basic_string<C, Tr, A>> : std::true_type {};
+template <class T, class = void>
+struct is_sized_container : std::false_type {};
+template <class T>
+struct is_sized_container<T, std::void_t<typename T::value_type, decltype(std::declval<const T&>().size()),
+                                         decltype(std::declval<const T&>().begin())>>
+    : std::bool_constant<!is_basic_string<T>::value> {};
+
+template <class T, class = void>
+struct has_key_type : std::false_type {};
+template <class T>
+struct has_key_type<T,
+                    std::void_t<decltype(std::declval<const T&>().count(std::declval<const typename T::key_type&>()))>>
+    : std::true_type {};
+
+/// Whether a decoded container `saved` may replace `object` under the rule for sizes.
+template <class T>
+bool container_fits(const T& object, const T& saved) {
+    if (object.size() == 0) return true;
+    if (object.size() != saved.size()) return false;
+    if constexpr (has_key_type<T>::value) {
+        for (const auto& item : object) {
+            if constexpr (std::is_same_v<typename T::value_type, typename T::key_type>) {
+                if (saved.count(item) == 0) return false;
+            } else {
+                if (saved.count(item.first) == 0) return false;
+            }
+        }
+    }
+    return true;
+}
+
 // Containers are expanded into one entry per element when the elements are themselves structural;
 // containers of plain scalars (std::vector<bool>, std::map<int, float>) stay one cereal entry.
 template <class E>
@@ -159,6 +199,22 @@ constexpr bool is_nullable() {
         return is_structural<E>();
 }
 
+// A std::variant is stored as one cereal value, so every alternative needs a cereal form; one that
+// has none (a CKPT_FIELDS struct, an Eigen matrix) would fail deep inside cereal's variant code.
+template <class T>
+struct is_variant_without_cereal_form : std::false_type {};
+template <class... E>
+struct is_variant_without_cereal_form<std::variant<E...>> : std::bool_constant<!(is_cereal_serializable_v<E> && ...)> {
+};
+
+// A pointer that owns an object of a class with virtual functions may point to any derived class:
+// which one is not known at compile time, and a restore could not create it.
+template <class T>
+struct is_polymorphic_pointer : std::false_type {};
+template <class E, class D>
+struct is_polymorphic_pointer<std::unique_ptr<E, D>>
+    : std::bool_constant<std::is_polymorphic_v<E> && !std::is_final_v<E>> {};
+
 template <class U>
 constexpr bool is_pointer_like() {
     return std::is_pointer_v<U> || std::is_member_pointer_v<U> || is_shared_pointer<U>::value ||
@@ -174,6 +230,8 @@ constexpr node classify() {
         return node::sparse;
     else if constexpr (is_text_serialized<U>::value)
         return node::text;
+    else if constexpr (is_polymorphic_pointer<U>::value || is_variant_without_cereal_form<U>::value)
+        return node::unsupported;
     else if constexpr (has_field_list<U>::value)
         return node::structure;
     else if constexpr (is_structural<typename sequence_of<U>::element>())
@@ -232,8 +290,28 @@ template <class T>
 constexpr void require_checkpointable() {
     using U = std::remove_cv_t<T>;
     if constexpr (classify<U>() == node::unsupported) {
-        if constexpr (!std::is_void_v<contained_t<U>> && is_unsupported_element<contained_t<U>>()) {
+        if constexpr (!is_polymorphic_pointer<U>::value && !std::is_void_v<contained_t<U>> &&
+                      is_unsupported_element<contained_t<U>>()) {
             require_checkpointable<contained_t<U>>();  // the element is the problem: say so for it
+        } else if constexpr (is_polymorphic_pointer<U>::value) {
+            static_assert(dependent_false_v<T>,
+                          "ckpt: a polymorphic class cannot be checkpointed through a pointer to its base: which "
+                          "derived class an object is cannot be reflected at compile time, nor created by a restore. "
+                          "Hold the objects by their concrete type (a std::vector<Derived> per derived type, a "
+                          "struct of layers), or track each one under its own name by its concrete type: "
+                          "ckpt::track(\"layer0\", static_cast<Derived&>(*layers[0]))");
+        } else if constexpr (std::is_polymorphic_v<U>) {
+            static_assert(dependent_false_v<T>,
+                          "ckpt: a class with virtual functions cannot be reflected without an annotation (it is "
+                          "not an aggregate): name its state with CKPT_FIELDS_INTRUSIVE(Type, fields...) inside "
+                          "the class. An object seen through a reference to its base must be tracked by its "
+                          "concrete type instead: which derived class it is cannot be reflected at compile time");
+        } else if constexpr (is_variant_without_cereal_form<U>::value) {
+            static_assert(dependent_false_v<T>,
+                          "ckpt: a std::variant is stored as one cereal value, and an alternative of this one has "
+                          "no cereal form (a CKPT_FIELDS struct, an Eigen matrix). Hold one std::optional per "
+                          "alternative instead (std::optional<sgd> sgd_state; std::optional<adam> adam_state;, "
+                          "only the active one engaged), or give each alternative a cereal serialize function");
         } else if constexpr (std::is_pointer_v<U> || std::is_member_pointer_v<U>) {
             static_assert(
                 dependent_false_v<T>,

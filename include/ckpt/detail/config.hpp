@@ -19,3 +19,37 @@
 #else
 #define CKPT_HEADER_DEFINITIONS 0
 #endif
+
+// Link-time guards: a program that mixes the two ways fails to link, with the mistake in the
+// symbol's name, instead of running with two copies of the library's statics (the warning hook,
+// the fault hook) that each see half the program.
+// - A header-only unit defines (inline, so once per program) a plain variable,
+//   ckpt_error_mixing_header_only_and_CKPT_COMPILED_units; src/ckpt.cpp defines the same name as a
+//   thread_local. A program with both has one name as TLS and non-TLS, which every ELF linker
+//   refuses (GNU ld: "TLS definition ... mismatches non-TLS definition", lld: "TLS attribute
+//   mismatch", gold: "used as both __thread and non-__thread"). The library's object is pulled in
+//   by the second guard, so the mix fails as soon as one unit is built in compiled mode.
+// - A compiled-mode unit references ckpt_error_CKPT_COMPILED_without_the_ckpt_compiled_library,
+//   defined only in src/ckpt.cpp: CKPT_COMPILED without linking ckpt::ckpt_compiled is an
+//   undefined reference to that name.
+// `[[gnu::used]]` keeps each unit's reference although nothing calls it. The guards catch static
+// linking on ELF platforms (Linux, the BSDs); they are off elsewhere, and they cannot see a mix
+// across shared libraries (each resolves its own symbols) or under clang's LTO (g++'s LTO refuses it).
+#if defined(__ELF__) && (defined(__GNUC__) || defined(__clang__))
+namespace ckpt::detail {
+#if defined(CKPT_COMPILED)
+extern char ckpt_error_CKPT_COMPILED_without_the_ckpt_compiled_library;
+#if defined(CKPT_COMPILING_LIBRARY)
+char ckpt_error_CKPT_COMPILED_without_the_ckpt_compiled_library = 0;
+thread_local char ckpt_error_mixing_header_only_and_CKPT_COMPILED_units = 0;
+#else
+[[gnu::used]] inline char* compiled_mode_link_guard() {
+    return &ckpt_error_CKPT_COMPILED_without_the_ckpt_compiled_library;
+}
+#endif
+#else
+inline char ckpt_error_mixing_header_only_and_CKPT_COMPILED_units = 0;
+[[gnu::used]] inline char* header_only_link_guard() { return &ckpt_error_mixing_header_only_and_CKPT_COMPILED_units; }
+#endif
+}  // namespace ckpt::detail
+#endif

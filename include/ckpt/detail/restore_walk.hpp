@@ -649,6 +649,12 @@ private:
             why = std::string("the saved bytes do not hold a value of this type (") + x.what() + ")";
         }
         if (!why.empty()) return problem(why);
+        if constexpr (is_sized_container<T>::value) {
+            if (!container_fits(obj, value))
+                return problem("checkpoint has " + std::to_string(value.size()) + " elements, object holds " +
+                               std::to_string(obj.size()) + (value.size() == obj.size() ? " with other keys" : "") +
+                               " (a non-empty container must match the file; clear it to take the file's)");
+        }
         commit_move(obj, std::move(value));
     }
 
