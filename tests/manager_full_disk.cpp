@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/files.hpp"
 #include "support/process.hpp"
 
 #include <cerrno>
@@ -21,6 +22,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using ckpt_test::names;
+
 struct training_state {
     Eigen::MatrixXf weights = Eigen::MatrixXf::Random(256, 256);  // 256 KiB: two fit in 600 KiB, not three
     std::int64_t step = 0;
@@ -30,12 +33,6 @@ fs::path fresh(const std::string& dir) {
     fs::remove_all(dir);
     fs::create_directories(dir);
     return fs::absolute(dir);
-}
-
-std::vector<std::string> names(const std::vector<fs::path>& paths) {
-    std::vector<std::string> out;
-    for (const auto& p : paths) out.push_back(p.filename().string());
-    return out;
 }
 
 bool has_temp_files(const fs::path& dir) {

@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/files.hpp"
 #include "support/models.hpp"
 #include "support/process.hpp"
 
@@ -23,18 +24,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using ckpt_test::fresh;
+using ckpt_test::names;
+
 using model = ckpt_test::small_model;
-
-fs::path fresh(const std::string& dir) {
-    fs::remove_all(dir);
-    return dir;
-}
-
-std::vector<std::string> names(const std::vector<fs::path>& paths) {
-    std::vector<std::string> out;
-    for (const auto& p : paths) out.push_back(p.filename().string());
-    return out;
-}
 
 ckpt::detail::manager_point crash_at;
 void crash(ckpt::detail::manager_point p) {

@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/files.hpp"
 #include "support/models.hpp"
 
 #include <atomic>
@@ -20,12 +21,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using model = ckpt_test::small_model;
+using ckpt_test::fresh;
 
-fs::path fresh(const std::string& dir) {
-    fs::remove_all(dir);
-    return dir;
-}
+using model = ckpt_test::small_model;
 
 // The training loop's step, seen by the background thread.
 std::atomic<std::int64_t> loop_step{0};
