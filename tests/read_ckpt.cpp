@@ -9,6 +9,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/tool.hpp"
+
 #include <complex>
 #include <cstdio>
 #include <filesystem>
@@ -18,31 +20,14 @@
 #include <string>
 #include <vector>
 
-#include <sys/wait.h>
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct result {
-    int status;
-    std::string output;
-};
+using ckpt_test::result;
 
-// /usr/bin/python3 has numpy (scripts/install-deps.sh); another python3 on the PATH may not.
-result read_ckpt(const std::string& files) {
-    const std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-    const std::string command =
-        python + " " + std::string(CKPT_SOURCE_DIR) + "/tests/python/read_ckpt.py " + files + " 2>&1";
-    std::FILE* p = ::popen(command.c_str(), "r");
-    REQUIRE(p);
-    result r{0, {}};
-    char buf[4096];
-    while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) r.output.append(buf, n);
-    const int status = ::pclose(p);
-    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
+result read_ckpt(const std::string& files) { return ckpt_test::python_script("read_ckpt.py", files); }
 
 // As read_ckpt.py prints a number: %.17g.
 std::string g17(double v) {

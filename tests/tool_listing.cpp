@@ -7,6 +7,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/tool.hpp"
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -14,31 +16,16 @@
 #include <random>
 #include <string>
 
-#include <sys/wait.h>
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct result {
-    int status;
-    std::string output;  // stdout and stderr, as a terminal shows them
-};
+using ckpt_test::result;
+using ckpt_test::tool;
+result run(const std::string& command) { return ckpt_test::run_command(command); }
 
-result run(const std::string& command) {
-    std::FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-    REQUIRE(p);
-    result r{0, {}};
-    char buf[4096];
-    while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) r.output.append(buf, n);
-    const int status = ::pclose(p);
-    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
-
-result tool(const std::string& args) { return run(std::string(CKPT_TOOL) + " " + args); }
-
-std::string python() { return fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3"; }
+using ckpt_test::python;
 
 // A manager's directory of three saves, two kept, each with a loss.
 void three_saves(const fs::path& dir) {

@@ -33,8 +33,11 @@ inline result run_command(const std::string& command) {
     return r;
 }
 
+#ifdef CKPT_TOOL  // defined where the tool is built
 /// `ckpt ARGS` (through the shell: quote what needs it).
 inline result tool(const std::string& args) { return run_command(std::string(CKPT_TOOL) + " " + args); }
+
+#endif
 
 /// Debian's python3 (with python3-numpy and python3-torch) when present.
 inline std::string python() { return std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3"; }
@@ -44,6 +47,7 @@ inline result python_script(const std::string& script, const std::string& args) 
     return run_command(python() + " " + CKPT_SOURCE_DIR + "/tests/python/" + script + " " + args);
 }
 
+#ifdef CKPT_TOOL
 /// Runs the tool directly (fork and exec, no shell) and returns its exit status and peak resident
 /// memory. fork, not vfork or posix_spawn: a child that shares the parent's memory inherits its
 /// high-water mark across exec, so only a copy of a small parent measures the tool alone.
@@ -63,5 +67,6 @@ inline std::pair<int, long> tool_peak_kib(const std::vector<std::string>& args) 
     REQUIRE(::wait4(pid, &status, 0, &usage) == pid);
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, usage.ru_maxrss};
 }
+#endif
 
 }  // namespace ckpt_test
