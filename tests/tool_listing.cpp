@@ -16,7 +16,6 @@
 #include <random>
 #include <string>
 
-
 namespace fs = std::filesystem;
 
 namespace {
