@@ -4,6 +4,9 @@
 # (MODE=add_subdirectory), fetched from the local checkout (MODE=fetchcontent), or, for other build
 # systems, compiled by hand with the flags of `pkg-config --cflags --libs ckpt` against an installed
 # prefix (MODE=pkg_config). STANDARD is the C++ standard (17 by default).
+# The installed modes share one install per build tree: MODE=install configures the sources with the
+# compiled mode's library, builds and installs them into PREFIX once (a ctest fixture), and the
+# others find the package there.
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
 function(run)
@@ -18,16 +21,16 @@ endif()
 # Compiles the consumer by hand with the flags of `pkg-config --cflags --libs <package>` from the prefix.
 function(build_with_pkg_config package program)
   find_program(PKG_CONFIG NAMES pkg-config pkgconf REQUIRED)
-  file(GLOB_RECURSE pc_files ${WORK_DIR}/prefix/*/${package}.pc)
+  file(GLOB_RECURSE pc_files ${PREFIX}/*/${package}.pc)
   if(NOT pc_files)
-    message(FATAL_ERROR "the install put no ${package}.pc under ${WORK_DIR}/prefix")
+    message(FATAL_ERROR "the install put no ${package}.pc under ${PREFIX}")
   endif()
   list(GET pc_files 0 pc_file)
   get_filename_component(pc_dir ${pc_file} DIRECTORY)
   set(ENV{PKG_CONFIG_PATH} ${pc_dir})
   execute_process(COMMAND ${PKG_CONFIG} --cflags --libs ${package} RESULT_VARIABLE result OUTPUT_VARIABLE flags
                   ERROR_VARIABLE flags OUTPUT_STRIP_TRAILING_WHITESPACE)
-  if(NOT result EQUAL 0 OR NOT flags MATCHES "-I${WORK_DIR}/prefix/include")
+  if(NOT result EQUAL 0 OR NOT flags MATCHES "-I${PREFIX}/include")
     message(FATAL_ERROR "pkg-config --cflags --libs ${package} failed or lacks the prefix (${result}): ${flags}")
   endif()
   separate_arguments(flags UNIX_COMMAND "${flags}")
@@ -47,24 +50,20 @@ elseif(MODE STREQUAL "find_package_no_mpi")
 elseif(MODE STREQUAL "find_package_compiled")
   set(extra -DCONSUMER_COMPILED=ON)
 endif()
-if(MODE MATCHES "^find_package" OR MODE STREQUAL "pkg_config")
-  # Install a fresh configuration of the sources: headers and package files, and for
-  # find_package_compiled the compiled mode's library (built first).
-  set(compiled OFF)
-  if(MODE STREQUAL "find_package_compiled")
-    set(compiled ON)
-  endif()
+if(MODE STREQUAL "install")
+  # Headers, package files and the compiled mode's library (built first), from a fresh configuration.
+  file(REMOVE_RECURSE ${PREFIX})
   run(${CMAKE_COMMAND} -S ${CKPT_SOURCE_DIR} -B ${WORK_DIR}/ckpt-build -DCKPT_BUILD_TESTS=OFF -DCKPT_BUILD_EXAMPLES=OFF
-      -DCKPT_BUILD_TOOLS=OFF -DCKPT_INSTALL=ON -DCKPT_BUILD_COMPILED=${compiled} -DCMAKE_CXX_COMPILER=${COMPILER}
-      -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
-  if(compiled)
-    run(${CMAKE_COMMAND} --build ${WORK_DIR}/ckpt-build)
-  endif()
+      -DCKPT_BUILD_TOOLS=OFF -DCKPT_INSTALL=ON -DCKPT_BUILD_COMPILED=ON -DCMAKE_CXX_COMPILER=${COMPILER}
+      -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=${PREFIX})
+  run(${CMAKE_COMMAND} --build ${WORK_DIR}/ckpt-build)
   run(${CMAKE_COMMAND} --install ${WORK_DIR}/ckpt-build)
+  message(STATUS "installed into ${PREFIX}")
+  return()
 endif()
 if(MODE MATCHES "^find_package")
   run(${CMAKE_COMMAND} -S ${CKPT_SOURCE_DIR}/tests/consumer/project -B ${WORK_DIR}/build ${args}
-      -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCONSUMER_MODE=find_package ${extra})
+      -DCMAKE_PREFIX_PATH=${PREFIX} -DCONSUMER_MODE=find_package ${extra})
 elseif(MODE STREQUAL "pkg_config")
   build_with_pkg_config(ckpt ${program})
 else()
@@ -80,7 +79,7 @@ if(MODE STREQUAL "find_package_compiled")
   build_with_pkg_config(ckpt-compiled ${program}_pkg_config)
   list(APPEND programs ${program}_pkg_config)
   # ckpt.pc and ckpt-compiled.pc in one directory: one PKG_CONFIG_PATH finds both.
-  file(GLOB_RECURSE pc_files ${WORK_DIR}/prefix/*/ckpt.pc ${WORK_DIR}/prefix/*/ckpt-compiled.pc)
+  file(GLOB_RECURSE pc_files ${PREFIX}/*/ckpt.pc ${PREFIX}/*/ckpt-compiled.pc)
   set(pc_dirs)
   foreach(pc IN LISTS pc_files)
     get_filename_component(dir ${pc} DIRECTORY)
