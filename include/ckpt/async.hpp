@@ -17,7 +17,7 @@
 
 #include <ckpt/detail/config.hpp>
 #include <ckpt/detail/snapshot.hpp>
-#include <ckpt/format/writer.hpp>
+#include <ckpt/detail/format/writer.hpp>
 #include <ckpt/warning.hpp>
 
 namespace ckpt::detail {

@@ -29,8 +29,8 @@
 #include <ckpt/detail/restore_walk.hpp>
 #include <ckpt/detail/save_walk.hpp>
 #include <ckpt/error.hpp>
-#include <ckpt/format/file_reader.hpp>
-#include <ckpt/format/writer.hpp>
+#include <ckpt/detail/format/file_reader.hpp>
+#include <ckpt/detail/format/writer.hpp>
 #include <ckpt/metadata.hpp>
 #include <ckpt/warning.hpp>
 

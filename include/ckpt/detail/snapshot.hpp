@@ -16,7 +16,7 @@
 #include <vector>
 
 #include <ckpt/detail/config.hpp>
-#include <ckpt/format/writer.hpp>
+#include <ckpt/detail/format/writer.hpp>
 
 namespace ckpt::detail {
 

@@ -22,7 +22,7 @@
 #include <ckpt/detail/foreign/reader.hpp>
 #include <ckpt/detail/foreign/safetensors.hpp>
 #include <ckpt/detail/suggest.hpp>
-#include <ckpt/format/writer.hpp>
+#include <ckpt/detail/format/writer.hpp>
 #include <ckpt/io/file.hpp>
 
 namespace ckpt {
