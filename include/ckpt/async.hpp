@@ -16,7 +16,7 @@
 #include <vector>
 
 #include <ckpt/detail/config.hpp>
-#include <ckpt/detail/snapshot.hpp>
+#include <ckpt/detail/save/snapshot.hpp>
 #include <ckpt/detail/format/writer.hpp>
 #include <ckpt/warning.hpp>
 

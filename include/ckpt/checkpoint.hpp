@@ -27,7 +27,7 @@
 #include <ckpt/coordination.hpp>
 #include <ckpt/detail/mpi_manifest.hpp>
 #include <ckpt/detail/restore_walk.hpp>
-#include <ckpt/detail/save_walk.hpp>
+#include <ckpt/detail/save/save_walk.hpp>
 #include <ckpt/error.hpp>
 #include <ckpt/detail/format/file_reader.hpp>
 #include <ckpt/detail/format/writer.hpp>
