@@ -1,5 +1,5 @@
 #pragma once
-// The second sink of a save walk (save_walk.hpp), beside format/writer.hpp's file_writer: an
+// The second sink of a save walk (save_walk.hpp), beside detail/format/writer.hpp's file_writer: an
 // asynchronous save (async.hpp) takes a snapshot on the caller's thread -- tensor bytes copied and
 // opaque leaves encoded into a buffer reused from one save to the next -- and the background thread
 // writes it to a file later.
