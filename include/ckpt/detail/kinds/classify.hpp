@@ -29,119 +29,18 @@
 #include <ckpt/detail/kinds/archive.hpp>
 #include <ckpt/eigen.hpp>
 #include <ckpt/fields.hpp>
+#include <ckpt/detail/kinds/containers.hpp>
+#include <ckpt/detail/kinds/text.hpp>
 #include <ckpt/leaf.hpp>
 
 namespace ckpt {
-
-/// Customization point: specialize as true_type for a type whose whole state round-trips through
-/// `os << value` and `is >> value` (the standard engines and distributions already are).
-template <class T, class = void>
-struct is_text_serialized : std::false_type {};
-
-template <class U, U a, U c, U m>
-struct is_text_serialized<std::linear_congruential_engine<U, a, c, m>> : std::true_type {};
-template <class U, std::size_t w, std::size_t n, std::size_t m, std::size_t r, U a, std::size_t u, U d, std::size_t s,
-          U b, std::size_t t, U c, std::size_t l, U f>
-struct is_text_serialized<std::mersenne_twister_engine<U, w, n, m, r, a, u, d, s, b, t, c, l, f>> : std::true_type {};
-template <class U, std::size_t w, std::size_t s, std::size_t r>
-struct is_text_serialized<std::subtract_with_carry_engine<U, w, s, r>> : std::true_type {};
-template <class E, std::size_t p, std::size_t r>
-struct is_text_serialized<std::discard_block_engine<E, p, r>> : std::true_type {};
-template <class E, std::size_t w, class U>
-struct is_text_serialized<std::independent_bits_engine<E, w, U>> : std::true_type {};
-template <class E, std::size_t k>
-struct is_text_serialized<std::shuffle_order_engine<E, k>> : std::true_type {};
-// Distributions carry state too (normal_distribution caches its second value).
-template <class T>
-struct is_text_serialized<T, std::void_t<typename T::param_type, typename T::result_type,
-                                         decltype(std::declval<T&>().reset()), decltype(std::declval<T&>().param())>>
-    : std::true_type {};
 
 namespace detail {
 
 enum class node { tensor, sparse, text, structure, sequence, mapping, nullable, serialized, unsupported };
 
 template <class T>
-struct sequence_of {
-    using element = void;
-};
-template <class E, class A>
-struct sequence_of<std::vector<E, A>> {
-    using element = E;
-    static constexpr bool fixed = false;
-};
-template <class E, std::size_t N>
-struct sequence_of<std::array<E, N>> {
-    using element = E;
-    static constexpr bool fixed = true;
-    static constexpr std::size_t size = N;
-};
-template <class E, std::size_t N>
-struct sequence_of<E[N]> {
-    using element = E;
-    static constexpr bool fixed = true;
-    static constexpr std::size_t size = N;
-};
-
-template <class K>
-inline constexpr bool is_map_key_v = std::is_same_v<K, std::string> ||
-                                     (std::is_integral_v<K> && !std::is_same_v<K, bool>);
-template <class T>
-struct mapping_of {
-    using element = void;
-};
-template <class K, class E, class C, class A>
-struct mapping_of<std::map<K, E, C, A>> {
-    using key = K;
-    using element = std::conditional_t<is_map_key_v<K>, E, void>;
-};
-template <class K, class E, class H, class Q, class A>
-struct mapping_of<std::unordered_map<K, E, H, Q, A>> {
-    using key = K;
-    using element = std::conditional_t<is_map_key_v<K>, E, void>;
-};
-
-template <class T>
 constexpr node classify();
-
-// A container stored as one cereal value (std::vector<std::string>, std::map<std::string, float>,
-// std::set<int>, ...): a restore holds it to the rule for sizes like every other container (an
-// empty one takes the file's elements, a non-empty one must have the file's size and keys).
-// Strings are values, not containers: a string takes the file's whatever its length.
-template <class T>
-struct is_basic_string : std::false_type {};
-template <class C, class Tr, class A>
-struct is_basic_string<std::basic_string<C, Tr, A>> : std::true_type {};
-template <class T, class = void>
-struct is_sized_container : std::false_type {};
-template <class T>
-struct is_sized_container<T, std::void_t<typename T::value_type, decltype(std::declval<const T&>().size()),
-                                         decltype(std::declval<const T&>().begin())>>
-    : std::bool_constant<!is_basic_string<T>::value> {};
-
-template <class T, class = void>
-struct has_key_type : std::false_type {};
-template <class T>
-struct has_key_type<T,
-                    std::void_t<decltype(std::declval<const T&>().count(std::declval<const typename T::key_type&>()))>>
-    : std::true_type {};
-
-/// Whether a decoded container `saved` may replace `object` under the rule for sizes.
-template <class T>
-bool container_fits(const T& object, const T& saved) {
-    if (object.size() == 0) return true;
-    if (object.size() != saved.size()) return false;
-    if constexpr (has_key_type<T>::value) {
-        for (const auto& item : object) {
-            if constexpr (std::is_same_v<typename T::value_type, typename T::key_type>) {
-                if (saved.count(item) == 0) return false;
-            } else {
-                if (saved.count(item.first) == 0) return false;
-            }
-        }
-    }
-    return true;
-}
 
 // Containers are expanded into one entry per element when the elements are themselves structural;
 // containers of plain scalars (std::vector<bool>, std::map<int, float>) stay one cereal entry.
