@@ -11,7 +11,7 @@
 #include <vector>
 
 #include <ckpt/detail/config.hpp>
-#include <ckpt/format/layout.hpp>
+#include <ckpt/detail/format/layout.hpp>
 
 namespace ckpt::detail {
 

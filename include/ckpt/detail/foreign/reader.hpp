@@ -14,7 +14,7 @@
 
 #include <ckpt/dtype.hpp>
 #include <ckpt/error.hpp>
-#include <ckpt/format/entry_codec.hpp>
+#include <ckpt/detail/format/entry_codec.hpp>
 #include <ckpt/io/file.hpp>
 
 namespace ckpt {

@@ -1,0 +1,132 @@
+// Asynchronous saves: a background thread that cannot start is reported and wedges nothing
+// (issue 12, item 4), and one checkpoint saved from several threads takes turns (item 13).
+
+#include <ckpt/ckpt.hpp>
+
+#include <catch2/catch.hpp>
+
+#include "support/files.hpp"
+#include "support/models.hpp"
+#include "support/process.hpp"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <sched.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using model = ckpt_test::small_model;
+
+fs::path fresh(const std::string& dir) {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    return dir;
+}
+
+std::int64_t restored_step(const fs::path& file) {
+    model m;
+    ckpt::checkpoint ck{ckpt::track("weights", m.weights), ckpt::track("step", m.step)};
+    ck.restore(file).assert_consumed();
+    return m.step;
+}
+
+struct hooks_reset {
+    ~hooks_reset() {
+        ckpt::detail::io_fault_injector = nullptr;
+        ckpt::detail::manager_test_hook = nullptr;
+        ckpt::detail::background_worker::thread_start_injector = nullptr;
+    }
+};
+
+}  // namespace
+
+// ---- 4.: a background thread that cannot start -------------------------------------------------
+
+TEST_CASE("a failed thread start is reported and wedges nothing", "[trust][async]") {
+    const auto dir = fresh("trust_thread_start");
+    hooks_reset reset;
+    model m;
+    m.step = 5;
+    ckpt::checkpoint ck{ckpt::track("weights", m.weights), ckpt::track("step", m.step)};
+    ckpt::detail::background_worker::thread_start_injector = [] { return EAGAIN; };
+    try {
+        ck.save_async(dir / "ckpt");
+        FAIL("the save should have failed");
+    } catch (const ckpt::error& e) {
+        CHECK_THAT(e.what(), Catch::Contains("background thread") && Catch::Contains("trust_thread_start/ckpt-1"));
+    }
+    CHECK_FALSE(ck.save_in_progress());
+    ck.wait();  // returns at once: no job is recorded as in flight
+    CHECK(ck.save_counter() == 0);
+    CHECK_FALSE(fs::exists(dir / "ckpt-1"));
+    {
+        ckpt::checkpoint_manager mgr{ck, dir / "managed", ckpt::asynchronous};
+        CHECK_THROWS_AS(mgr.save_if_due(1), ckpt::error);
+        CHECK(mgr.checkpoints().empty());
+    }  // the destructors return too
+    ckpt::detail::background_worker::thread_start_injector = nullptr;
+    CHECK(ck.save(dir / "ckpt") == dir / "ckpt-1");  // synchronous saves were never affected
+    CHECK(ck.save_async(dir / "ckpt") == dir / "ckpt-2");
+    ck.wait();
+    CHECK(restored_step(dir / "ckpt-2") == 5);
+}
+
+// ---- 13.: one checkpoint saved from several threads -------------------------------------------
+
+TEST_CASE("saves from several threads through one checkpoint take turns", "[trust][async]") {
+    const auto dir = fresh("trust_threads");
+    Eigen::VectorXf weights = Eigen::VectorXf::LinSpaced(4096, 0, 1);
+    std::int64_t step = 3;
+    ckpt::checkpoint ck{ckpt::track("weights", weights), ckpt::track("step", step)};
+    constexpr int per_thread = 40;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&, t] {
+            const auto prefix = dir / ("t" + std::to_string(t));
+            for (int i = 0; i < per_thread; ++i) {
+                if (i % 2)
+                    ck.save_async(prefix);
+                else
+                    ck.save(prefix);
+            }
+            ck.wait();
+        });
+    for (auto& t : threads) t.join();
+    ck.wait();
+    CHECK(ck.save_counter() >= 4 * per_thread);
+    std::set<std::uint64_t> counters;
+    std::size_t files = 0;
+    for (const auto& e : fs::directory_iterator(dir)) {
+        ckpt::reader r(e.path());
+        r.verify();
+        counters.insert(r.metadata().save_counter);
+        ++files;
+        Eigen::VectorXf back;
+        std::int64_t back_step = 0;
+        ckpt::checkpoint restore{ckpt::track("weights", back), ckpt::track("step", back_step)};
+        restore.restore(e.path()).assert_consumed();
+        CHECK(back == weights);
+        CHECK(back_step == 3);
+    }
+    CHECK(files == 4 * per_thread);
+    CHECK(counters.size() == files);  // no two saves took the same number
+}
