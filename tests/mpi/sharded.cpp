@@ -12,6 +12,7 @@
 //   sharded reshard-restore <dir>             restore them by rows and by columns, then damaged (3 ranks)
 //   sharded loop <dir> <saves>                saves in a loop (killed by kill_save.sh)
 //   sharded check-latest <dir>                the latest committed checkpoint restores whole
+//   sharded mpi-error                         a failed MPI call throws ckpt's io_error naming it
 
 #include <ckpt/ckpt.hpp>
 #include <ckpt/mpi.hpp>
@@ -677,6 +678,33 @@ int loop(const fs::path& dir, int saves) {
     return 0;
 }
 
+// Every MPI call of ckpt goes through its communicator, which checks the return code: where the
+// communicator's errors return (ckpt's own duplicate; here one set up alike), a failed call throws
+// io_error naming the call on every rank that made it. A broadcast from a rank that does not exist
+// fails on every rank, deterministically.
+int mpi_error() {
+    MPI_Comm dup = MPI_COMM_NULL;
+    MPI_Comm_dup(MPI_COMM_WORLD, &dup);
+    MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN);
+    {
+        ckpt::mpi::detail::communicator comm(dup);
+        ckpt::mpi::detail::communicator own = comm.duplicate();  // as an asynchronous save makes it
+        for (const auto* c : {&comm, &own}) {
+            bool thrown = false;
+            try {
+                c->broadcast("x", c->size());
+            } catch (const ckpt::io_error& e) {
+                thrown = true;
+                CHECK(contains(e.what(), "MPI_Bcast failed: "), "message: %s", e.what());
+            }
+            CHECK(thrown, "a broadcast from rank %d of %d did not throw", c->size(), c->size());
+        }
+        CHECK(own.free(), "the duplicate was not freed");
+    }
+    MPI_Comm_free(&dup);
+    return 0;
+}
+
 int check_latest(const fs::path& dir) {
     const auto latest = ckpt::latest_checkpoint(dir);
     CHECK(latest.has_value(), "no committed checkpoint in %s", dir.c_str());
@@ -722,6 +750,8 @@ int main(int argc, char** argv) {
             rc = loop(argv[2], std::atoi(argv[3]));
         else if (mode == "check-latest" && argc == 3)
             rc = check_latest(argv[2]);
+        else if (mode == "mpi-error" && argc == 2)
+            rc = mpi_error();
         else if (world_rank == 0)
             std::fprintf(stderr, "usage: see the top of tests/mpi/sharded.cpp\n");
     } catch (const std::exception& e) {

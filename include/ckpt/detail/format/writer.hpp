@@ -40,6 +40,12 @@ CKPT_INLINE void check_writable_entry(std::string_view path, entry_kind kind, dt
 /// The same for the metadata: each name, key and value is stored with a 32-bit length.
 CKPT_INLINE void check_writable_metadata(const save_options& options, const std::filesystem::path& file);
 
+/// The checksum file_writer::block stores for a block: the block's hash, or (format version 2) for
+/// a block longer than one chunk the hash of its chunk hashes, which `sums` then holds (else it is
+/// emptied). A sharded save hashes with it the replicas that other ranks write.
+CKPT_INLINE std::uint64_t block_checksum(const void* data, std::size_t size, std::uint64_t chunk_size,
+                                         std::vector<std::uint64_t>& sums);
+
 class file_writer {
 public:
     static constexpr std::size_t buffer_size = std::size_t{1} << 20;
@@ -181,25 +187,30 @@ CKPT_INLINE file_writer::file_writer(const std::filesystem::path& final_path, st
     position_ = header_size;
 }
 
+CKPT_INLINE std::uint64_t block_checksum(const void* data, std::size_t size, std::uint64_t chunk_size,
+                                         std::vector<std::uint64_t>& sums) {
+    const std::uint64_t chunks = chunk_count(size, chunk_size);
+    sums.resize(to_size(chunks));
+    if (chunks == 0) return hash64(size ? data : "", size);
+    // Chunked: one hash per chunk, and the block's checksum is the hash of that table.
+    const auto bytes = static_cast<const char*>(data);
+    for (std::uint64_t c = 0; c < chunks; ++c) {
+        const std::uint64_t at = c * chunk_size;
+        sums[to_size(c)] = hash64(bytes + at, to_size(std::min<std::uint64_t>(chunk_size, size - at)));
+    }
+    return hash64(sums.data(), sums.size() * sizeof(std::uint64_t));
+}
+
 CKPT_INLINE void file_writer::block(std::string_view path, entry_kind kind, dtype type, const shape& dims,
                                     bool column_major, const void* data, std::size_t size) {
     check_writable_entry(path, kind, type, dims, size, entries_, file_.final_path());
     pad_to_alignment();
-    const std::uint64_t chunks = chunk_count(size, chunk_size_);
-    if (chunks == 0) {
-        last_checksum_ = hash64(size ? data : "", size);
+    last_checksum_ = block_checksum(data, size, chunk_size_, sums_);
+    if (sums_.empty()) {
         encode_entry_record(index_, path, kind, type, dims, column_major, position_, size, last_checksum_);
     } else {
-        // Chunked: one hash per chunk, and the block's checksum is the hash of that table, which
-        // follows the record. The block is then written in one piece, as before version 2 (a
-        // write per chunk between the hashes was no faster here).
-        sums_.resize(static_cast<std::size_t>(chunks));
-        const auto bytes = static_cast<const char*>(data);
-        for (std::uint64_t c = 0; c < chunks; ++c) {
-            const std::uint64_t at = c * chunk_size_;
-            sums_[to_size(c)] = hash64(bytes + at, to_size(std::min(chunk_size_, size - at)));
-        }
-        last_checksum_ = hash64(sums_.data(), sums_.size() * sizeof(std::uint64_t));
+        // Chunked: the table of chunk hashes follows the record. The block is then written in one
+        // piece, as before version 2 (a write per chunk between the hashes was no faster here).
         encode_entry_record(index_, path, kind, type, dims, column_major, position_, size, last_checksum_, sums_.data(),
                             sums_.size());
     }

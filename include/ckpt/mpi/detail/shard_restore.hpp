@@ -1,0 +1,166 @@
+#pragma once
+// A restore from a sharded checkpoint, collective over a communicator, on any number of ranks:
+// every rank opens the checkpoint, stages what its objects need (a shard: only the pieces and
+// chunks its box covers) and collects every problem; the ranks agree before any of them applies.
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <new>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <ckpt/checkpoint.hpp>
+#include <ckpt/detail/format/sharded_reader.hpp>
+#include <ckpt/detail/restore_walk.hpp>
+#include <ckpt/error.hpp>
+#include <ckpt/io/file.hpp>
+#include <ckpt/mpi/detail/communicator.hpp>
+#include <ckpt/mpi/detail/failure.hpp>
+#include <ckpt/mpi/track.hpp>
+
+namespace ckpt::mpi::detail {
+
+using sharded_plan = ckpt::detail::basic_restore_plan<ckpt::detail::sharded_reader>;
+using sharded_walker = ckpt::detail::basic_restore_walker<ckpt::detail::sharded_reader>;
+
+/// Stages a replicated object (`world`: the ranks restoring).
+template <class T>
+void stage(sharded_plan& plan, tracked<T>& t, std::uint32_t, std::uint32_t) {
+    sharded_walker(plan, t.name).visit(*t.object);
+}
+/// Stages a per-rank object: only from a checkpoint saved by as many ranks.
+template <class T>
+void stage(sharded_plan& plan, tracked_per_rank<T>& t, std::uint32_t saved, std::uint32_t world) {
+    if (saved == world) return sharded_walker(plan, t.name).visit(*t.object);
+    // Another rank's state is never silently dropped or reused.
+    if (plan.partial)
+        plan.missing.push_back(t.name);
+    else
+        plan.problems.push_back({t.name, "per-rank state was saved by " + std::to_string(saved) +
+                                             " ranks and is restored on " + std::to_string(world) +
+                                             ": restore with ckpt::partial to leave it as it is " +
+                                             "(ckpt::reader can read any rank's copy)"});
+}
+/// Stages a shard: its box is read (only the pieces and chunks that cover it) into a fresh tensor
+/// of the object's shape, which a plan step moves in.
+template <class T>
+void stage(sharded_plan& plan, tracked_shard<T>& t, std::uint32_t, std::uint32_t) {
+    namespace cd = ckpt::detail;
+    using traits = tensor_traits<T>;
+    const entry_info* e = plan.file.find(t.name);
+    if (!e) {
+        if (plan.partial)
+            plan.missing.push_back(t.name);
+        else
+            plan.problems.push_back({t.name, "not found in the checkpoint"});
+        return;
+    }
+    plan.consumed[plan.file.index_of(*e)] = 1;
+    const auto& m = plan.file.logical(*e);
+    const shape ext = traits::shape_of(*t.object);
+    std::string why;
+    if (m.kind != entry_kind::tensor || m.role == ckpt::detail::entry_role::per_rank)
+        why = "checkpoint has a " + std::string(cd::role_name(m.role)) + " " + entry_kind_name(m.kind) +
+              ", object is a shard";
+    else if (m.dtype != dtype_of<typename traits::element>() || m.dims != t.global)
+        why = "checkpoint has a global tensor of " + std::string(dtype_name(m.dtype)) + " " + m.dims.to_string() +
+              ", the shard is of " + dtype_name(dtype_of<typename traits::element>()) + " " + t.global.to_string();
+    else
+        for (std::size_t d = 0; d < ext.rank(); ++d)
+            if (t.offsets[d] > t.global[d] || ext[d] > t.global[d] - t.offsets[d])
+                why = "the object's block " + ext.to_string() + " at offsets " + t.offsets.to_string() +
+                      " lies outside the global shape " + t.global.to_string();
+    if (!why.empty()) return plan.problems.push_back({t.name, why});
+    if (!plan.problems.empty()) return;  // the restore will throw: not worth reading
+    auto read_into = [&](auto& value) {
+        plan.file.read_box(m, t.offsets, ext, traits::column_major, traits::data(value));
+    };
+    if constexpr (std::is_array_v<T>) {
+        auto step = std::make_unique<cd::array_step<T>>(*t.object);
+        read_into(step->value);
+        plan.steps.push_back(std::move(step));
+    } else if constexpr (std::is_default_constructible_v<T> && std::is_move_assignable_v<T>) {
+        std::unique_ptr<cd::move_step<T>> step;
+        try {
+            step = std::make_unique<cd::move_step<T>>(*t.object);
+            if (traits::shape_of(step->value) != ext) {
+                traits::resize(step->value, ext);
+                // Fresh memory, filled next: see advise_fresh_buffer.
+                cd::advise_fresh_buffer(traits::data(step->value),
+                                        cd::to_size(ext.elements() * sizeof(typename traits::element)));
+            }
+        } catch (const std::bad_alloc&) {
+            throw error("not enough memory to stage the shard's " +
+                            std::to_string(ext.elements() * sizeof(typename traits::element)) +
+                            " bytes for the restore",
+                        plan.file.path(), t.name);
+        }
+        if (traits::shape_of(step->value) == ext) {
+            read_into(step->value);
+            return plan.steps.push_back(std::move(step));
+        }
+    }
+    if constexpr (!std::is_array_v<T>) {
+        // A tensor type that cannot be made empty and resized: stage a copy of the object.
+        static_assert(
+            std::is_copy_constructible_v<T> && std::is_move_assignable_v<T>,
+            "ckpt: a restored shard's tensor type must be default-constructible or copyable, and move-assignable");
+        T copy = *t.object;
+        read_into(copy);
+        plan.steps.push_back(std::make_unique<cd::move_step<T>>(*t.object, std::move(copy)));
+    }
+}
+
+/// A restore from the sharded checkpoint `file`, collective over `c`: `check_all` stages every
+/// tracked object into the plan (`saved`: the ranks that saved). Returns the status and the save
+/// counter of the checkpoint.
+inline std::pair<restore_status, std::uint64_t> restore_collectively(
+    const communicator& c, const std::filesystem::path& file, restore_mode mode,
+    const std::function<void(sharded_plan& plan, std::uint32_t saved)>& check_all) {
+    namespace cd = ckpt::detail;
+    const bool partial = cd::includes(mode, restore_mode::partial);
+    const auto me = static_cast<std::uint32_t>(c.rank()), world = static_cast<std::uint32_t>(c.size());
+    failure mine;
+    std::optional<cd::sharded_reader> source;
+    try {
+        source.emplace(file);
+        if (source->world_size() == world) source->view_rank(me);
+    } catch (...) {
+        mine = capture();
+    }
+    if (auto f = c.agree(mine, "to open the checkpoint")) raise(f, file);
+    const std::uint32_t saved = source->world_size();
+
+    // Check pass: nothing changes. Every rank finds its entries, reads and checks every block
+    // it uses (shards: only the covering pieces and chunks) into staged values, and collects
+    // every problem. The ranks agree before any of them applies: a restore that fails on any
+    // rank (a damaged chunk, a mismatch) leaves every object on every rank as it was.
+    // Always staged, also under ckpt::in_place: a read at apply time could fail on one rank
+    // after the others changed their objects.
+    sharded_plan plan(*source, partial, false);
+    try {
+        check_all(plan, saved);
+        if (!plan.problems.empty()) {
+            std::string what = plan.problems.front().what;
+            for (std::size_t i = 1; i < plan.problems.size() && i < 20; ++i)
+                what += "\n  and entry '" + plan.problems[i].path + "': " + plan.problems[i].what;
+            if (plan.problems.size() > 20) what += "\n  and " + std::to_string(plan.problems.size() - 20) + " more";
+            throw mismatch_error(what, {}, plan.problems.front().path);
+        }
+    } catch (...) {
+        mine = capture();
+    }
+    if (auto f = c.agree(mine, "to check the checkpoint against its objects")) raise(f, file);
+
+    // Apply: staged steps only move or swap values in, which does not fail.
+    plan.apply();
+    return {restore_status(file, source->metadata(), std::move(plan.missing), plan.unused()),
+            source->metadata().save_counter};
+}
+
+}  // namespace ckpt::mpi::detail

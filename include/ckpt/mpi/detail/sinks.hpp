@@ -1,0 +1,149 @@
+#pragma once
+// The save_walker sinks of a sharded save (plan_sink: synchronous, by reference; copy_sink:
+// asynchronous, copied), and write_blocks, which writes this rank's part of a plan.
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <ckpt/detail/hash.hpp>
+#include <ckpt/format/layout.hpp>
+#include <ckpt/format/writer.hpp>
+#include <ckpt/mpi/detail/save_plan.hpp>
+#include <ckpt/mpi/track.hpp>
+
+namespace ckpt::mpi::detail {
+
+/// A save_walker sink that keeps what a save needs: descriptions and the bytes (tensor blocks by
+/// reference, encoded values by copy). No hashing: write_blocks hashes each block once, after the
+/// ranks have agreed which rank writes which replicated block.
+struct plan_sink {
+    entry_role role = entry_role::replicated;
+    std::vector<planned_block> blocks;
+
+    void block(std::string_view path, entry_kind kind, dtype type, const shape& dims, bool column_major,
+               const void* data, std::size_t size) {
+        planned_block b;
+        b.path = std::string(path);
+        b.role = role;
+        b.kind = kind;
+        b.type = type;
+        b.dims = dims;
+        b.column_major = column_major;
+        b.size = size;
+        if (kind == entry_kind::tensor) {
+            b.data = data;
+        } else {
+            b.owned.assign(static_cast<const char*>(size ? data : ""), size);
+            b.uses_owned = true;
+        }
+        blocks.push_back(std::move(b));
+    }
+};
+
+/// The save_walker sink of an asynchronous save. The walk records descriptions and copies encoded
+/// values (their bytes live only during the call); tensors are copied by copy(), after the ranks'
+/// exchange, from the objects' own memory, which does not change in between: so no rank waits in
+/// the exchange for another's copy. Both buffers are reused from one save to the next (once grown,
+/// a save allocates nothing). No hashing: that happens on the background thread. Not
+/// ckpt::detail::snapshot, which copies each tensor as the walk meets it (before the exchange, so
+/// the ranks would wait in it for each other's copies) and keeps no role, global shape or offsets.
+class copy_sink {
+public:
+    entry_role role = entry_role::replicated;
+    std::vector<planned_block> blocks;
+
+    void clear(const std::filesystem::path& file) {
+        file_ = file;
+        blocks.clear();
+        at_.clear();
+        values_.clear();
+        tensor_bytes_ = 0;
+    }
+
+    void block(std::string_view path, entry_kind kind, dtype type, const shape& dims, bool column_major,
+               const void* data, std::size_t size) {
+        // Refused here, on the caller's thread, before anything is written.
+        ckpt::detail::check_writable_entry(path, kind, type, dims, size, blocks.size(), file_);
+        planned_block b;
+        b.path = std::string(path);
+        b.role = role;
+        b.kind = kind;
+        b.type = type;
+        b.dims = dims;
+        b.column_major = column_major;
+        b.size = size;
+        if (kind == entry_kind::tensor) {
+            b.data = data;  // until copy()
+            at_.push_back(tensor_bytes_);
+            tensor_bytes_ += size;
+        } else {
+            at_.push_back(values_.size());
+            values_.append(static_cast<const char*>(size ? data : ""), size);
+        }
+        blocks.push_back(std::move(b));
+    }
+
+    /// Room for the tensors' copies, taken before the exchange (so a failure is exchanged too).
+    void reserve() {
+        if (tensor_bytes_ <= capacity_) return;
+        bytes_.reset();                         // nothing in it is kept: free first
+        bytes_.reset(new char[tensor_bytes_]);  // not zero-filled: every byte is copied into
+        capacity_ = tensor_bytes_;
+    }
+
+    /// Copies the tensors and points every block at its copy.
+    void copy() noexcept {
+        for (std::size_t i = 0; i < blocks.size(); ++i) {
+            auto& b = blocks[i];
+            if (b.kind == entry_kind::tensor) {
+                if (b.size) std::memcpy(bytes_.get() + at_[i], b.data, ckpt::detail::to_size(b.size));
+                b.data = bytes_.get() + at_[i];
+            } else {
+                b.data = values_.data() + at_[i];
+            }
+        }
+    }
+
+private:
+    std::filesystem::path file_;
+    std::vector<std::size_t> at_;
+    std::string values_;
+    std::unique_ptr<char[]> bytes_;
+    std::size_t capacity_ = 0, tensor_bytes_ = 0;
+};
+
+/// Writes this rank's blocks of a save (its shards and per-rank blocks, and the replicated blocks
+/// `owner` gives it) and sets the checksum of every block: a written block's from the writer, which
+/// hashes it while writing (once: the bytes the file holds); the replicated blocks other ranks write
+/// are hashed only for the comparison of replicas, so not under divergence::off, and only after the
+/// kernel was asked to start writing this rank's blocks back, so that their hashing overlaps the
+/// disk writes the fsync would otherwise wait for. The objects do not change meanwhile: a
+/// synchronous save blocks its caller, an asynchronous one writes from its own copy.
+inline void write_blocks(ckpt::detail::file_writer& writer, std::vector<planned_block>& blocks,
+                         const std::vector<std::uint32_t>& owner, std::uint32_t me, divergence policy) {
+    std::vector<planned_block*> others;
+    std::size_t replicated = 0;
+    for (auto& b : blocks) {
+        bool writes = true;
+        if (b.role == entry_role::replicated) writes = owner[replicated++] == me;
+        if (b.role == entry_role::shard && b.dims.elements() == 0) writes = false;
+        if (writes) {
+            writer.block(b.path, b.kind, b.type, b.dims, b.column_major, b.bytes(), ckpt::detail::to_size(b.size));
+            b.checksum = writer.last_checksum();
+        } else if (b.role != entry_role::replicated || policy != divergence::off) {
+            others.push_back(&b);
+        }
+    }
+    if (!others.empty()) writer.start_writeback();
+    std::vector<std::uint64_t> sums;
+    for (auto* b : others)
+        b->checksum = ckpt::detail::block_checksum(b->bytes(), ckpt::detail::to_size(b->size),
+                                                   ckpt::detail::default_chunk_size, sums);
+}
+
+}  // namespace ckpt::mpi::detail
