@@ -50,10 +50,11 @@
 #include <ckpt/checkpoint.hpp>
 #include <ckpt/checkpoint_record.hpp>
 #include <ckpt/coordination.hpp>
-#include <ckpt/detail/directory_scan.hpp>
-#include <ckpt/detail/manager_state.hpp>
-#include <ckpt/detail/name_template.hpp>
-#include <ckpt/detail/rotation.hpp>
+#include <ckpt/detail/manager/naming.hpp>
+#include <ckpt/detail/manager/rotation.hpp>
+#include <ckpt/detail/manager/scan.hpp>
+#include <ckpt/detail/manager/schedule.hpp>
+#include <ckpt/detail/manager/state_file.hpp>
 #include <ckpt/interrupt.hpp>
 #include <ckpt/io/lock.hpp>
 #include <ckpt/policy.hpp>
