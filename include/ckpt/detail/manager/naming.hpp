@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -39,6 +40,11 @@ struct checkpoint_naming {
     /// (n its step when it has one), or its name template filled from the file's own step,
     /// metrics and strings.
     bool named_by_us(const checkpoint_record& r) const;
+
+    /// Names the next checkpoint of `dir`, whose state is `s`: `r` (its number, step, metrics and
+    /// strings set) gets its name and path. A numbered name never replaces a file the state does
+    /// not list: the number moves past it.
+    void name(checkpoint_record& r, const manager_state& s, const std::filesystem::path& dir) const;
 };
 
 }  // namespace ckpt::detail
@@ -116,6 +122,21 @@ CKPT_INLINE bool checkpoint_naming::named_by_us(const checkpoint_record& r) cons
         r.name.find_first_not_of("0123456789", head.size()) != std::string::npos)
         return false;
     return !r.step || r.name == default_name(r.step, 0);
+}
+
+CKPT_INLINE void checkpoint_naming::name(checkpoint_record& r, const manager_state& s,
+                                         const std::filesystem::path& dir) const {
+    if (!name_template.empty()) {
+        r.name = fill_template(name_template, r.step, r.metrics, r.strings);
+    } else {
+        r.name = default_name(r.step, r.number);
+        std::error_code ec;
+        while (!r.step && !lists(s, r.name) && std::filesystem::exists(dir / r.name, ec))
+            r.name = default_name(std::nullopt, ++r.number);
+    }
+    if (!is_plain_file_name(r.name))
+        throw error("the checkpoint's name '" + r.name + "' is not a plain file name", dir);
+    r.path = dir / r.name;
 }
 
 }  // namespace ckpt::detail

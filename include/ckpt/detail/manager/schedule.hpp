@@ -6,9 +6,11 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <utility>
 
 #include <ckpt/detail/config.hpp>
 #include <ckpt/checkpoint_record.hpp>
+#include <ckpt/coordination.hpp>
 #include <ckpt/policy.hpp>
 
 namespace ckpt::detail {
@@ -31,6 +33,13 @@ struct save_schedule {
 
     bool is_due(std::int64_t step, bool force, const checkpoint_record* last, const schedule_clock& clock) const;
 };
+
+/// save_if_due's decision on several processes, in one combine: bit 63 the leader's "this step
+/// is saved already" (`saved`), bit 62 the leader's "due by the intervals" (`due`), bit 61 any
+/// rank's `force`, and one bit per signal any rank's guard received (signals 1 to 56; bit 56 for
+/// any above, which a second combine, only then, tells apart). `saved` and `due` are false on the
+/// other ranks. Returns whether to save and the lowest signal.
+CKPT_INLINE std::pair<bool, int> agree_due(coordinator& coord, bool saved, bool due, bool force, int signal);
 
 }  // namespace ckpt::detail
 
@@ -61,6 +70,26 @@ CKPT_INLINE bool save_schedule::is_due(std::int64_t step, bool force, const chec
     else if (last)
         elapsed = std::max<std::chrono::nanoseconds>(elapsed, std::chrono::system_clock::now() - last->wall_time);
     return elapsed >= *every_time;
+}
+
+CKPT_INLINE std::pair<bool, int> agree_due(coordinator& coord, bool saved, bool due, bool force, int signal) {
+    constexpr std::uint64_t saved_bit = 1ull << 63, due_bit = 1ull << 62, force_bit = 1ull << 61, high_bit = 1ull << 56;
+    constexpr int low_signals = 56;
+    std::uint64_t mine = force ? force_bit : 0;
+    if (signal > 0) mine |= signal <= low_signals ? 1ull << (signal - 1) : high_bit;
+    if (saved) mine |= saved_bit;
+    if (due) mine |= due_bit;
+    const std::uint64_t all = coord.combine(mine);
+    int agreed = 0;
+    for (int s = 1; s <= low_signals && !agreed; ++s)
+        if (all & (1ull << (s - 1))) agreed = s;
+    if (!agreed && (all & high_bit)) {
+        const std::uint64_t high = coord.combine(signal > low_signals ? 1ull << (signal - low_signals - 1) : 0);
+        for (int b = 0; b < 64 && !agreed; ++b)
+            if (high & (1ull << b)) agreed = low_signals + 1 + b;
+    }
+    const bool agreed_due = !(all & saved_bit) && ((all & (due_bit | force_bit)) || agreed != 0);
+    return {agreed_due, agreed};
 }
 
 }  // namespace ckpt::detail

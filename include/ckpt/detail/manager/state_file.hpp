@@ -3,6 +3,7 @@
 // one record per line, with %-escaped fields, and ends with the XXH3-64 of everything before it, so a
 // damaged file is recognised (and the directory rescanned, see directory_scan.hpp) instead of trusted.
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -48,6 +49,14 @@ CKPT_INLINE std::string encode_state(const manager_state& s);
 CKPT_INLINE bool decode_state(const std::string& text, const std::filesystem::path& dir, manager_state& s);
 
 CKPT_INLINE std::optional<manager_state> read_state_file(const std::filesystem::path& dir);
+
+/// Replaces the state file of `dir` with `s`, atomically.
+CKPT_INLINE void write_state_file(const std::filesystem::path& dir, const manager_state& s);
+
+/// Whether `s` records a checkpoint of this name.
+inline bool lists(const manager_state& s, const std::string& name) {
+    return std::any_of(s.records.begin(), s.records.end(), [&](const auto& x) { return x.name == name; });
+}
 
 }  // namespace ckpt::detail
 
@@ -214,6 +223,13 @@ CKPT_INLINE std::optional<manager_state> read_state_file(const std::filesystem::
     } catch (const error&) {
         return std::nullopt;
     }
+}
+
+CKPT_INLINE void write_state_file(const std::filesystem::path& dir, const manager_state& s) {
+    const std::string text = encode_state(s);
+    atomic_file file(dir / manager_state_name);
+    write_all(file.fd(), text.data(), text.size(), file.temp_path());
+    file.commit();
 }
 
 }  // namespace ckpt::detail
