@@ -63,6 +63,8 @@ namespace detail {
 enum class manager_point { written, recorded, deleted };
 inline void (*manager_test_hook)(manager_point) = nullptr;
 
+// Calls the test hook, if set: `written` before a checkpoint is recorded, `recorded` once the state
+// file lists it, `deleted` once what the policies dropped is deleted.
 inline void manager_hook(manager_point p) {
     if (manager_test_hook) manager_test_hook(p);
 }

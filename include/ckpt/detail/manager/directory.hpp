@@ -205,9 +205,7 @@ CKPT_INLINE void managed_directory::replace_sharded(const checkpoint_record& r) 
     std::error_code ec;
     if (!std::filesystem::is_directory(std::filesystem::symlink_status(r.path, ec))) return;
     manager_state before = state_;
-    state_.records.erase(
-        std::remove_if(state_.records.begin(), state_.records.end(), [&](const auto& x) { return x.name == r.name; }),
-        state_.records.end());
+    unlist(state_, r.name);
     state_.deleting.push_back(r.name);
     try {
         write_state();
@@ -227,9 +225,7 @@ CKPT_INLINE void managed_directory::replace_sharded(const checkpoint_record& r) 
 
 CKPT_INLINE bool managed_directory::record(checkpoint_record r) {
     // Saving the same name again (the same step) replaces the earlier record.
-    state_.records.erase(
-        std::remove_if(state_.records.begin(), state_.records.end(), [&](const auto& x) { return x.name == r.name; }),
-        state_.records.end());
+    unlist(state_, r.name);
     retention.on_saved(r, state_.preserve_anchor_ns);
     state_.next_number = std::max(state_.next_number, r.number + 1);
     state_.records.push_back(std::move(r));

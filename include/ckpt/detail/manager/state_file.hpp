@@ -1,7 +1,7 @@
 #pragma once
-// A checkpoint_manager's state file ("ckpt-state"): its codec and how it is read. The file is text,
+// A checkpoint_manager's state file ("ckpt-state"): its codec, how it is read and written. The file is text,
 // one record per line, with %-escaped fields, and ends with the XXH3-64 of everything before it, so a
-// damaged file is recognised (and the directory rescanned, see directory_scan.hpp) instead of trusted.
+// damaged file is recognised (and the directory rescanned, see scan.hpp) instead of trusted.
 
 #include <algorithm>
 #include <chrono>
@@ -56,6 +56,12 @@ CKPT_INLINE void write_state_file(const std::filesystem::path& dir, const manage
 /// Whether `s` records a checkpoint of this name.
 inline bool lists(const manager_state& s, const std::string& name) {
     return std::any_of(s.records.begin(), s.records.end(), [&](const auto& x) { return x.name == name; });
+}
+
+/// Drops the record of this name from `s`, if any.
+inline void unlist(manager_state& s, const std::string& name) {
+    s.records.erase(std::remove_if(s.records.begin(), s.records.end(), [&](const auto& x) { return x.name == name; }),
+                    s.records.end());
 }
 
 }  // namespace ckpt::detail
