@@ -1,6 +1,6 @@
 #pragma once
 // What a checkpoint_manager records about each checkpoint it keeps (its state file holds one per
-// line, see detail/manager_state.hpp); the retention policies of policy.hpp decide on these.
+// line, see detail/manager/state_file.hpp); the retention policies of policy.hpp decide on these.
 
 #include <chrono>
 #include <cstdint>

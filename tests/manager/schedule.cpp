@@ -5,8 +5,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "support/files.hpp"
-#include "support/models.hpp"
+#include "../support/files.hpp"
+#include "../support/models.hpp"
 
 #include <atomic>
 #include <chrono>

@@ -6,8 +6,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "support/files.hpp"
-#include "support/process.hpp"
+#include "../support/files.hpp"
+#include "../support/process.hpp"
 
 #include <cerrno>
 #include <cstdint>

@@ -4,8 +4,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "support/files.hpp"
-#include "support/models.hpp"
+#include "../support/files.hpp"
+#include "../support/models.hpp"
 
 #include <filesystem>
 #include <fstream>
