@@ -12,49 +12,20 @@
 //
 // Exit status: 0 success, 1 a check found a problem (verify, diff, inspect), 2 bad usage or input.
 
+#include <ckpt/error.hpp>
+
 #include <CLI/CLI.hpp>
 
 #include <iostream>
 
+#include "diff.hpp"
 #include "export.hpp"
-#if CKPT_TOOL_IMPORT
+#include "filter.hpp"
 #include "import.hpp"
-#endif
 #include "inspect.hpp"
-#include "list.hpp"
-#include "sharded.hpp"
-
-namespace {
-
-// The tensors the filter keeps, streamed into the output; other entries are skipped with a note.
-int export_file(const std::filesystem::path& file, const std::string& format, const std::filesystem::path& out,
-                const ckpt::tool::path_filter& filter, const std::string& names) {
-    ckpt::reader r(file);
-    const auto kind = format == "npz" ? ckpt::tool::export_format::npz : ckpt::tool::export_format::safetensors;
-    std::vector<std::string> notes;
-    const auto items = ckpt::tool::plan_export(
-        r, filter, kind, notes, names == "dotted" ? ckpt::tool::export_names::dotted : ckpt::tool::export_names::paths);
-    for (const auto& note : notes) std::cerr << "note: " << note << "\n";
-    std::uint64_t total = 0;
-    for (const auto& item : items) total += item.entry->length;
-    ckpt::tool::progress bar("exporting", total);
-    if (kind == ckpt::tool::export_format::npz) {
-        ckpt::tool::write_npz(out, r, items, bar);
-    } else {
-        const auto& m = r.metadata();
-        std::map<std::string, std::string> metadata = m.strings;
-        metadata["ckpt.save_counter"] = std::to_string(m.save_counter);
-        metadata["ckpt.wall_time"] = ckpt::tool::iso_time(m.wall_time);
-        if (m.step) metadata["ckpt.step"] = std::to_string(*m.step);
-        metadata.emplace("format", "pt");  // as the library's writer: transformers refuses files without it
-        for (const auto& [k, v] : m.metrics) metadata["ckpt.metric." + k] = ckpt::tool::number(v);
-        ckpt::tool::write_safetensors(out, r, items, metadata, bar);
-    }
-    std::cout << "wrote " << ckpt::tool::printable(out.string()) << " (" << items.size() << " tensors)\n";
-    return 0;
-}
-
-}  // namespace
+#include "ls.hpp"
+#include "text.hpp"
+#include "verify.hpp"
 
 int main(int argc, char** argv) {
     CLI::App app{"ckpt: list, inspect, verify, compare, export and import ckpt checkpoints"};
@@ -143,20 +114,15 @@ int main(int argc, char** argv) {
     }
     try {
         if (*ls) return ckpt::tool::list(dir, ls_json, std::cout);
-        if (*inspect) {
-            std::error_code ec;
-            if (ckpt::tool::is_sharded(file)) return ckpt::tool::inspect_sharded(file, json, std::cout);
-            if (std::filesystem::is_directory(file, ec)) return ckpt::tool::inspect_directory(file, json, std::cout);
-            return ckpt::tool::inspect(file, json, std::cout);
-        }
+        if (*inspect) return ckpt::tool::inspect(file, json, std::cout);
         // One stream for details and verdicts, so that each verdict follows its own details.
-        if (*verify) return ckpt::tool::verify_any(file, std::cout, std::cout);
+        if (*verify) return ckpt::tool::verify(file, std::cout, std::cout);
         if (*diff) {
             diff_opt.json = diff_json;
             diff_opt.filter = filter;
-            return ckpt::tool::diff_any(a, b, diff_opt, std::cout);
+            return ckpt::tool::diff(a, b, diff_opt, std::cout);
         }
-        if (*exp) return export_file(file, format, out, filter, export_names);
+        if (*exp) return ckpt::tool::export_tensors(file, format, out, filter, export_names);
 #if CKPT_TOOL_IMPORT
         if (*imp) return ckpt::tool::import(import_source, out, renames, std::cout);
 #endif

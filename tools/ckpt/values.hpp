@@ -1,13 +1,15 @@
 #pragma once
-// Values as `ckpt diff` shows them: a tensor element exactly (integers in full, floating-point
-// numbers in the shortest text that reads back), its logical index, and a one-line summary of a
-// non-tensor entry's bytes: a string's text, a short random engine or distribution's text, a long
-// one's (an engine's thousands of numbers) by its length and its block's checksum from the file
-// (XXH3-64, equal for equal contents), small other bytes in hex.
+// Values as `ckpt diff` compares and shows them: a tensor element as a number (element_at) and as
+// text, exactly (integers in full, floating-point numbers in the shortest text that reads back), its
+// logical index, and a one-line summary of a non-tensor entry's bytes: a string's text, a short
+// random engine or distribution's text, a long one's (an engine's thousands of numbers) by its
+// length and its block's checksum from the file (XXH3-64, equal for equal contents), small other
+// bytes in hex.
 
 #include <ckpt/ckpt.hpp>
 
 #include <charconv>
+#include <cmath>
 #include <complex>
 #include <cstdint>
 #include <cstdio>
@@ -15,7 +17,7 @@
 #include <string>
 #include <string_view>
 
-#include "common.hpp"
+#include "text.hpp"
 
 namespace ckpt::tool {
 
@@ -132,6 +134,54 @@ inline std::string bytes_summary(const ckpt::entry_info& e, std::string_view b) 
         return b.empty() ? "no bytes" : hex;
     }
     return std::to_string(b.size()) + " bytes, " + hash;
+}
+
+/// One element of a tensor block as a complex number, whatever its dtype.
+inline std::complex<double> element_at(const char* p, ckpt::dtype t) {
+    auto get = [p](auto v) {
+        std::memcpy(&v, p, sizeof v);
+        return v;
+    };
+    switch (t) {
+        case dtype::boolean:
+            return get(std::uint8_t{}) ? 1.0 : 0.0;
+        case dtype::int8:
+            return get(std::int8_t{});
+        case dtype::int16:
+            return get(std::int16_t{});
+        case dtype::int32:
+            return get(std::int32_t{});
+        case dtype::int64:
+            return static_cast<double>(get(std::int64_t{}));
+        case dtype::uint8:
+            return get(std::uint8_t{});
+        case dtype::uint16:
+            return get(std::uint16_t{});
+        case dtype::uint32:
+            return get(std::uint32_t{});
+        case dtype::uint64:
+            return static_cast<double>(get(std::uint64_t{}));
+        case dtype::float16:
+            return static_cast<double>(static_cast<float>(get(Eigen::half{})));
+        case dtype::bfloat16:
+            return static_cast<double>(static_cast<float>(get(Eigen::bfloat16{})));
+        case dtype::float32:
+            return get(float{});
+        case dtype::float64:
+            return get(double{});
+        case dtype::complex64:
+            return std::complex<double>(get(std::complex<float>{}));
+        case dtype::complex128:
+            return get(std::complex<double>{});
+        case dtype::bytes:
+            return static_cast<unsigned char>(*p);
+    }
+    return 0.0;
+}
+
+inline bool is_floating(ckpt::dtype t) noexcept {
+    return t == dtype::float16 || t == dtype::bfloat16 || t == dtype::float32 || t == dtype::float64 ||
+           t == dtype::complex64 || t == dtype::complex128;
 }
 
 }  // namespace ckpt::tool

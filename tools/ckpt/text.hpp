@@ -1,47 +1,18 @@
 #pragma once
-// What the commands of the `ckpt` tool share: text for terminals and JSON (escaped, numbers that
-// read back exactly), the progress bar, the checked pass over every entry, the path filter.
-
-#include <ckpt/ckpt.hpp>
+// Text as every command of the `ckpt` tool writes it: names and strings escaped for terminals
+// (printable) and for JSON (json_string), numbers that read back exactly (number, json_number),
+// times in ISO 8601 (iso_time).
 
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
-#include <functional>
+#include <map>
 #include <string>
 #include <string_view>
-#include <vector>
-
-#include <unistd.h>
 
 namespace ckpt::tool {
-
-/// A one-line progress bar on stderr, only when stderr is a terminal.
-class progress {
-public:
-    progress(std::string label, std::uint64_t total)
-        : label_(std::move(label)), total_(total), active_(::isatty(2) && total > (64u << 20)) {}
-    progress(const progress&) = delete;
-    progress& operator=(const progress&) = delete;
-    ~progress() {
-        if (active_) std::fprintf(stderr, "\r%*s\r", 60, "");
-    }
-    void advance(std::uint64_t n) {
-        done_ += n;
-        if (!active_) return;
-        const int width = 30, filled = total_ ? static_cast<int>(width * done_ / total_) : width;
-        std::fprintf(stderr, "\r%s [%.*s%*s] %3d%%", label_.c_str(), filled, "##############################",
-                     width - filled, "", total_ ? static_cast<int>(100 * done_ / total_) : 100);
-        std::fflush(stderr);
-    }
-
-private:
-    std::string label_;
-    std::uint64_t total_, done_ = 0;
-    bool active_;
-};
 
 inline std::string iso_time(std::chrono::system_clock::time_point t) {
     const std::time_t secs = std::chrono::system_clock::to_time_t(t);
@@ -182,42 +153,18 @@ inline std::string number(double v) {
 /// (Python: float(x) reads both forms back).
 inline std::string json_number(double v) { return std::isfinite(v) ? number(v) : "\"" + number(v) + "\""; }
 
-/// Entries chosen by path prefixes, a whole segment at a time: "model" selects "model" and
-/// "model/w" but not "models". An entry is kept when it matches some --only (or there is none)
-/// and no --exclude.
-struct path_filter {
-    std::vector<std::string> only, exclude;
+/// A JSON object of metrics, each read back exactly: `{"loss":0.25,"acc":"nan"}`
+inline std::string json_object(const std::map<std::string, double>& values) {
+    std::string out = "{";
+    for (const auto& [k, v] : values) out += (out.size() > 1 ? "," : "") + json_string(k) + ":" + json_number(v);
+    return out + "}";
+}
 
-    static bool under(std::string_view path, std::string prefix) {
-        while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
-        if (prefix.empty()) return true;
-        return path.substr(0, prefix.size()) == prefix && (path.size() == prefix.size() || path[prefix.size()] == '/');
-    }
-    bool keeps(std::string_view path) const {
-        bool kept = only.empty();
-        for (const auto& p : only) kept = kept || under(path, p);
-        for (const auto& p : exclude) kept = kept && !under(path, p);
-        return kept;
-    }
-};
-
-/// Checks every entry's checksum in chunks under one progress bar; after each, `each(entry,
-/// problem)`, with problem nullptr or the message of the corrupt_error.
-inline void check_entries(ckpt::reader& r, const std::string& label,
-                          const std::function<void(const entry_info&, const char*)>& each) {
-    std::uint64_t total = 0;
-    for (const auto& e : r.entries()) total += e.length;
-    progress bar(label, total);
-    for (const auto& e : r.entries()) {
-        std::string problem;
-        try {
-            r.verify(e);
-        } catch (const ckpt::corrupt_error& error) {
-            problem = error.what();
-        }
-        bar.advance(e.length);
-        each(e, problem.empty() ? nullptr : problem.c_str());
-    }
+/// A JSON object of strings: `{"git":"1a2b3c"}`
+inline std::string json_object(const std::map<std::string, std::string>& values) {
+    std::string out = "{";
+    for (const auto& [k, v] : values) out += (out.size() > 1 ? "," : "") + json_string(k) + ":" + json_string(v);
+    return out + "}";
 }
 
 }  // namespace ckpt::tool

@@ -1,18 +1,18 @@
-#pragma once
-// `ckpt ls DIR [--json]`: the checkpoints a manager keeps, from its state file (read without its
-// lock, so a running training can be looked at), or, without one, every checkpoint file found
-// there. `ckpt inspect DIR` on such a directory shows the same listing.
+// `ckpt ls DIR [--json]` and `ckpt inspect DIR` on a manager's directory: the listing.
+
+#include "ls.hpp"
 
 #include <ckpt/ckpt.hpp>
 
 #include <cstdio>
-#include <filesystem>
-#include <ostream>
+#include <string>
+#include <vector>
 
-#include "common.hpp"
-#include "sharded.hpp"
+#include "stored.hpp"
+#include "text.hpp"
 
 namespace ckpt::tool {
+namespace {
 
 /// The checkpoints of a directory, oldest first, and whether a manager's state file listed them.
 struct directory_listing {
@@ -20,7 +20,7 @@ struct directory_listing {
     bool managed = false;
 };
 
-inline directory_listing list_directory(const std::filesystem::path& dir) {
+directory_listing list_directory(const std::filesystem::path& dir) {
     std::error_code ec;
     if (!std::filesystem::is_directory(dir, ec)) throw ckpt::io_error("is not a directory", dir);
     directory_listing l;
@@ -32,7 +32,7 @@ inline directory_listing list_directory(const std::filesystem::path& dir) {
 
 /// The listing as one JSON document: metrics read back exactly (json_number), bytes null for a
 /// checkpoint the state file lists but the disk lacks.
-inline void write_listing_json(const std::filesystem::path& dir, const directory_listing& l, std::ostream& out) {
+void write_listing_json(const std::filesystem::path& dir, const directory_listing& l, std::ostream& out) {
     out << "{\"directory\":" << json_string(dir.string()) << ",\"managed\":" << (l.managed ? "true" : "false")
         << ",\"checkpoints\":[";
     for (std::size_t i = 0; i < l.records.size(); ++i) {
@@ -43,26 +43,15 @@ inline void write_listing_json(const std::filesystem::path& dir, const directory
             << ",\"path\":" << json_string(r.path.string())
             << ",\"step\":" << (r.step ? std::to_string(*r.step) : "null")
             << ",\"wall_time\":" << json_string(iso_time(r.wall_time))
-            << ",\"bytes\":" << (ec ? "null" : std::to_string(size)) << ",\"metrics\":{";
-        bool first = true;
-        for (const auto& [k, v] : r.metrics) {
-            out << (first ? "" : ",") << json_string(k) << ":" << json_number(v);
-            first = false;
-        }
-        out << "},\"strings\":{";
-        first = true;
-        for (const auto& [k, v] : r.strings) {
-            out << (first ? "" : ",") << json_string(k) << ":" << json_string(v);
-            first = false;
-        }
-        out << "},\"preserved\":" << (r.preserved ? "true" : "false")
+            << ",\"bytes\":" << (ec ? "null" : std::to_string(size)) << ",\"metrics\":" << json_object(r.metrics)
+            << ",\"strings\":" << json_object(r.strings) << ",\"preserved\":" << (r.preserved ? "true" : "false")
             << ",\"latest\":" << (i + 1 == l.records.size() ? "true" : "false") << "}";
     }
     out << "]}\n";
 }
 
 /// The listing as a table.
-inline void write_listing_text(const std::filesystem::path& dir, const directory_listing& l, std::ostream& out) {
+void write_listing_text(const std::filesystem::path& dir, const directory_listing& l, std::ostream& out) {
     const auto& records = l.records;
     if (records.empty()) {
         out << printable(dir.string()) << ": no checkpoints\n";
@@ -93,8 +82,10 @@ inline void write_listing_text(const std::filesystem::path& dir, const directory
     }
 }
 
+}  // namespace
+
 /// `ckpt ls DIR [--json]`
-inline int list(const std::filesystem::path& dir, bool json, std::ostream& out) {
+int list(const std::filesystem::path& dir, bool json, std::ostream& out) {
     const auto l = list_directory(dir);
     if (json)
         write_listing_json(dir, l, out);
@@ -103,10 +94,8 @@ inline int list(const std::filesystem::path& dir, bool json, std::ostream& out) 
     return 0;
 }
 
-/// `ckpt inspect DIR [--json]` on a directory that is not itself a (sharded) checkpoint: what a
-/// user who points inspect at a manager's directory wants to see first, the checkpoints in it, and
-/// how to inspect one. A directory with none is an error, as a file that is not a checkpoint.
-inline int inspect_directory(const std::filesystem::path& dir, bool json, std::ostream& out) {
+/// `ckpt inspect DIR [--json]` on a manager's directory.
+int inspect_directory(const std::filesystem::path& dir, bool json, std::ostream& out) {
     const auto l = list_directory(dir);
     if (l.records.empty()) throw ckpt::error("is a directory with no checkpoints (inspect takes a checkpoint)", dir);
     if (json) {
