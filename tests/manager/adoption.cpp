@@ -5,9 +5,9 @@
 
 #include <catch2/catch.hpp>
 
-#include "support/files.hpp"
-#include "support/models.hpp"
-#include "support/process.hpp"
+#include "../support/files.hpp"
+#include "../support/models.hpp"
+#include "../support/process.hpp"
 
 #include <algorithm>
 #include <array>
