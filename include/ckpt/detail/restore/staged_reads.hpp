@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <ckpt/detail/config.hpp>
+#include <ckpt/detail/format/bool_bytes.hpp>
 #include <ckpt/error.hpp>
 #include <ckpt/io/file.hpp>
 #include <ckpt/detail/restore/plan.hpp>
@@ -94,7 +95,7 @@ CKPT_INLINE void read_staged(restore_plan_core& plan, bool one_thread) {
             } else {
                 char* dest = static_cast<char*>(r.memory);
                 file.read_part(e, p.lo, p.hi, dest, buffer);
-                if (r.bools) check_bools(file, e, dest + p.lo, p.hi - p.lo);
+                if (r.bools) check_bool_bytes(dest + p.lo, p.hi - p.lo, file.path(), e.path);
             }
         } catch (const error&) {
             throw;

@@ -8,15 +8,12 @@
 #include <type_traits>
 
 #include <ckpt/detail/config.hpp>
+#include <ckpt/detail/format/bool_bytes.hpp>
 #include <ckpt/leaf.hpp>
 #include <ckpt/detail/restore/reorder.hpp>
 #include <ckpt/detail/restore/source.hpp>
 
 namespace ckpt::detail {
-
-/// Checks that every byte of a bool tensor's bytes is 0 or 1: any other is undefined behaviour in
-/// a bool, and the checksum cannot tell us intent.
-CKPT_INLINE void check_bools(const restore_source& file, const entry_info& e, const char* bytes, std::uint64_t n);
 
 /// Reads a tensor entry into `dest`, memory of the entry's shape laid out as `rank` and
 /// `column_major` say; `bools` checks every byte is 0 or 1. Not a template: what differs between
@@ -40,12 +37,6 @@ void read_tensor(restore_source& file, const entry_info& e, T& obj) {
 #if CKPT_HEADER_DEFINITIONS
 namespace ckpt::detail {
 
-CKPT_INLINE void check_bools(const restore_source& file, const entry_info& e, const char* bytes, std::uint64_t n) {
-    for (std::uint64_t i = 0; i < n; ++i)
-        if (static_cast<unsigned char>(bytes[i]) > 1)
-            throw corrupt_error("bool tensor holds a byte that is neither 0 nor 1", file.path(), e.path);
-}
-
 CKPT_INLINE void read_tensor_bytes(restore_source& file, const entry_info& e, void* memory, std::size_t rank,
                                    bool column_major, std::size_t element_size, bool bools,
                                    file_reader::read_buffer* buffer) {
@@ -63,7 +54,7 @@ CKPT_INLINE void read_tensor_bytes(restore_source& file, const entry_info& e, vo
         read(staging.get());
         reorder(staging.get(), dest, e.shape, element_size, e.column_major);
     }
-    if (bools) check_bools(file, e, dest, e.length);
+    if (bools) check_bool_bytes(dest, e.length, file.path(), e.path);
 }
 
 }  // namespace ckpt::detail
