@@ -15,6 +15,7 @@
 // --crash-during-save N makes the process SIGKILL itself halfway through writing its Nth save.
 
 #include <ckpt/ckpt.hpp>
+#include <ckpt/testing.hpp>
 
 #include <cctype>
 #include <chrono>
@@ -92,14 +93,14 @@ options parse(int argc, char** argv) {
 // --crash-during-save: die by SIGKILL at the first write after half of the Nth save's writes.
 int saves_started = 0, writes_in_save = 0;
 int crash_during_save = 0;
-int crash_on_write(ckpt::detail::io_op op, const std::filesystem::path& path) {
+int crash_on_write(ckpt::testing::io_op op, const std::filesystem::path& path) {
     const std::string name = path.filename().string();
-    if (op == ckpt::detail::io_op::create && name.rfind("ckpt-", 0) == 0 && name.size() > 5 &&
+    if (op == ckpt::testing::io_op::create && name.rfind("ckpt-", 0) == 0 && name.size() > 5 &&
         std::isdigit(static_cast<unsigned char>(name[5]))) {
         ++saves_started;
         writes_in_save = 0;
     }
-    if (op == ckpt::detail::io_op::write && saves_started == crash_during_save && ++writes_in_save == 2)
+    if (op == ckpt::testing::io_op::write && saves_started == crash_during_save && ++writes_in_save == 2)
         ::raise(SIGKILL);
     return 0;
 }
@@ -111,7 +112,7 @@ int main(int argc, char** argv) {
     Eigen::setNbThreads(1);  // bit-reproducible arithmetic
     if (opt.crash_during_save > 0) {
         crash_during_save = opt.crash_during_save;
-        ckpt::detail::io_fault_injector = crash_on_write;
+        ckpt::testing::io_fault_injector = crash_on_write;
     }
 
     const demo::dataset data = demo::make_dataset(opt.seed);

@@ -60,6 +60,7 @@
 
 #include <ckpt/ckpt.hpp>
 #include <ckpt/mpi.hpp>
+#include <ckpt/testing.hpp>
 
 #include <algorithm>
 #include <cstdarg>
@@ -156,17 +157,17 @@ options parse(int argc, char** argv, int rank) {
 // manager has the Nth checkpoint committed and is about to record it.
 int saves_started = 0, writes_in_save = 0, saves_committed = 0;
 int crash_during_save = 0;
-int crash_on_write(ckpt::detail::io_op op, const std::filesystem::path& path) {
-    if (op == ckpt::detail::io_op::create && path.filename().string().rfind("rank-", 0) == 0) {
+int crash_on_write(ckpt::testing::io_op op, const std::filesystem::path& path) {
+    if (op == ckpt::testing::io_op::create && path.filename().string().rfind("rank-", 0) == 0) {
         ++saves_started;
         writes_in_save = 0;
     }
-    if (op == ckpt::detail::io_op::write && saves_started == crash_during_save && ++writes_in_save == 2)
+    if (op == ckpt::testing::io_op::write && saves_started == crash_during_save && ++writes_in_save == 2)
         ::raise(SIGKILL);
     return 0;
 }
-void crash_on_commit(ckpt::detail::manager_point p) {
-    if (p == ckpt::detail::manager_point::written && ++saves_committed == crash_during_save) ::raise(SIGKILL);
+void crash_on_commit(ckpt::testing::manager_point p) {
+    if (p == ckpt::testing::manager_point::written && ++saves_committed == crash_during_save) ::raise(SIGKILL);
 }
 
 int world_rank = 0;
@@ -481,9 +482,9 @@ int main(int argc, char** argv) {
     if (opt.crash_during_save > 0 && rank == opt.crash_rank) {
         crash_during_save = opt.crash_during_save;
         if (opt.crash_point == "write")
-            ckpt::detail::io_fault_injector = crash_on_write;
+            ckpt::testing::io_fault_injector = crash_on_write;
         else
-            ckpt::detail::manager_test_hook = crash_on_commit;
+            ckpt::testing::manager_test_hook = crash_on_commit;
     }
     if (async && provided < MPI_THREAD_MULTIPLE)
         say("asynchronous saves without MPI_THREAD_MULTIPLE: each commit finishes at the next save\n");

@@ -8,14 +8,14 @@
 
 #include <filesystem>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <ckpt/detail/config.hpp>
-#include <ckpt/detail/mpi_manifest.hpp>
-#include <ckpt/detail/restore_walk.hpp>
+#include <ckpt/detail/restore/plan.hpp>
+#include <ckpt/detail/restore/reader_source.hpp>
+#include <ckpt/detail/restore/walker.hpp>
 #include <ckpt/format/file_reader.hpp>
 
 namespace ckpt {
@@ -29,40 +29,35 @@ public:
     explicit reader(const std::filesystem::path& file);
 
     /// The file read (a sharded checkpoint's directory): `r.path()`; on a temporary reader, a copy.
-    const std::filesystem::path& path() const& noexcept { return file_ ? file_->path() : sharded_->path(); }
-    std::filesystem::path path() && {
-        return file_ ? file_->path() : sharded_->path();
-    }  ///< a copy: a reference would dangle
+    const std::filesystem::path& path() const& noexcept { return source_->path(); }
+    std::filesystem::path path() && { return source_->path(); }  ///< a copy: a reference would dangle
     /// In file order. `for (auto& e : r.entries()) ...` A sharded checkpoint lists its replicated
     /// entries and its shards (as whole tensors); per-rank entries are read with read_rank.
-    const std::vector<entry_info>& entries() const& noexcept { return file_ ? file_->entries() : sharded_->entries(); }
+    const std::vector<entry_info>& entries() const& noexcept { return source_->entries(); }
     /// `for (auto& e : ckpt::reader(p).entries())` would iterate a destroyed reader: keep it in a variable.
     const std::vector<entry_info>& entries() && = delete;
     /// `if (auto* e = r.find("step")) ...`
     /// The pointer lives as long as the reader: on a temporary reader use it within the expression.
-    const entry_info* find(std::string_view path) const { return file_ ? file_->find(path) : sharded_->find(path); }
+    const entry_info* find(std::string_view path) const { return source_->find(path); }
     /// `if (r.contains("model/kernel")) ...`
     bool contains(std::string_view path) const { return find(path) != nullptr; }
     /// The file's metadata: `r.metadata().step`
-    const ckpt::metadata& metadata() const& noexcept { return file_ ? file_->metadata() : sharded_->metadata(); }
+    const ckpt::metadata& metadata() const& noexcept { return source_->metadata(); }
     /// On a temporary reader, a copy: `auto m = ckpt::reader(p).metadata();` is safe.
-    ckpt::metadata metadata() && { return file_ ? file_->metadata() : sharded_->metadata(); }
+    ckpt::metadata metadata() && { return source_->metadata(); }
     /// Size of the file in bytes (of every file, for a sharded checkpoint): `r.size()`
-    std::uint64_t size() const;
+    std::uint64_t size() const { return source_->size(); }
     /// Number of ranks that saved: 1 for a checkpoint file. `for (std::uint32_t k = 0; k < r.ranks(); ++k) ...`
-    std::uint32_t ranks() const noexcept { return file_ ? 1 : sharded_->world_size(); }
+    std::uint32_t ranks() const noexcept { return source_->ranks(); }
     /// True for a sharded checkpoint (a directory written by ckpt::mpi::checkpoint): `if (r.sharded()) ...`
-    bool sharded() const noexcept { return !file_; }
+    bool sharded() const noexcept { return source_->sharded(); }
 
     /// Reads the entry (or subtree of entries) at `path` into `into`, with the rules of a strict
     /// restore: `Eigen::MatrixXf k; r.read("model/hidden/kernel", k);` A shard reads as its whole
     /// global tensor.
     template <class T>
     void read(std::string_view path, T& into) {
-        if (file_)
-            read_from(*file_, path, into);
-        else
-            read_from(*sharded_, path, into);
+        read_from(*source_, path, into);
     }
     /// `auto step = r.read<std::int64_t>("step");`
     template <class T>
@@ -75,54 +70,45 @@ public:
     /// or, like read(), any entry of a file when `rank` is 0: `r.read_rank(3, "data", cursor);`
     template <class T>
     void read_rank(std::uint32_t rank, std::string_view path, T& into) {
-        if (file_) {
-            if (rank != 0)
-                throw error("rank " + std::to_string(rank) + " does not exist: the checkpoint is one file",
-                            file_->path());
-            return read_from(*file_, path, into);
-        }
-        if (!rank_view_) rank_view_ = std::make_unique<detail::sharded_reader>(sharded_->path());
-        rank_view_->view_rank(rank);
-        read_from(*rank_view_, path, into);
+        read_from(source_->rank_view(rank), path, into);
     }
 
     /// The raw bytes of one entry's block, checked against its checksum.
-    std::string read_bytes(const entry_info& e) { return file_ ? file_->read_block(e) : sharded_->read_block(e); }
+    std::string read_bytes(const entry_info& e) { return source_->read_block(e); }
     /// The same into caller memory of `e.length` bytes.
-    void read_bytes(const entry_info& e, void* dest) {
-        file_ ? file_->read_block(e, dest) : sharded_->read_block(e, dest);
-    }
+    void read_bytes(const entry_info& e, void* dest) { source_->read_block(e, dest); }
 
     /// Bytes [offset, offset + count) of one entry's block into `dest`, reading and checking only the
     /// chunks the range covers (a version 1 file: the whole block; a shard of a sharded checkpoint:
     /// bytes of its row-major global tensor, from the covering pieces only). Throws ckpt::error for a range
     /// outside the block, corrupt_error on damage (then `dest` may hold damaged bytes).
     /// `std::vector<float> row(cols); r.read_range(*r.find("emb"), 4 * cols * i, 4 * cols, row.data());`
-    void read_range(const entry_info& e, std::uint64_t offset, std::uint64_t count, void* dest);
+    void read_range(const entry_info& e, std::uint64_t offset, std::uint64_t count, void* dest) {
+        source_->read_range(e, offset, count, dest);
+    }
 
     /// The unit a checkpoint file's blocks are checked in: read_range over whole units reads every
     /// byte once. 0 for a version 1 file (whole blocks only) and for a sharded checkpoint.
     /// `if (r.chunk_size() && step % r.chunk_size() == 0) ...`
-    std::uint64_t chunk_size() const noexcept { return file_ ? file_->chunk_size() : 0; }
+    std::uint64_t chunk_size() const noexcept { return source_->chunk_size(); }
 
     /// Reads every block and checks its checksum and padding; throws corrupt_error at the first bad one.
-    void verify() { file_ ? file_->verify() : sharded_->verify_all(); }
+    void verify() { source_->verify_all(); }
     /// The same for one entry, in chunks: nothing the size of the block is allocated.
-    void verify(const entry_info& e) { file_ ? file_->verify_block(e) : sharded_->verify_block(e); }
+    void verify(const entry_info& e) { source_->verify_block(e); }
 
 private:
-    template <class Source, class T>
-    static void read_from(Source& source, std::string_view path, T& into) {
+    template <class T>
+    static void read_from(detail::restore_source& source, std::string_view path, T& into) {
         if (path.empty() || !detail::is_valid_entry_path(path))
             throw error("invalid entry path '" + std::string(path) + "'", source.path());
-        detail::basic_restore_plan<Source> plan(source, false, false);
-        detail::basic_restore_walker<Source>(plan, std::string(path)).visit(into);
+        detail::restore_plan_core plan(source, false, false, nullptr);
+        detail::restore_walker(plan, std::string(path)).visit(into);
         plan.throw_if_problems();
         plan.apply();
     }
 
-    std::optional<detail::file_reader> file_;
-    std::unique_ptr<detail::sharded_reader> sharded_, rank_view_;  // a sharded checkpoint
+    std::unique_ptr<detail::reader_source> source_;  // a checkpoint file or a sharded checkpoint
 };
 
 }  // namespace ckpt
@@ -132,26 +118,7 @@ private:
 #if CKPT_HEADER_DEFINITIONS
 namespace ckpt {
 
-CKPT_INLINE reader::reader(const std::filesystem::path& file) {
-    if (detail::is_sharded_checkpoint(file))
-        sharded_ = std::make_unique<detail::sharded_reader>(file);
-    else
-        file_.emplace(file);
-}
-
-CKPT_INLINE std::uint64_t reader::size() const {
-    if (file_) return file_->size();
-    std::uint64_t total = 0;
-    for (std::uint32_t r = 0; r < sharded_->world_size(); ++r) total += sharded_->file(r).size();
-    return total;
-}
-
-CKPT_INLINE void reader::read_range(const entry_info& e, std::uint64_t offset, std::uint64_t count, void* dest) {
-    if (file_)
-        file_->read_range(e, offset, count, dest);
-    else
-        sharded_->read_range(e, offset, count, dest);
-}
+CKPT_INLINE reader::reader(const std::filesystem::path& file) : source_(detail::open_reader_source(file)) {}
 
 }  // namespace ckpt
 #endif  // CKPT_HEADER_DEFINITIONS
