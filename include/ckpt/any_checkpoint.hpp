@@ -19,7 +19,8 @@
 #include <ckpt/coordination.hpp>
 #include <ckpt/detail/checkpoint/save_names.hpp>
 #include <ckpt/detail/config.hpp>
-#include <ckpt/detail/restore_walk.hpp>
+#include <ckpt/detail/restore/staged_reads.hpp>
+#include <ckpt/detail/restore/walker.hpp>
 #include <ckpt/detail/save/save_walk.hpp>
 #include <ckpt/error.hpp>
 #include <ckpt/metadata.hpp>

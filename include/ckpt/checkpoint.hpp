@@ -21,7 +21,8 @@
 #include <ckpt/detail/checkpoint/track_names.hpp>
 #include <ckpt/detail/config.hpp>
 #include <ckpt/detail/format/writer.hpp>
-#include <ckpt/detail/restore_walk.hpp>
+#include <ckpt/detail/restore/staged_reads.hpp>
+#include <ckpt/detail/restore/walker.hpp>
 #include <ckpt/detail/save/save_walk.hpp>
 #include <ckpt/metadata.hpp>
 #include <ckpt/restore_mode.hpp>
@@ -121,7 +122,7 @@ private:
 
     std::tuple<tracked<Ts>...> objects_;
     // The tensor storage the last restore swapped out, for the next restore to stage into (see
-    // detail/restore_walk.hpp): kept from the second restore on, until the next save, restore or the
+    // detail/restore/spare_storage.hpp): kept from the second restore on, until the next save, restore or the
     // end of the checkpoint.
     detail::spare_storage spares_;
     bool restored_ = false;

@@ -16,12 +16,19 @@
 
 #include <ckpt/detail/config.hpp>
 #include <ckpt/checkpoint_record.hpp>
-#include <ckpt/detail/directory_scan.hpp>
-#include <ckpt/detail/manager_state.hpp>
-#include <ckpt/detail/mpi_manifest.hpp>
-#include <ckpt/detail/restore_walk.hpp>
-#include <ckpt/format/layout.hpp>
-#include <ckpt/io/file.hpp>
+#include <ckpt/detail/manager/scan.hpp>
+#include <ckpt/detail/manager/state_file.hpp>
+#include <ckpt/detail/format/sharded_reader.hpp>
+#include <ckpt/detail/restore/staged_reads.hpp>
+#include <ckpt/detail/restore/walker.hpp>
+#include <ckpt/detail/format/layout.hpp>
+#include <ckpt/detail/io/atomic_file.hpp>
+#include <ckpt/detail/io/descriptor.hpp>
+#include <ckpt/detail/io/durable_directories.hpp>
+#include <ckpt/detail/io/fault_injection.hpp>
+#include <ckpt/detail/io/page_population.hpp>
+#include <ckpt/detail/io/read_write.hpp>
+#include <ckpt/detail/io/temp_names.hpp>
 #include <ckpt/metadata.hpp>
 
 namespace ckpt {

@@ -27,7 +27,7 @@
 // file names and name templates (naming.hpp), the policies combined and the deletion of what they
 // drop (rotation.hpp), the save intervals (schedule.hpp), the directory scan, adoption and repair
 // (scan.hpp), the leader protocol (leader.hpp), and the directory the leader keeps: lock, open,
-// record, rotate (directory.hpp). The policies themselves are in policy.hpp, the lock in io/lock.hpp.
+// record, rotate (directory.hpp). The policies themselves are in policy.hpp, the lock in detail/io/directory_lock.hpp.
 
 #include <cstdint>
 #include <exception>

@@ -16,7 +16,7 @@
 #include <ckpt/detail/restore/plan.hpp>
 #include <ckpt/detail/restore/reader_source.hpp>
 #include <ckpt/detail/restore/walker.hpp>
-#include <ckpt/format/file_reader.hpp>
+#include <ckpt/detail/format/file_reader.hpp>
 
 namespace ckpt {
 

@@ -7,8 +7,9 @@
 #include <filesystem>
 
 #include <ckpt/detail/format/file_reader.hpp>
-#include <ckpt/detail/mpi_manifest.hpp>
-#include <ckpt/detail/restore_walk.hpp>
+#include <ckpt/detail/format/sharded_reader.hpp>
+#include <ckpt/detail/restore/staged_reads.hpp>
+#include <ckpt/detail/restore/walker.hpp>
 #include <ckpt/metadata.hpp>
 
 namespace ckpt::detail {

@@ -3,7 +3,8 @@
 // every problem thrown, then the one step that changes the objects.
 
 #include <ckpt/detail/config.hpp>
-#include <ckpt/detail/restore_walk.hpp>
+#include <ckpt/detail/restore/staged_reads.hpp>
+#include <ckpt/detail/restore/walker.hpp>
 #include <ckpt/restore_mode.hpp>
 
 namespace ckpt::detail {

@@ -6,7 +6,8 @@
 #include <mutex>
 
 #include <ckpt/any_checkpoint.hpp>
-#include <ckpt/detail/restore_walk.hpp>
+#include <ckpt/detail/restore/staged_reads.hpp>
+#include <ckpt/detail/restore/walker.hpp>
 #include <ckpt/detail/save/save_walk.hpp>
 #include <ckpt/restore_mode.hpp>
 #include <ckpt/restore_status.hpp>

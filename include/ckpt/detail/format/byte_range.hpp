@@ -1,7 +1,7 @@
 #pragma once
 // The read-range bounds rule: which byte ranges of a block a read may ask for. One rule for a
-// file's blocks (format/file_reader.hpp) and a sharded checkpoint's logical entries and pieces
-// (detail/mpi_manifest.hpp); each caller words and types its own error.
+// file's blocks (detail/format/file_reader.hpp) and a sharded checkpoint's logical entries and pieces
+// (detail/format/sharded_reader.hpp); each caller words and types its own error.
 
 #include <cstdint>
 

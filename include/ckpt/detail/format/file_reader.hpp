@@ -18,11 +18,18 @@
 #include <vector>
 
 #include <ckpt/detail/config.hpp>
+#include <ckpt/detail/format/byte_range.hpp>
 #include <ckpt/detail/format/entry_codec.hpp>
 #include <ckpt/detail/format/layout.hpp>
 #include <ckpt/detail/format/path_index.hpp>
 #include <ckpt/detail/format/read_buffer.hpp>
-#include <ckpt/io/file.hpp>
+#include <ckpt/detail/io/atomic_file.hpp>
+#include <ckpt/detail/io/descriptor.hpp>
+#include <ckpt/detail/io/durable_directories.hpp>
+#include <ckpt/detail/io/fault_injection.hpp>
+#include <ckpt/detail/io/page_population.hpp>
+#include <ckpt/detail/io/read_write.hpp>
+#include <ckpt/detail/io/temp_names.hpp>
 #include <ckpt/metadata.hpp>
 
 namespace ckpt::detail {
@@ -188,7 +195,7 @@ CKPT_INLINE void file_reader::read_block(const entry_info& entry, void* dest) {
 CKPT_INLINE void file_reader::read_range(const entry_info& entry, std::uint64_t byte_offset, std::uint64_t byte_count,
                                          void* dest) {
     const entry_info& e = own(entry);
-    if (byte_offset > e.length || byte_count > e.length - byte_offset)
+    if (!range_within(byte_offset, byte_count, e.length))
         throw error("byte range " + std::to_string(byte_offset) + " + " + std::to_string(byte_count) +
                         " is outside the block of " + std::to_string(e.length) + " bytes",
                     path_, e.path);

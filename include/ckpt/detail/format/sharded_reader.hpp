@@ -19,9 +19,11 @@
 #include <vector>
 
 #include <ckpt/detail/config.hpp>
+#include <ckpt/detail/format/bool_bytes.hpp>
+#include <ckpt/detail/format/byte_range.hpp>
 #include <ckpt/detail/format/sharded_manifest.hpp>
 #include <ckpt/error.hpp>
-#include <ckpt/format/file_reader.hpp>
+#include <ckpt/detail/format/file_reader.hpp>
 #include <ckpt/metadata.hpp>
 
 namespace ckpt::detail {
@@ -118,7 +120,7 @@ namespace ckpt::detail {
 
 CKPT_INLINE void read_range(file_reader& f, const entry_info& e, std::uint64_t byte_offset, std::uint64_t byte_count,
                             void* dest) {
-    if (byte_offset > e.length || byte_count > e.length - byte_offset)
+    if (!range_within(byte_offset, byte_count, e.length))
         throw corrupt_error("range [" + std::to_string(byte_offset) + ", +" + std::to_string(byte_count) +
                                 ") lies outside the block of " + std::to_string(e.length) + " bytes",
                             f.path(), e.path);
@@ -213,7 +215,7 @@ CKPT_INLINE std::string sharded_reader::read_block(const entry_info& e) {
 
 CKPT_INLINE void sharded_reader::read_range(const entry_info& e, std::uint64_t offset, std::uint64_t count,
                                             void* dest) {
-    if (offset > e.length || count > e.length - offset)
+    if (!range_within(offset, count, e.length))
         throw error("range [" + std::to_string(offset) + ", +" + std::to_string(count) +
                         ") lies outside the block of " + std::to_string(e.length) + " bytes",
                     dir_, e.path);
@@ -304,11 +306,7 @@ CKPT_INLINE void sharded_reader::read_box(const manifest_entry& m, const shape& 
         }
         copy_runs(f, e, p, ilo, iext, lo, dst_stride, elem, first, last + 1, out);
     }
-    if (m.dtype == ckpt::dtype::boolean) {
-        const auto* bytes = static_cast<const unsigned char*>(dest);
-        for (std::uint64_t i = 0, n = ext.elements(); i < n; ++i)
-            if (bytes[i] > 1) throw corrupt_error("bool tensor holds a byte that is neither 0 nor 1", dir_, m.path);
-    }
+    if (m.dtype == ckpt::dtype::boolean) check_bool_bytes(dest, ext.elements(), dir_, m.path);
 }
 
 CKPT_INLINE void sharded_reader::copy_runs(file_reader& f, const entry_info& e, const manifest_piece& p,

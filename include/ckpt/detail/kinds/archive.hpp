@@ -22,6 +22,7 @@
 #include <vector>
 
 #include <ckpt/detail/config.hpp>
+#include <ckpt/detail/format/bool_bytes.hpp>
 #include <ckpt/dtype.hpp>
 
 #include <cereal/cereal.hpp>
@@ -84,7 +85,7 @@ std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_LOAD_FUNCTION_NAME(opaque_input
         // A byte other than 0 or 1 read into a bool is undefined behaviour.
         unsigned char byte = 0;
         ar.loadBinary(&byte, 1);
-        if (byte > 1) throw opaque_load_error{"a bool holds the byte " + std::to_string(byte)};
+        if (!valid_bool_byte(byte)) throw opaque_load_error{"a bool holds the byte " + std::to_string(byte)};
         t = byte != 0;
     } else {
         ar.loadBinary(&t, sizeof(t));

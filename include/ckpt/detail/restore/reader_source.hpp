@@ -12,10 +12,10 @@
 #include <vector>
 
 #include <ckpt/detail/config.hpp>
-#include <ckpt/detail/mpi_manifest.hpp>
+#include <ckpt/detail/format/sharded_reader.hpp>
 #include <ckpt/detail/restore/source.hpp>
 #include <ckpt/error.hpp>
-#include <ckpt/format/file_reader.hpp>
+#include <ckpt/detail/format/file_reader.hpp>
 #include <ckpt/metadata.hpp>
 
 namespace ckpt::detail {
@@ -71,7 +71,7 @@ private:
     file_reader file_;
 };
 
-/// A sharded checkpoint's directory (detail/mpi_manifest.hpp), through a sharded_reader.
+/// A sharded checkpoint's directory (detail/format/sharded_reader.hpp), through a sharded_reader.
 class sharded_reader_source final : public reader_source {
 public:
     explicit sharded_reader_source(const std::filesystem::path& dir)

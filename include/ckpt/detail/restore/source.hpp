@@ -10,13 +10,13 @@
 #include <vector>
 
 #include <ckpt/detail/config.hpp>
-#include <ckpt/format/file_reader.hpp>
+#include <ckpt/detail/format/file_reader.hpp>
 #include <ckpt/metadata.hpp>
 
 namespace ckpt::detail {
 
 /// Where a restore takes its entries from, as the walk sees it: a file_reader, or a sharded
-/// checkpoint's pieces (detail/mpi_manifest.hpp). An interface, not a template parameter of the
+/// checkpoint's pieces (detail/format/sharded_reader.hpp). An interface, not a template parameter of the
 /// walk: the walk is instantiated once per tracked type rather than once per type and source, which
 /// halved what a translation unit tracking a model compiles. The virtual call per entry is nothing
 /// next to the read it leads to.

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include <ckpt/detail/config.hpp>
-#include <ckpt/detail/classify.hpp>
+#include <ckpt/detail/kinds/classify.hpp>
 #include <ckpt/detail/keys.hpp>
 #include <ckpt/fields.hpp>
 #include <ckpt/detail/restore/leaves.hpp>

@@ -27,9 +27,15 @@
 #include <unistd.h>
 
 #include <ckpt/detail/hash.hpp>
-#include <ckpt/format/layout.hpp>
-#include <ckpt/format/writer.hpp>
-#include <ckpt/io/file.hpp>
+#include <ckpt/detail/format/layout.hpp>
+#include <ckpt/detail/format/writer.hpp>
+#include <ckpt/detail/io/atomic_file.hpp>
+#include <ckpt/detail/io/descriptor.hpp>
+#include <ckpt/detail/io/durable_directories.hpp>
+#include <ckpt/detail/io/fault_injection.hpp>
+#include <ckpt/detail/io/page_population.hpp>
+#include <ckpt/detail/io/read_write.hpp>
+#include <ckpt/detail/io/temp_names.hpp>
 #include <ckpt/metadata.hpp>
 #include <ckpt/mpi/detail/collective_save.hpp>
 #include <ckpt/mpi/detail/communicator.hpp>

@@ -9,7 +9,7 @@
 #include <system_error>
 
 #include <ckpt/error.hpp>
-#include <ckpt/format/layout.hpp>
+#include <ckpt/detail/format/layout.hpp>
 
 namespace ckpt::mpi::detail {
 

@@ -14,7 +14,7 @@
 #include <ckpt/detail/format/sharded_manifest.hpp>
 #include <ckpt/detail/format/sharded_tiling.hpp>
 #include <ckpt/error.hpp>
-#include <ckpt/format/layout.hpp>
+#include <ckpt/detail/format/layout.hpp>
 #include <ckpt/metadata.hpp>
 #include <ckpt/mpi/track.hpp>
 

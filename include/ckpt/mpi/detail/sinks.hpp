@@ -11,8 +11,8 @@
 #include <vector>
 
 #include <ckpt/detail/hash.hpp>
-#include <ckpt/format/layout.hpp>
-#include <ckpt/format/writer.hpp>
+#include <ckpt/detail/format/layout.hpp>
+#include <ckpt/detail/format/writer.hpp>
 #include <ckpt/mpi/detail/save_plan.hpp>
 #include <ckpt/mpi/track.hpp>
 

@@ -1,4 +1,0 @@
-#pragma once
-// Moved to ckpt/detail/format/file_reader.hpp (issue 21): this forwarding header goes once its includers
-// use the new path.
-#include <ckpt/detail/format/file_reader.hpp>
