@@ -18,6 +18,20 @@
 
 namespace ckpt::mpi::detail {
 
+/// A planned block's description as a walk hands it to a sink (where its bytes are is each sink's).
+inline planned_block described_block(entry_role role, std::string_view path, entry_kind kind, dtype type,
+                                     const shape& dims, bool column_major, std::size_t size) {
+    planned_block b;
+    b.path = std::string(path);
+    b.role = role;
+    b.kind = kind;
+    b.type = type;
+    b.dims = dims;
+    b.column_major = column_major;
+    b.size = size;
+    return b;
+}
+
 /// A save_walker sink that keeps what a save needs: descriptions and the bytes (tensor blocks by
 /// reference, encoded values by copy). No hashing: write_blocks hashes each block once, after the
 /// ranks have agreed which rank writes which replicated block.
@@ -27,14 +41,7 @@ struct plan_sink {
 
     void block(std::string_view path, entry_kind kind, dtype type, const shape& dims, bool column_major,
                const void* data, std::size_t size) {
-        planned_block b;
-        b.path = std::string(path);
-        b.role = role;
-        b.kind = kind;
-        b.type = type;
-        b.dims = dims;
-        b.column_major = column_major;
-        b.size = size;
+        planned_block b = described_block(role, path, kind, type, dims, column_major, size);
         if (kind == entry_kind::tensor) {
             b.data = data;
         } else {
@@ -69,14 +76,7 @@ public:
                const void* data, std::size_t size) {
         // Refused here, on the caller's thread, before anything is written.
         ckpt::detail::check_writable_entry(path, kind, type, dims, size, blocks.size(), file_);
-        planned_block b;
-        b.path = std::string(path);
-        b.role = role;
-        b.kind = kind;
-        b.type = type;
-        b.dims = dims;
-        b.column_major = column_major;
-        b.size = size;
+        planned_block b = described_block(role, path, kind, type, dims, column_major, size);
         if (kind == entry_kind::tensor) {
             b.data = data;  // until copy()
             at_.push_back(tensor_bytes_);
