@@ -28,12 +28,16 @@ using model = ckpt_test::small_model;
 // The training loop's step, seen by the background thread.
 std::atomic<std::int64_t> loop_step{0};
 
-// Holds the background recording of an asynchronous save until the loop has gone two steps past
-// the step it was started at: the save is still "in flight" while the loop decides about the next
-// step, as it is for a large model. (A bound of 10 s keeps a loop that waits for this save
-// instead, which is the defect, from hanging: it then shows as an extra save.)
+// Holds the background recording of the first asynchronous save until the loop has gone two steps
+// past the step it was started at: the save is still "in flight" while the loop decides about the
+// next step, as it is for a large model. Only the first: the loop reaches the next due step long
+// before a later save is written and waits there for it (one save in flight), so holding a later
+// save would only wait out the bound. (The bound of 10 s keeps a loop that waits for the first
+// save instead, which is the defect, from hanging: it then shows as an extra save.)
+std::atomic<bool> first_save_held{false};
+
 void hold_until_loop_moves_on(ckpt::detail::manager_point p) {
-    if (p != ckpt::detail::manager_point::written) return;
+    if (p != ckpt::detail::manager_point::written || first_save_held.exchange(true)) return;
     const auto started = loop_step.load();
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (loop_step.load() < started + 2 && std::chrono::steady_clock::now() < give_up)
@@ -41,7 +45,10 @@ void hold_until_loop_moves_on(ckpt::detail::manager_point p) {
 }
 
 struct hook_reset {
-    ~hook_reset() { ckpt::detail::manager_test_hook = nullptr; }
+    ~hook_reset() {
+        ckpt::detail::manager_test_hook = nullptr;
+        first_save_held = false;
+    }
 };
 
 }  // namespace
