@@ -23,11 +23,7 @@
 #include <ckpt/detail/format/layout.hpp>
 #include <ckpt/detail/format/path_index.hpp>
 #include <ckpt/detail/format/read_buffer.hpp>
-#include <ckpt/detail/io/atomic_file.hpp>
 #include <ckpt/detail/io/descriptor.hpp>
-#include <ckpt/detail/io/durable_directories.hpp>
-#include <ckpt/detail/io/fault_injection.hpp>
-#include <ckpt/detail/io/page_population.hpp>
 #include <ckpt/detail/io/read_write.hpp>
 #include <ckpt/detail/io/temp_names.hpp>
 #include <ckpt/metadata.hpp>

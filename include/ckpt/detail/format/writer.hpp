@@ -19,12 +19,7 @@
 #include <ckpt/detail/format/entry_codec.hpp>
 #include <ckpt/detail/format/layout.hpp>
 #include <ckpt/detail/io/atomic_file.hpp>
-#include <ckpt/detail/io/descriptor.hpp>
-#include <ckpt/detail/io/durable_directories.hpp>
-#include <ckpt/detail/io/fault_injection.hpp>
-#include <ckpt/detail/io/page_population.hpp>
 #include <ckpt/detail/io/read_write.hpp>
-#include <ckpt/detail/io/temp_names.hpp>
 
 namespace ckpt::detail {
 

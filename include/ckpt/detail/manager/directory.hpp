@@ -23,11 +23,7 @@
 #include <ckpt/detail/manager/scan.hpp>
 #include <ckpt/detail/manager/state_file.hpp>
 #include <ckpt/error.hpp>
-#include <ckpt/detail/io/atomic_file.hpp>
-#include <ckpt/detail/io/descriptor.hpp>
 #include <ckpt/detail/io/durable_directories.hpp>
-#include <ckpt/detail/io/fault_injection.hpp>
-#include <ckpt/detail/io/page_population.hpp>
 #include <ckpt/detail/io/read_write.hpp>
 #include <ckpt/detail/io/temp_names.hpp>
 #include <ckpt/detail/io/directory_lock.hpp>

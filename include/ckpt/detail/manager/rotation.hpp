@@ -16,12 +16,7 @@
 
 #include <ckpt/detail/config.hpp>
 #include <ckpt/checkpoint_record.hpp>
-#include <ckpt/detail/io/atomic_file.hpp>
-#include <ckpt/detail/io/descriptor.hpp>
 #include <ckpt/detail/io/durable_directories.hpp>
-#include <ckpt/detail/io/fault_injection.hpp>
-#include <ckpt/detail/io/page_population.hpp>
-#include <ckpt/detail/io/read_write.hpp>
 #include <ckpt/detail/io/temp_names.hpp>
 #include <ckpt/warning.hpp>
 

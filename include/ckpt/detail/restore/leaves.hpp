@@ -20,13 +20,7 @@
 #include <ckpt/detail/kinds/classify.hpp>
 #include <ckpt/detail/suggest.hpp>
 #include <ckpt/error.hpp>
-#include <ckpt/detail/io/atomic_file.hpp>
-#include <ckpt/detail/io/descriptor.hpp>
-#include <ckpt/detail/io/durable_directories.hpp>
-#include <ckpt/detail/io/fault_injection.hpp>
 #include <ckpt/detail/io/page_population.hpp>
-#include <ckpt/detail/io/read_write.hpp>
-#include <ckpt/detail/io/temp_names.hpp>
 #include <ckpt/detail/restore/distribution_bounds.hpp>
 #include <ckpt/detail/restore/plan.hpp>
 #include <ckpt/detail/restore/source.hpp>

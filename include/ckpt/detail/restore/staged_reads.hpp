@@ -14,13 +14,7 @@
 #include <ckpt/detail/config.hpp>
 #include <ckpt/detail/format/bool_bytes.hpp>
 #include <ckpt/error.hpp>
-#include <ckpt/detail/io/atomic_file.hpp>
-#include <ckpt/detail/io/descriptor.hpp>
-#include <ckpt/detail/io/durable_directories.hpp>
-#include <ckpt/detail/io/fault_injection.hpp>
 #include <ckpt/detail/io/page_population.hpp>
-#include <ckpt/detail/io/read_write.hpp>
-#include <ckpt/detail/io/temp_names.hpp>
 #include <ckpt/detail/restore/plan.hpp>
 #include <ckpt/detail/restore/reorder.hpp>
 #include <ckpt/detail/restore/tensor_read.hpp>

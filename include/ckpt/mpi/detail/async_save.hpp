@@ -29,13 +29,7 @@
 #include <ckpt/detail/hash.hpp>
 #include <ckpt/detail/format/layout.hpp>
 #include <ckpt/detail/format/writer.hpp>
-#include <ckpt/detail/io/atomic_file.hpp>
 #include <ckpt/detail/io/descriptor.hpp>
-#include <ckpt/detail/io/durable_directories.hpp>
-#include <ckpt/detail/io/fault_injection.hpp>
-#include <ckpt/detail/io/page_population.hpp>
-#include <ckpt/detail/io/read_write.hpp>
-#include <ckpt/detail/io/temp_names.hpp>
 #include <ckpt/metadata.hpp>
 #include <ckpt/mpi/detail/collective_save.hpp>
 #include <ckpt/mpi/detail/communicator.hpp>

@@ -20,13 +20,6 @@
 
 #include <ckpt/error.hpp>
 #include <ckpt/detail/format/layout.hpp>
-#include <ckpt/detail/io/atomic_file.hpp>
-#include <ckpt/detail/io/descriptor.hpp>
-#include <ckpt/detail/io/durable_directories.hpp>
-#include <ckpt/detail/io/fault_injection.hpp>
-#include <ckpt/detail/io/page_population.hpp>
-#include <ckpt/detail/io/read_write.hpp>
-#include <ckpt/detail/io/temp_names.hpp>
 #include <ckpt/mpi/detail/failure.hpp>
 #include <ckpt/mpi/detail/mpi_h.hpp>
 

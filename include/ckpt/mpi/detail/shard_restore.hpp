@@ -19,13 +19,7 @@
 #include <ckpt/detail/restore/staged_reads.hpp>
 #include <ckpt/detail/restore/walker.hpp>
 #include <ckpt/error.hpp>
-#include <ckpt/detail/io/atomic_file.hpp>
-#include <ckpt/detail/io/descriptor.hpp>
-#include <ckpt/detail/io/durable_directories.hpp>
-#include <ckpt/detail/io/fault_injection.hpp>
 #include <ckpt/detail/io/page_population.hpp>
-#include <ckpt/detail/io/read_write.hpp>
-#include <ckpt/detail/io/temp_names.hpp>
 #include <ckpt/mpi/detail/communicator.hpp>
 #include <ckpt/mpi/detail/failure.hpp>
 #include <ckpt/mpi/track.hpp>
