@@ -60,7 +60,7 @@ for c in $compilers; do
                     -DCKPT_TEST_STANDARDS=17 "-DCKPT_TEST_CONSUMER_STANDARDS=17;20" \
                     -DCKPT_TEST_PACKAGED_CONSUMERS=OFF -DCKPT_TEST_COMPILED= -DCKPT_TEST_STANDALONE_HEADERS=OFF \
                     "-DCKPT_EXAMPLES_FILTER=^(train_resume|train_resume_mpi|redistribute_data_mpi)$" ;;
-    tsan) run_tree tsan -DCMAKE_CXX_COMPILER=clang++ -DCKPT_SANITIZE=thread -DCKPT_FUZZ_SECONDS=0 "-DCKPT_TEST_FILTER=^(manager.*|interrupt|restore|restore_atomic|saving)$" \
+    tsan) run_tree tsan -DCMAKE_CXX_COMPILER=clang++ -DCKPT_SANITIZE=thread -DCKPT_FUZZ_SECONDS=0 "-DCKPT_TEST_FILTER=^(manager.*|interrupt|restore|restore_atomic|restore_parallel|saving|threads)$" \
                    -DCKPT_BUILD_EXAMPLES=OFF -DCKPT_BUILD_TOOLS=OFF -DCKPT_TEST_STANDARDS=17 ;;
     *) echo "unknown compiler setting: $c" >&2; exit 2 ;;
   esac

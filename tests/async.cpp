@@ -2,6 +2,7 @@
 // (issue 12, item 4), and one checkpoint saved from several threads takes turns (item 13).
 
 #include <ckpt/ckpt.hpp>
+#include <ckpt/testing.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -53,7 +54,7 @@ struct hooks_reset {
     ~hooks_reset() {
         ckpt::detail::io_fault_injector = nullptr;
         ckpt::detail::manager_test_hook = nullptr;
-        ckpt::detail::background_worker::thread_start_injector = nullptr;
+        ckpt::testing::thread_start_injector = nullptr;
     }
 };
 
@@ -67,7 +68,7 @@ TEST_CASE("a failed thread start is reported and wedges nothing", "[trust][async
     model m;
     m.step = 5;
     ckpt::checkpoint ck{ckpt::track("weights", m.weights), ckpt::track("step", m.step)};
-    ckpt::detail::background_worker::thread_start_injector = [] { return EAGAIN; };
+    ckpt::testing::thread_start_injector = [] { return EAGAIN; };
     try {
         ck.save_async(dir / "ckpt");
         FAIL("the save should have failed");
@@ -83,7 +84,7 @@ TEST_CASE("a failed thread start is reported and wedges nothing", "[trust][async
         CHECK_THROWS_AS(mgr.save_if_due(1), ckpt::error);
         CHECK(mgr.checkpoints().empty());
     }  // the destructors return too
-    ckpt::detail::background_worker::thread_start_injector = nullptr;
+    ckpt::testing::thread_start_injector = nullptr;
     CHECK(ck.save(dir / "ckpt") == dir / "ckpt-1");  // synchronous saves were never affected
     CHECK(ck.save_async(dir / "ckpt") == dir / "ckpt-2");
     ck.wait();

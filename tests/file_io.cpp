@@ -3,6 +3,7 @@
 // link, and new directories fsynced into their parents.
 
 #include <ckpt/ckpt.hpp>
+#include <ckpt/testing.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -60,7 +61,7 @@ struct hooks_reset {
     ~hooks_reset() {
         ckpt::detail::io_fault_injector = nullptr;
         ckpt::detail::manager_test_hook = nullptr;
-        ckpt::detail::background_worker::thread_start_injector = nullptr;
+        ckpt::testing::thread_start_injector = nullptr;
     }
 };
 

@@ -3,6 +3,7 @@
 
 #include <ckpt/version.hpp>
 #include <ckpt/error.hpp>
+#include <ckpt/threads.hpp>
 #include <ckpt/dtype.hpp>
 #include <ckpt/metadata.hpp>
 #include <ckpt/fields.hpp>

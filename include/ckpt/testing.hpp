@@ -13,15 +13,18 @@
 
 #include <ckpt/async.hpp>
 #include <ckpt/detail/io/fault_injection.hpp>
+#include <ckpt/detail/parallel/thread_pool.hpp>
 #include <ckpt/manager.hpp>
 
 namespace ckpt::testing {
 
-/// The system calls a save makes: create, write, fsync, close, rename, fsync_directory.
+/// The system calls a save makes: create, write, fsync, close, rename, fsync_directory; and the
+/// reads of a restore: read.
 using detail::io_op;
 
 /// When set, called before each of those system calls with the call and the file it is about;
-/// a non-zero return is taken as the call's errno, as if the system had failed it.
+/// a non-zero return is taken as the call's errno, as if the system had failed it. Reads may be
+/// made on several threads at once: an injector that counts them must count atomically.
 using detail::io_fault_injector;
 
 /// The points of a checkpoint_manager's save where a test may crash the process: the checkpoint
@@ -31,8 +34,10 @@ using detail::manager_point;
 /// When set, called with each manager_point as a manager's save reaches it.
 using detail::manager_test_hook;
 
-/// When set, called before the background thread of asynchronous saves is started; a non-zero
-/// return is taken as the errno of a failed start (EAGAIN: a pids limit).
-inline int (*&thread_start_injector)() = detail::background_worker::thread_start_injector;
+/// When set, called before the library starts a thread (the background thread of asynchronous
+/// saves, a thread of the data-path pool of ckpt/threads.hpp); a non-zero return is taken as the
+/// errno of a failed start (EAGAIN: a pids limit). A pool thread that cannot start is no error:
+/// the work is done on fewer threads.
+using detail::thread_start_injector;
 
 }  // namespace ckpt::testing

@@ -2,6 +2,7 @@
 // file, and an asynchronous save whose record fails, never wedge later saves.
 
 #include <ckpt/ckpt.hpp>
+#include <ckpt/testing.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -69,7 +70,7 @@ struct hooks_reset {
     ~hooks_reset() {
         ckpt::detail::io_fault_injector = nullptr;
         ckpt::detail::manager_test_hook = nullptr;
-        ckpt::detail::background_worker::thread_start_injector = nullptr;
+        ckpt::testing::thread_start_injector = nullptr;
     }
 };
 

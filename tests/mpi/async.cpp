@@ -13,6 +13,7 @@
 
 #include <ckpt/ckpt.hpp>
 #include <ckpt/mpi.hpp>
+#include <ckpt/testing.hpp>
 
 #include "support.hpp"
 
@@ -216,10 +217,9 @@ int roundtrip(const fs::path& dir) {
         state t;
         fill(t, 10);
         auto other = make_checkpoint(t);
-        if (world_rank == world_size - 1)
-            ckpt::detail::background_worker::thread_start_injector = [] { return EAGAIN; };
+        if (world_rank == world_size - 1) ckpt::testing::thread_start_injector = [] { return EAGAIN; };
         const auto p7 = other.save_as_async(dir / "no-thread", {10, {}, {}});
-        ckpt::detail::background_worker::thread_start_injector = nullptr;
+        ckpt::testing::thread_start_injector = nullptr;
         fill(t, 11);
         other.wait();
         check_file(p7, 10);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <ckpt/detail/config.hpp>
+#include <ckpt/detail/parallel/thread_pool.hpp>  // thread_start_injector
 #include <ckpt/error.hpp>
 #include <ckpt/warning.hpp>
 
@@ -40,10 +41,6 @@ public:
     /// first. When the thread cannot start (EAGAIN: a pids limit, RLIMIT_AS), throws ckpt::error
     /// naming `file` and leaves no job recorded: a job nobody runs would block every wait().
     void submit(std::function<void()> job, const std::filesystem::path& file);
-
-    /// Test hook: when set, called before the background thread is started; a non-zero return is
-    /// taken as the errno of a failed start. Never set outside tests.
-    static inline int (*thread_start_injector)() = nullptr;
 
 private:
     void run();

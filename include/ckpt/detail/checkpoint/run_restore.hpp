@@ -10,8 +10,9 @@
 namespace ckpt::detail {
 
 /// A restore, whatever the checkpoint tracks: `walk(context, plan)` runs the check pass over the
-/// tracked objects (and changes nothing), then the staged blocks are read, every problem thrown, and
-/// only then the plan applied: the one step that changes the objects.
+/// tracked objects (and changes nothing), then the staged blocks are read and the blocks to land in
+/// place verified, every problem thrown, and only then the plan applied: the one step that changes
+/// the objects.
 CKPT_INLINE void run_restore(restore_plan_core& plan, restore_mode mode, void (*walk)(void*, restore_plan_core&),
                              void* context);
 
@@ -26,7 +27,10 @@ CKPT_INLINE void run_restore(restore_plan_core& plan, restore_mode mode, void (*
                              void* context) {
     // Large staged blocks are read after the walk, on several threads (read_staged).
     if (plan.source.reads_in_parallel() && !includes(mode, restore_mode::single_threaded))
-        plan.read_threads = restore_read_threads();
+        plan.read_threads = max_threads();
+    // The default lands tensors of the right size in place, verified first (detail/restore/plan.hpp).
+    plan.lands_sized_in_place = !plan.in_place && plan.source.reads_in_parallel();
+    plan.verifies_landings = plan.lands_sized_in_place || (plan.in_place && includes(mode, restore_mode::verify_first));
     try {
         walk(context, plan);
     } catch (...) {
@@ -37,7 +41,6 @@ CKPT_INLINE void run_restore(restore_plan_core& plan, restore_mode mode, void (*
     }
     read_staged(plan);
     plan.throw_if_problems();
-    if (plan.in_place && includes(mode, restore_mode::verify_first)) plan.verify_deferred();
     plan.apply();
 }
 

@@ -68,7 +68,8 @@ public:
     /// one descriptor, scratch memory from `buffer`). `e` must be one of entries() itself, and
     /// [lo, hi) either the whole block or, in a block checked chunk by chunk, whole chunks but the
     /// last; then only those chunks are checked (the padding with the last one). A parallel restore
-    /// splits large blocks so (read_staged in detail/restore_walk.hpp).
+    /// splits large blocks so (read_blocks in detail/restore/staged_reads.hpp). With `dest` nullptr
+    /// the bytes are only checked, as verify_block checks them.
     void read_part(const entry_info& e, std::uint64_t lo, std::uint64_t hi, char* dest, read_buffer& buffer) const;
     /// The size a parallel read may split a block at (read_part): its chunks; 0 when it may not.
     std::uint64_t part_size(const entry_info& e) const noexcept { return is_chunked(e) ? header_.chunk_size : 0; }
@@ -224,12 +225,12 @@ CKPT_INLINE std::string file_reader::read_block(const entry_info& e) {
 CKPT_INLINE void file_reader::read_part(const entry_info& e, std::uint64_t lo, std::uint64_t hi, char* dest,
                                         read_buffer& buffer) const {
     if (!owns(e)) throw error("the entry is not one of this file's", path_, e.path);
-    if (is_chunked(e)) return read_chunks(e, lo, hi, dest + lo, buffer);
+    if (is_chunked(e)) return read_chunks(e, lo, hi, dest ? dest + lo : nullptr, buffer);
     if (is_small(e)) {
         const std::uint64_t padding = padding_after(e);
         char* src = buffer.get(to_size(e.length + padding));
         pread_all(fd_.get(), src, to_size(e.length + padding), e.offset, path_);
-        if (e.length) std::memcpy(dest, src, to_size(e.length));
+        if (dest && e.length) std::memcpy(dest, src, to_size(e.length));
         return check(e, hash64(src, to_size(e.length)), src + e.length, padding);
     }
     read_large(e, 0, e.length, dest, buffer);

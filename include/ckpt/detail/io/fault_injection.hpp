@@ -1,5 +1,5 @@
 #pragma once
-// Fault injection for tests: the system calls a save makes, and the hook that fails them on
+// Fault injection for tests: the system calls a save makes and the reads of a restore, and the hook that fails them on
 // request (re-exported as ckpt::testing::io_fault_injector in ckpt/testing.hpp).
 
 #include <cerrno>
@@ -9,10 +9,12 @@
 
 namespace ckpt::detail {
 
-/// The system calls a save makes, for fault-injection tests.
-enum class io_op { create, write, fsync, close, rename, fsync_directory };
+/// The system calls a save makes, and the positioned reads (pread, preadv) of a restore, for
+/// fault-injection tests. A read may be made on any thread of the data path (ckpt/threads.hpp).
+enum class io_op { create, write, fsync, close, rename, fsync_directory, read };
 
-/// Test hook: when set, called before each of those calls; a non-zero return is taken as the
+/// Test hook: when set, called before each of those calls (from several threads at once during a
+/// parallel restore); a non-zero return is taken as the
 /// call's errno, as if the system had failed it. Never set outside tests.
 inline int (*io_fault_injector)(io_op op, const std::filesystem::path& path) = nullptr;
 

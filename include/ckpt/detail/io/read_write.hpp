@@ -81,8 +81,10 @@ CKPT_INLINE void pread_all(int fd, void* data, std::size_t size, std::uint64_t o
                            const std::filesystem::path& path) {
     auto p = static_cast<char*>(data);
     while (size > 0) {
-        const ssize_t n =
-            ::pread(fd, p, size < (std::size_t{1} << 30) ? size : (std::size_t{1} << 30), static_cast<off_t>(offset));
+        const ssize_t n = injected_failure(io_op::read, path)
+                              ? -1
+                              : ::pread(fd, p, size < (std::size_t{1} << 30) ? size : (std::size_t{1} << 30),
+                                        static_cast<off_t>(offset));
         if (n < 0) {
             if (errno == EINTR) continue;
             throw io_error("cannot read", path, last_error());
@@ -98,7 +100,9 @@ CKPT_INLINE void pread_all_with_tail(int fd, void* data, std::size_t size, void*
                                      std::uint64_t offset, const std::filesystem::path& path) {
     iovec pieces[2] = {{data, size}, {tail, tail_size}};
     ssize_t n;
-    do n = ::preadv(fd, pieces, tail_size ? 2 : 1, static_cast<off_t>(offset));
+    do
+        n = injected_failure(io_op::read, path) ? -1
+                                                : ::preadv(fd, pieces, tail_size ? 2 : 1, static_cast<off_t>(offset));
     while (n < 0 && errno == EINTR);
     if (n < 0) throw io_error("cannot read", path, last_error());
     // A short read (end of file, a signal, a huge request) finishes piece by piece.

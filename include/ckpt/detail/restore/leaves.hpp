@@ -70,9 +70,11 @@ protected:
 
     // Reads a staged tensor block now, or collects it for read_staged (restore_plan_core::read_threads).
     void read_staged_tensor(const entry_info& e, void* obj, const tensor_ops& ops);
+    // Checks the block of a landing now, or collects it for read_staged to check.
+    void verify_block_later(const entry_info& e);
 
-    // A tensor leaf of any type, described by `ops`: checked, then read directly, deferred
-    // (in_place) or staged. False when the type cannot be staged in a box: the caller stages it.
+    // A tensor leaf of any type, described by `ops`: checked, then read directly, landed in place
+    // by the plan (read_step) or staged. False when the type cannot be staged in a box: the caller stages it.
     bool tensor_leaf(void* obj, const tensor_ops& ops, const entry_info& e);
 
     template <class T>
@@ -269,6 +271,12 @@ CKPT_INLINE void restore_leaves::out_of_memory(const entry_info& e) const {
         plan_.source.path(), e.path);
 }
 
+CKPT_INLINE void restore_leaves::verify_block_later(const entry_info& e) {
+    if (plan_.read_threads == 0) return plan_.source.verify_block(e);
+    plan_.staged_reads.push_back({&e, nullptr, 0, false, 1, false});
+    plan_.staged_bytes += e.length;
+}
+
 CKPT_INLINE void restore_leaves::read_staged_tensor(const entry_info& e, void* obj, const tensor_ops& ops) {
     if (plan_.read_threads == 0) return read_tensor(plan_.source, e, obj, ops);
     plan_.staged_reads.push_back({&e, ops.data(obj), ops.rank, ops.column_major, ops.element_size, ops.bools});
@@ -288,8 +296,10 @@ CKPT_INLINE bool restore_leaves::tensor_leaf(void* obj, const tensor_ops& ops, c
         read_tensor(plan_.source, e, obj, ops);
         return true;
     }
-    if (!ops.bools && plan_.in_place) {
-        stage(new read_step(plan_.source, e, obj, ops));
+    if (!ops.bools && (plan_.in_place ||
+                       (plan_.lands_sized_in_place && e.length >= spare_min_bytes && ops.shape_of(obj) == e.shape))) {
+        stage(new read_step(e, obj, ops));
+        if (plan_.verifies_landings) verify_block_later(e);
         return true;
     }
     if (!ops.new_box) return false;

@@ -21,9 +21,17 @@
 // restore into pages an earlier one already faulted runs at the speed of an in-place read. The
 // first restore of a process has no spares and pays for its pages.
 //
-// In in_place mode plain (non-bool) tensor blocks are not staged: the plan reads them into the
-// objects when it runs. Half the memory, but a damaged tensor block is then found after earlier
-// objects changed (unless the blocks are verified first).
+// The default restore stages no tensor whose storage already has the file's shape (and is a page
+// or more, and not of bools): the check pass verifies its block (reads it into a small scratch
+// buffer per thread and checks its checksums, keeping nothing), and apply() lands it in place,
+// reading the block again straight into the object and checking it again while landing. The second
+// read comes from the page cache and costs less than a second copy of the model would: it needs no
+// memory beyond the objects'. Only when the file changes between the two reads (someone else wrote
+// or truncated it) does the landing fail, after some objects changed; apply() then says so.
+//
+// In in_place mode plain (non-bool) tensor blocks are not staged at all, whatever their shape:
+// the plan resizes the objects and reads the blocks into them when it runs. A damaged tensor block
+// is then found after earlier objects changed (unless the blocks are verified first, verify_first).
 //
 // This file: the plan (restore_plan_core, basic_restore_plan) and the interface of its steps.
 
@@ -36,6 +44,7 @@
 
 #include <ckpt/detail/config.hpp>
 #include <ckpt/error.hpp>
+#include <ckpt/detail/restore/block_reads.hpp>
 #include <ckpt/detail/restore/source.hpp>
 #include <ckpt/detail/restore/spare_storage.hpp>
 
@@ -49,10 +58,15 @@ struct restore_problem {
 /// One change to a tracked object, prepared by the check pass.
 struct plan_step {
     virtual ~plan_step() = default;
-    /// Staged steps only move or swap and do not throw; in_place reads may.
+    /// Staged steps only move or swap and do not throw.
     virtual void apply() = 0;
-    /// The block apply() reads (in_place tensors), or nullptr when the step holds its value already.
-    virtual const entry_info* deferred_read() const noexcept { return nullptr; }
+    /// A step that reads its block into the object in place (a landing): gives the object the
+    /// entry's shape, adds the read to `reads` and returns true; apply() is then not called.
+    /// Others return false.
+    virtual bool add_landing(std::vector<block_read>& reads) {
+        (void)reads;
+        return false;
+    }
 };
 
 /// What the check pass found and prepared: problems, the objects the file lacks, the entries it
@@ -76,16 +90,17 @@ public:
     std::size_t boxed = 0;                          // staged tensors that take and leave a spare
     std::vector<std::unique_ptr<spare_storage::item>> swapped_out;  // slot i: what box i's step swapped out
 
+    /// Tensors whose storage has the file's shape are landed in place (see the top of this file),
+    /// not staged: the default restore, over a source that reads_in_parallel().
+    bool lands_sized_in_place = false;
+    /// The check pass verifies the block of every landing (lands_sized_in_place, or in_place with
+    /// verify_first), so that apply() finds no damage; a landing that fails all the same (the file
+    /// changed meanwhile) is reported as such.
+    bool verifies_landings = false;
+
     /// A tensor block that the check pass reads after the walk, with the others (read_staged), into
-    /// staging memory that nothing else sees before apply().
-    struct staged_read {
-        const entry_info* entry;  // one of source.entries()
-        void* memory;             // the staged tensor's elements
-        std::size_t rank;
-        bool column_major;
-        std::size_t element_size;
-        bool bools;
-    };
+    /// staging memory that nothing else sees before apply(); or, with memory nullptr, only checks.
+    using staged_read = block_read;
     /// 0: the walk reads each block it stages when it meets it. From 1 (sources that
     /// reads_in_parallel() only): the walk collects the staged tensor blocks of a page or more in
     /// staged_reads, and read_staged() reads them, on up to this many threads.
@@ -97,9 +112,9 @@ public:
 
     /// Throws mismatch_error listing every problem the check pass found.
     void throw_if_problems() const;
-    /// Checks the blocks that apply() will read (in_place steps), in chunks, keeping nothing.
-    void verify_deferred();
-    /// Executes the plan: the only part of a restore that changes tracked objects.
+    /// Executes the plan: the only part of a restore that changes tracked objects. The landings
+    /// first, read on up to read_threads threads (the pool's) when worth it, then the other steps
+    /// in order. A landing may fail (in_place); no other step does.
     void apply();
     std::vector<std::string> unused() const;
 };
@@ -131,14 +146,30 @@ CKPT_INLINE void restore_plan_core::throw_if_problems() const {
     throw mismatch_error(what, source.path(), problems.front().path);
 }
 
-CKPT_INLINE void restore_plan_core::verify_deferred() {
-    for (const auto& s : steps)
-        if (const entry_info* e = s->deferred_read()) source.verify_block(*e);
-}
-
 CKPT_INLINE void restore_plan_core::apply() {
     swapped_out.resize(boxed);  // may throw: before the first change
-    for (const auto& s : steps) s->apply();
+    std::vector<block_read> landings;
+    std::vector<plan_step*> others;
+    others.reserve(steps.size());
+    std::uint64_t landing_bytes = 0;
+    for (const auto& s : steps)
+        if (!s->add_landing(landings)) others.push_back(s.get());
+    for (const block_read& r : landings) landing_bytes += r.entry->length;
+    try {
+        read_blocks(source, landings, parallel_read_threads(landing_bytes, 0, read_threads));
+    } catch (const error& x) {
+        if (!verifies_landings) throw;
+        // Every block checked out in the check pass: the file changed since, or the device failed.
+        const std::string what =
+            "the restore failed after it began changing the tracked objects, some of which now hold the "
+            "file's values and others their own: every block had checked out, then reading it again "
+            "failed (another program changed or truncated the file, or the device failed); restore again. "
+            "The failure: " +
+            std::string(x.what());
+        if (const auto* io = dynamic_cast<const io_error*>(&x)) throw io_error(what, x.file(), io->code());
+        throw corrupt_error(what, x.file(), x.entry());
+    }
+    for (plan_step* s : others) s->apply();
     steps.clear();
     if (spares) spares->replace(std::move(swapped_out));
     swapped_out.clear();

@@ -1,6 +1,6 @@
 #pragma once
-// The steps of a restore plan: each moves, swaps or (in_place) reads one staged value into one
-// tracked object.
+// The steps of a restore plan: each moves or swaps one staged value into one tracked object, or
+// (read_step) has the plan read a block into it in place.
 
 #include <algorithm>
 #include <iterator>
@@ -79,12 +79,11 @@ struct emplace_step final : plan_step {  // an empty optional or unique_ptr take
     T& target;
     std::unique_ptr<E> value;
 };
+// A tensor read in place when the plan runs (a landing: see add_landing).
 struct read_step final : plan_step {
-    read_step(restore_source& f, const entry_info& e, void* t, const tensor_ops& o)
-        : file(f), entry(e), target(t), ops(o) {}
-    void apply() override;
-    const entry_info* deferred_read() const noexcept override { return &entry; }
-    restore_source& file;
+    read_step(const entry_info& e, void* t, const tensor_ops& o) : entry(e), target(t), ops(o) {}
+    void apply() override {}  // the plan reads the block (add_landing)
+    bool add_landing(std::vector<block_read>& reads) override;
     const entry_info& entry;
     void* target;
     const tensor_ops& ops;
@@ -100,9 +99,10 @@ CKPT_INLINE void boxed_step::apply() {
     out[slot] = std::move(box);
 }
 
-CKPT_INLINE void read_step::apply() {
+CKPT_INLINE bool read_step::add_landing(std::vector<block_read>& reads) {
     if (ops.shape_of(target) != entry.shape) ops.resize(target, entry.shape);
-    read_tensor(file, entry, target, ops);
+    reads.push_back({&entry, ops.data(target), ops.rank, ops.column_major, ops.element_size, ops.bools});
+    return true;
 }
 
 }  // namespace ckpt::detail

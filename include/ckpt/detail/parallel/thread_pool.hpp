@@ -1,0 +1,190 @@
+#pragma once
+// The process's pool of data-path threads (see ckpt/threads.hpp), and parallel_for, the one way the
+// library hands work to it.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <mutex>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include <ckpt/detail/config.hpp>
+#include <ckpt/threads.hpp>
+
+namespace ckpt::detail {
+
+/// When set (ckpt::testing::thread_start_injector), called before the library starts a thread (a
+/// pool thread, the background thread of asynchronous saves); a non-zero return is taken as the
+/// errno of a failed start.
+inline int (*thread_start_injector)() = nullptr;
+
+/// Threads that sleep until a caller of run() shares its work with them. Several callers may run at
+/// once (two checkpoints restoring on two threads): their jobs queue, each caller works on its own
+/// job meanwhile, so no caller ever waits for a pool thread to become free. A job's body must not
+/// throw (parallel_for keeps the failures).
+class thread_pool {
+public:
+    /// The process's pool. A child made by fork() gets a new one: the threads did not come along.
+    static thread_pool& shared();
+
+    /// Calls body(context, i) for each i in [0, count): on this thread and on up to helpers of the
+    /// pool's, each taking the next i; returns once every call has returned.
+    void run(std::size_t count, std::size_t helpers, void (*body)(void*, std::size_t), void* context);
+
+private:
+    struct job {
+        void (*body)(void*, std::size_t);
+        void* context;
+        std::size_t count;
+        std::atomic<std::size_t> next{0};
+        std::size_t wanted;      // helpers that may still join (under mutex_)
+        std::size_t active = 0;  // helpers working on it (under mutex_)
+        std::condition_variable finished;
+    };
+    static void work_on(job& j) noexcept;
+    void start_threads(std::size_t wanted);
+    void serve();
+
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::deque<job*> queue_;
+    std::vector<std::thread> threads_;
+};
+
+/// Calls body(i) for each i in [0, count) on up to `threads` threads (this one included; capped by
+/// ckpt::max_threads()). The calls that throw do not stop the others from being made, except that
+/// after a call throws, calls with a larger i are skipped; the exception of the smallest i that
+/// threw is rethrown here, once every call has returned. So the error is the one a loop in order
+/// would meet first, whichever thread met it.
+template <class Body>
+void parallel_for(std::size_t count, std::size_t threads, Body&& body);
+
+}  // namespace ckpt::detail
+
+#include <exception>
+
+namespace ckpt::detail {
+
+template <class Body>
+void parallel_for(std::size_t count, std::size_t threads, Body&& body) {
+    if (threads > max_threads()) threads = max_threads();
+    if (threads > count) threads = count;
+    if (threads <= 1) {
+        for (std::size_t i = 0; i < count; ++i) body(i);
+        return;
+    }
+    struct state {
+        Body& body;
+        std::atomic<std::size_t> failed;
+        std::mutex mutex;
+        std::exception_ptr failure;
+    } s{body, {count}, {}, {}};
+    auto call = [](void* context, std::size_t i) {
+        auto& st = *static_cast<state*>(context);
+        if (i > st.failed.load(std::memory_order_relaxed)) return;
+        try {
+            st.body(i);
+        } catch (...) {
+            const std::lock_guard<std::mutex> lock(st.mutex);
+            if (i < st.failed.load()) {
+                st.failed.store(i);
+                st.failure = std::current_exception();
+            }
+        }
+    };
+    thread_pool::shared().run(count, threads - 1, call, &s);
+    if (s.failure) std::rethrow_exception(s.failure);
+}
+
+}  // namespace ckpt::detail
+
+#if CKPT_HEADER_DEFINITIONS
+#include <unistd.h>
+
+namespace ckpt::detail {
+
+CKPT_INLINE thread_pool& thread_pool::shared() {
+    // Never destroyed: a pool thread may still be asleep in it while static objects are destroyed
+    // at exit, and a std::thread destroyed while running would end the process.
+    struct owner {
+        pid_t pid;
+        thread_pool* pool;
+    };
+    static std::mutex mutex;
+    static owner current{getpid(), new thread_pool};
+    const pid_t pid = getpid();
+    if (current.pid == pid) return *current.pool;
+    // A forked child: the parent's pool had threads (and maybe a locked mutex) that the child has not.
+    const std::lock_guard<std::mutex> lock(mutex);
+    if (current.pid != pid) current = {pid, new thread_pool};
+    return *current.pool;
+}
+
+CKPT_INLINE void thread_pool::work_on(job& j) noexcept {
+    for (std::size_t i; (i = j.next.fetch_add(1)) < j.count;) j.body(j.context, i);
+}
+
+CKPT_INLINE void thread_pool::start_threads(std::size_t wanted) {
+    // Under mutex_. A thread that cannot start (a pids limit) is no error: the callers work anyway.
+    while (threads_.size() < wanted) {
+        try {
+            if (thread_start_injector) {
+                if (const int err = thread_start_injector()) throw std::system_error(err, std::generic_category());
+            }
+            threads_.emplace_back([this] { serve(); });
+        } catch (const std::system_error&) {
+            return;
+        }
+    }
+}
+
+CKPT_INLINE void thread_pool::run(std::size_t count, std::size_t helpers, void (*body)(void*, std::size_t),
+                                  void* context) {
+    if (helpers == 0) {
+        for (std::size_t i = 0; i < count; ++i) body(context, i);
+        return;
+    }
+    job j;
+    j.body = body;
+    j.context = context;
+    j.count = count;
+    j.wanted = helpers;
+    {
+        const std::lock_guard<std::mutex> lock(mutex_);
+        start_threads(helpers);
+        queue_.push_back(&j);
+    }
+    if (helpers == 1)
+        wake_.notify_one();
+    else
+        wake_.notify_all();
+    work_on(j);
+    std::unique_lock<std::mutex> lock(mutex_);
+    // No helper joins from here on; those that did are finishing their last call.
+    for (auto it = queue_.begin(); it != queue_.end(); ++it)
+        if (*it == &j) {
+            queue_.erase(it);
+            break;
+        }
+    j.finished.wait(lock, [&] { return j.active == 0; });
+}
+
+CKPT_INLINE void thread_pool::serve() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+        wake_.wait(lock, [&] { return !queue_.empty(); });
+        job& j = *queue_.front();
+        ++j.active;
+        if (--j.wanted == 0) queue_.pop_front();
+        lock.unlock();
+        work_on(j);
+        lock.lock();
+        if (--j.active == 0) j.finished.notify_all();
+    }
+}
+
+}  // namespace ckpt::detail
+#endif  // CKPT_HEADER_DEFINITIONS
