@@ -10,6 +10,7 @@
 #include <ckpt/detail/hash.hpp>  // XXH3 of hand-made blocks
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -21,9 +22,11 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -276,11 +279,48 @@ std::vector<result> run_state(const std::string& label, tensors& state, const st
 // Also the cost of one XXH3 pass over the state: what ckpt's checksums add to a save or restore.
 struct async_result {
     std::string state;
-    double memcpy_s, blocked_s, total_s, hash_s;
+    double memcpy_s, memcpy_n_s, blocked_s, total_s, hash_s;
 };
+// N threads (the machine's hardware threads) run body(i) for every i in [0, count), each taking the
+// next i: the raw baselines' parallel loop, plain std::threads, nothing of ckpt's.
+std::size_t machine_threads() {
+    const unsigned n = std::thread::hardware_concurrency();
+    return n == 0 ? 1 : n;
+}
+template <class Body>
+void on_threads(std::size_t count, Body body) {
+    std::atomic<std::size_t> next{0};
+    auto work = [&] {
+        for (std::size_t i; (i = next.fetch_add(1)) < count;) body(i);
+    };
+    std::vector<std::thread> helpers;
+    for (std::size_t t = 1; t < machine_threads(); ++t) helpers.emplace_back(work);
+    work();
+    for (auto& h : helpers) h.join();
+}
+
+// Pieces of at most 4 MiB: what the N-thread baselines share out.
+struct piece {
+    const char* from;
+    std::size_t to, length;
+};
+std::vector<piece> pieces_of(const tensors& state) {
+    std::vector<piece> out;
+    std::size_t at = 0;
+    for (const auto& m : state) {
+        const auto bytes = static_cast<std::size_t>(m.size()) * sizeof(float);
+        const auto* from = reinterpret_cast<const char*>(m.data());
+        for (std::size_t k = 0; k < bytes; k += std::size_t{4} << 20)
+            out.push_back({from + k, at + k, std::min(std::size_t{4} << 20, bytes - k)});
+        at += bytes;
+    }
+    return out;
+}
+
 async_result run_async(const std::string& label, tensors& state, int reps, const std::string& dir) {
     std::vector<char> copy(state_bytes(state));
-    std::vector<double> memcpy_times, blocked, total, hashing;
+    std::vector<double> memcpy_times, memcpy_n_times, blocked, total, hashing;
+    const auto pieces = pieces_of(state);
     ckpt::checkpoint ck{ckpt::track("weights", state)};
     for (int r = 0; r < reps + 1; ++r) {  // the first round grows the snapshot buffer: not counted
         auto t0 = clock_type::now();
@@ -290,6 +330,10 @@ async_result run_async(const std::string& label, tensors& state, int reps, const
             at += static_cast<std::size_t>(m.size()) * sizeof(float);
         }
         const double mc = seconds_since(t0);
+        t0 = clock_type::now();
+        on_threads(pieces.size(),
+                   [&](std::size_t i) { std::memcpy(copy.data() + pieces[i].to, pieces[i].from, pieces[i].length); });
+        const double mc_n = seconds_since(t0);
         t0 = clock_type::now();
         std::uint64_t digests = 0;
         for (const auto& m : state)
@@ -303,13 +347,14 @@ async_result run_async(const std::string& label, tensors& state, int reps, const
         const double all = seconds_since(t0);
         if (r > 0) {
             memcpy_times.push_back(mc);
+            memcpy_n_times.push_back(mc_n);
             hashing.push_back(h);
             blocked.push_back(b);
             total.push_back(all);
         }
     }
     std::remove((dir + "/async").c_str());
-    return {label, median(memcpy_times), median(blocked), median(total), median(hashing)};
+    return {label, median(memcpy_times), median(memcpy_n_times), median(blocked), median(total), median(hashing)};
 }
 
 // Restore modes against a raw read of the same bytes, warm and cold. Cold: the file's pages are
@@ -339,7 +384,7 @@ async_result run_async(const std::string& label, tensors& state, int reps, const
 // Minor page faults are counted per restore (getrusage): fresh pages are what staging costs.
 struct restore_mode_result {
     std::string state, cache, method;
-    double seconds = 0, ratio = 0, extra_peak_mib = -1, faults = 0, low = 0, high = 0;
+    double seconds = 0, ratio = 0, extra_peak_mib = -1, faults = 0, low = 0, high = 0, limit_ratio = 0;
 };
 
 long minor_faults() {
@@ -398,6 +443,39 @@ void raw_pread(char* into, const std::string& path, const block_list_type& block
     ::close(fd);
 }
 
+// The same blocks in parts of at most 4 MiB, read by the machine's hardware threads.
+void raw_pread_threads(char* into, const std::string& path, const block_list_type& blocks) {
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    if (fd < 0) throw std::runtime_error("cannot open " + path);
+    block_list_type parts;
+    for (const auto& b : blocks)
+        for (std::uint64_t k = 0; k < b.second; k += std::uint64_t{4} << 20)
+            parts.emplace_back(b.first + k, std::min(std::uint64_t{4} << 20, b.second - k));
+    on_threads(parts.size(),
+               [&](std::size_t i) { pread_block(fd, into + parts[i].first, parts[i].first, parts[i].second); });
+    ::close(fd);
+}
+
+// The file mapped, and its blocks copied out by the machine's hardware threads (as safetensors'
+// mmap and torch's multi-threaded copy do); mapped and unmapped in each call.
+void raw_memcpy_mapped(char* into, const std::string& path, const block_list_type& blocks) {
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    if (fd < 0) throw std::runtime_error("cannot open " + path);
+    const auto size = static_cast<std::size_t>(blocks.back().first + blocks.back().second);
+    void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    ::close(fd);
+    if (map == MAP_FAILED) throw std::runtime_error("cannot map " + path);
+    const char* from = static_cast<const char*>(map);
+    block_list_type parts;
+    for (const auto& b : blocks)
+        for (std::uint64_t k = 0; k < b.second; k += std::uint64_t{4} << 20)
+            parts.emplace_back(b.first + k, std::min(std::uint64_t{4} << 20, b.second - k));
+    on_threads(parts.size(), [&](std::size_t i) {
+        std::memcpy(into + parts[i].first, from + parts[i].first, static_cast<std::size_t>(parts[i].second));
+    });
+    ::munmap(map, size);
+}
+
 // The old baseline: each block into the matrix it belongs to, whatever storage that has.
 void raw_pread_into_matrices(tensors& sink, const std::string& path, const block_list_type& blocks) {
     const int fd = ::open(path.c_str(), O_RDONLY);
@@ -415,21 +493,28 @@ bool same_bytes(const char* raw, const tensors& state, const block_list_type& bl
 }
 
 // Methods of the repeated runs, in the order of mode_names; the first is the baseline.
+// Methods 0, 2 and 3 are the raw limits: the warm limit is the fastest of the three, the cold limit
+// the faster of 0 and 2 (a mapping of a cold file is no raw read).
 const char* const mode_names[] = {"raw pread of the same bytes (aligned buffer, read into before)",
                                   "raw pread into the matrices (old baseline: storage the last method left)",
-                                  "ckpt default (staged: all checks first)",
+                                  "raw pread, N threads (N = hardware threads)",
+                                  "raw memcpy from a mapping of the file, N threads",
+                                  "ckpt default (verified, then landed in place)",
                                   "ckpt default, ckpt::single_threaded",
-                                  "ckpt default, new checkpoint each time (no spares)",
+                                  "ckpt default, new checkpoint each time",
                                   "ckpt::in_place",
                                   "ckpt::in_place | ckpt::verify_first"};
 // Methods of the first-restore children; the first is the baseline.
+// 0 and 6 are the raw limits: the first-restore limit is the faster of the two.
 const char* const first_names[] = {"raw pread of the same bytes into new memory",
                                    "raw pread into the initialised matrices",
-                                   "ckpt default (staged: all checks first)",
+                                   "ckpt default (verified, then landed in place)",
                                    "ckpt default, ckpt::single_threaded",
                                    "ckpt::in_place",
-                                   "ckpt::in_place | ckpt::verify_first"};
-constexpr int first_count = 6;
+                                   "ckpt::in_place | ckpt::verify_first",
+                                   "raw pread, N threads, into new memory",
+                                   "ckpt default into empty matrices (staged in new memory)"};
+constexpr int first_count = 8;
 
 // The child of a "first restore" run: builds the state, reads once with method m (first_names),
 // prints "seconds faults".
@@ -437,11 +522,14 @@ int first_restore_child(const std::string& path, std::size_t count, Eigen::Index
     tensors sink = make_state(count, rows, cols);  // initialised, as a model is before it resumes
     const auto blocks = block_list(path, count);
     std::optional<raw_buffer> fresh;
-    if (m == 0) fresh.emplace(blocks);  // allocated, not touched: new memory, as a first read finds it
+    if (m == 0 || m == 6) fresh.emplace(blocks);  // allocated, not touched: new memory, as a first read finds it
+    if (m == 7) sink.clear();                     // a program that builds its model from the checkpoint
     const long f0 = minor_faults();
     const auto t0 = clock_type::now();
     if (m == 0) {
         raw_pread(fresh->data, path, blocks);
+    } else if (m == 6) {
+        raw_pread_threads(fresh->data, path, blocks);
     } else if (m == 1) {
         raw_pread_into_matrices(sink, path, blocks);
     } else {
@@ -460,7 +548,7 @@ int first_restore_child(const std::string& path, std::size_t count, Eigen::Index
         ck.restore(path);
         return e;
     }();
-    if (m == 0 ? !same_bytes(fresh->data, expected, blocks) : sink != expected)
+    if (m == 0 || m == 6 ? !same_bytes(fresh->data, expected, blocks) : sink != expected)
         throw std::runtime_error("first restore: different values");
     std::printf("%.6f %ld\n", t, f);
     return 0;
@@ -496,6 +584,8 @@ std::vector<restore_mode_result> run_restore_modes(const std::string& label, ten
     const std::vector<std::function<void()>> methods = {
         [&] { raw_pread(raw.data, path, blocks); },
         [&] { raw_pread_into_matrices(sink, path, blocks); },
+        [&] { raw_pread_threads(raw.data, path, blocks); },
+        [&] { raw_memcpy_mapped(raw.data, path, blocks); },
         [&] { kept.restore(path); },
         [&] { kept_single.restore(path, ckpt::single_threaded); },
         fresh_checkpoint(ckpt::strict),
@@ -527,10 +617,12 @@ std::vector<restore_mode_result> run_restore_modes(const std::string& label, ten
             if (sink[i] != state[i]) throw std::runtime_error("restore modes: different values");
         if (!same_bytes(raw.data, state, blocks)) throw std::runtime_error("restore modes: raw read differs");
         const double base = median(times[0]);
+        const double limit =
+            cold ? std::min(base, median(times[2])) : std::min({base, median(times[2]), median(times[3])});
         for (std::size_t m = 0; m < methods.size(); ++m)
             out.push_back({label, cold ? "cold" : "warm", mode_names[m], median(times[m]), base / median(times[m]),
                            peaks[m] < 0 ? -1 : peaks[m] / 1024.0, median(faults[m]), quantile(times[m], 0.25),
-                           quantile(times[m], 0.75)});
+                           quantile(times[m], 0.75), limit / median(times[m])});
     }
     // First restores: one fresh process per read, the methods shuffled per repetition;
     // the file stays warm.
@@ -560,10 +652,11 @@ std::vector<restore_mode_result> run_restore_modes(const std::string& label, ten
             }
         }
         const double base = median(times[0]);
+        const double limit = std::min(base, median(times[6]));
         for (std::size_t k = 0; k < first_count; ++k)
             out.push_back({label, "warm, first read of a new process", first_names[k], median(times[k]),
                            base / median(times[k]), -1, median(faults[k]), quantile(times[k], 0.25),
-                           quantile(times[k], 0.75)});
+                           quantile(times[k], 0.75), limit / median(times[k])});
     }
     std::remove(path.c_str());
     return out;
@@ -571,25 +664,29 @@ std::vector<restore_mode_result> run_restore_modes(const std::string& label, ten
 
 void print_restore_modes(const std::vector<restore_mode_result>& results, int reps) {
     std::printf(
-        "\n| state | page cache | restore | time (s) | quartiles (s) | vs raw pread | minor faults per restore | extra "
-        "peak RSS during the restore (MiB) |\n");
-    std::printf("|---|---|---|---:|---:|---:|---:|---:|\n");
+        "\n| state | page cache | restore | time (s) | quartiles (s) | vs raw pread | vs limit | minor faults per "
+        "restore | extra peak RSS during the restore (MiB) |\n");
+    std::printf("|---|---|---|---:|---:|---:|---:|---:|---:|\n");
     for (const auto& r : results) {
         char peak[32] = "n/a";
         if (r.extra_peak_mib >= 0) std::snprintf(peak, sizeof peak, "%.1f", r.extra_peak_mib);
-        std::printf("| %s | %s | %s | %.4f | %.4f-%.4f | %.2fx | %.0f | %s |\n", r.state.c_str(), r.cache.c_str(),
-                    r.method.c_str(), r.seconds, r.low, r.high, r.ratio, r.faults, peak);
+        std::printf("| %s | %s | %s | %.4f | %.4f-%.4f | %.2fx | %.2fx | %.0f | %s |\n", r.state.c_str(),
+                    r.cache.c_str(), r.method.c_str(), r.seconds, r.low, r.high, r.ratio, r.limit_ratio, r.faults,
+                    peak);
     }
     std::printf(
-        "\nrestore modes: medians of %d runs and their quartiles; \"vs raw pread\" is throughput relative to the "
+        "\nrestore modes: N = %zu hardware threads; medians of %d runs and their quartiles; \"vs limit\" is "
+        "throughput relative to the machine's limit in the same run: warm, the fastest of the raw pread, the "
+        "N-thread raw pread and the N-thread memcpy from a mapping; cold, the faster of the two raw preads; first "
+        "read, the faster of the raw pread and the N-thread raw pread into new memory. \"vs raw pread\" is throughput "
+        "relative to the "
         "first row of the same state and cache: preading the same blocks of the same file, in order, into an aligned "
         "buffer laid out as the file (repeated runs: read into before; first reads: new to the process), in the same "
         "run (1.00x = as fast). Warm and cold: repeated restores in one process, methods interleaved. First read: a "
-        "new process per read, the methods in a new (shuffled) order each repetition. \"ckpt default\" in repeated "
-        "restores is one checkpoint object, which from its second restore on holds the storage its last restore "
-        "replaced (the size of the restored tensors) between restores, until its next save; round 1, its second "
-        "restore, still stages into new memory\n",
-        reps);
+        "new process per read, the methods in a new (shuffled) order each repetition. \"ckpt default\" restores into "
+        "matrices of the file's shapes: every block verified, then read into the matrices in place; \"into empty "
+        "matrices\" stages every tensor in new memory, which the matrices then take\n",
+        machine_threads(), reps);
 }
 
 }  // namespace
@@ -685,12 +782,13 @@ int main(int argc, char** argv) {
         std::printf("| %s | %s | %.4f | %.2fx | %.4f | %.2fx | %.1f |\n", r.state.c_str(), r.method.c_str(), r.save_s,
                     r.save_ratio, r.load_s, r.load_ratio, r.extra_peak_mib);
     std::printf(
-        "\n| state | memcpy of state (s) | ckpt async: blocked (s) | blocked / memcpy | async save until durable (s) | "
-        "XXH3 of state (s) |\n");
-    std::printf("|---|---:|---:|---:|---:|---:|\n");
+        "\n| state | memcpy of state, 1 thread (s) | memcpy, %zu threads (s) | ckpt async: blocked (s) | blocked / "
+        "snapshot limit (the faster memcpy) | async save until durable (s) | XXH3 of state (s) |\n",
+        machine_threads());
+    std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
     for (const auto& a : async_results)
-        std::printf("| %s | %.4f | %.4f | %.2fx | %.4f | %.4f |\n", a.state.c_str(), a.memcpy_s, a.blocked_s,
-                    a.blocked_s / a.memcpy_s, a.total_s, a.hash_s);
+        std::printf("| %s | %.4f | %.4f | %.4f | %.2fx | %.4f | %.4f |\n", a.state.c_str(), a.memcpy_s, a.memcpy_n_s,
+                    a.blocked_s, a.blocked_s / std::min(a.memcpy_s, a.memcpy_n_s), a.total_s, a.hash_s);
     print_restore_modes(mode_results, reps);
     std::printf(
         "\nmedians of %d repetitions; \"vs raw\" is throughput relative to raw fwrite/fread measured in the same run "

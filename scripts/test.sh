@@ -28,6 +28,7 @@ status=0
 run_tree() {
   local name=$1; shift
   local dir=build/$name
+  local started=$SECONDS
   echo "=== $name: configure and build"
   if ! cmake -S . -B "$dir" "${common[@]}" "$@" >"$dir.configure.log" 2>&1; then
     cat "$dir.configure.log"; status=1; total_failed=$((total_failed + 1)); return
@@ -35,9 +36,11 @@ run_tree() {
   if ! cmake --build "$dir" -j"$jobs" >"$dir.build.log" 2>&1; then
     grep -E "error|Error" -A5 "$dir.build.log" | head -100; status=1; total_failed=$((total_failed + 1)); return
   fi
-  echo "=== $name: test"
+  echo "=== $name: test (built in $((SECONDS - started)) s)"
+  started=$SECONDS
   local log=$dir.ctest.log
   ctest --test-dir "$dir" -j"$jobs" --output-on-failure --timeout 600 2>&1 | tee "$log"
+  echo "=== $name: tested in $((SECONDS - started)) s"
   local line
   line=$(grep -E "tests passed, [0-9]+ tests? failed out of [0-9]+" "$log" | tail -1)
   if [ -z "$line" ]; then
@@ -60,7 +63,7 @@ for c in $compilers; do
                     -DCKPT_TEST_STANDARDS=17 "-DCKPT_TEST_CONSUMER_STANDARDS=17;20" \
                     -DCKPT_TEST_PACKAGED_CONSUMERS=OFF -DCKPT_TEST_COMPILED= -DCKPT_TEST_STANDALONE_HEADERS=OFF \
                     "-DCKPT_EXAMPLES_FILTER=^(train_resume|train_resume_mpi|redistribute_data_mpi)$" ;;
-    tsan) run_tree tsan -DCMAKE_CXX_COMPILER=clang++ -DCKPT_SANITIZE=thread -DCKPT_FUZZ_SECONDS=0 "-DCKPT_TEST_FILTER=^(manager.*|interrupt|restore|restore_atomic|restore_parallel|saving|threads)$" \
+    tsan) run_tree tsan -DCMAKE_CXX_COMPILER=clang++ -DCKPT_SANITIZE=thread -DCKPT_FUZZ_SECONDS=0 "-DCKPT_TEST_FILTER=^(manager.*|interrupt|restore|restore_atomic|restore_parallel|saving|threads|async)$" \
                    -DCKPT_BUILD_EXAMPLES=OFF -DCKPT_BUILD_TOOLS=OFF -DCKPT_TEST_STANDARDS=17 ;;
     *) echo "unknown compiler setting: $c" >&2; exit 2 ;;
   esac

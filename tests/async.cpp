@@ -131,3 +131,46 @@ TEST_CASE("saves from several threads through one checkpoint take turns", "[trus
     CHECK(files == 4 * per_thread);
     CHECK(counters.size() == files);  // no two saves took the same number
 }
+
+TEST_CASE("an asynchronous save copies the tensors as they were at the call, on 1, 2 and many threads", "[async]") {
+    const auto dir = fresh("async_parallel_copy");
+    struct reset_limit {
+        ~reset_limit() { ckpt::set_max_threads(0); }
+    } reset;
+    // 40 MiB in tensors of 1 MiB, one of 16 MiB (split between threads), small ones and a scalar.
+    std::vector<Eigen::MatrixXf> ws(40, Eigen::MatrixXf(262144, 1));
+    Eigen::VectorXd long_one(2 << 20);
+    std::vector<Eigen::Vector3f> small(100);
+    std::int64_t step = 0;
+    ckpt::checkpoint ck{ckpt::track("w", ws), ckpt::track("long", long_one), ckpt::track("small", small),
+                        ckpt::track("step", step)};
+    for (const std::size_t threads : {1, 2, 16}) {
+        ckpt::set_max_threads(threads);
+        const float base = static_cast<float>(threads);
+        for (std::size_t i = 0; i < ws.size(); ++i) ws[i].setConstant(base + static_cast<float>(i));
+        for (Eigen::Index i = 0; i < long_one.size(); ++i) long_one[i] = static_cast<double>(i) + base;
+        for (auto& v : small) v.setConstant(base);
+        step = static_cast<std::int64_t>(threads);
+        const auto file = ck.save_async(dir / ("t" + std::to_string(threads)));
+        // The snapshot is taken: the objects may change at once.
+        for (auto& w : ws) w.setZero();
+        long_one.setZero();
+        small[7].setZero();
+        step = -1;
+        ck.wait();
+
+        std::vector<Eigen::MatrixXf> ws2(40, Eigen::MatrixXf::Zero(262144, 1));
+        Eigen::VectorXd long2 = Eigen::VectorXd::Zero(2 << 20);
+        std::vector<Eigen::Vector3f> small2(100, Eigen::Vector3f::Zero());
+        std::int64_t step2 = 0;
+        ckpt::checkpoint back{ckpt::track("w", ws2), ckpt::track("long", long2), ckpt::track("small", small2),
+                              ckpt::track("step", step2)};
+        back.restore(file).assert_consumed();
+        bool exact = step2 == static_cast<std::int64_t>(threads);
+        for (std::size_t i = 0; i < ws2.size(); ++i)
+            exact = exact && (ws2[i].array() == base + static_cast<float>(i)).all();
+        for (Eigen::Index i = 0; i < long2.size(); ++i) exact = exact && long2[i] == static_cast<double>(i) + base;
+        for (const auto& v : small2) exact = exact && (v.array() == base).all();
+        CHECK(exact);
+    }
+}

@@ -264,6 +264,7 @@ CKPT_INLINE any_checkpoint::async_save any_checkpoint::do_start_async(const std:
                                                                       std::chrono::system_clock::time_point when) {
     snapshot_.clear(file);
     do_snapshot(snapshot_);
+    snapshot_.finish();
     return {[this, file, options, counter, when] { snapshot_.write(file, options, counter, when); }, {}, false};
 }
 

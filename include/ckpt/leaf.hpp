@@ -8,6 +8,8 @@
 //       static constexpr std::size_t rank = 2;
 //       static constexpr bool column_major = false;
 //       static ckpt::shape shape_of(const my_tensor&);
+//       // The tensor's own contiguous storage, not a copy: an asynchronous save reads it after
+//       // the walk, while the caller is still in the save.
 //       static const float* data(const my_tensor&);
 //       static float* data(my_tensor&);
 //       // May `t` take on shape `s` when restored (resizable, or already of that shape)?

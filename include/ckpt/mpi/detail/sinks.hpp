@@ -57,8 +57,8 @@ struct plan_sink {
 /// exchange, from the objects' own memory, which does not change in between: so no rank waits in
 /// the exchange for another's copy. Both buffers are reused from one save to the next (once grown,
 /// a save allocates nothing). No hashing: that happens on the background thread. Not
-/// ckpt::detail::snapshot, which copies each tensor as the walk meets it (before the exchange, so
-/// the ranks would wait in it for each other's copies) and keeps no role, global shape or offsets.
+/// ckpt::detail::snapshot, which also defers its tensor copies but keeps no role, global shape or
+/// offsets.
 class copy_sink {
 public:
     entry_role role = entry_role::replicated;
