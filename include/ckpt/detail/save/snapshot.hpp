@@ -140,7 +140,10 @@ CKPT_INLINE void snapshot::write(const std::filesystem::path& file, const save_o
 
 CKPT_INLINE void snapshot::reserve(std::size_t needed) {
     if (needed <= capacity_) return;
-    bytes_.reset();  // before the larger one is allocated: nothing in it is kept
+    // Freed before the larger one is allocated (nothing in it is kept), and forgotten first, so
+    // that a bad_alloc leaves no capacity without bytes for the next save to write into.
+    capacity_ = 0;
+    bytes_.reset();
     bytes_.reset(new char[needed]);
     capacity_ = needed;
 }
