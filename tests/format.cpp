@@ -552,3 +552,43 @@ TEST_CASE("checksums are XXH3-64 whichever vector loop computes them", "[format]
         CHECK(h.digest() == expected);
     }
 }
+
+TEST_CASE("a large block's chunks are hashed on 1, 2 or many threads into the same file", "[format][threads]") {
+    struct limit_reset {
+        ~limit_reset() { ckpt::set_max_threads(0); }
+    } reset;
+    fs::create_directories("format_threads");
+    // 17 MiB and a bit: over the 16 MiB from which the chunks are hashed in parallel, with a short last chunk.
+    std::vector<std::uint64_t> words(((std::size_t{17} << 20) + 4096) / 8);
+    std::mt19937_64 rng(11);
+    for (auto& w : words) w = rng();
+    const std::size_t size = words.size() * 8 - 3;
+    const auto when = std::chrono::system_clock::time_point(std::chrono::seconds(1700000000));
+    auto write = [&](const fs::path& file, std::size_t threads, bool one_thread) {
+        ckpt::set_max_threads(threads);
+        ckpt::detail::file_writer w(file);
+        if (one_thread) w.hash_on_one_thread();
+        w.block("big", ckpt::entry_kind::tensor, ckpt::dtype::uint8, ckpt::shape{size}, false, words.data(), size);
+        w.finish({}, 1, when);
+        std::ifstream in(file, std::ios::binary);
+        return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    const std::string one = write("format_threads/one", 1, false);
+    // The checksum is the format's: the hash of the table of the chunks' hashes, in order.
+    const std::uint64_t chunk = ckpt::detail::default_chunk_size;
+    std::vector<std::uint64_t> sums;
+    for (std::uint64_t at = 0; at < size; at += chunk)
+        sums.push_back(
+            XXH3_64bits(reinterpret_cast<const char*>(words.data()) + at, std::min<std::uint64_t>(chunk, size - at)));
+    const ckpt::reader r("format_threads/one");
+    REQUIRE(r.entries().size() == 1);
+    CHECK(r.entries()[0].checksum == XXH3_64bits(sums.data(), sums.size() * 8));
+    for (const std::size_t threads : {2, 3, 8, 64}) {
+        CAPTURE(threads);
+        CHECK(write("format_threads/many", threads, false) == one);
+        CHECK(write("format_threads/many", threads, true) == one);
+    }
+    std::vector<std::uint8_t> back(size);
+    ckpt::reader("format_threads/many").read("big", back);
+    CHECK(std::memcmp(back.data(), words.data(), size) == 0);
+}

@@ -3,7 +3,8 @@
 // caller's memory, small ones coalesced in a 1 MiB buffer), the index accumulates in memory,
 // and finish() appends it, fills in the header and publishes the file atomically. A block longer
 // than one chunk is hashed chunk by chunk (one pass, as a whole-block hash would be) and its chunk
-// checksums go into its index record.
+// checksums go into its index record; the chunks of a large block are hashed on the threads of
+// ckpt/threads.hpp.
 
 #include <algorithm>
 #include <chrono>
@@ -20,6 +21,7 @@
 #include <ckpt/detail/format/layout.hpp>
 #include <ckpt/detail/io/atomic_file.hpp>
 #include <ckpt/detail/io/read_write.hpp>
+#include <ckpt/detail/parallel/thread_pool.hpp>
 
 namespace ckpt::detail {
 
@@ -43,9 +45,10 @@ CKPT_INLINE void check_writable_metadata(const save_options& options, const std:
 
 /// The checksum file_writer::block stores for a block: the block's hash, or (format version 2) for
 /// a block longer than one chunk the hash of its chunk hashes, which `sums` then holds (else it is
-/// emptied). A sharded save hashes with it the replicas that other ranks write.
+/// emptied). A sharded save hashes with it the replicas that other ranks write. The chunks of a
+/// block of 16 MiB or more are hashed on up to `threads` threads (at least 4 MiB each).
 CKPT_INLINE std::uint64_t block_checksum(const void* data, std::size_t size, std::uint64_t chunk_size,
-                                         std::vector<std::uint64_t>& sums);
+                                         std::vector<std::uint64_t>& sums, std::size_t threads = max_threads());
 
 class file_writer {
 public:
@@ -81,6 +84,11 @@ public:
     /// the request is ignored, as the fsync reports any error of the writes themselves.
     void start_writeback();
 
+    /// Hashes every block on the calling thread only: an asynchronous save's background thread,
+    /// which should not take the cores of the training it runs beside.
+    void hash_on_one_thread() noexcept { hash_threads_ = 1; }
+    std::size_t hash_threads() const noexcept { return hash_threads_; }
+
     const std::filesystem::path& final_path() const noexcept { return file_.final_path(); }
     /// The checksum the index records for the last block(): `w.block(...); manifest.sum = w.last_checksum();`
     std::uint64_t last_checksum() const noexcept { return last_checksum_; }
@@ -110,6 +118,7 @@ private:
     std::uint64_t position_ = 0;
     std::uint64_t entries_ = 0;
     std::uint64_t last_checksum_ = 0;
+    std::size_t hash_threads_ = max_threads();
     index_builder index_;
 };
 
@@ -189,16 +198,18 @@ CKPT_INLINE file_writer::file_writer(const std::filesystem::path& final_path, st
 }
 
 CKPT_INLINE std::uint64_t block_checksum(const void* data, std::size_t size, std::uint64_t chunk_size,
-                                         std::vector<std::uint64_t>& sums) {
+                                         std::vector<std::uint64_t>& sums, std::size_t threads) {
     const std::uint64_t chunks = chunk_count(size, chunk_size);
     sums.resize(to_size(chunks));
     if (chunks == 0) return hash64(size ? data : "", size);
     // Chunked: one hash per chunk, and the block's checksum is the hash of that table.
     const auto bytes = static_cast<const char*>(data);
-    for (std::uint64_t c = 0; c < chunks; ++c) {
-        const std::uint64_t at = c * chunk_size;
-        sums[to_size(c)] = hash64(bytes + at, to_size(std::min<std::uint64_t>(chunk_size, size - at)));
-    }
+    const auto hash_chunk = [&](std::size_t c) {
+        const std::uint64_t at = std::uint64_t{c} * chunk_size;
+        sums[c] = hash64(bytes + at, to_size(std::min<std::uint64_t>(chunk_size, size - at)));
+    };
+    constexpr std::size_t parallel_min_bytes = std::size_t{16} << 20, per_thread = std::size_t{4} << 20;
+    parallel_for(sums.size(), size < parallel_min_bytes ? 1 : std::min(threads, size / per_thread), hash_chunk);
     return hash64(sums.data(), sums.size() * sizeof(std::uint64_t));
 }
 
@@ -206,7 +217,7 @@ CKPT_INLINE void file_writer::block(std::string_view path, entry_kind kind, dtyp
                                     bool column_major, const void* data, std::size_t size) {
     check_writable_entry(path, kind, type, dims, size, entries_, file_.final_path());
     pad_to_alignment();
-    last_checksum_ = block_checksum(data, size, chunk_size_, sums_);
+    last_checksum_ = block_checksum(data, size, chunk_size_, sums_, hash_threads_);
     if (sums_.empty()) {
         encode_entry_record(index_, path, kind, type, dims, column_major, position_, size, last_checksum_);
     } else {

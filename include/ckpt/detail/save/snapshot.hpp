@@ -132,6 +132,7 @@ CKPT_INLINE void snapshot::finish() {
 CKPT_INLINE void snapshot::write(const std::filesystem::path& file, const save_options& options, std::uint64_t counter,
                                  std::chrono::system_clock::time_point when) const {
     file_writer writer(file);
+    writer.hash_on_one_thread();
     for (const auto& r : records_)
         writer.block(std::string_view(paths_).substr(r.path_offset, r.path_length), r.kind, r.type, r.dims,
                      r.column_major, (r.tensor ? bytes_.get() : other_bytes_.data()) + r.offset, r.length);

@@ -233,6 +233,7 @@ private:
         const auto me = static_cast<std::uint32_t>(rank_);
         try {
             cd::file_writer writer(a.temp / cd::rank_file_name(me));
+            writer.hash_on_one_thread();  // beside the training, as ckpt::detail::snapshot::write
             write_blocks(writer, a.sink.blocks, a.owner, me, a.policy);
             writer.finish(a.options, a.counter, a.when);
         } catch (...) {

@@ -143,7 +143,7 @@ inline void write_blocks(ckpt::detail::file_writer& writer, std::vector<planned_
     std::vector<std::uint64_t> sums;
     for (auto* b : others)
         b->checksum = ckpt::detail::block_checksum(b->bytes(), ckpt::detail::to_size(b->size),
-                                                   ckpt::detail::default_chunk_size, sums);
+                                                   ckpt::detail::default_chunk_size, sums, writer.hash_threads());
 }
 
 }  // namespace ckpt::mpi::detail
