@@ -727,11 +727,11 @@ parallel_failure restore_failure(const fs::path& good, const fs::path& file, ckp
 }  // namespace
 
 TEST_CASE("a restore read on several threads throws what a read in order throws, and changes nothing", "[restore]") {
-    // 40 MiB of 1 MiB tensors and a 16 MiB one (split into parts of whole chunks): read by up to 4
-    // threads where the machine has several cores, by one with ckpt::single_threaded.
+    // 16 MiB of 1 MiB tensors and a 16 MiB one (split into parts of whole chunks): 32 MiB, read by up
+    // to 4 threads where the machine has several cores, by one with ckpt::single_threaded.
     fs::remove_all("atomic_threads");
     fs::create_directories("atomic_threads");
-    constexpr std::size_t count = 40;
+    constexpr std::size_t count = 16;
     constexpr Eigen::Index rows = 262144, long_rows = 2 << 20;
     std::vector<Eigen::MatrixXf> ws;
     for (std::size_t i = 0; i < count; ++i) ws.push_back(Eigen::MatrixXf::Random(rows, 1));
@@ -764,11 +764,11 @@ TEST_CASE("a restore read on several threads throws what a read in order throws,
     SECTION("one damaged block in the middle") {
         const fs::path damaged = "atomic_threads/one";
         fs::copy_file(file, damaged);
-        damage::flip(damaged, "w/20", 1000);
+        damage::flip(damaged, "w/8", 1000);
         const auto threaded = restore_failure(file, damaged, ckpt::strict, count, rows, long_rows);
         const auto serial = restore_failure(file, damaged, ckpt::single_threaded, count, rows, long_rows);
         CHECK(threaded.unchanged);
-        CHECK(threaded.entry == "w/20");
+        CHECK(threaded.entry == "w/8");
         CHECK(threaded.file == damaged);
         CHECK(threaded.what == serial.what);
         CHECK(serial.unchanged);
@@ -776,12 +776,12 @@ TEST_CASE("a restore read on several threads throws what a read in order throws,
     SECTION("of several damaged blocks, the first in order is named, whichever thread finds it") {
         const fs::path damaged = "atomic_threads/several";
         fs::copy_file(file, damaged);
-        damage::flip(damaged, "w/39", 5);
+        damage::flip(damaged, "w/15", 5);
         damage::flip(damaged, "long", 9 * (1 << 20) + 3);  // chunk 9 of 16
         damage::flip(damaged, "long", 14 * (1 << 20) + 3);
-        damage::flip(damaged, "w/25", 5);
+        damage::flip(damaged, "w/10", 5);
         const auto serial = restore_failure(file, damaged, ckpt::single_threaded, count, rows, long_rows);
-        CHECK(serial.entry == "w/25");
+        CHECK(serial.entry == "w/10");
         for (int round = 0; round < 5; ++round) {
             const auto threaded = restore_failure(file, damaged, ckpt::strict, count, rows, long_rows);
             CHECK(threaded.unchanged);
