@@ -583,11 +583,11 @@ TEST_CASE("a large block's chunks are hashed on 1, 2 or many threads into the sa
     const ckpt::reader r("format_threads/one");
     REQUIRE(r.entries().size() == 1);
     CHECK(r.entries()[0].checksum == XXH3_64bits(sums.data(), sums.size() * 8));
-    for (const std::size_t threads : {2, 3, 8, 64}) {
+    for (const std::size_t threads : {2, 3, 64}) {
         CAPTURE(threads);
         CHECK(write("format_threads/many", threads, false) == one);
-        CHECK(write("format_threads/many", threads, true) == one);
     }
+    CHECK(write("format_threads/many", 64, true) == one);
     std::vector<std::uint8_t> back(size);
     ckpt::reader("format_threads/many").read("big", back);
     CHECK(std::memcmp(back.data(), words.data(), size) == 0);
