@@ -86,10 +86,29 @@ public:
 #endif
         XXH3_64bits_update(&state_, data, size);
     }
-    std::uint64_t digest() const noexcept { return XXH3_64bits_digest(&state_); }
+    std::uint64_t digest() const noexcept;
 
 private:
     XXH3_state_t state_;
 };
+
+// XXH3_64bits_digest, for xxhash 0.8.1, without the call that g++ 12 cannot compile at -Og: for a
+// short total it calls XXH3_64bits_withSecret, whose long-input path (never taken there) passes
+// always_inline functions by pointer, and g++ -Og stops with "inlining failed in call to
+// 'always_inline'" (xxHash issue #800) in every program that includes ckpt. A short total hashed
+// with the default secret, as hasher's, is XXH3_64bits of the buffered bytes.
+inline std::uint64_t hasher::digest() const noexcept {
+#if XXH_VERSION_NUMBER == 801
+    const unsigned char* const secret = state_.extSecret == nullptr ? state_.customSecret : state_.extSecret;
+    if (state_.totalLen > XXH3_MIDSIZE_MAX) {
+        alignas(64) XXH64_hash_t acc[XXH_ACC_NB];
+        XXH3_digest_long(acc, &state_, secret);
+        return XXH3_mergeAccs(acc, secret + XXH_SECRET_MERGEACCS_START, state_.totalLen * XXH_PRIME64_1);
+    }
+    return XXH3_64bits(state_.buffer, static_cast<std::size_t>(state_.totalLen));
+#else
+    return XXH3_64bits_digest(&state_);
+#endif
+}
 
 }  // namespace ckpt::detail
