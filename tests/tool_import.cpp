@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/sanitizers.hpp"
 #include "support/tool.hpp"
 
 #include <cstring>
@@ -335,8 +336,8 @@ TEST_CASE("ckpt import streams: peak memory stays a few MiB for a 200 MiB tensor
     REQUIRE(status == 0);
     REQUIRE(inspect_status == 0);
     INFO("peak KiB: import " << peak << ", inspect " << baseline << ", tensor " << bytes / 1024);
-    // The tool alone (inspect) takes ~5 MiB, ~12 MiB under AddressSanitizer; import adds a few MiB.
-    CHECK(peak < static_cast<long>(bytes / 1024 / 8));
+    // The tool alone (inspect) takes ~5 MiB, 12-23 MiB under AddressSanitizer; import adds a few MiB.
+    CHECK(peak < static_cast<long>(bytes / 1024 / (ckpt_test::under_address_sanitizer ? 4 : 8)));
     CHECK(peak < baseline + 8 * 1024);
 
     ckpt::reader r("import_stream/big.ckpt");
