@@ -267,3 +267,135 @@ TEST_CASE("two checkpoints restore at once on two threads, sharing the pool", "[
     other.join();
     CHECK(exact.load() == 10);
 }
+
+namespace {
+
+// 2000 tensors of 16 floats: every block far under a page, read in runs of blocks that follow one
+// another in the file, landed in place.
+using row_major = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+constexpr std::size_t small_count = 2000;
+
+fs::path saved_small_file(const fs::path& dir) {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    std::vector<Eigen::MatrixXf> saved(small_count, Eigen::MatrixXf(4, 4));
+    for (std::size_t i = 0; i < small_count; ++i)
+        for (Eigen::Index k = 0; k < 16; ++k) saved[i](k % 4, k / 4) = static_cast<float>(i * 16 + k);
+    return ckpt::checkpoint{ckpt::track("m", saved)}.write(dir / "ckpt");
+}
+
+template <class Matrix>
+bool holds_small_saved(const std::vector<Matrix>& m) {
+    for (std::size_t i = 0; i < m.size(); ++i)
+        for (Eigen::Index k = 0; k < 16; ++k)
+            if (m[i](k % 4, k / 4) != static_cast<float>(i * 16 + k)) return false;
+    return m.size() == small_count;
+}
+
+template <class Matrix>
+bool holds_only(const std::vector<Matrix>& m, float fill) {
+    for (const auto& x : m)
+        if (!(x.array() == fill).all()) return false;
+    return true;
+}
+
+}  // namespace
+
+TEST_CASE("small tensors that follow one another are read in runs and landed in place", "[restore]") {
+    hooks_reset reset;
+    const auto file = saved_small_file("parallel_small");
+    for (const std::size_t threads : {1, 2, 16})
+        for (const auto mode :
+             {ckpt::strict, ckpt::in_place, ckpt::in_place | ckpt::verify_first, ckpt::single_threaded}) {
+            CAPTURE(threads, static_cast<unsigned>(mode));
+            ckpt::set_max_threads(threads);
+            std::vector<Eigen::MatrixXf> m(small_count, Eigen::MatrixXf::Constant(4, 4, -1.0f));
+            std::vector<const float*> storage;
+            for (const auto& x : m) storage.push_back(x.data());
+            auto ck = ckpt::checkpoint{ckpt::track("m", m)};
+            reads = 0;
+            ckpt::testing::io_fault_injector = count_reads;
+            ck.restore(file, mode).assert_consumed();
+            ckpt::testing::io_fault_injector = nullptr;
+            CHECK(holds_small_saved(m));
+            bool same_storage = true;
+            for (std::size_t i = 0; i < m.size(); ++i) same_storage = same_storage && m[i].data() == storage[i];
+            CHECK(same_storage);
+            // 125 KiB of blocks: a few reads for the index, the check and the landing, not one per block.
+            CHECK(reads.load() < 20);
+        }
+    SECTION("into objects of the other storage order, reordered while landing") {
+        std::vector<row_major> m(small_count, row_major::Constant(4, 4, -1.0f));
+        ckpt::checkpoint{ckpt::track("m", m)}.restore(file).assert_consumed();
+        CHECK(holds_small_saved(m));
+    }
+}
+
+TEST_CASE("a damaged small block in the middle of a run names its entry and changes nothing", "[restore]") {
+    hooks_reset reset;
+    const auto file = saved_small_file("parallel_small_damaged");
+    const auto e = *ckpt::reader(file).find("m/1234");
+    {
+        std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekg(static_cast<std::streamoff>(e.offset + 9));
+        const char c = static_cast<char>(f.get() ^ 0x10);
+        f.seekp(static_cast<std::streamoff>(e.offset + 9));
+        f.put(c);
+    }
+    for (const std::size_t threads : {1, 2, 16})
+        for (const auto mode : {ckpt::strict, ckpt::in_place | ckpt::verify_first, ckpt::single_threaded}) {
+            CAPTURE(threads, static_cast<unsigned>(mode));
+            ckpt::set_max_threads(threads);
+            std::vector<Eigen::MatrixXf> m(small_count, Eigen::MatrixXf::Constant(4, 4, -1.0f));
+            try {
+                ckpt::checkpoint{ckpt::track("m", m)}.restore(file, mode);
+                FAIL("the restore should have failed");
+            } catch (const ckpt::corrupt_error& x) {
+                CHECK(x.entry() == "m/1234");
+                CHECK(x.file() == file);
+                CHECK_THAT(x.what(), Catch::Contains("checksum"));
+            }
+            CHECK(holds_only(m, -1.0f));
+        }
+}
+
+TEST_CASE("a file truncated between the check and the landing of a run of small blocks says so", "[restore]") {
+    hooks_reset reset;
+    const auto file = saved_small_file("parallel_small_truncated");
+    // One thread: the check pass reads first, then the landing (counted as in the test above).
+    std::int64_t landing_reads = 0, all_reads = 0;
+    {
+        std::vector<Eigen::MatrixXf> m(small_count, Eigen::MatrixXf::Constant(4, 4, -1.0f));
+        auto ck = ckpt::checkpoint{ckpt::track("m", m)};
+        reads = 0;
+        ckpt::testing::io_fault_injector = count_reads;
+        ck.restore(file, ckpt::in_place | ckpt::single_threaded);
+        landing_reads = reads.load() - 2;  // the header and the index
+        reads = 0;
+        ck.restore(file, ckpt::single_threaded);
+        all_reads = reads.load();
+        ckpt::testing::io_fault_injector = nullptr;
+        REQUIRE(landing_reads >= 1);
+        REQUIRE(all_reads > landing_reads + 2);
+    }
+    const fs::path copy = "parallel_small_truncated/copy";
+    fs::copy_file(file, copy);
+    static std::atomic<std::int64_t> countdown;
+    countdown = all_reads - landing_reads + 1;
+    std::vector<Eigen::MatrixXf> m(small_count, Eigen::MatrixXf::Constant(4, 4, -1.0f));
+    const std::uint64_t middle = ckpt::reader(file).find("m/1000")->offset;
+    static std::uint64_t cut;
+    cut = middle;
+    ckpt::testing::io_fault_injector = [](ckpt::testing::io_op op, const fs::path& p) {
+        if (op == ckpt::testing::io_op::read && countdown.fetch_sub(1) == 1) fs::resize_file(p, cut);
+        return 0;
+    };
+    try {
+        ckpt::checkpoint{ckpt::track("m", m)}.restore(copy, ckpt::single_threaded);
+        FAIL("the restore should have failed");
+    } catch (const ckpt::corrupt_error& x) {
+        CHECK_THAT(x.what(), Catch::Contains("some of which now hold"));
+        CHECK_THAT(x.what(), Catch::Contains("ended early"));
+        CHECK(x.file() == copy);
+    }
+}

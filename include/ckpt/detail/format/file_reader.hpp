@@ -74,6 +74,19 @@ public:
     /// The size a parallel read may split a block at (read_part): its chunks; 0 when it may not.
     std::uint64_t part_size(const entry_info& e) const noexcept { return is_chunked(e) ? header_.chunk_size : 0; }
 
+    /// Small blocks that follow one another in the file are read as one run, with one pread, then
+    /// checked one by one from memory (read_blocks): a pread per block of a few floats cost more
+    /// than the rest of its restore. The bytes such a block of this file takes with its padding;
+    /// 0 for any other block.
+    std::uint64_t small_span(const entry_info& e) const noexcept {
+        return owns(e) && !is_chunked(e) && is_small(e) ? e.length + padding_after(e) : 0;
+    }
+    /// The file's bytes [lo, hi) of blocks, read into `buffer`; safe from several threads, as read_part.
+    const char* read_span(std::uint64_t lo, std::uint64_t hi, read_buffer& buffer) const;
+    /// Checks the bytes (and the padding after them) of a block whose small_span is not 0, as read
+    /// by read_span: what read_part checks.
+    void check_small(const entry_info& e, const char* bytes) const;
+
     /// Reads and checks every block; throws corrupt_error naming the first bad entry.
     void verify() {
         for (const auto& e : entries_) verify_block(e);
@@ -234,6 +247,17 @@ CKPT_INLINE void file_reader::read_part(const entry_info& e, std::uint64_t lo, s
         return check(e, hash64(src, to_size(e.length)), src + e.length, padding);
     }
     read_large(e, 0, e.length, dest, buffer);
+}
+
+CKPT_INLINE const char* file_reader::read_span(std::uint64_t lo, std::uint64_t hi, read_buffer& buffer) const {
+    if (lo > hi || hi > header_.index_offset) throw error("a read beyond the file's blocks", path_);
+    char* bytes = buffer.get(to_size(hi - lo));
+    pread_all(fd_.get(), bytes, to_size(hi - lo), lo, path_);
+    return bytes;
+}
+
+CKPT_INLINE void file_reader::check_small(const entry_info& e, const char* bytes) const {
+    check(e, hash64(bytes, to_size(e.length)), bytes + e.length, padding_after(e));
 }
 
 CKPT_INLINE void file_reader::verify_block(const entry_info& entry) {

@@ -273,13 +273,14 @@ CKPT_INLINE void restore_leaves::out_of_memory(const entry_info& e) const {
 
 CKPT_INLINE void restore_leaves::verify_block_later(const entry_info& e) {
     if (plan_.read_threads == 0) return plan_.source.verify_block(e);
-    plan_.staged_reads.push_back({&e, nullptr, 0, false, 1, false});
+    plan_.staged_reads.push_back({&e, nullptr, 1, 0, false, false});
     plan_.staged_bytes += e.length;
 }
 
 CKPT_INLINE void restore_leaves::read_staged_tensor(const entry_info& e, void* obj, const tensor_ops& ops) {
     if (plan_.read_threads == 0) return read_tensor(plan_.source, e, obj, ops);
-    plan_.staged_reads.push_back({&e, ops.data(obj), ops.rank, ops.column_major, ops.element_size, ops.bools});
+    plan_.staged_reads.push_back({&e, ops.data(obj), static_cast<std::uint32_t>(ops.element_size),
+                                  static_cast<std::uint16_t>(ops.rank), ops.column_major, ops.bools});
     plan_.staged_bytes += e.length;
 }
 
@@ -296,8 +297,7 @@ CKPT_INLINE bool restore_leaves::tensor_leaf(void* obj, const tensor_ops& ops, c
         read_tensor(plan_.source, e, obj, ops);
         return true;
     }
-    if (!ops.bools && (plan_.in_place ||
-                       (plan_.lands_sized_in_place && e.length >= spare_min_bytes && ops.shape_of(obj) == e.shape))) {
+    if (!ops.bools && (plan_.in_place || (plan_.lands_sized_in_place && ops.shape_of(obj) == e.shape))) {
         stage(new read_step(e, obj, ops));
         if (plan_.verifies_landings) verify_block_later(e);
         return true;

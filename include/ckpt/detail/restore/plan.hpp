@@ -21,8 +21,8 @@
 // restore into pages an earlier one already faulted runs at the speed of an in-place read. The
 // first restore of a process has no spares and pays for its pages.
 //
-// The default restore stages no tensor whose storage already has the file's shape (and is a page
-// or more, and not of bools): the check pass verifies its block (reads it into a small scratch
+// The default restore stages no tensor whose storage already has the file's shape (and is not of
+// bools): the check pass verifies its block (reads it into a small scratch
 // buffer per thread and checks its checksums, keeping nothing), and apply() lands it in place,
 // reading the block again straight into the object and checking it again while landing. The second
 // read comes from the page cache and costs less than a second copy of the model would: it needs no
@@ -149,6 +149,7 @@ CKPT_INLINE void restore_plan_core::throw_if_problems() const {
 CKPT_INLINE void restore_plan_core::apply() {
     swapped_out.resize(boxed);  // may throw: before the first change
     std::vector<block_read> landings;
+    landings.reserve(steps.size());  // grown by doubling, 100k small tensors took twice the memory
     std::vector<plan_step*> others;
     others.reserve(steps.size());
     std::uint64_t landing_bytes = 0;

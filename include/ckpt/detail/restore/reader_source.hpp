@@ -55,6 +55,11 @@ public:
         file_.read_part(e, lo, hi, dest, buffer);
     }
     std::uint64_t part_size(const entry_info& e) const noexcept override { return file_.part_size(e); }
+    std::uint64_t small_span(const entry_info& e) const noexcept override { return file_.small_span(e); }
+    const char* read_span(std::uint64_t lo, std::uint64_t hi, file_reader::read_buffer& buffer) const override {
+        return file_.read_span(lo, hi, buffer);
+    }
+    void check_small(const entry_info& e, const char* bytes) const override { file_.check_small(e, bytes); }
 
     const ckpt::metadata& metadata() const noexcept override { return file_.metadata(); }
     std::uint64_t size() const override { return file_.size(); }

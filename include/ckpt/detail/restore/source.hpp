@@ -37,6 +37,11 @@ public:
     virtual void read_part(const entry_info& e, std::uint64_t lo, std::uint64_t hi, char* dest,
                            file_reader::read_buffer& buffer) const;
     virtual std::uint64_t part_size(const entry_info& e) const noexcept;
+    /// file_reader::small_span, read_span and check_small (runs of small blocks read at once); only
+    /// called when reads_in_parallel(). A source whose small_span is 0 reads every block on its own.
+    virtual std::uint64_t small_span(const entry_info& e) const noexcept;
+    virtual const char* read_span(std::uint64_t lo, std::uint64_t hi, file_reader::read_buffer& buffer) const;
+    virtual void check_small(const entry_info& e, const char* bytes) const;
 };
 
 /// A Source with find, index_of, entries, path, read_block and verify_block, as a restore_source.
@@ -62,6 +67,20 @@ public:
         (void)e;
         return 0;
     }
+    std::uint64_t small_span(const entry_info& e) const noexcept override {
+        if constexpr (std::is_same_v<Source, file_reader>) return source_.small_span(e);
+        (void)e;
+        return 0;
+    }
+    const char* read_span(std::uint64_t lo, std::uint64_t hi, file_reader::read_buffer& buffer) const override {
+        if constexpr (std::is_same_v<Source, file_reader>) return source_.read_span(lo, hi, buffer);
+        (void)lo, (void)hi, (void)buffer;
+        return nullptr;
+    }
+    void check_small(const entry_info& e, const char* bytes) const override {
+        if constexpr (std::is_same_v<Source, file_reader>) source_.check_small(e, bytes);
+        (void)e, (void)bytes;
+    }
 
 private:
     Source& source_;
@@ -84,6 +103,19 @@ CKPT_INLINE std::uint64_t restore_source::part_size(const entry_info& e) const n
     (void)e;
     return 0;
 }
+
+CKPT_INLINE std::uint64_t restore_source::small_span(const entry_info& e) const noexcept {
+    (void)e;
+    return 0;
+}
+
+CKPT_INLINE const char* restore_source::read_span(std::uint64_t lo, std::uint64_t hi,
+                                                  file_reader::read_buffer& buffer) const {
+    (void)lo, (void)hi, (void)buffer;
+    return nullptr;
+}
+
+CKPT_INLINE void restore_source::check_small(const entry_info& e, const char* bytes) const { (void)e, (void)bytes; }
 
 CKPT_INLINE std::string describe(const entry_info& e) {
     switch (e.kind) {

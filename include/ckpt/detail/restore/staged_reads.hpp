@@ -19,7 +19,8 @@ namespace ckpt::detail {
 /// to staging memory, or nowhere.
 /// Throws what reading the blocks one by one in order throws: the error of the first damaged block
 /// (of its first damaged chunk) in the walk's order, whichever thread found it, on this thread, once
-/// every other thread has finished its part.
+/// every other thread has finished its part. (A read that fails, as of a truncated file, fails for
+/// a whole run of small blocks at once: its message may name another byte of the file.)
 CKPT_INLINE void read_staged(restore_plan_core& plan, bool one_thread = false);
 
 }  // namespace ckpt::detail

@@ -3,6 +3,7 @@
 // (read_step) has the plan read a block into it in place.
 
 #include <algorithm>
+#include <cstdint>
 #include <iterator>
 #include <memory>
 #include <type_traits>
@@ -101,7 +102,8 @@ CKPT_INLINE void boxed_step::apply() {
 
 CKPT_INLINE bool read_step::add_landing(std::vector<block_read>& reads) {
     if (ops.shape_of(target) != entry.shape) ops.resize(target, entry.shape);
-    reads.push_back({&entry, ops.data(target), ops.rank, ops.column_major, ops.element_size, ops.bools});
+    reads.push_back({&entry, ops.data(target), static_cast<std::uint32_t>(ops.element_size),
+                     static_cast<std::uint16_t>(ops.rank), ops.column_major, ops.bools});
     return true;
 }
 

@@ -4,6 +4,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <filesystem>
 #include <memory>
 #include <type_traits>
 
@@ -22,6 +24,12 @@ namespace ckpt::detail {
 CKPT_INLINE void read_tensor_bytes(restore_source& file, const entry_info& e, void* memory, std::size_t rank,
                                    bool column_major, std::size_t element_size, bool bools,
                                    file_reader::read_buffer* buffer = nullptr);
+
+/// Copies the checked bytes `src` of a tensor entry into `memory`, laid out as read_tensor_bytes
+/// says (reordered when the orders differ, bools checked): a block read as part of a run.
+CKPT_INLINE void land_tensor_bytes(const char* src, const entry_info& e, void* memory, std::size_t rank,
+                                   bool column_major, std::size_t element_size, bool bools,
+                                   const std::filesystem::path& file);
 
 /// Reads a tensor entry into `obj`, which already has the entry's shape.
 template <class T>
@@ -49,12 +57,23 @@ CKPT_INLINE void read_tensor_bytes(restore_source& file, const entry_info& e, vo
     };
     if (!needs_reorder(e, rank, column_major)) {
         read(dest);
-    } else {
-        std::unique_ptr<char[]> staging(new char[static_cast<std::size_t>(e.length)]);
-        read(staging.get());
-        reorder(staging.get(), dest, e.shape, element_size, e.column_major);
+        if (bools) check_bool_bytes(dest, e.length, file.path(), e.path);
+        return;
     }
-    if (bools) check_bool_bytes(dest, e.length, file.path(), e.path);
+    std::unique_ptr<char[]> staging(new char[static_cast<std::size_t>(e.length)]);
+    read(staging.get());
+    land_tensor_bytes(staging.get(), e, dest, rank, column_major, element_size, bools, file.path());
+}
+
+CKPT_INLINE void land_tensor_bytes(const char* src, const entry_info& e, void* memory, std::size_t rank,
+                                   bool column_major, std::size_t element_size, bool bools,
+                                   const std::filesystem::path& file) {
+    auto* dest = static_cast<char*>(memory);
+    if (needs_reorder(e, rank, column_major))
+        reorder(src, dest, e.shape, element_size, e.column_major);
+    else if (e.length)
+        std::memcpy(dest, src, static_cast<std::size_t>(e.length));
+    if (bools) check_bool_bytes(dest, e.length, file, e.path);
 }
 
 }  // namespace ckpt::detail
