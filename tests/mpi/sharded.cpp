@@ -30,6 +30,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace fs = std::filesystem;
@@ -201,11 +202,29 @@ bool has_temp(const fs::path& dir) {
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
+// The data path's default thread count: the machine's hardware threads until a checkpoint has
+// counted the ranks on this machine, then this rank's share of them; CKPT_NUM_THREADS wins.
+void check_default_threads(bool counted) {
+    MPI_Comm local = MPI_COMM_NULL;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, world_rank, MPI_INFO_NULL, &local);
+    int ranks_here = 1;
+    MPI_Comm_size(local, &ranks_here);
+    MPI_Comm_free(&local);
+    const std::size_t hardware = std::max(1u, std::thread::hardware_concurrency());
+    std::size_t expected =
+        counted ? std::max<std::size_t>(1, hardware / static_cast<std::size_t>(ranks_here)) : hardware;
+    if (const char* text = std::getenv("CKPT_NUM_THREADS")) expected = std::strtoull(text, nullptr, 10);
+    CHECK(ckpt::max_threads() == expected, "max_threads() %zu, expected %zu (%d ranks on this machine, %zu threads)",
+          ckpt::max_threads(), expected, ranks_here, hardware);
+}
+
 int save(const fs::path& dir, std::uint64_t seed) {
     state s;
     fill(s, seed);
     auto ck = saving_checkpoint(s);
+    check_default_threads(false);
     const auto p = ck.save(dir / "ckpt", {static_cast<std::int64_t>(seed), {}, {}});
+    check_default_threads(true);
     CHECK(p == dir / "ckpt-1", "saved to %s", p.c_str());
     CHECK(fs::is_regular_file(p / "manifest"), "no manifest");
     for (int r = 0; r < world_size; ++r)

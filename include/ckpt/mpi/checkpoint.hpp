@@ -4,7 +4,9 @@
 // protocols are in mpi/detail/: collective_save.hpp (a save), async_save.hpp (an asynchronous
 // save), shard_restore.hpp (a restore).
 
+#include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <filesystem>
@@ -22,6 +24,7 @@
 #include <ckpt/mpi/detail/shard_restore.hpp>
 #include <ckpt/mpi/detail/sinks.hpp>
 #include <ckpt/mpi/track.hpp>
+#include <ckpt/threads.hpp>
 
 namespace ckpt::mpi {
 
@@ -68,6 +71,7 @@ public:
 
 private:
     void do_write(const std::filesystem::path& file, const save_options& options, std::uint64_t counter) override {
+        share_the_machine();
         detail::save_collectively(comm_, file, options, counter, divergence_,
                                   [this](detail::plan_sink& s) { walk(s); });
     }
@@ -81,6 +85,7 @@ private:
     // that thread MPI calls) the commit on the caller's thread later: see async_save.hpp.
     async_save do_start_async(const std::filesystem::path& file, const save_options& options, std::uint64_t counter,
                               std::chrono::system_clock::time_point when) override {
+        share_the_machine();
         async_save parts;
         parts.collective = true;
         if (async_.start(comm_, file, options, counter, when, divergence_, [this](detail::copy_sink& s) { walk(s); })) {
@@ -93,6 +98,7 @@ private:
     }
 
     restore_status do_restore(const std::filesystem::path& file, restore_mode mode) override {
+        share_the_machine();
         const auto world = static_cast<std::uint32_t>(comm_.size());
         auto done =
             detail::restore_collectively(comm_, file, mode, [&](detail::sharded_plan& plan, std::uint32_t saved) {
@@ -100,6 +106,18 @@ private:
             });
         save_counter_ = done.second;
         return std::move(done.first);
+    }
+
+    // At the first save or restore (collective, as they are): the ranks that share this machine
+    // share its cores too, so that each rank's data path defaults to its part (ckpt::max_threads)
+    // rather than every rank starting a thread per core.
+    void share_the_machine() {
+        if (counted_ranks_on_machine_) return;
+        const auto ranks = static_cast<std::size_t>(comm_.ranks_on_this_machine());
+        auto& processes = ckpt::detail::processes_per_machine();
+        std::size_t known = processes.load();
+        while (ranks > known && !processes.compare_exchange_weak(known, ranks)) {}
+        counted_ranks_on_machine_ = true;
     }
 
     template <class Sink>
@@ -128,6 +146,7 @@ private:
     detail::mpi_coordinator coordinator_{comm_};
     std::tuple<Ts...> objects_;
     divergence divergence_ = divergence::refuse;
+    bool counted_ranks_on_machine_ = false;
     detail::async_saver async_;
     int uncaught_ = std::uncaught_exceptions();
 };

@@ -38,6 +38,18 @@ public:
     int rank() const noexcept { return rank_; }
     int size() const noexcept { return size_; }
 
+    /// How many of the communicator's ranks run on this rank's machine (share its memory).
+    /// Collective.
+    int ranks_on_this_machine() const {
+        MPI_Comm local = MPI_COMM_NULL;
+        check(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local), "MPI_Comm_split_type");
+        int n = 1;
+        const int sized = MPI_Comm_size(local, &n);
+        check(MPI_Comm_free(&local), "MPI_Comm_free");
+        check(sized, "MPI_Comm_size");
+        return n;
+    }
+
     /// Every rank's bytes, in rank order.
     std::vector<std::string> allgather(const std::string& mine) const {
         const int n = static_cast<int>(mine.size());
