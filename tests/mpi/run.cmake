@@ -4,6 +4,7 @@
 #   reshard:    two tensors saved on 4 ranks, restored on 3 by rows and by columns, then damaged
 #   kill:       KILLS rounds of a 3-rank save loop with one rank killed by SIGKILL at a random
 #               moment, each followed by a restore of the latest committed checkpoint on 2 ranks
+#   replicated: 24 MiB of replicated tensors saved and restored on 1, 2 and 3 ranks, then damaged
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
 function(mpi np)
@@ -71,6 +72,10 @@ elseif(SCENARIO STREQUAL "tiling")
   mpi(3 tiling)
 elseif(SCENARIO STREQUAL "mpi-error")
   mpi(2 mpi-error)
+elseif(SCENARIO STREQUAL "replicated")
+  foreach(np 1 2 3)
+    mpi(${np} replicated on-${np})
+  endforeach()
 elseif(SCENARIO STREQUAL "chunks")
   mpi(1 chunks run)
 elseif(SCENARIO STREQUAL "reshard")

@@ -13,6 +13,7 @@
 //   sharded loop <dir> <saves>                saves in a loop (killed by kill_save.sh)
 //   sharded check-latest <dir>                the latest committed checkpoint restores whole
 //   sharded mpi-error                         a failed MPI call throws ckpt's io_error naming it
+//   sharded replicated <dir>                  24 MiB of replicated tensors restored on several threads
 
 #include <ckpt/ckpt.hpp>
 #include <ckpt/mpi.hpp>
@@ -740,6 +741,84 @@ int check_latest(const fs::path& dir) {
 
 }  // namespace
 
+// Replicated tensors of 24 MiB, more than the parallel reader's threshold: a restore reads each
+// rank file's blocks on several threads (the second restore into the storage the first swapped
+// out, so on the pool; the first into new memory, on one), bit for bit, with and without
+// ckpt::single_threaded; a damaged chunk in the middle of one tensor refuses the restore on every
+// rank, naming the entry, and changes nothing.
+struct layers_t {
+    std::vector<Eigen::MatrixXf> layers;
+    Eigen::VectorXd scale;
+};
+CKPT_FIELDS(layers_t, layers, scale)
+
+void fill_layers(layers_t& l, std::uint64_t seed) {
+    l.layers.resize(6);
+    for (std::size_t k = 0; k < l.layers.size(); ++k) {
+        l.layers[k].resize(1024, 1024);  // 4 MiB each
+        for (Eigen::Index i = 0; i < l.layers[k].size(); ++i)
+            l.layers[k].data()[i] = seed == 0 ? 0.5f : fval(seed, 20 + k, static_cast<std::uint64_t>(i));
+    }
+    l.scale.resize(2000);  // 16 KiB
+    for (Eigen::Index i = 0; i < l.scale.size(); ++i)
+        l.scale(i) = seed == 0 ? 0.25 : dval(seed, 30, static_cast<std::uint64_t>(i));
+}
+
+bool same_layers(const layers_t& a, const layers_t& b) {
+    if (a.layers.size() != b.layers.size() || !same_bits(a.scale, b.scale)) return false;
+    for (std::size_t k = 0; k < a.layers.size(); ++k)
+        if (!same_bits(a.layers[k], b.layers[k])) return false;
+    return true;
+}
+
+int replicated(const fs::path& dir) {
+    ckpt::set_max_threads(4);
+    layers_t saved;
+    fill_layers(saved, 9);
+    const auto file = ckpt::mpi::checkpoint{MPI_COMM_WORLD, ckpt::track("net", saved)}.save(dir / "ckpt");
+    layers_t l, untouched;
+    fill_layers(untouched, 0);
+    ckpt::mpi::checkpoint ck{MPI_COMM_WORLD, ckpt::track("net", l)};
+    for (const auto mode : {ckpt::strict, ckpt::strict, ckpt::single_threaded, ckpt::strict}) {
+        l = untouched;
+        ck.restore(file, mode).assert_consumed();
+        CHECK(same_layers(l, saved), "the restored layers differ");
+    }
+    // One byte in the middle of net/layers/3, in whichever rank file holds it.
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (world_rank == 0) {
+        bool damaged = false;
+        for (int r = 0; r < world_size && !damaged; ++r) {
+            const fs::path rank_file = file / ("rank-" + std::to_string(r));
+            ckpt::reader reader(rank_file);
+            const auto* e = reader.find("net/layers/3");
+            if (!e) continue;
+            std::FILE* f = std::fopen(rank_file.c_str(), "r+b");
+            const long at = static_cast<long>(e->offset + e->length / 2);
+            CHECK(f && std::fseek(f, at, SEEK_SET) == 0, "open");
+            const int c = std::fgetc(f);
+            std::fseek(f, at, SEEK_SET);
+            std::fputc(c ^ 0x5a, f);
+            std::fclose(f);
+            damaged = true;
+        }
+        CHECK(damaged, "no rank file holds net/layers/3");
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    for (const auto mode : {ckpt::strict, ckpt::single_threaded}) {
+        l = untouched;
+        try {
+            ck.restore(file, mode);
+            CHECK(false, "a damaged checkpoint was restored");
+        } catch (const ckpt::corrupt_error& e) {
+            CHECK(contains(e.what(), "checksum") && e.entry() == "net/layers/3", "message: %s (entry %s)", e.what(),
+                  e.entry().c_str());
+        }
+        CHECK(same_layers(l, untouched), "a refused restore changed the layers");
+    }
+    return 0;
+}
+
 int main(int argc, char** argv) {
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
@@ -771,6 +850,8 @@ int main(int argc, char** argv) {
             rc = check_latest(argv[2]);
         else if (mode == "mpi-error" && argc == 2)
             rc = mpi_error();
+        else if (mode == "replicated" && argc == 3)
+            rc = replicated(argv[2]);
         else if (world_rank == 0)
             std::fprintf(stderr, "usage: see the top of tests/mpi/sharded.cpp\n");
     } catch (const std::exception& e) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <ckpt/checkpoint.hpp>
+#include <ckpt/detail/restore/spare_storage.hpp>
 #include <ckpt/mpi/detail/async_save.hpp>
 #include <ckpt/mpi/detail/collective_save.hpp>
 #include <ckpt/mpi/detail/communicator.hpp>
@@ -72,6 +73,7 @@ public:
 private:
     void do_write(const std::filesystem::path& file, const save_options& options, std::uint64_t counter) override {
         share_the_machine();
+        spares_.clear();  // a run that saves is training, not restoring again: give the memory back
         detail::save_collectively(comm_, file, options, counter, divergence_,
                                   [this](detail::plan_sink& s) { walk(s); });
     }
@@ -86,6 +88,7 @@ private:
     async_save do_start_async(const std::filesystem::path& file, const save_options& options, std::uint64_t counter,
                               std::chrono::system_clock::time_point when) override {
         share_the_machine();
+        spares_.clear();
         async_save parts;
         parts.collective = true;
         if (async_.start(comm_, file, options, counter, when, divergence_, [this](detail::copy_sink& s) { walk(s); })) {
@@ -100,10 +103,12 @@ private:
     restore_status do_restore(const std::filesystem::path& file, restore_mode mode) override {
         share_the_machine();
         const auto world = static_cast<std::uint32_t>(comm_.size());
-        auto done =
-            detail::restore_collectively(comm_, file, mode, [&](detail::sharded_plan& plan, std::uint32_t saved) {
+        // Spares from the second restore on, as ckpt::checkpoint keeps them (see its restore_from).
+        auto done = detail::restore_collectively(
+            comm_, file, mode, restored_ ? &spares_ : nullptr, [&](detail::sharded_plan& plan, std::uint32_t saved) {
                 std::apply([&](auto&... t) { (detail::stage(plan, t, saved, world), ...); }, objects_);
             });
+        restored_ = true;
         save_counter_ = done.second;
         return std::move(done.first);
     }
@@ -147,6 +152,11 @@ private:
     std::tuple<Ts...> objects_;
     divergence divergence_ = divergence::refuse;
     bool counted_ranks_on_machine_ = false;
+    // The tensor storage the last restore swapped out of replicated and per-rank objects, for the
+    // next restore to stage into (detail/restore/spare_storage.hpp): kept from the second restore
+    // on, until the next save or restore.
+    ckpt::detail::spare_storage spares_;
+    bool restored_ = false;
     detail::async_saver async_;
     int uncaught_ = std::uncaught_exceptions();
 };

@@ -3,7 +3,9 @@
 // every rank opens the checkpoint, stages what its objects need (a shard: only the pieces and
 // chunks its box covers) and collects every problem; the ranks agree before any of them applies.
 
+#include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -16,6 +18,8 @@
 
 #include <ckpt/checkpoint.hpp>
 #include <ckpt/detail/format/sharded_reader.hpp>
+#include <ckpt/detail/restore/block_reads.hpp>
+#include <ckpt/detail/restore/spare_storage.hpp>
 #include <ckpt/detail/restore/staged_reads.hpp>
 #include <ckpt/detail/restore/walker.hpp>
 #include <ckpt/error.hpp>
@@ -23,6 +27,7 @@
 #include <ckpt/mpi/detail/communicator.hpp>
 #include <ckpt/mpi/detail/failure.hpp>
 #include <ckpt/mpi/track.hpp>
+#include <ckpt/threads.hpp>
 
 namespace ckpt::mpi::detail {
 
@@ -117,11 +122,94 @@ void stage(sharded_plan& plan, tracked_shard<T>& t, std::uint32_t, std::uint32_t
     }
 }
 
+/// Reads the tensor blocks the check pass collected (plan.staged_reads: replicated and per-rank
+/// tensors of a page or more), as read_staged reads a single file's: each such block is one piece
+/// in one rank file, so the blocks are read through the reader of the file that holds them, file
+/// after file, each file's on up to plan.read_threads threads (`one_thread`: on this one) when the
+/// blocks are enough bytes to be worth it (parallel_read_threads), in parts of whole chunks and
+/// small blocks in runs. Throws the error of the first damaged block in the walk's order.
+inline void read_staged_pieces(sharded_plan& plan, bool one_thread) {
+    namespace cd = ckpt::detail;
+    const std::vector<cd::block_read> reads = std::move(plan.staged_reads);
+    plan.staged_reads.clear();
+    const std::uint64_t bytes = plan.staged_bytes, fresh = plan.fresh_bytes;
+    plan.staged_bytes = plan.fresh_bytes = 0;
+    cd::populate_pages(plan.fresh_pages);
+    plan.fresh_pages.clear();
+    if (reads.empty()) return;
+    const std::size_t threads = one_thread ? 1 : cd::parallel_read_threads(bytes, fresh, plan.read_threads);
+
+    // Per rank file, its blocks in the walk's order and where each stands in it. Blocks that are
+    // not one piece (a shard's whole global tensor, which a replicated object may track) are read
+    // through the sharded reader, on this thread.
+    struct file_reads {
+        std::vector<cd::block_read> reads;
+        std::vector<std::size_t> walk_index;
+    };
+    std::vector<file_reads> by_file(plan.file.world_size() + 1);  // the last: not one piece
+    std::exception_ptr unresolved;  // a piece that does not match the manifest, at walk index `stop`
+    std::size_t stop = reads.size();
+    for (std::size_t i = 0; i < reads.size(); ++i) {
+        cd::block_read r = reads[i];
+        std::size_t f = by_file.size() - 1;
+        try {
+            const cd::manifest_entry& m = plan.file.logical(*r.entry);
+            if (m.role != cd::entry_role::shard && m.pieces.size() == 1) {
+                f = m.pieces[0].file;
+                r.entry = &plan.file.piece_entry(m, m.pieces[0]);  // the block in its rank file
+            }
+        } catch (...) {
+            unresolved = std::current_exception();
+            stop = i;
+            break;
+        }
+        by_file[f].reads.push_back(r);
+        by_file[f].walk_index.push_back(i);
+    }
+
+    // Every file's blocks are read (as read_staged reads every block), then the error of the
+    // block that comes first in the walk is thrown.
+    std::exception_ptr first;
+    std::size_t first_index = stop;
+    for (std::size_t f = 0; f < by_file.size(); ++f) {
+        const file_reads& g = by_file[f];
+        if (g.reads.empty()) continue;
+        try {
+            if (f + 1 == by_file.size()) {
+                cd::read_blocks(plan.source, g.reads, 1);
+            } else {
+                cd::restore_source_of<cd::file_reader> rank_file(plan.file.file(static_cast<std::uint32_t>(f)));
+                cd::read_blocks(rank_file, g.reads, threads);
+            }
+        } catch (const error& x) {
+            // The failed block: the first of this file's blocks that bears the error's entry.
+            std::size_t at = g.walk_index.front();
+            for (std::size_t k = 0; k < g.reads.size(); ++k)
+                if (g.reads[k].entry->path == x.entry()) {
+                    at = g.walk_index[k];
+                    break;
+                }
+            if (at < first_index) {
+                first = std::current_exception();
+                first_index = at;
+            }
+        } catch (...) {
+            if (g.walk_index.front() < first_index) {
+                first = std::current_exception();
+                first_index = g.walk_index.front();
+            }
+        }
+    }
+    if (first) std::rethrow_exception(first);
+    if (unresolved) std::rethrow_exception(unresolved);
+}
+
 /// A restore from the sharded checkpoint `file`, collective over `c`: `check_all` stages every
-/// tracked object into the plan (`saved`: the ranks that saved). Returns the status and the save
-/// counter of the checkpoint.
+/// tracked object into the plan (`saved`: the ranks that saved); `spares`: storage the last
+/// restore swapped out, to stage into (may be null). Returns the status and the save counter of
+/// the checkpoint.
 inline std::pair<restore_status, std::uint64_t> restore_collectively(
-    const communicator& c, const std::filesystem::path& file, restore_mode mode,
+    const communicator& c, const std::filesystem::path& file, restore_mode mode, ckpt::detail::spare_storage* spares,
     const std::function<void(sharded_plan& plan, std::uint32_t saved)>& check_all) {
     namespace cd = ckpt::detail;
     const bool partial = cd::includes(mode, restore_mode::partial);
@@ -143,9 +231,19 @@ inline std::pair<restore_status, std::uint64_t> restore_collectively(
     // rank (a damaged chunk, a mismatch) leaves every object on every rank as it was.
     // Always staged, also under ckpt::in_place: a read at apply time could fail on one rank
     // after the others changed their objects.
-    sharded_plan plan(*source, partial, false);
+    sharded_plan plan(*source, partial, false, spares);
+    // Replicated and per-rank tensors are read after the walk, on the pool (read_staged_pieces).
+    if (!cd::includes(mode, restore_mode::single_threaded)) plan.read_threads = max_threads();
     try {
-        check_all(plan, saved);
+        try {
+            check_all(plan, saved);
+        } catch (...) {
+            // The blocks the walk collected come before its failure: a damaged one among them is
+            // what a restore reading in order meets first, so its error wins (as in run_restore).
+            read_staged_pieces(plan, true);
+            throw;
+        }
+        read_staged_pieces(plan, false);
         if (!plan.problems.empty()) {
             std::string what = plan.problems.front().what;
             for (std::size_t i = 1; i < plan.problems.size() && i < 20; ++i)
