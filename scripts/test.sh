@@ -5,17 +5,20 @@
 #   and for C++20 in the compiled mode (the C++17 library links into C++20 programs, as a user's
 #   may) but for those that drive the tool or an example as programs (the same programs) and those of
 #   the foreign formats (safetensors, numpy, PyTorch: code that is the same whatever the standard),
-#   the installed package, the compile-fail checks for C++20;
+#   the installed package, the compile-fail checks for C++20, every example (in the compiled mode,
+#   which compiles in half the time), and the MPI flagship example interrupted and resumed;
 # - clang++ under AddressSanitizer and UndefinedBehaviorSanitizer, at -O0 (instrumented code compiles
 #   2.3 times faster than at -O1; clang's warnings do not depend on optimization): every test for
-#   C++17, the MPI tests, a short fuzzing run, every header on its own (parsed only), the
+#   C++17, the MPI tests of tests/mpi/'s own programs, a short fuzzing run, every header on its own (parsed only), the
 #   compile-fail checks for C++17, and a consumer project (users' strict warnings, added with
 #   add_subdirectory) for C++17 and C++20, so that clang++ compiles the headers for both standards;
 #   the C++20 tests run in the g++ tree (building them a second time under the sanitizers took about
 #   a fifth of CI's time);
 # - each check in one tree only where a second would find nothing new (CI has 2 cores and 30
-#   minutes): the MPI tests under the sanitizers (g++ still compiles the MPI layer's templates in the
-#   MPI examples), the standalone headers and the compile-fail checks with one compiler per standard;
+#   minutes): the MPI unit tests under the sanitizers (g++ still compiles the MPI layer's templates
+#   in the MPI examples), the MPI flagship's interruptions (end to end, 2.5 times as long under the
+#   sanitizers) without them, the standalone headers and the compile-fail checks with one compiler
+#   per standard;
 # - the MPI tests at -O1 (many ranks on two cores), and restore_atomic (tens of MiB through Eigen
 #   loops); every example in the g++ tree, only those that tests drive as programs (train_resume,
 #   the MPI ones) in the clang tree;
@@ -70,12 +73,13 @@ for c in $compilers; do
     gcc) run_tree gcc -DCMAKE_CXX_COMPILER=g++ -DCKPT_SANITIZE= -DCKPT_TEST_UNOPTIMIZED_STANDARDS= \
                   "-DCKPT_TEST_FIRST_STANDARD_ONLY=^(tool|tool_import|tool_listing|train_resume|foreign_.*)$" \
                   -DCKPT_TEST_COMPILED_STANDARDS=20 -DCKPT_TEST_COMPILED= -DCKPT_TEST_CONSUMER_STANDARDS=17 \
-                  -DCKPT_TEST_MPI=OFF -DCKPT_TEST_STANDALONE_HEADERS=OFF -DCKPT_TEST_COMPILE_FAIL_STANDARDS=20 ;;
+                  -DCKPT_TEST_MPI=flagship -DCKPT_TEST_STANDALONE_HEADERS=OFF -DCKPT_TEST_COMPILE_FAIL_STANDARDS=20 \
+                  -DCKPT_EXAMPLES_COMPILED=ON ;;
     clang) run_tree clang -DCMAKE_CXX_COMPILER=clang++ -DCKPT_SANITIZE=address,undefined -DCKPT_FUZZ_SECONDS=20 \
                     "-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g0" -DCKPT_TEST_STANDARDS=17 "-DCKPT_TEST_CONSUMER_STANDARDS=17;20" \
                     -DCKPT_TEST_CONSUMER_SOURCE_MODES=add_subdirectory \
                     -DCKPT_TEST_PACKAGED_CONSUMERS=OFF -DCKPT_TEST_COMPILED= \
-                    "-DCKPT_EXAMPLES_FILTER=^(train_resume|train_resume_mpi|redistribute_data_mpi)$" ;;
+                    -DCKPT_TEST_MPI=units "-DCKPT_EXAMPLES_FILTER=^(train_resume|redistribute_data_mpi)$" ;;
     tsan) run_tree tsan -DCMAKE_CXX_COMPILER=clang++ -DCKPT_SANITIZE=thread -DCKPT_FUZZ_SECONDS=0 "-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g0" \
                    "-DCKPT_TEST_FILTER=^(manager.*|interrupt|restore|restore_atomic|restore_parallel|saving|threads|async|format)$" \
                    -DCKPT_TEST_COMPILED= -DCKPT_BUILD_EXAMPLES=OFF -DCKPT_BUILD_TOOLS=OFF -DCKPT_TEST_STANDARDS=17 ;;

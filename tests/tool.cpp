@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/sanitizers.hpp"
 #include "support/tool.hpp"
 
 #include <complex>
@@ -362,9 +363,12 @@ TEST_CASE("export streams: peak memory stays far below a large tensor's size, an
     CHECK(inspect_status == 0);
     INFO("peak KiB: npz " << npz_peak << ", safetensors " << st_peak << ", inspect " << baseline << ", tensor "
                           << tensor_kib);
-    // The tool alone (inspect) takes ~5 MiB, ~12 MiB under AddressSanitizer; export adds a few MiB.
-    CHECK(npz_peak < tensor_kib / 2);
-    CHECK(st_peak < tensor_kib / 2);
+    // The tool alone (inspect) takes ~5 MiB; under AddressSanitizer 12 to 31 MiB, depending on the
+    // machine (its shadow memory and runtime), which is not the export's: there the bound is above
+    // the tool's own. Export adds a few MiB.
+    const long runtime_kib = ckpt_test::under_address_sanitizer ? baseline : 0;
+    CHECK(npz_peak < runtime_kib + tensor_kib / 2);
+    CHECK(st_peak < runtime_kib + tensor_kib / 2);
     CHECK(npz_peak < baseline + 8 * 1024);
     CHECK(st_peak < baseline + 8 * 1024);
 
