@@ -50,9 +50,10 @@ CKPT_INLINE void encode_entry_record(index_builder& out, std::string_view path, 
 /// Reads one entry record and checks it: a valid path, known kind, dtype and flags, its block at
 /// `expected_offset` and before `blocks_end` (the index), its chunk table (appended to `chunk_sums`
 /// when the block is longer than `chunk_size`; 0 in version 1) matching its checksum, and a shape
-/// that agrees with its length. Throws corrupt_error (through `in`) naming the entry.
-CKPT_INLINE entry_info decode_entry_record(index_parser& in, std::uint64_t expected_offset, std::uint64_t blocks_end,
-                                           std::uint64_t chunk_size, std::vector<std::uint64_t>& chunk_sums);
+/// that agrees with its length. Throws corrupt_error (through `in`) naming the entry. Decodes into
+/// `e` (a default entry_info), which may be the last of a vector: 100k records copy no entry.
+CKPT_INLINE void decode_entry_record(index_parser& in, std::uint64_t expected_offset, std::uint64_t blocks_end,
+                                     std::uint64_t chunk_size, std::vector<std::uint64_t>& chunk_sums, entry_info& e);
 
 /// Appends the metadata record that ends the index.
 CKPT_INLINE void encode_metadata_record(index_builder& out, const save_options& m);
@@ -104,10 +105,9 @@ CKPT_INLINE void encode_entry_record(index_builder& out, std::string_view path, 
     if (chunks) out.append(chunk_sums, chunks * sizeof(std::uint64_t));
 }
 
-CKPT_INLINE entry_info decode_entry_record(index_parser& in, std::uint64_t expected_offset, std::uint64_t blocks_end,
-                                           std::uint64_t chunk_size, std::vector<std::uint64_t>& chunk_sums) {
-    entry_info e;
-    e.path = in.text("entry path");
+CKPT_INLINE void decode_entry_record(index_parser& in, std::uint64_t expected_offset, std::uint64_t blocks_end,
+                                     std::uint64_t chunk_size, std::vector<std::uint64_t>& chunk_sums, entry_info& e) {
+    e.path.assign(in.text_view("entry path"));
     if (!is_valid_entry_path(e.path)) in.fail("invalid entry path '" + e.path + "'");
     const auto kind = in.u8(), type = in.u8(), flags = in.u8(), rank = in.u8();
     if (kind > static_cast<std::uint8_t>(entry_kind::mapping))
@@ -139,7 +139,6 @@ CKPT_INLINE entry_info decode_entry_record(index_parser& in, std::uint64_t expec
     if (!entry_shape_agrees(e.kind, e.dtype, e.shape, e.length))
         in.fail("entry '" + e.path + "': " + entry_kind_name(e.kind) + " of " + dtype_name(e.dtype) + " " +
                 e.shape.to_string() + " does not agree with its block length " + std::to_string(e.length));
-    return e;
 }
 
 CKPT_INLINE void encode_metadata_record(index_builder& out, const save_options& m) {

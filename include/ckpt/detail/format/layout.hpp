@@ -114,18 +114,22 @@ public:
     std::uint32_t u32() { return take<std::uint32_t>(); }
     std::uint64_t u64() { return take<std::uint64_t>(); }
     double f64() { return take<double>(); }
-    std::string text(const char* what);
+    std::string text(const char* what) { return std::string(text_view(what)); }
+    /// A length-prefixed text, as a view of the index's bytes.
+    std::string_view text_view(const char* what);
     std::size_t remaining() const noexcept { return in_.size(); }
     [[noreturn]] void fail(const std::string& what) const { throw corrupt_error("index: " + what, file_); }
 
 private:
     template <class T>
     T take() {
-        if (in_.size() < sizeof(T)) fail("ends in the middle of a record");
+        if (in_.size() < sizeof(T)) ends_early();
         T v = get<T>(in_.data());
         in_.remove_prefix(sizeof(T));
         return v;
     }
+    // Out of line, so that take (once per field of 100k records) stays small enough to inline.
+    [[noreturn, gnu::noinline]] void ends_early() const { fail("ends in the middle of a record"); }
     std::string_view in_;
     const std::filesystem::path& file_;
 };
@@ -205,10 +209,10 @@ CKPT_INLINE void index_builder::text(std::string_view s) {
     append(s.data(), s.size());
 }
 
-CKPT_INLINE std::string index_parser::text(const char* what) {
+CKPT_INLINE std::string_view index_parser::text_view(const char* what) {
     const auto n = u32();
     if (n > in_.size()) fail(std::string(what) + " length runs past the end of the index");
-    std::string s(in_.substr(0, n));
+    const auto s = in_.substr(0, n);
     in_.remove_prefix(n);
     return s;
 }

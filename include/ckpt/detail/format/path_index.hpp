@@ -43,9 +43,17 @@ CKPT_INLINE void path_index::build(const std::vector<entry_info>& entries, index
     slots_.assign(capacity, 0);
     mask_ = capacity - 1;
     hashes_.resize(entries.size());
+    for (std::size_t e = 0; e < entries.size(); ++e)
+        hashes_[e] = hash64(entries[e].path.data(), entries[e].path.size());
+    // The slots are visited in random order and the table outgrows the caches for large indexes:
+    // the slot of a later entry is requested while this one is inserted.
+    constexpr std::size_t ahead = 16;
     for (std::size_t e = 0; e < entries.size(); ++e) {
+#if defined(__GNUC__)
+        if (e + ahead < entries.size()) __builtin_prefetch(&slots_[hashes_[e + ahead] & mask_]);
+#endif
         const auto& path = entries[e].path;
-        const std::uint64_t h = hashes_[e] = hash64(path.data(), path.size());
+        const std::uint64_t h = hashes_[e];
         std::size_t i = h & mask_;
         for (; slots_[i] != 0; i = (i + 1) & mask_)
             if (hashes_[slots_[i] - 1] == h && entries[slots_[i] - 1].path == path)
