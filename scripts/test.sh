@@ -13,8 +13,8 @@
 #   2.3 times faster than at -O1; clang's warnings do not depend on optimization): every test for
 #   C++17, the MPI tests of tests/mpi/'s own programs, a short fuzzing run, every header on its own
 #   (parsed only), the compile-fail checks for C++17, and a consumer project (users' strict
-#   warnings, added with add_subdirectory) for C++17 and C++20, so that clang++ compiles the headers
-#   for both standards;
+#   warnings, added with add_subdirectory) for C++20, so that clang++ compiles the headers for both
+#   standards (a C++17 consumer as well found nothing the C++20 one and the tests did not: 28 s);
 #   the C++20 tests run in the g++ tree (building them a second time under the sanitizers took about
 #   a fifth of CI's time);
 # - each check in one tree only where a second would find nothing new (CI has 2 cores and 30
@@ -79,8 +79,8 @@ file_io|format.*|read_ckpt|inspection|writer_checks|restore_atomic|threads|inter
                   -DCKPT_TEST_COMPILED_STANDARDS=20 -DCKPT_TEST_COMPILED= -DCKPT_TEST_CONSUMER_STANDARDS=17 \
                   -DCKPT_TEST_MPI=flagship -DCKPT_TEST_STANDALONE_HEADERS=OFF -DCKPT_TEST_COMPILE_FAIL_STANDARDS=20 \
                   -DCKPT_EXAMPLES_COMPILED=ON ;;
-    clang) run_tree clang -DCMAKE_CXX_COMPILER=clang++ -DCKPT_SANITIZE=address,undefined -DCKPT_FUZZ_SECONDS=20 \
-                    "-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g0" -DCKPT_TEST_STANDARDS=17 "-DCKPT_TEST_CONSUMER_STANDARDS=17;20" \
+    clang) run_tree clang -DCMAKE_CXX_COMPILER=clang++ -DCKPT_SANITIZE=address,undefined -DCKPT_FUZZ_SECONDS=10 \
+                    "-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g0" -DCKPT_TEST_STANDARDS=17 -DCKPT_TEST_CONSUMER_STANDARDS=20 \
                     -DCKPT_TEST_CONSUMER_SOURCE_MODES=add_subdirectory \
                     -DCKPT_TEST_PACKAGED_CONSUMERS=OFF -DCKPT_TEST_COMPILED= \
                     -DCKPT_TEST_MPI=units "-DCKPT_EXAMPLES_FILTER=^(train_resume|redistribute_data_mpi)$" ;;

@@ -47,34 +47,83 @@ void round_trip(const T& value, T fresh, const std::string& dir) {
     REQUIRE(fresh == value);
 }
 
-template <class Scalar, int Rows, int Cols, int Options>
-void matrix_round_trips(std::mt19937_64& rng, const std::string& dir) {
+// Every layout of one element type in one object: one checkpoint type per element type rather than
+// one per shape, with which this file took 2.4 times as long to compile (150 s against 62 s, g++ -Og).
+template <class Scalar>
+struct every_shape_of {
+    template <int Rows, int Cols, int Options>
     using matrix = Eigen::Matrix<Scalar, Rows, Cols, Options>;
-    const Eigen::Index rows = Rows == Eigen::Dynamic ? 1 + static_cast<Eigen::Index>(rng() % 7) : Rows;
-    const Eigen::Index cols = Cols == Eigen::Dynamic ? 1 + static_cast<Eigen::Index>(rng() % 7) : Cols;
-    matrix m(rows, cols);
-    for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = random_value<Scalar>(rng);
-    round_trip(m, matrix(), dir);
-    Eigen::Array<Scalar, Rows, Cols, Options> a = m.array();
-    Eigen::Array<Scalar, Rows, Cols, Options> empty_array;
-    ckpt::checkpoint out{ckpt::track("a", a)};
-    out.write(dir + "/array.ckpt");
-    ckpt::checkpoint in{ckpt::track("a", empty_array)};
-    in.restore(dir + "/array.ckpt");
-    REQUIRE((empty_array == a).all());
-}
+    template <int Rows, int Cols, int Options>
+    using array = Eigen::Array<Scalar, Rows, Cols, Options>;
+    static constexpr int dynamic = Eigen::Dynamic;
+
+    matrix<dynamic, dynamic, Eigen::ColMajor> matrix_column_major;
+    matrix<dynamic, dynamic, Eigen::RowMajor> matrix_row_major;
+    matrix<3, 2, Eigen::ColMajor> fixed_column_major;
+    matrix<3, 2, Eigen::RowMajor> fixed_row_major;
+    matrix<dynamic, 1, Eigen::ColMajor> column_vector;
+    matrix<1, dynamic, Eigen::RowMajor> row_vector;
+    matrix<4, 1, Eigen::ColMajor> fixed_vector;
+    array<dynamic, dynamic, Eigen::ColMajor> array_column_major;
+    array<dynamic, dynamic, Eigen::RowMajor> array_row_major;
+    array<3, 2, Eigen::ColMajor> fixed_array_column_major;
+    array<3, 2, Eigen::RowMajor> fixed_array_row_major;
+    array<dynamic, 1, Eigen::ColMajor> column_array;
+    array<1, dynamic, Eigen::RowMajor> row_array;
+    array<4, 1, Eigen::ColMajor> fixed_column_array;
+    Scalar scalar{};
+
+    template <class F>
+    void each_tensor(F&& f) {
+        f(matrix_column_major);
+        f(matrix_row_major);
+        f(fixed_column_major);
+        f(fixed_row_major);
+        f(column_vector);
+        f(row_vector);
+        f(fixed_vector);
+        f(array_column_major);
+        f(array_row_major);
+        f(fixed_array_column_major);
+        f(fixed_array_row_major);
+        f(column_array);
+        f(row_array);
+        f(fixed_column_array);
+    }
+};
 
 template <class Scalar>
 void every_shape(std::mt19937_64& rng, const std::string& dir) {
-    matrix_round_trips<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>(rng, dir);
-    matrix_round_trips<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>(rng, dir);
-    matrix_round_trips<Scalar, 3, 2, Eigen::ColMajor>(rng, dir);
-    matrix_round_trips<Scalar, 3, 2, Eigen::RowMajor>(rng, dir);
-    matrix_round_trips<Scalar, Eigen::Dynamic, 1, Eigen::ColMajor>(rng, dir);
-    matrix_round_trips<Scalar, 1, Eigen::Dynamic, Eigen::RowMajor>(rng, dir);
-    matrix_round_trips<Scalar, 4, 1, Eigen::ColMajor>(rng, dir);
-    Scalar scalar = random_value<Scalar>(rng);
-    round_trip(scalar, Scalar{}, dir);
+    every_shape_of<Scalar> saved;
+    saved.each_tensor([&](auto& t) {
+        using T = std::remove_reference_t<decltype(t)>;
+        const auto rows = T::RowsAtCompileTime == Eigen::Dynamic ? 1 + static_cast<Eigen::Index>(rng() % 7)
+                                                                 : Eigen::Index{T::RowsAtCompileTime};
+        const auto cols = T::ColsAtCompileTime == Eigen::Dynamic ? 1 + static_cast<Eigen::Index>(rng() % 7)
+                                                                 : Eigen::Index{T::ColsAtCompileTime};
+        t.resize(rows, cols);
+        for (Eigen::Index i = 0; i < t.size(); ++i) t.data()[i] = random_value<Scalar>(rng);
+    });
+    saved.scalar = random_value<Scalar>(rng);
+    ckpt::checkpoint out{ckpt::track("value", saved)};
+    const auto file = out.write(dir + "/value.ckpt");
+
+    every_shape_of<Scalar> fresh;  // dynamic shapes empty, fixed ones uninitialized
+    ckpt::checkpoint in{ckpt::track("value", fresh)};
+    in.restore(file).assert_consumed();
+    std::vector<std::pair<Eigen::Index, Eigen::Index>> shapes;
+    std::vector<Scalar> values;
+    saved.each_tensor([&](const auto& t) {
+        shapes.emplace_back(t.rows(), t.cols());
+        values.insert(values.end(), t.data(), t.data() + t.size());
+    });
+    std::size_t next_shape = 0, next_value = 0;
+    fresh.each_tensor([&](const auto& t) {
+        REQUIRE(std::make_pair(t.rows(), t.cols()) == shapes[next_shape++]);
+        for (Eigen::Index i = 0; i < t.size(); ++i) REQUIRE(t.data()[i] == values[next_value++]);
+    });
+    REQUIRE(next_value == values.size());
+    REQUIRE(fresh.scalar == saved.scalar);
 }
 
 struct with_arrays {  // C array members need CKPT_FIELDS: Boost.PFR cannot reflect them
