@@ -74,7 +74,7 @@ protected:
     void verify_block_later(const entry_info& e);
 
     // A tensor leaf of any type, described by `ops`: checked, then read directly, landed in place
-    // by the plan (read_step) or staged. False when the type cannot be staged in a box: the caller stages it.
+    // by the plan (a landing) or staged. False when the type cannot be staged in a box: the caller stages it.
     bool tensor_leaf(void* obj, const tensor_ops& ops, const entry_info& e);
 
     template <class T>
@@ -298,7 +298,7 @@ CKPT_INLINE bool restore_leaves::tensor_leaf(void* obj, const tensor_ops& ops, c
         return true;
     }
     if (!ops.bools && (plan_.in_place || (plan_.lands_sized_in_place && ops.shape_of(obj) == e.shape))) {
-        stage(new read_step(e, obj, ops));
+        plan_.landings.push_back({&e, obj, &ops});
         if (plan_.verifies_landings) verify_block_later(e);
         return true;
     }

@@ -47,6 +47,7 @@
 #include <ckpt/detail/restore/block_reads.hpp>
 #include <ckpt/detail/restore/source.hpp>
 #include <ckpt/detail/restore/spare_storage.hpp>
+#include <ckpt/detail/restore/tensor_ops.hpp>
 
 namespace ckpt::detail {
 
@@ -60,13 +61,15 @@ struct plan_step {
     virtual ~plan_step() = default;
     /// Staged steps only move or swap and do not throw.
     virtual void apply() = 0;
-    /// A step that reads its block into the object in place (a landing): gives the object the
-    /// entry's shape, adds the read to `reads` and returns true; apply() is then not called.
-    /// Others return false.
-    virtual bool add_landing(std::vector<block_read>& reads) {
-        (void)reads;
-        return false;
-    }
+};
+
+/// A tensor that the plan reads into its object in place when it runs, after giving the object the
+/// entry's shape. A record rather than a step: a restore of 100k small tensors allocated and called
+/// one step per tensor.
+struct landing {
+    const entry_info* entry;
+    void* target;
+    const tensor_ops* ops;
 };
 
 /// What the check pass found and prepared: problems, the objects the file lacks, the entries it
@@ -86,6 +89,7 @@ public:
     std::vector<std::string> missing;               // tracked paths the file lacks (partial mode)
     std::vector<char> consumed;                     // per entry of the file
     std::vector<std::unique_ptr<plan_step>> steps;  // in visiting order
+    std::vector<landing> landings;                  // in visiting order, read before the steps apply
     spare_storage* spares;                          // staging storage to reuse, and to refill; may be null
     std::size_t boxed = 0;                          // staged tensors that take and leave a spare
     std::vector<std::unique_ptr<spare_storage::item>> swapped_out;  // slot i: what box i's step swapped out
@@ -148,16 +152,18 @@ CKPT_INLINE void restore_plan_core::throw_if_problems() const {
 
 CKPT_INLINE void restore_plan_core::apply() {
     swapped_out.resize(boxed);  // may throw: before the first change
-    std::vector<block_read> landings;
-    landings.reserve(steps.size());  // grown by doubling, 100k small tensors took twice the memory
-    std::vector<plan_step*> others;
-    others.reserve(steps.size());
+    std::vector<block_read> reads;
+    reads.reserve(landings.size());  // grown by doubling, 100k small tensors took twice the memory
     std::uint64_t landing_bytes = 0;
-    for (const auto& s : steps)
-        if (!s->add_landing(landings)) others.push_back(s.get());
-    for (const block_read& r : landings) landing_bytes += r.entry->length;
+    for (const landing& l : landings) {
+        const tensor_ops& ops = *l.ops;
+        if (ops.shape_of(l.target) != l.entry->shape) ops.resize(l.target, l.entry->shape);
+        reads.push_back({l.entry, ops.data(l.target), static_cast<std::uint32_t>(ops.element_size),
+                         static_cast<std::uint16_t>(ops.rank), ops.column_major, ops.bools});
+        landing_bytes += l.entry->length;
+    }
     try {
-        read_blocks(source, landings, parallel_read_threads(landing_bytes, 0, read_threads));
+        read_blocks(source, reads, parallel_read_threads(landing_bytes, 0, read_threads));
     } catch (const error& x) {
         if (!verifies_landings) throw;
         // Every block checked out in the check pass: the file changed since, or the device failed.
@@ -170,8 +176,9 @@ CKPT_INLINE void restore_plan_core::apply() {
         if (const auto* io = dynamic_cast<const io_error*>(&x)) throw io_error(what, x.file(), io->code());
         throw corrupt_error(what, x.file(), x.entry());
     }
-    for (plan_step* s : others) s->apply();
+    for (const auto& s : steps) s->apply();
     steps.clear();
+    landings.clear();
     if (spares) spares->replace(std::move(swapped_out));
     swapped_out.clear();
 }

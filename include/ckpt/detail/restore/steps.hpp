@@ -1,6 +1,6 @@
 #pragma once
-// The steps of a restore plan: each moves or swaps one staged value into one tracked object, or
-// (read_step) has the plan read a block into it in place.
+// The steps of a restore plan: each moves or swaps one staged value into one tracked object. (A
+// tensor read into its object in place is a landing of the plan, not a step: plan.hpp.)
 
 #include <algorithm>
 #include <cstdint>
@@ -80,16 +80,6 @@ struct emplace_step final : plan_step {  // an empty optional or unique_ptr take
     T& target;
     std::unique_ptr<E> value;
 };
-// A tensor read in place when the plan runs (a landing: see add_landing).
-struct read_step final : plan_step {
-    read_step(const entry_info& e, void* t, const tensor_ops& o) : entry(e), target(t), ops(o) {}
-    void apply() override {}  // the plan reads the block (add_landing)
-    bool add_landing(std::vector<block_read>& reads) override;
-    const entry_info& entry;
-    void* target;
-    const tensor_ops& ops;
-};
-
 }  // namespace ckpt::detail
 
 #if CKPT_HEADER_DEFINITIONS
@@ -98,13 +88,6 @@ namespace ckpt::detail {
 CKPT_INLINE void boxed_step::apply() {
     ops.swap(target, ops.value(*box));
     out[slot] = std::move(box);
-}
-
-CKPT_INLINE bool read_step::add_landing(std::vector<block_read>& reads) {
-    if (ops.shape_of(target) != entry.shape) ops.resize(target, entry.shape);
-    reads.push_back({&entry, ops.data(target), static_cast<std::uint32_t>(ops.element_size),
-                     static_cast<std::uint16_t>(ops.rank), ops.column_major, ops.bools});
-    return true;
 }
 
 }  // namespace ckpt::detail
