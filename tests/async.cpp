@@ -1,5 +1,6 @@
 // Asynchronous saves: a background thread that cannot start is reported and wedges nothing
-// (issue 12, item 4), and one checkpoint saved from several threads takes turns (item 13).
+// (issue 12, item 4), one checkpoint saved from several threads takes turns (item 13), the copies
+// are taken on several threads and, under a memory budget, of what fits only (issue 22).
 
 #include <ckpt/ckpt.hpp>
 #include <ckpt/testing.hpp>
@@ -172,5 +173,161 @@ TEST_CASE("an asynchronous save copies the tensors as they were at the call, on 
         for (Eigen::Index i = 0; i < long2.size(); ++i) exact = exact && long2[i] == static_cast<double>(i) + base;
         for (const auto& v : small2) exact = exact && (v.array() == base).all();
         CHECK(exact);
+    }
+}
+
+// ---- a memory budget for the copies (issue 22) -------------------------------------------------
+
+namespace {
+
+// 8 tensors of 1 MiB, one of 4 MiB (four checksum chunks) and 100 small ones, in that file order,
+// and a counter: the line a budget draws can fall between tensors, inside a chunk or on one.
+struct budget_state {
+    std::vector<Eigen::MatrixXf> ws = std::vector<Eigen::MatrixXf>(8, Eigen::MatrixXf(262144, 1));
+    Eigen::VectorXf long_one = Eigen::VectorXf(1 << 20);
+    std::vector<Eigen::Vector3f> small = std::vector<Eigen::Vector3f>(100);
+    std::int64_t step = 0;
+
+    static constexpr std::size_t tensor_bytes = (8 << 20) + (4 << 20) + 100 * 12;
+
+    void fill(float base) {
+        for (std::size_t i = 0; i < ws.size(); ++i) ws[i].setConstant(base + static_cast<float>(i));
+        for (Eigen::Index i = 0; i < long_one.size(); ++i) long_one[i] = base + static_cast<float>(i % 1000);
+        for (auto& v : small) v.setConstant(base);
+        step = static_cast<std::int64_t>(base);
+    }
+    bool holds(float base) const {
+        bool exact = step == static_cast<std::int64_t>(base);
+        for (std::size_t i = 0; i < ws.size(); ++i)
+            exact = exact && (ws[i].array() == base + static_cast<float>(i)).all();
+        for (Eigen::Index i = 0; i < long_one.size(); ++i)
+            exact = exact && long_one[i] == base + static_cast<float>(i % 1000);
+        for (const auto& v : small) exact = exact && (v.array() == base).all();
+        return exact;
+    }
+    auto checkpoint() {
+        return ckpt::checkpoint{ckpt::track("w", ws), ckpt::track("long", long_one), ckpt::track("small", small),
+                                ckpt::track("step", step)};
+    }
+};
+
+std::vector<std::pair<std::string, std::uint64_t>> checksums(const fs::path& file) {
+    std::vector<std::pair<std::string, std::uint64_t>> out;
+    const ckpt::reader r(file);
+    for (const auto& e : r.entries()) out.emplace_back(e.path, e.checksum);
+    return out;
+}
+
+bool no_temporaries(const fs::path& dir) {
+    for (const auto& f : fs::directory_iterator(dir))
+        if (ckpt::detail::is_temp_name(f.path())) return false;
+    return true;
+}
+
+}  // namespace
+
+TEST_CASE("under a memory budget an asynchronous save copies only the last bytes and writes the same file", "[async]") {
+    const auto dir = fresh("async_budget");
+    struct reset_limit {
+        ~reset_limit() { ckpt::set_max_threads(0); }
+    } reset;
+    budget_state s;
+    auto ck = s.checkpoint();
+    constexpr std::size_t all = budget_state::tensor_bytes, mib = std::size_t{1} << 20;
+    CHECK_FALSE(ck.async_memory_budget());
+
+    // Unbounded first: the copies hold the whole state.
+    s.fill(1);
+    ck.save_async(dir / "unbounded");
+    ck.wait();
+    CHECK(ck.async_memory() >= all);
+
+    struct budget_case {
+        std::size_t bytes, threads;
+    };
+    // The line: before everything, inside a checksum chunk of the long tensor, on a chunk boundary
+    // of it, between two tensors, inside the small ones, after everything.
+    const std::vector<budget_case> cases = {{0, 1},
+                                            {all - (8 * mib + mib + mib / 2 + 4), 2},
+                                            {all - (8 * mib + 2 * mib), 16},
+                                            {all - 3 * mib, 1},
+                                            {all - (12 * mib + 50 * 12 + 4), 2},
+                                            {all, 1},
+                                            {all + 1, 1}};
+    float base = 2;
+    for (const auto& c : cases) {
+        CAPTURE(c.bytes, c.threads);
+        ckpt::set_max_threads(c.threads);
+        ck.set_async_memory_budget(c.bytes);
+        CHECK(ck.async_memory_budget() == c.bytes);
+        s.fill(base);
+        const auto sync = ck.write(dir / ("sync-" + std::to_string(c.bytes)));
+        const auto file = ck.write_async(dir / ("async-" + std::to_string(c.bytes)));
+        s.fill(-1);  // the save has what it needs: the objects may change at once
+        ck.wait();
+        CHECK(ck.async_memory() <= std::min(c.bytes, all) + 4096);  // 4 KiB: the counter's encoding, a margin
+
+        CHECK(checksums(file) == checksums(sync));
+        budget_state back;
+        back.fill(0);
+        auto restorer = back.checkpoint();
+        restorer.restore(file).assert_consumed();
+        CHECK(back.holds(base));
+        base += 1;
+    }
+
+    // Unbounded again: the copies grow back.
+    ck.set_async_memory_budget(std::nullopt);
+    s.fill(base);
+    ck.write_async(dir / "unbounded-again");
+    ck.wait();
+    CHECK(ck.async_memory() >= all);
+    CHECK(no_temporaries(dir));
+}
+
+TEST_CASE("under a memory budget a failed write on either side loses nothing and wedges nothing", "[async][trust]") {
+    const auto dir = fresh("async_budget_faults");
+    hooks_reset reset;
+    budget_state s;
+    auto ck = s.checkpoint();
+    ck.set_async_memory_budget(std::size_t{2} << 20);
+    s.fill(1);
+    const auto first = ck.save_async(dir / "ckpt");
+    ck.wait();
+    REQUIRE(ck.save_counter() == 1);
+
+    // The caller's side: the write of what does not fit fails in save_async itself.
+    ckpt::detail::io_fault_injector = [](ckpt::detail::io_op op, const fs::path&) {
+        return op == ckpt::detail::io_op::write ? ENOSPC : 0;
+    };
+    s.fill(2);
+    CHECK_THROWS_AS(ck.save_async(dir / "ckpt"), ckpt::error);
+    ckpt::detail::io_fault_injector = nullptr;
+    CHECK_FALSE(ck.save_in_progress());
+    CHECK(ck.save_counter() == 1);
+    CHECK_FALSE(fs::exists(dir / "ckpt-2"));
+    CHECK(no_temporaries(dir));
+
+    // The background's side: the fsync of the file begun on the caller's thread fails.
+    ckpt::detail::io_fault_injector = [](ckpt::detail::io_op op, const fs::path&) {
+        return op == ckpt::detail::io_op::fsync ? EIO : 0;
+    };
+    const auto failed = ck.save_async(dir / "ckpt");
+    s.fill(3);
+    CHECK_THROWS_AS(ck.wait(), ckpt::error);
+    ckpt::detail::io_fault_injector = nullptr;
+    CHECK_FALSE(fs::exists(failed));
+    CHECK(ck.save_counter() == 1);
+    CHECK(no_temporaries(dir));
+
+    // Nothing is wedged: the next save is whole, and the first is untouched.
+    const auto next = ck.save_async(dir / "ckpt");
+    ck.wait();
+    CHECK(next == dir / "ckpt-2");
+    for (const auto& [file, base] : {std::pair{first, 1.0f}, std::pair{next, 3.0f}}) {
+        budget_state back;
+        auto restorer = back.checkpoint();
+        restorer.restore(file).assert_consumed();
+        CHECK(back.holds(base));
     }
 }

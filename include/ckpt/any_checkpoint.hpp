@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -81,6 +82,21 @@ public:
     /// waits for its commit at the next save or wait()). `if (!ck.save_in_progress()) ...`
     bool save_in_progress() const { return worker_.busy() || commit_pending_; }
 
+    /// Bounds the memory the asynchronous saves copy tensors into, kept from one save to the next.
+    /// Unbounded by default (std::nullopt): the whole state is copied and the caller waits for the
+    /// copy only. A save whose tensors come to more than `bytes` first writes what does not fit, on
+    /// the caller's thread, straight from the tracked objects (the caller waits for that write, as
+    /// in save()), then copies the last `bytes` and writes them in the background. Other leaves
+    /// (counters, engines, serialized values) are always copied; the file is the same either way.
+    /// Throws ckpt::error where unsupported (ckpt::mpi::checkpoint, for now).
+    /// `ck.set_async_memory_budget(std::size_t{8} << 30);  // 8 GiB of host memory at most`
+    void set_async_memory_budget(std::optional<std::size_t> bytes);
+    /// The budget set_async_memory_budget set, or std::nullopt: `if (!ck.async_memory_budget()) ...`
+    std::optional<std::size_t> async_memory_budget() const noexcept { return async_memory_budget_; }
+    /// The memory the asynchronous saves keep from one save to the next, in bytes: their copies.
+    /// `log("async saves hold", ck.async_memory());`
+    std::size_t async_memory() const;
+
     /// Restores every tracked object from `file`; see restore_mode. Checks everything before it
     /// changes anything: any error (mismatch_error, corrupt_error, ...) leaves every object as it was.
     restore_status restore(const std::filesystem::path& file, restore_mode mode = restore_mode::strict);
@@ -136,6 +152,11 @@ protected:
     /// (do_snapshot) that `write` writes as one file. `return {[this] { ... }, {}};`
     virtual async_save do_start_async(const std::filesystem::path& file, const save_options& options,
                                       std::uint64_t counter, std::chrono::system_clock::time_point when);
+    /// False where do_start_async is replaced by one that cannot keep to a memory budget: then
+    /// set_async_memory_budget refuses one.
+    virtual bool bounds_async_memory() const noexcept { return true; }
+    /// What async_memory() reports (called under the checkpoint's lock); by default the snapshot's.
+    virtual std::size_t kept_async_memory() const noexcept { return snapshot_.memory(); }
     /// For the destructor of a derived checkpoint whose asynchronous saves use its own members: ends
     /// the save in flight, its commit too when `commit` (else the commit is dropped: returns true
     /// when one was). Destructors do not throw: an error goes to the warning handler.
@@ -157,11 +178,12 @@ private:
     void start_async(const std::filesystem::path& file, const save_options& options, std::uint64_t counter,
                      std::function<void(const std::filesystem::path&)> then);
 
-    std::mutex mutex_;  // one save, restore or wait at a time
+    mutable std::mutex mutex_;  // one save, restore or wait at a time
     std::uint64_t counter_before_async_ = 0;
     std::atomic<bool> async_written_{false};
     std::function<void()> commit_;  // the caller's-thread half of the save in flight (see async_save)
     std::atomic<bool> commit_pending_{false};
+    std::optional<std::size_t> async_memory_budget_;
     detail::snapshot snapshot_;
     detail::background_worker worker_;  // last: destroyed (and joined) before the snapshot it writes
 };
@@ -264,8 +286,27 @@ CKPT_INLINE any_checkpoint::async_save any_checkpoint::do_start_async(const std:
                                                                       std::chrono::system_clock::time_point when) {
     snapshot_.clear(file);
     do_snapshot(snapshot_);
-    snapshot_.finish();
-    return {[this, file, options, counter, when] { snapshot_.write(file, options, counter, when); }, {}, false};
+    try {
+        snapshot_.finish(async_memory_budget_.value_or(detail::snapshot::no_budget));
+    } catch (...) {
+        snapshot_.discard();  // what a write under the budget began
+        throw;
+    }
+    return {[this, options, counter, when] { snapshot_.write(options, counter, when); }, {}, false};
+}
+
+CKPT_INLINE void any_checkpoint::set_async_memory_budget(std::optional<std::size_t> bytes) {
+    if (bytes && !bounds_async_memory())
+        throw error(
+            "this checkpoint's asynchronous saves cannot keep to a memory budget (ckpt::mpi::checkpoint copies "
+            "each rank's whole part); leave it unbounded or save synchronously");
+    std::lock_guard lock(mutex_);
+    async_memory_budget_ = bytes;  // the copies shrink to it at the next asynchronous save
+}
+
+CKPT_INLINE std::size_t any_checkpoint::async_memory() const {
+    std::lock_guard lock(mutex_);
+    return kept_async_memory();
 }
 
 CKPT_INLINE bool any_checkpoint::settle_async(bool commit) noexcept {
@@ -339,6 +380,7 @@ CKPT_INLINE void any_checkpoint::start_async(const std::filesystem::path& file, 
         if (!parts.collective) {
             commit_ = nullptr;
             commit_pending_ = false;
+            snapshot_.discard();  // a file begun under a memory budget
             throw;
         }
         job();  // the other processes go on with theirs: this one must take part too

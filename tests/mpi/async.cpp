@@ -142,6 +142,14 @@ int roundtrip(const fs::path& dir) {
     CHECK(ck.save_counter() == 1, "save counter %llu", static_cast<unsigned long long>(ck.save_counter()));
     check_file(p1, 1);
     check_values(s, 2, "objects after the save");
+    bool refused = false;
+    try {
+        ck.set_async_memory_budget(std::size_t{1} << 20);
+    } catch (const ckpt::error&) {
+        refused = true;
+    }
+    CHECK(refused && !ck.async_memory_budget() && ck.async_memory() > 0,
+          "an MPI checkpoint refuses a memory budget it cannot keep to, and reports the memory its copies keep");
 
     // save_async then at once another save_async: the second waits for (and commits) the first.
     const auto p2 = ck.save_async(dir / "ckpt", {2, {}, {}});

@@ -78,6 +78,10 @@ private:
                                   [this](detail::plan_sink& s) { walk(s); });
     }
 
+    // No memory budget yet: each rank copies its whole part.
+    bool bounds_async_memory() const noexcept override { return false; }
+    std::size_t kept_async_memory() const noexcept override { return async_.memory(); }
+
     void do_snapshot(ckpt::detail::snapshot&) override {
         // Unused: do_start_async below replaces the single-file snapshot.
         throw error("internal: ckpt::mpi::checkpoint takes no single-file snapshot");

@@ -208,8 +208,7 @@ CKPT_INLINE std::uint64_t block_checksum(const void* data, std::size_t size, std
         const std::uint64_t at = std::uint64_t{c} * chunk_size;
         sums[c] = hash64(bytes + at, to_size(std::min<std::uint64_t>(chunk_size, size - at)));
     };
-    constexpr std::size_t parallel_min_bytes = std::size_t{16} << 20, per_thread = std::size_t{4} << 20;
-    parallel_for(sums.size(), size < parallel_min_bytes ? 1 : std::min(threads, size / per_thread), hash_chunk);
+    parallel_for(sums.size(), threads_for_bytes(size, threads), hash_chunk);
     return hash64(sums.data(), sums.size() * sizeof(std::uint64_t));
 }
 
@@ -255,6 +254,20 @@ CKPT_INLINE void file_writer::block_bytes(const void* data, std::size_t n) {
     const char* bytes = static_cast<const char*>(data);
     pending_.received += n;
     while (n > 0) {
+        if (pending_.chunk.empty() && pending_.size > chunk_size_ && n >= chunk_size_) {
+            // Whole chunks are hashed and written from the caller's memory, without the copy: an
+            // asynchronous save writes a tensor's head this way (ckpt/detail/save/snapshot.hpp).
+            const std::size_t chunks = n / to_size(chunk_size_), length = chunks * to_size(chunk_size_);
+            const std::size_t first = sums_.size();
+            sums_.resize(first + chunks);
+            parallel_for(chunks, threads_for_bytes(length, hash_threads_), [&](std::size_t c) {
+                sums_[first + c] = hash64(bytes + c * to_size(chunk_size_), to_size(chunk_size_));
+            });
+            append(bytes, length);
+            bytes += length;
+            n -= length;
+            continue;
+        }
         const std::size_t room = to_size(chunk_size_) - pending_.chunk.size();
         const std::size_t take = std::min(room, n);
         pending_.chunk.insert(pending_.chunk.end(), bytes, bytes + take);

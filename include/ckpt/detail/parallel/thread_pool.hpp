@@ -5,6 +5,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <system_error>
@@ -61,6 +62,38 @@ private:
 /// would meet first, whichever thread met it.
 template <class Body>
 void parallel_for(std::size_t count, std::size_t threads, Body&& body);
+
+/// The threads a pass over `bytes` bytes of memory (a copy, a hash) is given, at most `threads`:
+/// one below 16 MiB, else one per 4 MiB; for less, waking threads costs more than they save.
+constexpr std::size_t threads_for_bytes(std::size_t bytes, std::size_t threads) noexcept {
+    constexpr std::size_t parallel_min_bytes = std::size_t{16} << 20, per_thread = std::size_t{4} << 20;
+    if (bytes < parallel_min_bytes) return 1;
+    return bytes / per_thread < threads ? bytes / per_thread : threads;
+}
+
+/// One memcpy of a parallel_copy.
+struct copy_part {
+    const char* from;
+    char* to;
+    std::size_t length;
+};
+
+/// Adds the copy of `length` bytes to `parts`, cut in parts of at most 4 MiB that threads share.
+inline void add_copy(std::vector<copy_part>& parts, const void* from, void* to, std::size_t length) {
+    constexpr std::size_t part_bytes = std::size_t{4} << 20;
+    for (std::size_t at = 0; at < length; at += part_bytes)
+        parts.push_back({static_cast<const char*>(from) + at, static_cast<char*>(to) + at,
+                         length - at < part_bytes ? length - at : part_bytes});
+}
+/// The number of parts add_copy makes of `length` bytes (room to reserve ahead).
+constexpr std::size_t copy_parts(std::size_t length) noexcept { return (length + (std::size_t{4} << 20) - 1) >> 22; }
+
+/// Makes the copies of `parts`, `bytes` in all, on threads_for_bytes(bytes) of ckpt::max_threads().
+/// Throws only where the pool cannot take the job (then nothing or some of it was copied).
+inline void parallel_copy(const std::vector<copy_part>& parts, std::size_t bytes) {
+    parallel_for(parts.size(), threads_for_bytes(bytes, max_threads()),
+                 [&](std::size_t i) { std::memcpy(parts[i].to, parts[i].from, parts[i].length); });
+}
 
 }  // namespace ckpt::detail
 

@@ -4,13 +4,17 @@
 // opaque leaves encoded into buffers reused from one save to the next -- and the background thread
 // writes it to a file later. The walk only notes where each tensor's bytes are (the objects' own
 // storage, which stays put while the caller is in the save); finish() then copies them all at once,
-// on the threads of ckpt/threads.hpp, into one buffer sized once.
+// on the threads of ckpt/threads.hpp, into one buffer sized once. Under a memory budget
+// (any_checkpoint::set_async_memory_budget) finish() copies only the last `budget` bytes of the
+// tensors: it begins the file itself and writes everything ahead of them from the objects' memory,
+// on the caller's thread, and write() goes on where it stopped.
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <utility>
 #include <string>
@@ -35,15 +39,24 @@ public:
     void block(std::string_view path, entry_kind kind, dtype type, const shape& dims, bool column_major,
                const void* data, std::size_t size);
 
+    static constexpr std::size_t no_budget = std::numeric_limits<std::size_t>::max();
+
     /// Copies the tensors' bytes: from 16 MiB on, on up to ckpt::max_threads() threads (at least
-    /// 4 MiB each), large tensors split between them.
-    void finish();
+    /// 4 MiB each), large tensors split between them. When they come to more than `budget` bytes,
+    /// only the last `budget` bytes (in file order) are copied: the file is begun here and every
+    /// block ahead of them written now, straight from the objects' memory (a tensor across the
+    /// line in part), hashed on the same threads. Throws what the writes throw.
+    void finish(std::size_t budget = no_budget);
 
-    /// Writes the snapshot as a checkpoint file; runs on the background thread.
-    void write(const std::filesystem::path& file, const save_options& options, std::uint64_t counter,
-               std::chrono::system_clock::time_point when) const;
+    /// Writes the snapshot as a checkpoint file (the rest of it, after a finish() under a budget),
+    /// hashing on the calling thread only; runs on the background thread.
+    void write(const save_options& options, std::uint64_t counter, std::chrono::system_clock::time_point when);
 
-    std::size_t bytes() const noexcept { return tensor_bytes_ + other_bytes_.size(); }
+    /// Drops a file begun by finish() that will not be written: its temporary file goes.
+    void discard() noexcept { begun_.reset(); }
+
+    /// The memory kept from one save to the next: the tensors' copies and the encoded values.
+    std::size_t memory() const noexcept { return capacity_ + other_bytes_.capacity(); }
 
 private:
     struct record {
@@ -62,17 +75,29 @@ private:
 
     // Grows without zero-filling and without keeping the old bytes (new char[] leaves them
     // uninitialised: every byte is copied into before it is read); once grown, later saves of the
-    // same state allocate nothing.
-    void reserve(std::size_t needed);
+    // same state allocate nothing. Shrinks to `needed` when more than `budget` is held.
+    void reserve(std::size_t needed, std::size_t budget);
+    // Under a budget: begins the file and writes the blocks ahead of the first copied byte.
+    void write_ahead();
+    // Where the bytes of record `r` from its byte `at` on are kept.
+    const char* copied(const record& r, std::size_t at) const {
+        return r.tensor ? bytes_.get() + (r.offset + at - ahead_) : other_bytes_.data() + r.offset + at;
+    }
 
     std::filesystem::path file_;
     std::vector<record> records_;
     std::string paths_;
     std::string other_bytes_;
     std::vector<copy> copies_;  // the tensors finish() copies into tensor_bytes_
+    std::vector<copy_part> parts_;
     std::size_t tensor_bytes_ = 0;
-    std::unique_ptr<char[]> bytes_;
+    std::unique_ptr<char[]> bytes_;  // the tensor bytes from ahead_ on
     std::size_t capacity_ = 0;
+    // Under a budget: the tensor bytes finish() wrote, the file it began, and the first record not
+    // written whole (its first `ahead_ - offset` bytes are, when it is the tensor across the line).
+    std::size_t ahead_ = 0;
+    std::unique_ptr<file_writer> begun_;
+    std::size_t resume_record_ = 0;
 };
 
 }  // namespace ckpt::detail
@@ -89,6 +114,9 @@ CKPT_INLINE void snapshot::clear(const std::filesystem::path& file) {
     other_bytes_.clear();
     copies_.clear();
     tensor_bytes_ = 0;
+    ahead_ = 0;
+    begun_.reset();
+    resume_record_ = 0;
 }
 
 CKPT_INLINE void snapshot::block(std::string_view path, entry_kind kind, dtype type, const shape& dims,
@@ -107,40 +135,67 @@ CKPT_INLINE void snapshot::block(std::string_view path, entry_kind kind, dtype t
     }
 }
 
-CKPT_INLINE void snapshot::finish() {
-    reserve(tensor_bytes_);
-    constexpr std::size_t parallel_min_bytes = std::size_t{16} << 20, per_thread = std::size_t{4} << 20,
-                          part_bytes = std::size_t{4} << 20;
-    const std::size_t threads =
-        tensor_bytes_ < parallel_min_bytes ? 1 : std::min(max_threads(), tensor_bytes_ / per_thread);
-    if (threads <= 1) {
-        for (const copy& c : copies_) std::memcpy(bytes_.get() + c.offset, c.from, c.length);
-    } else {
-        // Parts of at most part_bytes; small tensors go whole.
-        std::vector<copy> parts;
-        parts.reserve(copies_.size());
-        for (const copy& c : copies_)
-            for (std::size_t at = 0; at < c.length; at += part_bytes)
-                parts.push_back({c.from + at, c.offset + at, std::min(part_bytes, c.length - at)});
-        parallel_for(parts.size(), threads, [&](std::size_t i) {
-            std::memcpy(bytes_.get() + parts[i].offset, parts[i].from, parts[i].length);
-        });
+CKPT_INLINE void snapshot::finish(std::size_t budget) {
+    ahead_ = tensor_bytes_ > budget ? tensor_bytes_ - budget : 0;
+    if (ahead_) write_ahead();
+    const std::size_t copied_bytes = tensor_bytes_ - ahead_;
+    reserve(copied_bytes, budget);
+    // The bytes from ahead_ on, large tensors cut in parts for the threads.
+    parts_.clear();
+    for (const copy& c : copies_) {
+        if (c.offset + c.length <= ahead_) continue;
+        const std::size_t first = c.offset < ahead_ ? ahead_ - c.offset : 0;
+        add_copy(parts_, c.from + first, bytes_.get() + (c.offset + first - ahead_), c.length - first);
     }
+    parallel_copy(parts_, copied_bytes);
     copies_.clear();
 }
 
-CKPT_INLINE void snapshot::write(const std::filesystem::path& file, const save_options& options, std::uint64_t counter,
-                                 std::chrono::system_clock::time_point when) const {
-    file_writer writer(file);
+CKPT_INLINE void snapshot::write_ahead() {
+    begun_ = std::make_unique<file_writer>(file_);
+    std::size_t next_copy = 0, i = 0;
+    for (; i < records_.size(); ++i) {
+        const record& r = records_[i];
+        const char* from = r.tensor ? (r.length ? copies_[next_copy].from : "") : other_bytes_.data() + r.offset;
+        const std::string_view path = std::string_view(paths_).substr(r.path_offset, r.path_length);
+        if (r.tensor && r.offset + r.length > ahead_) {
+            if (r.offset < ahead_) {  // across the line: its head now, its tail from the copy
+                begun_->begin_block(path, r.kind, r.type, r.dims, r.column_major, r.length);
+                begun_->block_bytes(from, ahead_ - r.offset);
+            }
+            break;
+        }
+        begun_->block(path, r.kind, r.type, r.dims, r.column_major, from, r.length);
+        if (r.tensor && r.length) ++next_copy;
+    }
+    resume_record_ = i;
+}
+
+CKPT_INLINE void snapshot::write(const save_options& options, std::uint64_t counter,
+                                 std::chrono::system_clock::time_point when) {
+    struct closes {  // and a failed write's temporary file goes
+        std::unique_ptr<file_writer>& writer;
+        ~closes() { writer.reset(); }
+    } closing{begun_};
+    if (!begun_) begun_ = std::make_unique<file_writer>(file_);
+    file_writer& writer = *begun_;
     writer.hash_on_one_thread();
-    for (const auto& r : records_)
+    std::size_t i = resume_record_;
+    if (i < records_.size() && records_[i].tensor && records_[i].offset < ahead_) {  // the tensor across the line
+        const record& r = records_[i++];
+        writer.block_bytes(copied(r, ahead_ - r.offset), r.offset + r.length - ahead_);
+        writer.end_block();
+    }
+    for (; i < records_.size(); ++i) {
+        const record& r = records_[i];
         writer.block(std::string_view(paths_).substr(r.path_offset, r.path_length), r.kind, r.type, r.dims,
-                     r.column_major, (r.tensor ? bytes_.get() : other_bytes_.data()) + r.offset, r.length);
+                     r.column_major, copied(r, 0), r.length);
+    }
     writer.finish(options, counter, when);
 }
 
-CKPT_INLINE void snapshot::reserve(std::size_t needed) {
-    if (needed <= capacity_) return;
+CKPT_INLINE void snapshot::reserve(std::size_t needed, std::size_t budget) {
+    if (needed <= capacity_ && capacity_ <= budget) return;
     // Freed before the larger one is allocated (nothing in it is kept), and forgotten first, so
     // that a bad_alloc leaves no capacity without bytes for the next save to write into.
     capacity_ = 0;

@@ -53,6 +53,9 @@ public:
         if (own_ && !communicator::finalized()) own_->free();
     }
 
+    /// The memory this rank's copies keep from one save to the next.
+    std::size_t memory() const noexcept { return state_.sink.memory(); }
+
     /// On the caller's thread: every rank copies its blocks (`walk` walks its tracked objects into
     /// the sink; no hashing). Returns true under MPI_THREAD_MULTIPLE: then that is all, and
     /// write_and_commit() does the rest on the background thread. Otherwise the background thread

@@ -13,6 +13,7 @@
 #include <ckpt/detail/hash.hpp>
 #include <ckpt/detail/format/layout.hpp>
 #include <ckpt/detail/format/writer.hpp>
+#include <ckpt/detail/parallel/thread_pool.hpp>
 #include <ckpt/mpi/detail/save_plan.hpp>
 #include <ckpt/mpi/track.hpp>
 
@@ -90,22 +91,36 @@ public:
 
     /// Room for the tensors' copies, taken before the exchange (so a failure is exchanged too).
     void reserve() {
+        std::size_t parts = 0;
+        for (const auto& b : blocks)
+            if (b.kind == entry_kind::tensor) parts += ckpt::detail::copy_parts(ckpt::detail::to_size(b.size));
+        parts_.clear();
+        parts_.reserve(parts);  // copy() adds no more
         if (tensor_bytes_ <= capacity_) return;
         bytes_.reset();                         // nothing in it is kept: free first
         bytes_.reset(new char[tensor_bytes_]);  // not zero-filled: every byte is copied into
         capacity_ = tensor_bytes_;
     }
 
-    /// Copies the tensors and points every block at its copy.
+    /// The memory kept from one save to the next: the tensors' copies and the encoded values.
+    std::size_t memory() const noexcept { return capacity_ + values_.capacity(); }
+
+    /// Copies the tensors, on the threads of ckpt/threads.hpp from 16 MiB on, and points every
+    /// block at its copy. After reserve(): nothing left to fail.
     void copy() noexcept {
         for (std::size_t i = 0; i < blocks.size(); ++i) {
             auto& b = blocks[i];
             if (b.kind == entry_kind::tensor) {
-                if (b.size) std::memcpy(bytes_.get() + at_[i], b.data, ckpt::detail::to_size(b.size));
+                ckpt::detail::add_copy(parts_, b.data, bytes_.get() + at_[i], ckpt::detail::to_size(b.size));
                 b.data = bytes_.get() + at_[i];
             } else {
                 b.data = values_.data() + at_[i];
             }
+        }
+        try {
+            ckpt::detail::parallel_copy(parts_, tensor_bytes_);
+        } catch (...) {  // the pool could not take the job: copied here instead
+            for (const auto& p : parts_) std::memcpy(p.to, p.from, p.length);
         }
     }
 
@@ -115,6 +130,7 @@ private:
     std::string values_;
     std::unique_ptr<char[]> bytes_;
     std::size_t capacity_ = 0, tensor_bytes_ = 0;
+    std::vector<ckpt::detail::copy_part> parts_;
 };
 
 /// Writes this rank's blocks of a save (its shards and per-rank blocks, and the replicated blocks
