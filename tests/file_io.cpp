@@ -1,6 +1,7 @@
 // The files a save creates (issue 12, items 5, 11 and 12): temporary names after a restart with the
 // same process id, two processes under one prefix, the lock file never reached through a symbolic
-// link, and new directories fsynced into their parents.
+// link, new directories fsynced into their parents, and a cleaner of dead saves' temporaries that
+// takes a new one before the save locks it.
 
 #include <ckpt/ckpt.hpp>
 #include <ckpt/testing.hpp>
@@ -15,6 +16,7 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -25,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/file.h>
 #include <sys/mount.h>
@@ -62,6 +65,7 @@ struct hooks_reset {
         ckpt::detail::io_fault_injector = nullptr;
         ckpt::detail::manager_test_hook = nullptr;
         ckpt::testing::thread_start_injector = nullptr;
+        ckpt::detail::temporary_created_hook = nullptr;
     }
 };
 
@@ -171,4 +175,88 @@ TEST_CASE("new directories are fsynced into their parents", "[trust][io]") {
     { ckpt::checkpoint_manager mgr{ck, fs::path("trust_new_dirs") / "managed" / "run"}; }
     CHECK(std::count(synced.begin(), synced.end(), fs::path("trust_new_dirs")) == 1);
     CHECK(std::count(synced.begin(), synced.end(), fs::path("trust_new_dirs/managed")) == 1);
+}
+
+// ---- a cleaner between a temporary's creation and its lock ----------------------------------------
+// A cleaner of dead saves' temporaries (a manager's open, save() under a prefix, a sharded save's
+// commit) locks every temporary nobody holds and removes it. A save's new temporary is not held
+// for a moment after its creation: a cleaner that takes it then must cost the save a retry, never
+// the save, whether it removes it at once or holds it a while.
+
+namespace {
+
+int created_temporaries = 0;
+std::thread cleaner;
+
+// The first temporary created is taken by a cleaner: at once, or held for 100 ms and then removed.
+template <bool Holds>
+void take_first_temporary(const fs::path& temp) {
+    if (created_temporaries++ != 0) return;
+    if (!Holds) {
+        if (fs::is_directory(temp))
+            ckpt::detail::remove_stale_temporary_directories(temp.parent_path());
+        else
+            ckpt::detail::remove_stale_temporaries(temp.parent_path(), [](const std::string&) { return true; });
+        return;
+    }
+    const int fd = ::open(temp.c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    REQUIRE(::flock(fd, LOCK_EX | LOCK_NB) == 0);
+    cleaner = std::thread([fd, temp] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        std::error_code ec;
+        fs::remove_all(temp, ec);
+        ::close(fd);
+    });
+}
+
+struct cleaner_joined {
+    ~cleaner_joined() {
+        if (cleaner.joinable()) cleaner.join();
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a cleaner that takes a save's new temporary file before it is locked costs another name", "[trust][io]") {
+    const auto dir = fresh("trust_cleaner_file");
+    hooks_reset reset;
+    model m;
+    m.step = 7;
+    ckpt::checkpoint ck{ckpt::track("weights", m.weights), ckpt::track("step", m.step)};
+    for (const bool holds : {false, true}) {
+        INFO((holds ? "the cleaner holds it a while" : "the cleaner removes it at once"));
+        cleaner_joined joined;
+        created_temporaries = 0;
+        ckpt::detail::temporary_created_hook = holds ? take_first_temporary<true> : take_first_temporary<false>;
+        const auto file = dir / (holds ? "held" : "removed");
+        CHECK(ck.save_as(file) == file);
+        ckpt::detail::temporary_created_hook = nullptr;
+        if (cleaner.joinable()) cleaner.join();
+        CHECK(created_temporaries == 2);
+        CHECK(restored_step(file) == 7);
+        CHECK_FALSE(has_temp_files(dir));
+    }
+}
+
+TEST_CASE("a cleaner that takes a sharded save's new temporary directory before it is held costs a wait, not the save",
+          "[trust][io]") {
+    const auto dir = fresh("trust_cleaner_directory");
+    hooks_reset reset;
+    for (const bool holds : {false, true}) {
+        INFO((holds ? "the cleaner holds it a while" : "the cleaner removes it at once"));
+        cleaner_joined joined;
+        created_temporaries = 0;
+        ckpt::detail::temporary_created_hook = holds ? take_first_temporary<true> : take_first_temporary<false>;
+        // The name a sharded save's ranks agreed on: made again under the same name.
+        const auto temp = dir / (std::string(holds ? "held" : "removed") + ckpt::detail::temp_marker + "1.0");
+        const auto held = ckpt::detail::make_held_directory(temp);
+        ckpt::detail::temporary_created_hook = nullptr;
+        if (cleaner.joinable()) cleaner.join();
+        CHECK(static_cast<bool>(held));
+        CHECK(created_temporaries == 2);
+        CHECK(fs::is_directory(temp));
+        ckpt::detail::remove_stale_temporary_directories(dir);  // held: left alone
+        CHECK(fs::is_directory(temp));
+    }
 }

@@ -83,6 +83,7 @@ CKPT_INLINE atomic_file::atomic_file(std::filesystem::path final_path) : final_(
             throw io_error("cannot create temporary file", temp_, last_error());
         }
         fd_ = file_descriptor(fd);
+        if (temporary_created_hook) temporary_created_hook(temp_);
         // Held until the file has its final name, so remove_stale_temporaries leaves it alone.
         // A cleaner may have locked and unlinked the file between our open and flock: then the
         // name no longer leads to our file, and we start again with another name.

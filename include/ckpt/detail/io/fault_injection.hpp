@@ -20,6 +20,11 @@ inline int (*io_fault_injector)(io_op op, const std::filesystem::path& path) = n
 
 CKPT_INLINE bool injected_failure(io_op op, const std::filesystem::path& path) noexcept;
 
+/// Test hook: when set, called just after a save creates a temporary (file or directory) and
+/// before it locks it: the moment a cleaner of dead saves' temporaries can take it from under the
+/// save, which must then make another. Never set outside tests.
+inline void (*temporary_created_hook)(const std::filesystem::path& temp) = nullptr;
+
 }  // namespace ckpt::detail
 
 #if CKPT_HEADER_DEFINITIONS

@@ -17,8 +17,9 @@
 #include <unistd.h>
 
 #include <ckpt/detail/config.hpp>
-#include <ckpt/error.hpp>
 #include <ckpt/detail/io/descriptor.hpp>
+#include <ckpt/detail/io/fault_injection.hpp>
+#include <ckpt/error.hpp>
 
 namespace ckpt::detail {
 
@@ -68,6 +69,14 @@ void remove_stale_temporaries(const std::filesystem::path& dir, Accept&& ours) n
 /// `file_descriptor held = hold_directory(temp);`
 CKPT_INLINE file_descriptor hold_directory(const std::filesystem::path& dir);
 
+/// Creates the directory `dir` (a sharded save's temporary directory, named as the ranks agreed)
+/// and holds it (hold_directory). A cleaner (remove_stale_temporary_directories: a manager
+/// removing dead saves' temporaries, this process's own previous asynchronous save's commit or
+/// another process) can lock the new directory before we do, and removes it under its lock: then
+/// this waits until the cleaner lets go and makes the directory again, up to 5 times. Throws
+/// io_error when it cannot create or hold it. `file_descriptor held = make_held_directory(temp);`
+CKPT_INLINE file_descriptor make_held_directory(const std::filesystem::path& dir);
+
 /// Removes the temporary directories in `dir` (a sharded save's, or a sharded checkpoint's being
 /// deleted) that no live writer holds: the equivalent of remove_stale_temporaries for directories.
 /// A sharded save holds an flock on its temporary directory (hold_directory), so a directory we
@@ -109,6 +118,25 @@ CKPT_INLINE file_descriptor hold_directory(const std::filesystem::path& dir) {
         opened.st_dev != named.st_dev)
         throw io_error("the temporary directory was removed while it was being created", dir);
     return fd;
+}
+
+CKPT_INLINE file_descriptor make_held_directory(const std::filesystem::path& dir) {
+    constexpr int attempts = 5;
+    for (int attempt = 1;; ++attempt) {
+        std::error_code ec;
+        if (!std::filesystem::create_directory(dir, ec) || ec)
+            throw io_error("cannot create the temporary directory", dir, ec);
+        if (temporary_created_hook) temporary_created_hook(dir);
+        try {
+            return hold_directory(dir);
+        } catch (const io_error&) {
+            if (attempt == attempts) throw;
+        }
+        // A cleaner took it: once its lock is gone, so is the directory (the name is the ranks'
+        // agreed one, so the same name is made again).
+        file_descriptor cleaned(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (cleaned) ::flock(cleaned.get(), LOCK_EX);
+    }
 }
 
 CKPT_INLINE void remove_stale_temporary_directories(const std::filesystem::path& dir) noexcept {

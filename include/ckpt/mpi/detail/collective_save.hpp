@@ -64,23 +64,9 @@ inline ckpt::detail::file_descriptor make_temp_directory(const std::filesystem::
     namespace fs = std::filesystem;
     if (fs::exists(file)) throw io_error("a checkpoint of this name already exists", file);
     ckpt::detail::create_parent_directories(file);
-    constexpr int attempts = 5;
-    for (int attempt = 1;; ++attempt) {
-        std::error_code ec;
-        fs::remove_all(temp, ec);
-        if (!fs::create_directory(temp, ec) || ec) throw io_error("cannot create the temporary directory", temp, ec);
-        try {
-            return ckpt::detail::hold_directory(temp);
-        } catch (const io_error&) {
-            if (attempt == attempts) throw;
-        }
-        // A cleaner (a manager removing the temporaries of dead saves: the previous asynchronous
-        // save's commit in this process, or another process) locked the directory between its
-        // creation and our lock, and removes it under that lock. Its name is the save's (the ranks
-        // agreed on it), so wait until the cleaner is done with it, then make it again.
-        ckpt::detail::file_descriptor cleaned(::open(temp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-        if (cleaned) ::flock(cleaned.get(), LOCK_EX);  // returns when the cleaner lets go
-    }
+    std::error_code ec;
+    fs::remove_all(temp, ec);
+    return ckpt::detail::make_held_directory(temp);
 }
 
 /// Rank 0: the manifest, then the rename that makes the checkpoint exist, then the fsync that
