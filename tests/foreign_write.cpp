@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -189,6 +190,18 @@ TEST_CASE("a write that fails leaves no file and no temporary", "[foreign]") {
     CHECK_THROWS_AS(
         twice.write("failing/z.safetensors", ckpt::as_safetensors, ckpt::name_map{}.rename("a", "__metadata__")),
         ckpt::error);
+    // A map key that is not UTF-8 cannot be a safetensors name: ckpt's error, naming the entry
+    // (it was nlohmann's type_error from the JSON serializer).
+    std::map<std::string, Eigen::VectorXf> keyed{{"caf\xe9", fine}};
+    ckpt::checkpoint latin1{ckpt::track("keyed", keyed)};
+    try {
+        latin1.write("failing/w.safetensors", ckpt::as_safetensors, ckpt::name_map{});
+        FAIL("a name that is not UTF-8 was written");
+    } catch (const ckpt::error& e) {
+        CHECK(e.file() == "failing/w.safetensors");
+        CHECK(e.entry() == "keyed/caf\xe9");
+        CHECK_THAT(e.what(), Catch::Contains("not UTF-8"));
+    }
     CHECK(fs::is_empty("failing"));
 }
 

@@ -144,7 +144,7 @@ TEST_CASE("exports to .npz and safetensors read back in numpy value by value", "
     CHECK_THAT(npz.output, Catch::Contains("skipped note"));
     const auto st = tool("export " + file.string() + " --format safetensors -o tool_export/out.safetensors");
     CHECK(st.status == 0);
-    CHECK_THAT(st.output, Catch::Contains("skipped phases"));  // complex: no safetensors dtype
+    CHECK_THAT(st.output, Catch::Contains("skipped phases"));  // complex64: readers before safetensors 0.7 refuse C64
     // check_export.py also checks that every safetensors tensor is aligned to its element size, in
     // the reference writer's order, and the PyTorch recipe for bfloat16 from numpy.
 
@@ -207,6 +207,7 @@ TEST_CASE("inspect --json and the safetensors metadata print metrics that read b
     ckpt::checkpoint ck{ckpt::track("w", w)};
     ckpt::save_options o;
     o.metrics = {{"loss", 3e-7}, {"third", 1.0 / 3}, {"huge", 1.5e300}, {"diverged", NAN}, {"ceiling", -INFINITY}};
+    o.strings["note"] = "caf\xe9";  // Latin-1, not UTF-8: safetensors metadata gets U+00E9 for the byte
     const auto file = ck.write("tool_numbers/ckpt", o);
     const auto json = tool("inspect --json " + file.string());
     CHECK(json.status == 0);
@@ -222,7 +223,8 @@ TEST_CASE("inspect --json and the safetensors metadata print metrics that read b
     CHECK(facts.status == 0);
     CHECK_THAT(facts.output, Catch::Contains("metadata \"ckpt.metric.loss\" \"3e-07\"") &&
                                  Catch::Contains("metadata \"ckpt.metric.third\" \"0.3333333333333333\"") &&
-                                 Catch::Contains("metadata \"ckpt.metric.diverged\" \"nan\""));
+                                 Catch::Contains("metadata \"ckpt.metric.diverged\" \"nan\"") &&
+                                 Catch::Contains("metadata \"note\" \"caf\\u00e9\""));
 }
 
 TEST_CASE("exports escape names the reference readers cannot take and refuse the ones they cannot open", "[tool]") {

@@ -18,6 +18,7 @@
 #include <ckpt/interrupt.hpp>
 #include <ckpt/warning.hpp>
 #include <ckpt/inspection.hpp>
+#include <ckpt/safetensors.hpp>
 
 /// Checkpoints for C++ training code: ckpt::checkpoint names the objects of a training state,
 /// ckpt::checkpoint_manager keeps a directory of them, ckpt::reader reads a file without the types.

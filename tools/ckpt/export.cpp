@@ -62,7 +62,9 @@ std::vector<export_item> plan_export(const ckpt::reader& r, const path_filter& f
                 notes.push_back("skipped " + printable(e.path) + " (" + entry_kind_name(e.kind) + ", not a tensor)");
             continue;
         }
-        if (format == export_format::safetensors && !safetensors_dtype(e.dtype)) {
+        // complex64 too: safetensors has it (C64), but readers before 0.7 refuse the whole file for it.
+        if (format == export_format::safetensors &&
+            (!ckpt::safetensors_dtype(e.dtype) || e.dtype == dtype::complex64)) {
             notes.push_back("skipped " + printable(e.path) + " (" + dtype_name(e.dtype) +
                             ": safetensors has no such dtype)");
             continue;

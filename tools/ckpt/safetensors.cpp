@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <numeric>
 
 #include "text.hpp"
 
@@ -93,79 +94,27 @@ void write_transposed(block_source& in, const entry_info& e, output& out, std::u
 
 }  // namespace
 
-const char* safetensors_dtype(ckpt::dtype t) {
-    switch (t) {
-        case dtype::boolean:
-            return "BOOL";
-        case dtype::int8:
-            return "I8";
-        case dtype::int16:
-            return "I16";
-        case dtype::int32:
-            return "I32";
-        case dtype::int64:
-            return "I64";
-        case dtype::uint8:
-            return "U8";
-        case dtype::uint16:
-            return "U16";
-        case dtype::uint32:
-            return "U32";
-        case dtype::uint64:
-            return "U64";
-        case dtype::float16:
-            return "F16";
-        case dtype::bfloat16:
-            return "BF16";
-        case dtype::float32:
-            return "F32";
-        case dtype::float64:
-            return "F64";
-        default:
-            return nullptr;
-    }
-}
-
-void write_safetensors(const std::filesystem::path& out_path, ckpt::reader& r, std::vector<export_item> items,
+void write_safetensors(const std::filesystem::path& out_path, ckpt::reader& r, const std::vector<export_item>& items,
                        const std::map<std::string, std::string>& metadata, progress& bar) {
-    std::stable_sort(items.begin(), items.end(), [](const export_item& a, const export_item& b) {
-        const auto sa = dtype_size(a.entry->dtype), sb = dtype_size(b.entry->dtype);
-        return sa != sb ? sa > sb : a.name < b.name;
-    });
-    std::string header = "{";
-    if (!metadata.empty()) {
-        header += "\"__metadata__\":{";
-        bool first = true;
-        for (const auto& [k, v] : metadata) {
-            header += (first ? "" : ",") + json_string(k) + ":" + json_string(v);
-            first = false;
-        }
-        header += "}";
-    }
-    std::uint64_t offset = 0;
-    for (const auto& item : items) {
-        const entry_info& e = *item.entry;
-        header += (header.size() > 1 ? "," : "") + json_string(item.name) + ":{\"dtype\":\"" +
-                  safetensors_dtype(e.dtype) + "\",\"shape\":" + e.shape.to_string() + ",\"data_offsets\":[" +
-                  std::to_string(offset) + "," + std::to_string(offset + e.length) + "]}";
-        offset += e.length;
-    }
-    header += "}";
-    header.append((8 - header.size() % 8) % 8, ' ');  // the data starts 8-byte aligned
-    // The reference reader refuses headers over 100 MB (safetensors' MAX_HEADER_SIZE).
-    if (header.size() > 100000000)
-        throw ckpt::error("the safetensors header would be " + std::to_string(header.size()) +
-                              " bytes, over the 100 MB readers accept; export fewer tensors (--only, --exclude)",
-                          r.path());
+    std::vector<ckpt::safetensors_tensor> layout;
+    for (const auto& item : items)
+        layout.push_back({item.name, item.entry->dtype, item.entry->shape, item.entry->path});
+    // A metadata string that is not UTF-8 (ckpt's metadata may hold any bytes) goes in as JSON
+    // would read its bytes escaped one by one: each as the character of that number.
+    std::map<std::string, std::string> utf8_metadata;
+    for (const auto& [key, value] : metadata) utf8_metadata.emplace(as_utf8(key), as_utf8(value));
+    const std::string header = ckpt::safetensors_header(layout, utf8_metadata, out_path);
+    // Streamed in the file's order, each tensor where the layout put it.
+    std::vector<std::size_t> order(items.size());
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return layout[a].offset < layout[b].offset; });
     output out(out_path);
     block_source in(r);
     std::vector<char> first, second;  // scratch for transpositions
-    std::string length;
-    put_le<std::uint64_t>(length, header.size());
-    out.write(length);
     out.write(header);
-    for (const auto& item : items) {
-        const entry_info& e = *item.entry;
+    for (const std::size_t i : order) {
+        const entry_info& e = *items[i].entry;
         if (!e.column_major || e.shape.rank() < 2) {
             in.stream(e, [&](const char* data, std::size_t n) {
                 out.write({data, n});

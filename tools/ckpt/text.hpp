@@ -107,6 +107,25 @@ inline std::string printable(std::string_view s) {
     return out;
 }
 
+/// `s` as UTF-8 whatever its bytes: a byte that is not part of well-formed UTF-8 becomes the code
+/// point of the same value (U+0080 to U+00FF), as json_string writes it. `as_utf8("\xff") == "\xc3\xbf"`
+inline std::string as_utf8(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size();) {
+        const std::size_t n = utf8_sequence(s, i);
+        if (n) {
+            out.append(s.substr(i, n));
+            i += n;
+        } else {
+            const auto c = static_cast<unsigned char>(s[i++]);
+            out += static_cast<char>(0xc0 | (c >> 6));
+            out += static_cast<char>(0x80 | (c & 0x3f));
+        }
+    }
+    return out;
+}
+
 /// A JSON string literal. Valid JSON whatever the bytes: a byte that is not part of well-formed
 /// UTF-8 is written as the code point of the same value (\u00NN), the only lossy case.
 inline std::string json_string(std::string_view s) {

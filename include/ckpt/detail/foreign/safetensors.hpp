@@ -13,56 +13,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include <ckpt/safetensors.hpp>
 #include <ckpt/detail/foreign/reader.hpp>
 
 namespace ckpt::detail {
 
-/// The reference reader's cap on the header (MAX_HEADER_SIZE): larger headers are refused unread.
-inline constexpr std::uint64_t safetensors_max_header = 100'000'000;
 /// JSON nesting a safetensors header or HF index needs is 3; anything deeper is refused while parsing.
 inline constexpr int foreign_json_max_depth = 8;
 
-/// The safetensors dtype code of `t` ("F32"), or null when safetensors has none for it.
-inline const char* safetensors_dtype_code(dtype t) noexcept {
-    switch (t) {
-        case dtype::boolean:
-            return "BOOL";
-        case dtype::int8:
-            return "I8";
-        case dtype::int16:
-            return "I16";
-        case dtype::int32:
-            return "I32";
-        case dtype::int64:
-            return "I64";
-        case dtype::uint8:
-            return "U8";
-        case dtype::uint16:
-            return "U16";
-        case dtype::uint32:
-            return "U32";
-        case dtype::uint64:
-            return "U64";
-        case dtype::float16:
-            return "F16";
-        case dtype::bfloat16:
-            return "BF16";
-        case dtype::float32:
-            return "F32";
-        case dtype::float64:
-            return "F64";
-        case dtype::complex64:
-            return "C64";
-        default:
-            return nullptr;
-    }
-}
-
 /// The dtype of a safetensors code, false for codes ckpt has no type for (F8_E4M3, ...).
-inline bool safetensors_dtype(std::string_view code, dtype& out) noexcept {
+inline bool dtype_of_safetensors_code(std::string_view code, dtype& out) noexcept {
     for (unsigned raw = 0; raw <= 15; ++raw) {
         const auto t = static_cast<dtype>(raw);
-        const char* c = safetensors_dtype_code(t);
+        const char* c = ckpt::safetensors_dtype(t);
         if (c && code == c) {
             out = t;
             return true;
@@ -146,7 +109,7 @@ private:
             foreign_tensor t;
             t.name = name;
             const auto& code = v["dtype"];
-            if (!code.is_string() || !safetensors_dtype(code.get<std::string>(), t.dtype))
+            if (!code.is_string() || !dtype_of_safetensors_code(code.get<std::string>(), t.dtype))
                 throw format_error("tensor '" + name + "' has dtype " + code.dump() + ", which ckpt has no type for",
                                    path);
             const auto& dims = v["shape"];

@@ -12,11 +12,9 @@
 #include <unordered_set>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include <ckpt/foreign.hpp>
+#include <ckpt/safetensors.hpp>
 #include <ckpt/detail/foreign/bridge.hpp>
-#include <ckpt/detail/foreign/safetensors.hpp>
 #include <ckpt/detail/format/writer.hpp>
 #include <ckpt/detail/io/atomic_file.hpp>
 #include <ckpt/detail/io/durable_directories.hpp>
@@ -34,7 +32,7 @@ struct safetensors_out {
     bool reorder;       // the object's memory is not in the file's (row-major) order
     shape memory_dims;  // the object's logical shape, for the reorder
     bool memory_column_major;
-    std::uint64_t offset = 0, bytes = 0;  // in the data section
+    std::uint64_t offset = 0, bytes = 0;  // in the file
 };
 
 struct safetensors_plan_sink final : block_sink {
@@ -45,14 +43,9 @@ struct safetensors_plan_sink final : block_sink {
     void block(std::string_view path, entry_kind kind, dtype type, const shape& dims, bool column_major, const void*,
                std::size_t size) override {
         if (kind != entry_kind::tensor) return;  // counters' text, engines: not tensors, left out
-        if (!safetensors_dtype_code(type))
-            throw error(std::string("safetensors has no dtype for ") + dtype_name(type), file, std::string(path));
         safetensors_out t;
         t.path = std::string(path);
         t.name = names.to_foreign(path);
-        if (t.name == "__metadata__")
-            throw error("maps to '__metadata__', the name safetensors keeps for its metadata: rename it", file,
-                        std::string(path));
         t.type = type;
         t.memory_dims = dims;
         t.memory_column_major = column_major;
@@ -73,11 +66,9 @@ struct safetensors_plan_sink final : block_sink {
 
 struct safetensors_data_sink final : block_sink {
     int fd;
-    std::uint64_t data_start;
     const std::filesystem::path& file;
     std::unordered_map<std::string, const safetensors_out*> by_path;
-    safetensors_data_sink(int d, std::uint64_t start, const std::filesystem::path& f)
-        : fd(d), data_start(start), file(f) {}
+    safetensors_data_sink(int d, const std::filesystem::path& f) : fd(d), file(f) {}
     void block(std::string_view path, entry_kind kind, dtype, const shape&, bool, const void* data,
                std::size_t size) override {
         if (kind != entry_kind::tensor) return;
@@ -86,11 +77,11 @@ struct safetensors_data_sink final : block_sink {
             throw error("the tracked objects changed while they were being written", file, std::string(path));
         const safetensors_out& t = *it->second;
         if (size == 0) return;
-        if (!t.reorder) return pwrite_all(fd, data, size, data_start + t.offset, file);
+        if (!t.reorder) return pwrite_all(fd, data, size, t.offset, file);
         // A column-major matrix goes out row-major: one tensor's copy at a time.
         std::unique_ptr<char[]> rows(new char[size]);
         reorder(static_cast<const char*>(data), rows.get(), t.memory_dims, dtype_size(t.type), t.memory_column_major);
-        pwrite_all(fd, rows.get(), size, data_start + t.offset, file);
+        pwrite_all(fd, rows.get(), size, t.offset, file);
     }
 };
 
@@ -101,42 +92,17 @@ inline std::filesystem::path write_foreign(any_checkpoint& ck, const std::filesy
     detail::foreign_bridge::locked(ck, [&] {
         detail::safetensors_plan_sink plan(names, file);
         detail::foreign_bridge::save_walk(ck, plan);
-        std::map<std::string, const detail::safetensors_out*> seen;
-        for (const auto& t : plan.out)
-            if (!seen.emplace(t.name, &t).second)
-                throw error("entries '" + seen[t.name]->path + "' and '" + t.path + "' both map to '" + t.name + "'",
-                            file, t.path);
-        // Aligned as the reference writer aligns: larger dtypes first, then by name, back to back: every
-        // tensor starts at a multiple of its element size once the header is padded to 8 bytes.
-        std::vector<detail::safetensors_out*> order;
-        for (auto& t : plan.out) order.push_back(&t);
-        std::stable_sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
-            if (dtype_size(a->type) != dtype_size(b->type)) return dtype_size(a->type) > dtype_size(b->type);
-            return a->name < b->name;
-        });
-        nlohmann::ordered_json header = nlohmann::ordered_json::object();
-        header["__metadata__"] = {{"format", "pt"}};  // transformers refuses files without it
-        std::uint64_t at = 0;
-        for (auto* t : order) {
-            t->offset = at;
-            at += t->bytes;
-            nlohmann::ordered_json dims = nlohmann::ordered_json::array();
-            for (auto d : t->dims) dims.push_back(d);
-            header[t->name] = {{"dtype", detail::safetensors_dtype_code(t->type)},
-                               {"shape", dims},
-                               {"data_offsets", {t->offset, t->offset + t->bytes}}};
-        }
-        std::string text = header.dump();
-        text.append((8 - text.size() % 8) % 8, ' ');
-        std::string prefix(8, '\0');
-        for (int i = 0; i < 8; ++i)
-            prefix[static_cast<std::size_t>(i)] = static_cast<char>((text.size() >> (8 * i)) & 0xFF);
-        prefix += text;
+        // safetensors_header refuses what safetensors cannot hold (dtypes, names), naming the entry.
+        std::vector<safetensors_tensor> layout;
+        for (const auto& t : plan.out) layout.push_back({t.name, t.type, t.dims, t.path});
+        // transformers refuses files without "format": "pt".
+        const std::string prefix = safetensors_header(layout, {{"format", "pt"}}, file);
+        for (std::size_t i = 0; i < layout.size(); ++i) plan.out[i].offset = layout[i].offset;
 
         detail::create_parent_directories(file);
         detail::atomic_file out(file);
         detail::pwrite_all(out.fd(), prefix.data(), prefix.size(), 0, file);
-        detail::safetensors_data_sink data(out.fd(), prefix.size(), file);
+        detail::safetensors_data_sink data(out.fd(), file);
         for (const auto& t : plan.out) data.by_path.emplace(t.path, &t);
         detail::foreign_bridge::save_walk(ck, data);
         out.commit();
