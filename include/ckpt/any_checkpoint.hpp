@@ -92,7 +92,7 @@ public:
     /// `ck.set_async_memory_budget(std::size_t{8} << 30);  // 8 GiB of host memory at most`
     void set_async_memory_budget(std::optional<std::size_t> bytes);
     /// The budget set_async_memory_budget set, or std::nullopt: `if (!ck.async_memory_budget()) ...`
-    std::optional<std::size_t> async_memory_budget() const noexcept { return async_memory_budget_; }
+    std::optional<std::size_t> async_memory_budget() const;
     /// The memory the asynchronous saves keep from one save to the next, in bytes: their copies.
     /// `log("async saves hold", ck.async_memory());`
     std::size_t async_memory() const;
@@ -302,6 +302,11 @@ CKPT_INLINE void any_checkpoint::set_async_memory_budget(std::optional<std::size
             "each rank's whole part); leave it unbounded or save synchronously");
     std::lock_guard lock(mutex_);
     async_memory_budget_ = bytes;  // the copies shrink to it at the next asynchronous save
+}
+
+CKPT_INLINE std::optional<std::size_t> any_checkpoint::async_memory_budget() const {
+    std::lock_guard lock(mutex_);
+    return async_memory_budget_;
 }
 
 CKPT_INLINE std::size_t any_checkpoint::async_memory() const {

@@ -65,12 +65,9 @@ private:
         dtype type;
         bool column_major;
         shape dims;
-        bool tensor;  // bytes in tensor_bytes_ (else in other_bytes_)
+        bool tensor;  // bytes in bytes_ (else in other_bytes_)
         std::size_t offset, length;
-    };
-    struct copy {
-        const char* from;
-        std::size_t offset, length;
+        const char* source;  // a tensor's bytes in its object, until finish() has copied them
     };
 
     // Grows without zero-filling and without keeping the old bytes (new char[] leaves them
@@ -88,7 +85,6 @@ private:
     std::vector<record> records_;
     std::string paths_;
     std::string other_bytes_;
-    std::vector<copy> copies_;  // the tensors finish() copies into tensor_bytes_
     std::vector<copy_part> parts_;
     std::size_t tensor_bytes_ = 0;
     std::unique_ptr<char[]> bytes_;  // the tensor bytes from ahead_ on
@@ -112,7 +108,6 @@ CKPT_INLINE void snapshot::clear(const std::filesystem::path& file) {
     records_.clear();
     paths_.clear();
     other_bytes_.clear();
-    copies_.clear();
     tensor_bytes_ = 0;
     ahead_ = 0;
     begun_.reset();
@@ -125,14 +120,13 @@ CKPT_INLINE void snapshot::block(std::string_view path, entry_kind kind, dtype t
     check_writable_entry(path, kind, type, dims, size, records_.size(), file_);
     const bool tensor = kind == entry_kind::tensor;
     records_.push_back({paths_.size(), path.size(), kind, type, column_major, dims, tensor,
-                        tensor ? tensor_bytes_ : other_bytes_.size(), size});
+                        tensor ? tensor_bytes_ : other_bytes_.size(), size,
+                        tensor && size ? static_cast<const char*>(data) : ""});
     paths_.append(path);
-    if (!tensor) {
-        other_bytes_.append(static_cast<const char*>(data), size);
-    } else if (size) {
-        copies_.push_back({static_cast<const char*>(data), tensor_bytes_, size});
+    if (tensor)
         tensor_bytes_ += size;
-    }
+    else
+        other_bytes_.append(static_cast<const char*>(data), size);
 }
 
 CKPT_INLINE void snapshot::finish(std::size_t budget) {
@@ -142,21 +136,20 @@ CKPT_INLINE void snapshot::finish(std::size_t budget) {
     reserve(copied_bytes, budget);
     // The bytes from ahead_ on, large tensors cut in parts for the threads.
     parts_.clear();
-    for (const copy& c : copies_) {
-        if (c.offset + c.length <= ahead_) continue;
-        const std::size_t first = c.offset < ahead_ ? ahead_ - c.offset : 0;
-        add_copy(parts_, c.from + first, bytes_.get() + (c.offset + first - ahead_), c.length - first);
+    for (const record& r : records_) {
+        if (!r.tensor || r.length == 0 || r.offset + r.length <= ahead_) continue;
+        const std::size_t first = r.offset < ahead_ ? ahead_ - r.offset : 0;
+        add_copy(parts_, r.source + first, bytes_.get() + (r.offset + first - ahead_), r.length - first);
     }
     parallel_copy(parts_, copied_bytes);
-    copies_.clear();
 }
 
 CKPT_INLINE void snapshot::write_ahead() {
     begun_ = std::make_unique<file_writer>(file_);
-    std::size_t next_copy = 0, i = 0;
+    std::size_t i = 0;
     for (; i < records_.size(); ++i) {
         const record& r = records_[i];
-        const char* from = r.tensor ? (r.length ? copies_[next_copy].from : "") : other_bytes_.data() + r.offset;
+        const char* from = r.tensor ? r.source : other_bytes_.data() + r.offset;
         const std::string_view path = std::string_view(paths_).substr(r.path_offset, r.path_length);
         if (r.tensor && r.offset + r.length > ahead_) {
             if (r.offset < ahead_) {  // across the line: its head now, its tail from the copy
@@ -166,7 +159,6 @@ CKPT_INLINE void snapshot::write_ahead() {
             break;
         }
         begun_->block(path, r.kind, r.type, r.dims, r.column_major, from, r.length);
-        if (r.tensor && r.length) ++next_copy;
     }
     resume_record_ = i;
 }
