@@ -2,6 +2,7 @@
 // that was ahead when the latest checkpoint was saved does not stop time-based saves.
 
 #include <ckpt/ckpt.hpp>
+#include <ckpt/testing.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -28,25 +29,29 @@ using model = ckpt_test::small_model;
 // The training loop's step, seen by the background thread.
 std::atomic<std::int64_t> loop_step{0};
 
-// Holds the background recording of the first asynchronous save until the loop has gone two steps
-// past the step it was started at: the save is still "in flight" while the loop decides about the
-// next step, as it is for a large model. Only the first: the loop reaches the next due step long
-// before a later save is written and waits there for it (one save in flight), so holding a later
-// save would only wait out the bound. (The bound of 10 s keeps a loop that waits for the first
-// save instead, which is the defect, from hanging: it then shows as an extra save.)
+// Holds the first asynchronous save (of step 25) on its background thread, before the rename that
+// publishes its file, until the loop has gone two steps past step 25: the save is still
+// "in flight" while the loop decides about the next steps, as it is for a large model. Held there,
+// not at a manager_point: those run under the manager's lock, which is_due takes, so the loop
+// would wait for the save and see it recorded. Only the first: the loop reaches the next due step
+// long before a later save is written and waits there for it (one save in flight). The bound of
+// 10 s keeps a loop that waits for the first save instead, which is the defect, from hanging.
 std::atomic<bool> first_save_held{false};
+std::thread::id loop_thread;
 
-void hold_until_loop_moves_on(ckpt::detail::manager_point p) {
-    if (p != ckpt::detail::manager_point::written || first_save_held.exchange(true)) return;
-    const auto started = loop_step.load();
+int hold_until_loop_moves_on(ckpt::testing::io_op op, const fs::path& path) {
+    if (op != ckpt::testing::io_op::rename || std::this_thread::get_id() == loop_thread ||
+        path.filename().string().rfind("ckpt-", 0) != 0 || first_save_held.exchange(true))
+        return 0;
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (loop_step.load() < started + 2 && std::chrono::steady_clock::now() < give_up)
+    while (loop_step.load() < 27 && std::chrono::steady_clock::now() < give_up)
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return 0;
 }
 
 struct hook_reset {
     ~hook_reset() {
-        ckpt::detail::manager_test_hook = nullptr;
+        ckpt::testing::io_fault_injector = nullptr;
         first_save_held = false;
     }
 };
@@ -56,7 +61,8 @@ struct hook_reset {
 TEST_CASE("save_if_due in asynchronous mode: a save in flight counts toward the interval", "[manager][async]") {
     const auto dir = fresh("manager_schedule_async");
     hook_reset reset;
-    ckpt::detail::manager_test_hook = hold_until_loop_moves_on;
+    loop_thread = std::this_thread::get_id();
+    ckpt::testing::io_fault_injector = hold_until_loop_moves_on;
     model m;
     ckpt::checkpoint ck{ckpt::track("weights", m.weights), ckpt::track("step", m.step)};
     ckpt::checkpoint_manager mgr{ck, dir, ckpt::save_every_n_steps(25), ckpt::asynchronous};
