@@ -71,7 +71,7 @@ TEST_CASE("Fortran-order arrays restore to the same logical values", "[foreign]"
 }
 
 TEST_CASE("ckpt::transposed takes an [out, in] tensor into a kernel tracked as [in, out]", "[foreign]") {
-    ckpt_test::numpy(std::string(state_dict) + "np.savez('sd.npz', **sd)");
+    ckpt_test::numpy(std::string(state_dict) + "np.savez('sd_transposed.npz', **sd)");
     struct dense {
         Eigen::MatrixXf kernel;  // [in, out]
         Eigen::VectorXf bias;
@@ -81,7 +81,7 @@ TEST_CASE("ckpt::transposed takes an [out, in] tensor into a kernel tracked as [
     ckpt::name_map names;
     names.rename("head/0", "fc1.weight", ckpt::transposed).rename("head/1", "fc1.bias");
     names.rename("other", "fc1.weight", ckpt::transposed);
-    const auto status = ck.restore("sd.npz", ckpt::strict, names);
+    const auto status = ck.restore("sd_transposed.npz", ckpt::strict, names);
     REQUIRE(head.kernel.rows() == 4);
     REQUIRE(head.kernel.cols() == 3);
     for (int i = 0; i < 4; ++i)
@@ -122,20 +122,20 @@ TEST_CASE("a name the file lacks fails a strict restore, names both names and th
 
 TEST_CASE("non-tensor leaves are missing under strict: restore the weights with partial, initialize the rest",
           "[foreign]") {
-    ckpt_test::numpy(std::string(state_dict) + "np.savez('sd.npz', **sd)");
+    ckpt_test::numpy(std::string(state_dict) + "np.savez('sd_partial.npz', **sd)");
     net model;
     std::mt19937_64 rng{1};
     ckpt::checkpoint ck{ckpt::track("model", model), ckpt::track("rng", rng)};
     ckpt::name_map names;
     names.rename_prefix("model/", "");
     try {
-        ck.restore("sd.npz", ckpt::strict, names);
+        ck.restore("sd_partial.npz", ckpt::strict, names);
         FAIL("restored");
     } catch (const ckpt::mismatch_error& e) {
         CHECK(e.entry() == "rng");
         CHECK(std::string(e.what()).find("ckpt::partial") != std::string::npos);
     }
-    const auto status = ck.restore("sd.npz", ckpt::partial, names);
+    const auto status = ck.restore("sd_partial.npz", ckpt::partial, names);
     CHECK(status.missing() == std::vector<std::string>{"rng"});
     check_weights(model);
 }
@@ -173,7 +173,7 @@ TEST_CASE("another dtype is an error that says how to convert, and ckpt::convert
 }
 
 TEST_CASE("every check comes before the first change: one bad shape leaves every object as it was", "[foreign]") {
-    ckpt_test::numpy(std::string(state_dict) + "np.savez('sd.npz', **sd)");
+    ckpt_test::numpy(std::string(state_dict) + "np.savez('sd_one_bad_shape.npz', **sd)");
     net model;
     model.fc1.bias = Eigen::VectorXf::Constant(3, -1.0f);
     Eigen::Matrix<float, 5, 5> wrong = Eigen::Matrix<float, 5, 5>::Zero();
@@ -181,7 +181,7 @@ TEST_CASE("every check comes before the first change: one bad shape leaves every
     ckpt::name_map names;
     names.rename_prefix("model/", "").rename("wrong", "fc2.weight");
     try {
-        ck.restore("sd.npz", ckpt::strict, names);
+        ck.restore("sd_one_bad_shape.npz", ckpt::strict, names);
         FAIL("restored");
     } catch (const ckpt::mismatch_error& e) {
         CHECK(e.entry() == "wrong");

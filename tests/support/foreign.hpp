@@ -7,15 +7,19 @@
 #include <fstream>
 #include <string>
 
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 namespace ckpt_test {
 
 /// Runs a Python script with numpy imported as np; fails the test when it fails.
 inline void numpy(const std::string& script) {
-    const std::filesystem::path file = "numpy_fixture.py";
+    // A file per process: ctest runs the test cases of one executable at once, in one directory.
+    const std::filesystem::path file = "numpy_fixture_" + std::to_string(::getpid()) + ".py";
     std::ofstream(file) << "import numpy as np\n" << script << "\n";
     const int rc = std::system(("/usr/bin/python3 " + file.string()).c_str());
+    std::filesystem::remove(file);
     REQUIRE(rc == 0);
 }
 
