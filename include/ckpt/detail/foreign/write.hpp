@@ -2,14 +2,9 @@
 // The write of a checkpoint's tensors as a safetensors file (ckpt::write_foreign): a planning walk
 // for the header, then a data walk that streams the tensors' bytes.
 
-#include <algorithm>
-#include <chrono>
-#include <cstring>
-#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include <ckpt/foreign.hpp>
