@@ -31,7 +31,11 @@ using detail::io_fault_injector;
 /// written, the manager's record of it written, an old checkpoint deleted.
 using detail::manager_point;
 
-/// When set, called with each manager_point as a manager's save reaches it.
+/// When set, called with each manager_point as a manager's save reaches it: on the thread that
+/// records the save (the background thread for an asynchronous one) and under the manager's lock,
+/// so a hook may crash, stop or delay the process but must not call the manager (its is_due,
+/// checkpoints, save or wait would wait for the hook). To hold a save before it is committed, hold
+/// it at io_op::rename through io_fault_injector instead.
 using detail::manager_test_hook;
 
 /// When set, called before the library starts a thread (the background thread of asynchronous
