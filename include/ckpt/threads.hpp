@@ -5,7 +5,8 @@
 // The threads are one pool per process, started the first time a restore or save has enough bytes
 // to share (never at startup, never one per call) and kept until the process ends, idle and
 // asleep between uses. The calling thread always works too, so a pool busy with another
-// checkpoint's restore slows a restore down but never blocks it.
+// checkpoint's restore slows a restore down but never blocks it. On Linux the pool's threads are
+// named "ckpt-pool" and an asynchronous save's background thread "ckpt-writer" (top -H, gdb, perf).
 
 #include <algorithm>
 #include <atomic>

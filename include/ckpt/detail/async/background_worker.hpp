@@ -15,7 +15,7 @@
 #include <vector>
 
 #include <ckpt/detail/config.hpp>
-#include <ckpt/detail/parallel/thread_pool.hpp>  // thread_start_injector
+#include <ckpt/detail/parallel/thread_pool.hpp>  // thread_start_injector, name_this_thread
 #include <ckpt/error.hpp>
 #include <ckpt/warning.hpp>
 
@@ -113,6 +113,7 @@ CKPT_INLINE void background_worker::submit(std::function<void()> job, const std:
 }
 
 CKPT_INLINE void background_worker::run() {
+    name_this_thread("ckpt-writer");
     std::unique_lock lock(mutex_);
     for (;;) {
         wake_.wait(lock, [&] { return job_ || stopping_; });
