@@ -28,7 +28,8 @@
 # - the MPI tests at -O1 (many ranks on two cores), and restore_atomic (tens of MiB through Eigen
 #   loops); every example in the g++ tree, only those that the clang tree's tests drive as
 #   programs (train_resume, redistribute_data_mpi) there;
-# - clang++ under ThreadSanitizer, at -O0: the thread-sensitive tests, header-only.
+# - clang++ under ThreadSanitizer, at -O0: the thread-sensitive tests, in the compiled mode (the
+#   code under test is the library's, instrumented once in ckpt::ckpt_compiled).
 # Build trees under build/ are reused. Overrides: CKPT_COMPILERS="gcc clang tsan", CKPT_TEST_STANDARDS="17;20".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -89,7 +90,7 @@ file_io|format.*|read_ckpt|inspection|writer_checks|restore_atomic|threads|inter
                     -DCKPT_TEST_MPI=units "-DCKPT_EXAMPLES_FILTER=^(train_resume|redistribute_data_mpi)$" ;;
     tsan) run_tree tsan -DCMAKE_CXX_COMPILER=clang++ -DCKPT_SANITIZE=thread -DCKPT_FUZZ_SECONDS=0 "-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g0" \
                    "-DCKPT_TEST_FILTER=^(manager.*|interrupt|restore|restore_atomic|restore_parallel|saving|threads|async|format)$" \
-                   -DCKPT_TEST_COMPILED= -DCKPT_BUILD_EXAMPLES=OFF -DCKPT_BUILD_TOOLS=OFF -DCKPT_TEST_STANDARDS=17 ;;
+                   -DCKPT_TEST_COMPILED= -DCKPT_TEST_COMPILED_STANDARDS=17 -DCKPT_BUILD_EXAMPLES=OFF -DCKPT_BUILD_TOOLS=OFF -DCKPT_TEST_STANDARDS=17 ;;
     *) echo "unknown compiler setting: $c" >&2; exit 2 ;;
   esac
 done
