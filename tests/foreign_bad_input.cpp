@@ -53,8 +53,10 @@ TEST_CASE("safetensors: a header length past the file or the cap is refused befo
     CHECK_THROWS_AS(ckpt::foreign_file("short.safetensors"), ckpt::format_error);
 }
 
-TEST_CASE("safetensors: offsets outside the data section, overlapping, or disagreeing with dtype x shape",
-          "[foreign]") {
+TEST_CASE(
+    "safetensors: offsets outside the data section, overlapping, leaving bytes to no tensor, or disagreeing with "
+    "dtype x shape",
+    "[foreign]") {
     safetensors("outside.safetensors", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", "1234");
     CHECK(says(refusal<ckpt::corrupt_error>("outside.safetensors"), "not inside the data section of 4 bytes"));
     safetensors(
@@ -62,6 +64,23 @@ TEST_CASE("safetensors: offsets outside the data section, overlapping, or disagr
         R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
         "12345678");
     CHECK(says(refusal<ckpt::corrupt_error>("overlap.safetensors"), "overlap"));
+    // The tensors fill the data section, as the reference reader requires: no gap, nothing after.
+    safetensors(
+        "gap.safetensors",
+        R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+        "123456789abc");
+    CHECK(
+        says(refusal<ckpt::corrupt_error>("gap.safetensors"), "bytes 4 to 8 of the data section belong to no tensor"));
+    safetensors("tail.safetensors", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", "12345678");
+    CHECK(says(refusal<ckpt::corrupt_error>("tail.safetensors"), "4 bytes after them belong to no tensor"));
+    safetensors("lead.safetensors", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", "12345678");
+    CHECK(says(refusal<ckpt::corrupt_error>("lead.safetensors"), "bytes 0 to 4 of the data section"));
+    // In any order in the header, and with empty tensors anywhere inside the section, a full one opens.
+    safetensors(
+        "full.safetensors",
+        R"({"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},"e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
+        "12345678");
+    CHECK(ckpt::foreign_file("full.safetensors").tensors().size() == 3);
     safetensors("length.safetensors", R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", "12345678");
     CHECK(says(refusal<ckpt::corrupt_error>("length.safetensors"), "float32 [3] does not agree with its 8 bytes"));
     // A product of dimensions that overflows 64 bits must not wrap around to the byte length.

@@ -91,7 +91,7 @@ private:
     void parse(const nlohmann::json& header) {
         if (!header.is_object()) throw corrupt_error("the safetensors header is not a JSON object", path);
         const std::uint64_t data_size = file_.size - data_start_;
-        std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;  // begin, end: for the overlap check
+        std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;  // begin, end: for the layout check
         for (const auto& item : header.items()) {
             const std::string& name = item.key();
             const nlohmann::json& v = item.value();
@@ -138,12 +138,29 @@ private:
             begins_.push_back(begin);
             tensors.push_back(std::move(t));
         }
+        // As the reference reader checks (safetensors' Metadata::validate), the tensors fill the data
+        // section: in offset order each begins where the one before it ends, and the last ends where
+        // the file does. Bytes that no tensor accounts for are refused as it refuses them.
         std::sort(ranges.begin(), ranges.end());
-        for (std::size_t i = 1; i < ranges.size(); ++i)
-            if (ranges[i].first < ranges[i - 1].second)
-                throw corrupt_error("two tensors' data_offsets overlap at byte " + std::to_string(ranges[i].first) +
-                                        " of the data section",
+        std::uint64_t covered = 0;  // the data section's bytes, from its start, that the tensors so far hold
+        for (const auto& [begin, end] : ranges) {
+            if (begin < covered)
+                throw corrupt_error(
+                    "two tensors' data_offsets overlap at byte " + std::to_string(begin) + " of the data section",
+                    path);
+            if (begin > covered)
+                throw corrupt_error("bytes " + std::to_string(covered) + " to " + std::to_string(begin) +
+                                        " of the data section belong to no tensor: a gap between tensors' "
+                                        "data_offsets (the safetensors library refuses it too)",
                                     path);
+            covered = end;
+        }
+        if (covered != data_size)
+            throw corrupt_error("the data section has " + std::to_string(data_size) + " bytes, the tensors hold " +
+                                    std::to_string(covered) + ": " + std::to_string(data_size - covered) +
+                                    " bytes after them belong to no tensor (the safetensors library refuses "
+                                    "them too)",
+                                path);
     }
 
     read_only_file file_;
