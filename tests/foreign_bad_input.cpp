@@ -63,18 +63,29 @@ TEST_CASE(
         "overlap.safetensors",
         R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
         "12345678");
-    CHECK(says(refusal<ckpt::corrupt_error>("overlap.safetensors"), "overlap"));
+    CHECK(says(refusal<ckpt::corrupt_error>("overlap.safetensors"),
+               "tensor 'b' and tensor 'a' overlap: bytes 4 to 8 of the data section"));
+    safetensors(
+        "inside.safetensors",
+        R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"U8","shape":[2],"data_offsets":[2,4]}})",
+        "12345678");
+    CHECK(says(refusal<ckpt::corrupt_error>("inside.safetensors"),
+               "tensor 'b' and tensor 'a' overlap: bytes 2 to 4 of the data section"));
     // The tensors fill the data section, as the reference reader requires: no gap, nothing after.
     safetensors(
         "gap.safetensors",
         R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
         "123456789abc");
-    CHECK(
-        says(refusal<ckpt::corrupt_error>("gap.safetensors"), "bytes 4 to 8 of the data section belong to no tensor"));
+    CHECK(says(refusal<ckpt::corrupt_error>("gap.safetensors"),
+               "bytes 4 to 8 of the data section belong to no tensor: a gap between tensor 'a' and tensor 'b'"));
     safetensors("tail.safetensors", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", "12345678");
-    CHECK(says(refusal<ckpt::corrupt_error>("tail.safetensors"), "4 bytes after them belong to no tensor"));
+    CHECK(says(refusal<ckpt::corrupt_error>("tail.safetensors"), "4 bytes after tensor 'a' belong to no tensor"));
     safetensors("lead.safetensors", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", "12345678");
-    CHECK(says(refusal<ckpt::corrupt_error>("lead.safetensors"), "bytes 0 to 4 of the data section"));
+    CHECK(
+        says(refusal<ckpt::corrupt_error>("lead.safetensors"),
+             "bytes 0 to 4 of the data section belong to no tensor: a gap between the section's start and tensor 'a'"));
+    safetensors("no_tensor.safetensors", "{}", "1234");
+    CHECK(says(refusal<ckpt::corrupt_error>("no_tensor.safetensors"), "4 bytes after its start belong to no tensor"));
     // In any order in the header, and with empty tensors anywhere inside the section, a full one opens.
     safetensors(
         "full.safetensors",

@@ -91,7 +91,12 @@ private:
     void parse(const nlohmann::json& header) {
         if (!header.is_object()) throw corrupt_error("the safetensors header is not a JSON object", path);
         const std::uint64_t data_size = file_.size - data_start_;
-        std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;  // begin, end: for the layout check
+        struct byte_range {
+            std::uint64_t begin, end;
+            std::size_t tensor;
+            bool operator<(const byte_range& other) const { return begin < other.begin; }
+        };
+        std::vector<byte_range> ranges;  // the non-empty tensors' bytes: for the layout check
         for (const auto& item : header.items()) {
             const std::string& name = item.key();
             const nlohmann::json& v = item.value();
@@ -134,7 +139,7 @@ private:
                                         " does not agree with its " + std::to_string(end - begin) + " bytes",
                                     path);
             t.bytes = *length;
-            if (end > begin) ranges.emplace_back(begin, end);  // an empty tensor overlaps nothing
+            if (end > begin) ranges.push_back({begin, end, tensors.size()});  // an empty tensor overlaps nothing
             begins_.push_back(begin);
             tensors.push_back(std::move(t));
         }
@@ -142,24 +147,29 @@ private:
         // section: in offset order each begins where the one before it ends, and the last ends where
         // the file does. Bytes that no tensor accounts for are refused as it refuses them.
         std::sort(ranges.begin(), ranges.end());
-        std::uint64_t covered = 0;  // the data section's bytes, from its start, that the tensors so far hold
-        for (const auto& [begin, end] : ranges) {
-            if (begin < covered)
-                throw corrupt_error(
-                    "two tensors' data_offsets overlap at byte " + std::to_string(begin) + " of the data section",
-                    path);
-            if (begin > covered)
-                throw corrupt_error("bytes " + std::to_string(covered) + " to " + std::to_string(begin) +
-                                        " of the data section belong to no tensor: a gap between tensors' "
-                                        "data_offsets (the safetensors library refuses it too)",
+        const auto tensor_name = [&](const byte_range& r) { return "tensor '" + tensors[r.tensor].name + "'"; };
+        const auto bytes_between = [](std::uint64_t from, std::uint64_t to) {
+            return "bytes " + std::to_string(from) + " to " + std::to_string(to) + " of the data section";
+        };
+        for (std::size_t i = 0; i < ranges.size(); ++i) {
+            const std::uint64_t covered = i == 0 ? 0 : ranges[i - 1].end;  // the bytes the tensors so far hold
+            const std::string before = i == 0 ? "the section's start" : tensor_name(ranges[i - 1]);
+            if (ranges[i].begin < covered)
+                throw corrupt_error(tensor_name(ranges[i]) + " and " + before +
+                                        " overlap: " + bytes_between(ranges[i].begin, std::min(ranges[i].end, covered)),
                                     path);
-            covered = end;
+            if (ranges[i].begin > covered)
+                throw corrupt_error(bytes_between(covered, ranges[i].begin) + " belong to no tensor: a gap between " +
+                                        before + " and " + tensor_name(ranges[i]) +
+                                        " (the safetensors library refuses it too)",
+                                    path);
         }
+        const std::uint64_t covered = ranges.empty() ? 0 : ranges.back().end;
         if (covered != data_size)
             throw corrupt_error("the data section has " + std::to_string(data_size) + " bytes, the tensors hold " +
                                     std::to_string(covered) + ": " + std::to_string(data_size - covered) +
-                                    " bytes after them belong to no tensor (the safetensors library refuses "
-                                    "them too)",
+                                    " bytes after " + (ranges.empty() ? "its start" : tensor_name(ranges.back())) +
+                                    " belong to no tensor (the safetensors library refuses them too)",
                                 path);
     }
 
