@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it, warnings as errors everywhere:
 # - g++ at -Og (g++ warns about uninitialized uses when it optimizes, and -Og compiles these tests
-#   in half the time of -O1 and faster than -O0): every test but the MPI ones for C++17 header-only,
-#   and for C++20 in the compiled mode (the C++17 library links into C++20 programs, as a user's
-#   may) but for those that drive the tool or an example as programs (the same programs) and those
+#   in half the time of -O1 and faster than -O0): every test but the MPI ones for C++17, in the
+#   compiled mode (the library's code compiled once, with g++'s warnings, and a test in half its
+#   header-only time) but for the header-only core (two_tu: the same functions from two units of
+#   one program; restore, saving, async: the whole save and restore path; the examples that use
+#   MPI, the crash soak and the consumer projects are header-only as well), and for C++20 (the C++17
+#   library links into C++20 programs, as a user's may) but for those that drive the tool or an example as programs (the same programs) and those
 #   that test the library's compiled code at run time rather than its templates (the foreign
 #   formats, I/O faults, the file format and its readers, threads, signals, warnings: C++20 adds nothing
 #   to code compiled once, in C++17, in ckpt::ckpt_compiled), the installed package, the
@@ -14,8 +17,8 @@
 #   C++17 in the compiled mode (the library's code instrumented once, in ckpt::ckpt_compiled: a test
 #   compiles in 40-60% of its header-only time under the sanitizers; header-only, the same code is
 #   tested by the g++ tree, compiled by clang++ in the consumer and the standalone headers, and
-#   instrumented in the MPI tests), the MPI tests of tests/mpi/'s own programs (header-only), a
-#   short fuzzing run, every header on its own (parsed only), the compile-fail checks for C++17, and
+#   instrumented in the fuzzers), the MPI tests of tests/mpi/'s own programs (compiled mode too: the
+#   MPI layer is header-only in both), a short fuzzing run, every header on its own (parsed only), the compile-fail checks for C++17, and
 #   a consumer project (users' strict warnings, added with add_subdirectory, header-only) for C++20,
 #   so that clang++ compiles the headers for both standards (a C++17 consumer as well found nothing
 #   the C++20 one and the tests did not: 28 s); the C++20 tests run in the g++ tree (building them a
@@ -80,7 +83,8 @@ for c in $compilers; do
     gcc) run_tree gcc -DCMAKE_CXX_COMPILER=g++ -DCKPT_SANITIZE= -DCKPT_TEST_UNOPTIMIZED_STANDARDS= \
                   "-DCKPT_TEST_FIRST_STANDARD_ONLY=^(tool|tool_import|tool_listing|train_resume|foreign_.*|safetensors_header|faults.*|\
 file_io|format.*|read_ckpt|inspection|writer_checks|restore_atomic|threads|interrupt|warning)$" \
-                  -DCKPT_TEST_COMPILED_STANDARDS=20 -DCKPT_TEST_COMPILED= -DCKPT_TEST_CONSUMER_STANDARDS=17 \
+                  "-DCKPT_TEST_COMPILED_STANDARDS=17;20" "-DCKPT_TEST_HEADER_ONLY=^(two_tu|restore|saving|async)$" \
+                  -DCKPT_TEST_COMPILED= -DCKPT_TEST_CONSUMER_STANDARDS=17 \
                   -DCKPT_TEST_MPI=flagship -DCKPT_TEST_STANDALONE_HEADERS=OFF -DCKPT_TEST_COMPILE_FAIL_STANDARDS=20 \
                   -DCKPT_EXAMPLES_COMPILED=ON ;;
     clang) run_tree clang -DCMAKE_CXX_COMPILER=clang++ -DCKPT_SANITIZE=address,undefined -DCKPT_FUZZ_SECONDS=10 \

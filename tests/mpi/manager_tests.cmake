@@ -1,7 +1,8 @@
 # checkpoint_manager and interrupt_guard over MPI (tests/mpi/manager.cpp), run through mpirun by
-# manager.cmake; included by tests/mpi/CMakeLists.txt, whose mpi_env and CKPT_MPI_KILLS it uses.
+# manager.cmake; included by tests/mpi/CMakeLists.txt, whose mpi_env, mpi_test_libraries and
+# CKPT_MPI_KILLS it uses.
 add_executable(test_mpi_manager manager.cpp)
-target_link_libraries(test_mpi_manager PRIVATE ckpt::mpi)
+target_link_libraries(test_mpi_manager PRIVATE ${mpi_test_libraries})
 set_target_properties(test_mpi_manager PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS OFF)
 target_compile_options(test_mpi_manager PRIVATE -O1)
 ckpt_developer_target(test_mpi_manager)
