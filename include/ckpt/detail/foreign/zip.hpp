@@ -214,13 +214,7 @@ private:
         std::uint64_t read = 0, produced = 0;
         bool ended = false;
         while (produced < upto) {
-            if (z.avail_in == 0 && read < m.compressed) {
-                const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(m.compressed - read, in.size()));
-                file_.read(in.data(), n, m.data_offset + read);
-                read += n;
-                z.next_in = in.data();
-                z.avail_in = static_cast<uInt>(n);
-            }
+            refill(z, in, read, m);
             // One byte of room more than is wanted: output past the declared size is seen, not written.
             const std::uint64_t room =
                 std::min<std::uint64_t>(std::min<std::uint64_t>(out.size(), chunk), upto - produced + 1);
@@ -246,17 +240,21 @@ private:
                     std::to_string(m.size));
     }
 
+    // Gives zlib the member's next compressed bytes once it has used those it had.
+    void refill(z_stream& z, std::vector<unsigned char>& in, std::uint64_t& read, const zip::member& m) const {
+        if (z.avail_in != 0 || read == m.compressed) return;
+        const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(m.compressed - read, in.size()));
+        file_.read(in.data(), n, m.data_offset + read);
+        read += n;
+        z.next_in = in.data();
+        z.avail_in = static_cast<uInt>(n);
+    }
+
     // Whether the deflate stream ends right after the declared size (no further output).
     bool stream_ends(z_stream& z, std::vector<unsigned char>& in, std::uint64_t& read, const zip::member& m) const {
         unsigned char extra;
         for (;;) {
-            if (z.avail_in == 0 && read < m.compressed) {
-                const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(m.compressed - read, in.size()));
-                file_.read(in.data(), n, m.data_offset + read);
-                read += n;
-                z.next_in = in.data();
-                z.avail_in = static_cast<uInt>(n);
-            }
+            refill(z, in, read, m);
             z.next_out = &extra;
             z.avail_out = 1;
             const int rc = inflate(&z, Z_NO_FLUSH);
