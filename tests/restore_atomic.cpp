@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/counting_allocator.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cstdint>
@@ -444,41 +446,8 @@ TEST_CASE("a std::vector of an empty struct restores: its elements have no entri
     CHECK(back.size() == 5);
 }
 
-namespace {
-
-// Counts the bytes a std::vector holds through it: what a restore allocates, keeps and frees.
-struct heap_count {
-    static inline std::size_t live = 0, peak = 0, allocations = 0;
-    static void reset() { peak = live, allocations = 0; }
-};
-template <class T>
-struct counting_allocator {
-    using value_type = T;
-    counting_allocator() = default;
-    template <class U>
-    counting_allocator(const counting_allocator<U>&) noexcept {}
-    T* allocate(std::size_t n) {
-        heap_count::live += n * sizeof(T);
-        heap_count::peak = std::max(heap_count::peak, heap_count::live);
-        ++heap_count::allocations;
-        return std::allocator<T>().allocate(n);
-    }
-    void deallocate(T* p, std::size_t n) noexcept {
-        heap_count::live -= n * sizeof(T);
-        std::allocator<T>().deallocate(p, n);
-    }
-    template <class U>
-    bool operator==(const counting_allocator<U>&) const noexcept {
-        return true;
-    }
-    template <class U>
-    bool operator!=(const counting_allocator<U>&) const noexcept {
-        return false;
-    }
-};
-using counted_vector = std::vector<float, counting_allocator<float>>;
-
-}  // namespace
+using ckpt_test::counted_vector;
+using ckpt_test::heap_count;
 
 TEST_CASE("a restore into storage of the right size lands in place and allocates nothing; other sizes are staged",
           "[restore]") {

@@ -18,10 +18,10 @@
 #include <ckpt/ckpt.hpp>
 #include <ckpt/mpi.hpp>
 
+#include "../support/counting_allocator.hpp"
 #include "support.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -766,29 +766,6 @@ void fill_layers(layers_t& l, std::uint64_t seed) {
         l.scale(i) = seed == 0 ? 0.25 : dval(seed, 30, static_cast<std::uint64_t>(i));
 }
 
-// A vector whose allocations are counted: what a restore allocates, whatever thread it runs on.
-std::atomic<std::size_t> counted_allocations{0};
-template <class T>
-struct counting_allocator {
-    using value_type = T;
-    counting_allocator() = default;
-    template <class U>
-    counting_allocator(const counting_allocator<U>&) noexcept {}
-    T* allocate(std::size_t n) {
-        ++counted_allocations;
-        return std::allocator<T>().allocate(n);
-    }
-    void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>().deallocate(p, n); }
-    template <class U>
-    bool operator==(const counting_allocator<U>&) const noexcept {
-        return true;
-    }
-    template <class U>
-    bool operator!=(const counting_allocator<U>&) const noexcept {
-        return false;
-    }
-};
-
 bool same_layers(const layers_t& a, const layers_t& b) {
     if (a.layers.size() != b.layers.size() || !same_bits(a.scale, b.scale)) return false;
     for (std::size_t k = 0; k < a.layers.size(); ++k)
@@ -812,15 +789,15 @@ int replicated(const fs::path& dir) {
     // A replicated restore always stages (a read at apply time could fail on one rank only): from
     // the second restore on, the storage a restore swapped out is kept, and the next stages into
     // it. The first two allocate the staged vector, the later ones nothing.
-    std::vector<float, counting_allocator<float>> v(1 << 20), v2(1 << 20);
+    ckpt_test::counted_vector v(1 << 20), v2(1 << 20);
     for (std::size_t i = 0; i < v.size(); ++i) v[i] = fval(9, 40, i);
     const auto counted_file = ckpt::mpi::checkpoint{MPI_COMM_WORLD, ckpt::track("v", v)}.save(dir / "counted");
     ckpt::mpi::checkpoint counted{MPI_COMM_WORLD, ckpt::track("v", v2)};
     for (int round = 0; round < 4; ++round) {
         std::fill(v2.begin(), v2.end(), 0.0f);
-        const std::size_t before = counted_allocations;
+        ckpt_test::heap_count::reset();
         counted.restore(counted_file);
-        const std::size_t allocated = counted_allocations - before;
+        const std::size_t allocated = ckpt_test::heap_count::allocations;
         CHECK(v2 == v, "restore %d of the counted vector differs", round);
         CHECK(allocated == (round < 2 ? 1u : 0u), "restore %d allocated %zu times", round, allocated);
     }
