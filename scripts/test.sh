@@ -3,26 +3,27 @@
 # - g++ at -Og (g++ warns about uninitialized uses when it optimizes, and -Og compiles these tests
 #   in half the time of -O1 and faster than -O0): every test but the MPI ones for C++17, in the
 #   compiled mode (the library's code compiled once, with g++'s warnings, and a test in half its
-#   header-only time) but for the header-only core (two_tu: the same functions from two units of
-#   one program; restore, saving, async: the whole save and restore path; the examples that use
-#   MPI, the crash soak and the consumer projects are header-only as well), and for C++20 (the C++17
-#   library links into C++20 programs, as a user's may) but for those that drive the tool or an example as programs (the same programs) and those
-#   that test the library's compiled code at run time rather than its templates (the foreign
-#   formats, I/O faults, the file format and its readers, threads, signals, warnings: C++20 adds nothing
-#   to code compiled once, in C++17, in ckpt::ckpt_compiled), the installed package, the
-#   compile-fail checks for C++20, every example (in the compiled mode, which compiles in half the
-#   time), and the MPI flagship example interrupted and resumed;
-# - clang++ under AddressSanitizer and UndefinedBehaviorSanitizer, at -O0 (instrumented code compiles
-#   2.3 times faster than at -O1; clang's warnings do not depend on optimization): every test for
-#   C++17 in the compiled mode (the library's code instrumented once, in ckpt::ckpt_compiled: a test
-#   compiles in 40-60% of its header-only time under the sanitizers; header-only, the same code is
-#   tested by the g++ tree, compiled by clang++ in the consumer and the standalone headers, and
-#   instrumented in the fuzzers), the MPI tests of tests/mpi/'s own programs (compiled mode too: the
-#   MPI layer is header-only in both), a short fuzzing run, every header on its own (parsed only), the compile-fail checks for C++17, and
-#   a consumer project (users' strict warnings, added with add_subdirectory, header-only) for C++20,
-#   so that clang++ compiles the headers for both standards (a C++17 consumer as well found nothing
-#   the C++20 one and the tests did not: 28 s); the C++20 tests run in the g++ tree (building them a
-#   second time under the sanitizers took about a fifth of CI's time);
+#   header-only time) but for the header-only core (two_tu: the same functions from two units of one
+#   program; restore, saving, async: the whole save and restore path; the examples that use MPI, the
+#   crash soak and the consumer projects are header-only as well), and for C++20 (the C++17 library
+#   links into C++20 programs, as a user's may) but for those that drive the tool or an example as
+#   programs (the same programs) and those that test the library's compiled code at run time rather
+#   than its templates (the foreign formats, I/O faults, the file format and its readers, threads,
+#   signals, warnings: C++20 adds nothing to code compiled once, in C++17, in ckpt::ckpt_compiled),
+#   the installed package, the compile-fail checks for C++20, every example (in the compiled mode,
+#   which compiles in half the time), and the MPI flagship example interrupted and resumed;
+# - clang++ under AddressSanitizer and UndefinedBehaviorSanitizer, at -O0 (instrumented code
+#   compiles 2.3 times faster than at -O1; clang's warnings do not depend on optimization): every
+#   test for C++17 in the compiled mode (the library's code instrumented once, in
+#   ckpt::ckpt_compiled: a test compiles in 40-60% of its header-only time under the sanitizers;
+#   header-only, the same code is tested by the g++ tree, compiled by clang++ in the consumer and
+#   the standalone headers, and instrumented in the fuzzers), the MPI tests of tests/mpi/'s own
+#   programs (compiled mode too: the MPI layer is header-only in both), a short fuzzing run, every
+#   header on its own (parsed only), the compile-fail checks for C++17, and a consumer project
+#   (users' strict warnings, added with add_subdirectory, header-only) for C++20, so that clang++
+#   compiles the headers for both standards (a C++17 consumer as well found nothing the C++20 one
+#   and the tests did not: 28 s); the C++20 tests run in the g++ tree (building them a second time
+#   under the sanitizers took about a fifth of CI's time);
 # - each check in one tree only where a second would find nothing new (CI has 2 cores and 30
 #   minutes): the MPI unit tests under the sanitizers (g++ still compiles the MPI layer's templates
 #   in the MPI examples), the MPI flagship's interruptions (end to end, 2.5 times as long under the
