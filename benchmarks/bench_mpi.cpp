@@ -256,6 +256,13 @@ void raw_restore(sharded_state& s, const fs::path& dir, int saved_ranks) {
 // failure on any rank leaves every object as it was): the same raw reads, but into freshly
 // allocated tensors that are then moved in, plus one checksum pass over the bytes read.
 volatile std::uint64_t g_hash_sink = 0;
+// A block's checksum as ckpt's save computes it (ckpt::detail::block_checksum: chunks of the
+// default size, hashed on the threads a save uses).
+std::uint64_t block_checksum(const void* data, std::size_t size) {
+    std::vector<std::uint64_t> sums;
+    return ckpt::detail::block_checksum(data, size, ckpt::detail::default_chunk_size, sums, ckpt::max_threads());
+}
+
 // The fresh tensors get the hint ckpt gives its staged tensors (ckpt::detail::advise_fresh_buffer:
 // huge pages for 4 MiB and more), so that this stays the floor of what ckpt does.
 void staged_restore(replicated_state& s, const fs::path& dir) {
@@ -267,16 +274,15 @@ void staged_restore(replicated_state& s, const fs::path& dir) {
     }
     raw_restore(s, dir);
     for (const auto& m : s.m)
-        g_hash_sink = g_hash_sink ^
-                      ckpt::mpi::detail::block_checksum(m.data(), static_cast<std::size_t>(m.size()) * sizeof(float));
+        g_hash_sink = g_hash_sink ^ block_checksum(m.data(), static_cast<std::size_t>(m.size()) * sizeof(float));
 }
 void staged_restore(sharded_state& s, const fs::path& dir, int saved_ranks) {
     rows_f old(s.block.rows(), s.block.cols());
     ckpt::detail::advise_fresh_buffer(old.data(), static_cast<std::size_t>(old.size()) * sizeof(float));
     old.swap(s.block);
     raw_restore(s, dir, saved_ranks);
-    g_hash_sink = g_hash_sink ^ ckpt::mpi::detail::block_checksum(
-                                    s.block.data(), static_cast<std::size_t>(s.block.size()) * sizeof(float));
+    g_hash_sink =
+        g_hash_sink ^ block_checksum(s.block.data(), static_cast<std::size_t>(s.block.size()) * sizeof(float));
 }
 
 void rank0_save(const replicated_state& s, const fs::path& file) {
@@ -538,12 +544,10 @@ void run_state(const std::string& label, State& s, double save_bytes, double res
         const double th = timed([&] {
             std::uint64_t sink = 0;
             if constexpr (std::is_same_v<State, sharded_state>)
-                sink ^= ckpt::mpi::detail::block_checksum(s.block.data(),
-                                                          static_cast<std::size_t>(s.block.size()) * sizeof(float));
+                sink ^= block_checksum(s.block.data(), static_cast<std::size_t>(s.block.size()) * sizeof(float));
             else
                 for (const auto& m : s.m)
-                    sink ^=
-                        ckpt::mpi::detail::block_checksum(m.data(), static_cast<std::size_t>(m.size()) * sizeof(float));
+                    sink ^= block_checksum(m.data(), static_cast<std::size_t>(m.size()) * sizeof(float));
             volatile std::uint64_t keep = sink;
             (void)keep;
         });
