@@ -19,11 +19,11 @@
 #   header-only, the same code is tested by the g++ tree, compiled by clang++ in the consumer and
 #   the standalone headers, and instrumented in the fuzzers), the MPI tests of tests/mpi/'s own
 #   programs (compiled mode too: the MPI layer is header-only in both), a short fuzzing run, every
-#   header on its own (parsed only), the compile-fail checks for C++17, and a consumer project
-#   (users' strict warnings, added with add_subdirectory, header-only) for C++20, so that clang++
-#   compiles the headers for both standards (a C++17 consumer as well found nothing the C++20 one
-#   and the tests did not: 28 s); the C++20 tests run in the g++ tree (building them a second time
-#   under the sanitizers took about a fifth of CI's time);
+#   header and the benchmark programs on their own (parsed only), the compile-fail checks for C++17,
+#   and a consumer project (users' strict warnings, added with add_subdirectory, header-only) for
+#   C++20, so that clang++ compiles the headers for both standards (a C++17 consumer as well found
+#   nothing the C++20 one and the tests did not: 28 s); the C++20 tests run in the g++ tree
+#   (building them a second time under the sanitizers took about a fifth of CI's time);
 # - each check in one tree only where a second would find nothing new (CI has 2 cores and 30
 #   minutes): the MPI unit tests under the sanitizers (g++ still compiles the MPI layer's templates
 #   in the MPI examples), the MPI flagship's interruptions (end to end, 2.5 times as long under the
