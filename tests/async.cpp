@@ -331,3 +331,21 @@ TEST_CASE("under a memory budget a failed write on either side loses nothing and
         CHECK(back.holds(base));
     }
 }
+
+// A checkpoint whose own do_start_async copies the whole state says so, and is refused a budget.
+class unbounded_checkpoint : public ckpt::checkpoint<Eigen::VectorXf> {
+public:
+    using ckpt::checkpoint<Eigen::VectorXf>::checkpoint;
+
+private:
+    bool bounds_async_memory() const noexcept override { return false; }
+};
+
+TEST_CASE("a checkpoint whose asynchronous saves cannot keep to a memory budget refuses one", "[async]") {
+    Eigen::VectorXf v = Eigen::VectorXf::Ones(16);
+    unbounded_checkpoint ck{ckpt::track("v", v)};
+    CHECK_THROWS_WITH(ck.set_async_memory_budget(std::size_t{1} << 20),
+                      Catch::Contains("cannot keep to a memory budget"));
+    CHECK_FALSE(ck.async_memory_budget());
+    CHECK_NOTHROW(ck.set_async_memory_budget(std::nullopt));  // unbounded stays allowed
+}

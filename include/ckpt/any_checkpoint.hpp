@@ -88,7 +88,8 @@ public:
     /// the caller's thread, straight from the tracked objects (the caller waits for that write, as
     /// in save()), then copies the last `bytes` and writes them in the background. Other leaves
     /// (counters, engines, serialized values) are always copied; the file is the same either way.
-    /// Throws ckpt::error where unsupported (ckpt::mpi::checkpoint, for now).
+    /// A ckpt::mpi::checkpoint bounds each rank's copies so (docs/distributed.md). Throws
+    /// ckpt::error where unsupported (a derived checkpoint whose bounds_async_memory() is false).
     /// `ck.set_async_memory_budget(std::size_t{8} << 30);  // 8 GiB of host memory at most`
     void set_async_memory_budget(std::optional<std::size_t> bytes);
     /// The budget set_async_memory_budget set, or std::nullopt: `if (!ck.async_memory_budget()) ...`
@@ -155,6 +156,9 @@ protected:
     /// False where do_start_async is replaced by one that cannot keep to a memory budget: then
     /// set_async_memory_budget refuses one.
     virtual bool bounds_async_memory() const noexcept { return true; }
+    /// The budget set_async_memory_budget set, for a do_start_async that keeps to it: that runs
+    /// under the checkpoint's lock, which async_memory_budget() takes.
+    std::optional<std::size_t> async_memory_budget_of_save() const noexcept { return async_memory_budget_; }
     /// What async_memory() reports (called under the checkpoint's lock); by default the snapshot's.
     virtual std::size_t kept_async_memory() const noexcept { return snapshot_.memory(); }
     /// For the destructor of a derived checkpoint whose asynchronous saves use its own members: ends
@@ -298,8 +302,8 @@ CKPT_INLINE any_checkpoint::async_save any_checkpoint::do_start_async(const std:
 CKPT_INLINE void any_checkpoint::set_async_memory_budget(std::optional<std::size_t> bytes) {
     if (bytes && !bounds_async_memory())
         throw error(
-            "this checkpoint's asynchronous saves cannot keep to a memory budget (ckpt::mpi::checkpoint copies "
-            "each rank's whole part); leave it unbounded or save synchronously");
+            "this checkpoint's asynchronous saves cannot keep to a memory budget (its do_start_async copies "
+            "the whole state); leave it unbounded or save synchronously");
     std::lock_guard lock(mutex_);
     async_memory_budget_ = bytes;  // the copies shrink to it at the next asynchronous save
 }

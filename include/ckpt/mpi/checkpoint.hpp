@@ -78,8 +78,6 @@ private:
                                   [this](detail::plan_sink& s) { walk(s); });
     }
 
-    // No memory budget yet: each rank copies its whole part.
-    bool bounds_async_memory() const noexcept override { return false; }
     std::size_t kept_async_memory() const noexcept override { return async_.memory(); }
 
     void do_snapshot(ckpt::detail::snapshot&) override {
@@ -95,7 +93,9 @@ private:
         spares_.clear();
         async_save parts;
         parts.collective = true;
-        if (async_.start(comm_, file, options, counter, when, divergence_, [this](detail::copy_sink& s) { walk(s); })) {
+        if (async_.start(
+                comm_, file, options, counter, when, divergence_, [this](detail::copy_sink& s) { walk(s); },
+                async_memory_budget_of_save())) {
             parts.write = [this] { async_.write_and_commit(); };
         } else {
             parts.write = [this] { async_.write(); };

@@ -12,6 +12,11 @@
 //   otherwise (SINGLE, FUNNELED, SERIALIZED): the background thread makes no MPI call; the
 //     exchange runs on the caller's thread around the copy, the commit at the next save, wait(),
 //     restore or the destructor, which every rank must therefore call alike; `then` runs there.
+//   under a memory budget (set_async_memory_budget, per rank): the exchange runs on the caller's
+//     thread first (under MPI_THREAD_MULTIPLE over the duplicate, after the same barrier, so
+//     ranks with and without a budget meet), then the rank begins its file there and writes (or
+//     hashes) from its objects what does not fit in the budget, and copies only the rest; the
+//     background thread goes on from there (rank_file.hpp).
 // Either way an error on any rank surfaces on every rank at that point as the same typed error,
 // and nothing exists under the final name until the rename.
 
@@ -19,6 +24,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -34,12 +40,33 @@
 #include <ckpt/mpi/detail/collective_save.hpp>
 #include <ckpt/mpi/detail/communicator.hpp>
 #include <ckpt/mpi/detail/failure.hpp>
+#include <ckpt/mpi/detail/rank_file.hpp>
 #include <ckpt/mpi/detail/save_plan.hpp>
 #include <ckpt/mpi/detail/sinks.hpp>
 #include <ckpt/mpi/track.hpp>
 #include <ckpt/warning.hpp>
 
 namespace ckpt::mpi::detail {
+
+/// What an asynchronous save of a rank carries from its start to its commit.
+struct async_state {
+    std::filesystem::path file, temp;
+    save_options options;
+    std::uint64_t counter = 0;
+    std::chrono::system_clock::time_point when;
+    divergence policy = divergence::refuse;
+    copy_sink sink;                                     // this rank's copied blocks
+    std::vector<std::vector<planned_block>> all;        // every rank's descriptions
+    std::vector<std::uint32_t> owner;                   // per replicated block: its writer
+    std::vector<std::uint64_t> planned_hashes;          // per rank: its descriptions' hash, when planned
+    failure start;                                      // of this rank's copy
+    failure outcome;                                    // of this rank's write (start_within's part too)
+    ckpt::detail::file_descriptor held;                 // rank 0: the temporary directory, until the commit
+    bool budgeted = false;                              // under a memory budget: see start_within
+    rank_part part;                                     // what this rank writes and hashes
+    std::unique_ptr<ckpt::detail::file_writer> writer;  // begun by start_within, if at all
+    resume_point resume;                                // where start_within stopped
+};
 
 /// The asynchronous saves of one ckpt::mpi::checkpoint: what one carries from its start to its
 /// commit, and the duplicate communicator of the background thread.
@@ -61,9 +88,10 @@ public:
     /// write_and_commit() does the rest on the background thread. Otherwise the background thread
     /// can make no MPI call, so the exchange runs here first, before the copy (no rank waits in it
     /// for another's copy); then write() on the background thread and commit() on the caller's.
+    /// Under a memory `budget` (bytes of tensor copies; the ranks may differ) see start_within.
     bool start(const communicator& comm, const std::filesystem::path& file, const save_options& options,
                std::uint64_t counter, std::chrono::system_clock::time_point when, divergence policy,
-               const std::function<void(copy_sink&)>& walk) {
+               const std::function<void(copy_sink&)>& walk, std::optional<std::size_t> budget) {
         const bool multiple = communicator::thread_multiple();
         // The background thread's collectives never share the caller's communicator, where the
         // caller's own collectives (a manager's per-step check, an Allreduce) run meanwhile.
@@ -77,16 +105,21 @@ public:
         a.temp = temp_directory(file, counter);
         a.policy = policy;
         a.outcome = a.start = {};
+        a.budgeted = budget.has_value();
+        a.part = {};
+        a.resume = {};
         a.sink.clear(file);
         try {
             walk(a.sink);
-            a.sink.reserve();
+            if (!a.budgeted) a.sink.reserve();
         } catch (...) {
             // Not thrown here: the other ranks go on to the exchange, which reports it on all.
             a.start = capture();
             a.start.what = "while copying its tracked objects: " + a.start.what;
         }
-        if (multiple) {
+        if (a.budgeted) {
+            start_within(comm, *budget);
+        } else if (multiple) {
             if (!a.start) a.sink.copy();
         } else {
             exchange(comm, true);
@@ -97,8 +130,10 @@ public:
     /// Background thread, MPI_THREAD_MULTIPLE: the exchange, this rank's file and the commit, over
     /// the duplicate; the ranks meet in a polled barrier before each collective part.
     void write_and_commit() {
-        own_->arrive();
-        exchange(*own_, false);
+        if (!state_.budgeted) {
+            own_->arrive();
+            exchange(*own_, false);
+        }
         write_own_file();
         own_->arrive();
         commit(*own_);
@@ -126,6 +161,32 @@ public:
     }
 
 private:
+    // Under a memory budget, on the caller's thread: the exchange first (under MPI_THREAD_MULTIPLE
+    // over the duplicate, after the barrier the background thread passes, so that a rank without
+    // a budget meets it there), which says which blocks this rank writes; then its file begun, the
+    // blocks that do not fit in the budget written (or hashed) from the objects' memory, and the
+    // rest copied. A failure here is this rank's outcome, reported on every rank by the commit.
+    void start_within(const communicator& comm, std::size_t budget) {
+        namespace cd = ckpt::detail;
+        auto& a = state_;
+        if (own_) own_->arrive();
+        exchange(own_ ? *own_ : comm, false);
+        a.part = rank_part_of(a.sink.blocks, a.owner, static_cast<std::uint32_t>(rank_), a.policy);
+        try {
+            a.sink.point_at_values();
+            const std::size_t total = tensor_bytes(a.sink.blocks, a.part);
+            if (total > budget) {
+                a.writer =
+                    std::make_unique<cd::file_writer>(a.temp / cd::rank_file_name(static_cast<std::uint64_t>(rank_)));
+                a.resume = write_ahead(*a.writer, a.sink.blocks, a.part, total - budget);
+            }
+            a.sink.copy_rest(a.part, a.resume, budget);
+        } catch (...) {
+            a.outcome = capture();
+            a.writer.reset();
+        }
+    }
+
     // Collective over `c`: what must be agreed before any rank writes. Rank 0 creates the temporary
     // directory. A fixed-size header from every rank (MPI_Iallgather) carries its outcome so far,
     // name, number, time, process id and a hash of its block descriptions; `copy`: this rank copies
@@ -233,32 +294,21 @@ private:
     void write_own_file() noexcept {
         namespace cd = ckpt::detail;
         auto& a = state_;
-        const auto me = static_cast<std::uint32_t>(rank_);
+        if (a.outcome) return;  // start_within failed
         try {
-            cd::file_writer writer(a.temp / cd::rank_file_name(me));
-            writer.hash_on_one_thread();  // beside the training, as ckpt::detail::snapshot::write
-            write_blocks(writer, a.sink.blocks, a.owner, me, a.policy);
-            writer.finish(a.options, a.counter, a.when);
+            if (!a.budgeted) a.part = rank_part_of(a.sink.blocks, a.owner, static_cast<std::uint32_t>(rank_), a.policy);
+            if (!a.writer)
+                a.writer =
+                    std::make_unique<cd::file_writer>(a.temp / cd::rank_file_name(static_cast<std::uint64_t>(rank_)));
+            a.writer->hash_on_one_thread();  // beside the training, as ckpt::detail::snapshot::write
+            if (a.resume.begun) finish_begun_block(*a.writer, a.sink.blocks, a.part, a.resume, a.sink.begun_tail());
+            write_blocks(*a.writer, a.sink.blocks, a.part, a.resume.next);
+            a.writer->finish(a.options, a.counter, a.when);
         } catch (...) {
             a.outcome = capture();
         }
+        a.writer.reset();  // and a failed write's temporary file goes
     }
-
-    // What an asynchronous save carries from its start to its commit.
-    struct async_state {
-        std::filesystem::path file, temp;
-        save_options options;
-        std::uint64_t counter = 0;
-        std::chrono::system_clock::time_point when;
-        divergence policy = divergence::refuse;
-        copy_sink sink;                               // this rank's copied blocks
-        std::vector<std::vector<planned_block>> all;  // every rank's descriptions
-        std::vector<std::uint32_t> owner;             // per replicated block: its writer
-        std::vector<std::uint64_t> planned_hashes;    // per rank: its descriptions' hash, when planned
-        failure start;                                // of this rank's copy
-        failure outcome;                              // of this rank's background write
-        ckpt::detail::file_descriptor held;           // rank 0: the temporary directory, until the commit
-    };
 
     async_state state_;
     int rank_ = 0;

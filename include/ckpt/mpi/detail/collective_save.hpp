@@ -32,6 +32,7 @@
 #include <ckpt/metadata.hpp>
 #include <ckpt/mpi/detail/communicator.hpp>
 #include <ckpt/mpi/detail/failure.hpp>
+#include <ckpt/mpi/detail/rank_file.hpp>
 #include <ckpt/mpi/detail/save_plan.hpp>
 #include <ckpt/mpi/detail/sinks.hpp>
 #include <ckpt/mpi/track.hpp>
@@ -209,7 +210,7 @@ inline void save_collectively(const communicator& c, const std::filesystem::path
     // Phase one: every rank writes and fsyncs its own file, hashing each block once.
     try {
         cd::file_writer writer(temp / cd::rank_file_name(static_cast<std::uint64_t>(me)));
-        write_blocks(writer, sink.blocks, owner, static_cast<std::uint32_t>(me), policy);
+        write_blocks(writer, sink.blocks, rank_part_of(sink.blocks, owner, static_cast<std::uint32_t>(me), policy));
         writer.finish(options, counter, when);
     } catch (...) {
         mine = capture();

@@ -1,6 +1,6 @@
 #pragma once
-// The save_walker sinks of a sharded save (plan_sink: synchronous, by reference; copy_sink:
-// asynchronous, copied), and write_blocks, which writes this rank's part of a plan.
+// The save_walker sinks of a sharded save: plan_sink (synchronous, by reference) and copy_sink
+// (asynchronous, copied; under a memory budget only what the background thread still needs).
 
 #include <cstdint>
 #include <cstring>
@@ -14,6 +14,7 @@
 #include <ckpt/detail/format/layout.hpp>
 #include <ckpt/detail/format/writer.hpp>
 #include <ckpt/detail/parallel/thread_pool.hpp>
+#include <ckpt/mpi/detail/rank_file.hpp>
 #include <ckpt/mpi/detail/save_plan.hpp>
 #include <ckpt/mpi/track.hpp>
 
@@ -57,7 +58,8 @@ struct plan_sink {
 /// values (their bytes live only during the call); tensors are copied by copy(), after the ranks'
 /// exchange, from the objects' own memory, which does not change in between: so no rank waits in
 /// the exchange for another's copy. Both buffers are reused from one save to the next (once grown,
-/// a save allocates nothing). No hashing: that happens on the background thread. Not
+/// a save allocates nothing). Under a memory budget copy_rest replaces reserve() and copy(). No
+/// hashing: that happens on the background thread. Not
 /// ckpt::detail::snapshot, which also defers its tensor copies but keeps no role, global shape or
 /// offsets.
 class copy_sink {
@@ -96,10 +98,7 @@ public:
             if (b.kind == entry_kind::tensor) parts += ckpt::detail::copy_parts(ckpt::detail::to_size(b.size));
         parts_.clear();
         parts_.reserve(parts);  // copy() adds no more
-        if (tensor_bytes_ <= capacity_) return;
-        bytes_.reset();                         // nothing in it is kept: free first
-        bytes_.reset(new char[tensor_bytes_]);  // not zero-filled: every byte is copied into
-        capacity_ = tensor_bytes_;
+        reserve_bytes(tensor_bytes_, no_budget);
     }
 
     /// The memory kept from one save to the next: the tensors' copies and the encoded values.
@@ -108,23 +107,80 @@ public:
     /// Copies the tensors, on the threads of ckpt/threads.hpp from 16 MiB on, and points every
     /// block at its copy. After reserve(): nothing left to fail.
     void copy() noexcept {
+        point_at_values();
         for (std::size_t i = 0; i < blocks.size(); ++i) {
             auto& b = blocks[i];
-            if (b.kind == entry_kind::tensor) {
-                ckpt::detail::add_copy(parts_, b.data, bytes_.get() + at_[i], ckpt::detail::to_size(b.size));
-                b.data = bytes_.get() + at_[i];
-            } else {
-                b.data = values_.data() + at_[i];
-            }
+            if (b.kind != entry_kind::tensor) continue;
+            ckpt::detail::add_copy(parts_, b.data, bytes_.get() + at_[i], ckpt::detail::to_size(b.size));
+            b.data = bytes_.get() + at_[i];
         }
+        run_copies(tensor_bytes_);
+    }
+
+    /// Points the other blocks (encoded values) at their bytes, which the walk has stopped adding to.
+    void point_at_values() noexcept {
+        for (std::size_t i = 0; i < blocks.size(); ++i)
+            if (blocks[i].kind != entry_kind::tensor) blocks[i].data = values_.data() + at_[i];
+    }
+
+    /// Under a memory budget, instead of reserve() and copy(), after the exchange and write_ahead:
+    /// copies only the tensors the background thread still needs (those of `part` from `from` on,
+    /// and the tail of the tensor write_ahead began, which begun_tail() then gives) into storage
+    /// of at most `budget` bytes, kept for the next save. The other tensor blocks are done or not
+    /// this rank's to write or hash, and point nowhere. Throws bad_alloc before anything is copied.
+    void copy_rest(const rank_part& part, const resume_point& from, std::size_t budget) {
+        namespace cd = ckpt::detail;
+        const planned_block* begun = from.begun ? &blocks[part.order[from.next - 1]] : nullptr;
+        const std::size_t begun_rest = begun ? cd::to_size(begun->size) - from.begun_bytes : 0;
+        std::size_t needed = begun_rest, count = cd::copy_parts(begun_rest);
+        for (std::size_t k = from.next; k < part.order.size(); ++k) {
+            const planned_block& b = blocks[part.order[k]];
+            if (b.kind != entry_kind::tensor) continue;
+            needed += cd::to_size(b.size);
+            count += cd::copy_parts(cd::to_size(b.size));
+        }
+        parts_.clear();
+        parts_.reserve(count);
+        reserve_bytes(needed, budget);
+        if (begun)
+            cd::add_copy(parts_, static_cast<const char*>(begun->data) + from.begun_bytes, bytes_.get(), begun_rest);
+        std::vector<const void*> copies(blocks.size());
+        std::size_t at = begun_rest;
+        for (std::size_t k = from.next; k < part.order.size(); ++k) {
+            const std::size_t i = part.order[k];
+            if (blocks[i].kind != entry_kind::tensor) continue;
+            cd::add_copy(parts_, blocks[i].data, bytes_.get() + at, cd::to_size(blocks[i].size));
+            copies[i] = bytes_.get() + at;
+            at += cd::to_size(blocks[i].size);
+        }
+        run_copies(needed);
+        for (std::size_t i = 0; i < blocks.size(); ++i)
+            if (blocks[i].kind == entry_kind::tensor) blocks[i].data = copies[i];
+    }
+    /// The copy of the tail of the tensor write_ahead began (see copy_rest).
+    const char* begun_tail() const noexcept { return bytes_.get(); }
+
+private:
+    static constexpr std::size_t no_budget = static_cast<std::size_t>(-1);
+
+    // Grows without zero-filling and without keeping the old bytes (every byte is copied into
+    // before it is read); shrinks to `needed` when more than `budget` is held.
+    void reserve_bytes(std::size_t needed, std::size_t budget) {
+        if (needed <= capacity_ && capacity_ <= budget) return;
+        capacity_ = 0;  // forgotten first: a bad_alloc leaves no capacity without bytes
+        bytes_.reset();
+        bytes_.reset(new char[needed]);
+        capacity_ = needed;
+    }
+
+    void run_copies(std::size_t bytes) noexcept {
         try {
-            ckpt::detail::parallel_copy(parts_, tensor_bytes_);
+            ckpt::detail::parallel_copy(parts_, bytes);
         } catch (...) {  // the pool could not take the job: copied here instead
             for (const auto& p : parts_) std::memcpy(p.to, p.from, p.length);
         }
     }
 
-private:
     std::filesystem::path file_;
     std::vector<std::size_t> at_;
     std::string values_;
@@ -132,34 +188,5 @@ private:
     std::size_t capacity_ = 0, tensor_bytes_ = 0;
     std::vector<ckpt::detail::copy_part> parts_;
 };
-
-/// Writes this rank's blocks of a save (its shards and per-rank blocks, and the replicated blocks
-/// `owner` gives it) and sets the checksum of every block: a written block's from the writer, which
-/// hashes it while writing (once: the bytes the file holds); the replicated blocks other ranks write
-/// are hashed only for the comparison of replicas, so not under divergence::off, and only after the
-/// kernel was asked to start writing this rank's blocks back, so that their hashing overlaps the
-/// disk writes the fsync would otherwise wait for. The objects do not change meanwhile: a
-/// synchronous save blocks its caller, an asynchronous one writes from its own copy.
-inline void write_blocks(ckpt::detail::file_writer& writer, std::vector<planned_block>& blocks,
-                         const std::vector<std::uint32_t>& owner, std::uint32_t me, divergence policy) {
-    std::vector<planned_block*> others;
-    std::size_t replicated = 0;
-    for (auto& b : blocks) {
-        bool writes = true;
-        if (b.role == entry_role::replicated) writes = owner[replicated++] == me;
-        if (b.role == entry_role::shard && b.dims.elements() == 0) writes = false;
-        if (writes) {
-            writer.block(b.path, b.kind, b.type, b.dims, b.column_major, b.bytes(), ckpt::detail::to_size(b.size));
-            b.checksum = writer.last_checksum();
-        } else if (b.role != entry_role::replicated || policy != divergence::off) {
-            others.push_back(&b);
-        }
-    }
-    if (!others.empty()) writer.start_writeback();
-    std::vector<std::uint64_t> sums;
-    for (auto* b : others)
-        b->checksum = ckpt::detail::block_checksum(b->bytes(), ckpt::detail::to_size(b->size),
-                                                   ckpt::detail::default_chunk_size, sums, writer.hash_threads());
-}
 
 }  // namespace ckpt::mpi::detail
