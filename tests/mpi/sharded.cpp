@@ -22,6 +22,7 @@
 #include "support.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -786,21 +787,53 @@ int replicated(const fs::path& dir) {
         ck.restore(file, mode).assert_consumed();
         CHECK(same_layers(l, saved), "the restored layers differ");
     }
-    // A replicated restore always stages (a read at apply time could fail on one rank only): from
-    // the second restore on, the storage a restore swapped out is kept, and the next stages into
-    // it. The first two allocate the staged vector, the later ones nothing.
+    // A replicated tensor whose storage has the file's size is verified, then landed in place: no
+    // restore allocates it, on several threads or one. One that must take the file's size (empty)
+    // is staged in new storage, which the object takes: one allocation.
     ckpt_test::counted_vector v(1 << 20), v2(1 << 20);
     for (std::size_t i = 0; i < v.size(); ++i) v[i] = fval(9, 40, i);
     const auto counted_file = ckpt::mpi::checkpoint{MPI_COMM_WORLD, ckpt::track("v", v)}.save(dir / "counted");
     ckpt::mpi::checkpoint counted{MPI_COMM_WORLD, ckpt::track("v", v2)};
     for (int round = 0; round < 4; ++round) {
-        std::fill(v2.begin(), v2.end(), 0.0f);
+        const bool empty = round == 3;
+        if (empty)
+            ckpt_test::counted_vector().swap(v2);
+        else
+            std::fill(v2.begin(), v2.end(), 0.0f);
         ckpt_test::heap_count::reset();
-        counted.restore(counted_file);
+        counted.restore(counted_file, round == 1 ? ckpt::single_threaded : ckpt::strict);
         const std::size_t allocated = ckpt_test::heap_count::allocations;
         CHECK(v2 == v, "restore %d of the counted vector differs", round);
-        CHECK(allocated == (round < 2 ? 1u : 0u), "restore %d allocated %zu times", round, allocated);
+        CHECK(allocated == (empty ? 1u : 0u), "restore %d allocated %zu times", round, allocated);
     }
+
+    // A landing that fails (the file changed between the check and the landing; here the last
+    // rank's last read, which is a landing's, fails) fails the restore on every rank as the same
+    // error, which says that objects changed.
+    static std::atomic<long> reads{0}, countdown{0};
+    ckpt::detail::io_fault_injector = [](ckpt::detail::io_op op, const fs::path&) {
+        if (op == ckpt::detail::io_op::read) ++reads;
+        return 0;
+    };
+    l = untouched;
+    ck.restore(file, ckpt::single_threaded);
+    countdown = world_rank == world_size - 1 ? reads.load() : 0;
+    ckpt::detail::io_fault_injector = [](ckpt::detail::io_op op, const fs::path&) {
+        return op == ckpt::detail::io_op::read && countdown.fetch_sub(1) == 1 ? EIO : 0;
+    };
+    l = untouched;
+    try {
+        ck.restore(file, ckpt::single_threaded);
+        CHECK(false, "a restore whose landing failed succeeded");
+    } catch (const ckpt::io_error& e) {
+        CHECK(contains(e.what(), "rank " + std::to_string(world_size - 1) + " of " + std::to_string(world_size)) &&
+                  contains(e.what(), "some of which now hold"),
+              "message: %s", e.what());
+    }
+    ckpt::detail::io_fault_injector = nullptr;
+    l = untouched;
+    ck.restore(file).assert_consumed();
+    CHECK(same_layers(l, saved), "the restore after a failed landing differs");
 
     // One byte in the middle of net/layers/3, in whichever rank file holds it.
     MPI_Barrier(MPI_COMM_WORLD);

@@ -37,6 +37,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -101,6 +102,10 @@ public:
     /// verify_first), so that apply() finds no damage; a landing that fails all the same (the file
     /// changed meanwhile) is reported as such.
     bool verifies_landings = false;
+    /// How apply() reads the landings' blocks (`reads`, on up to `threads` threads); by default
+    /// read_blocks from the source. A sharded restore reads each block from the rank file that
+    /// holds it instead (ckpt/mpi/detail/shard_restore.hpp).
+    std::function<void(const std::vector<block_read>& reads, std::size_t threads)> read_landings;
 
     /// A tensor block that the check pass reads after the walk, with the others (read_staged), into
     /// staging memory that nothing else sees before apply(); or, with memory nullptr, only checks.
@@ -163,7 +168,11 @@ CKPT_INLINE void restore_plan_core::apply() {
         landing_bytes += l.entry->length;
     }
     try {
-        read_blocks(source, reads, parallel_read_threads(landing_bytes, 0, read_threads));
+        const std::size_t threads = parallel_read_threads(landing_bytes, 0, read_threads);
+        if (read_landings)
+            read_landings(reads, threads);
+        else
+            read_blocks(source, reads, threads);
     } catch (const error& x) {
         if (!verifies_landings) throw;
         // Every block checked out in the check pass: the file changed since, or the device failed.

@@ -123,11 +123,14 @@ void stage(sharded_plan& plan, tracked_shard<T>& t, std::uint32_t, std::uint32_t
 }
 
 /// Reads the tensor blocks the check pass collected (plan.staged_reads: replicated and per-rank
-/// tensors of a page or more), as read_staged reads a single file's: each such block is one piece
-/// in one rank file, so the blocks are read through the reader of the file that holds them, file
-/// after file, each file's on up to plan.read_threads threads (`one_thread`: on this one) when the
-/// blocks are enough bytes to be worth it (parallel_read_threads), in parts of whole chunks and
-/// small blocks in runs. Throws the error of the first damaged block in the walk's order.
+/// tensors of a page or more, and the blocks of landings, only checked), as read_staged reads a
+/// single file's: each such block is one piece in one rank file, so the blocks are read through
+/// the reader of the file that holds them (read_pieces), on up to plan.read_threads threads
+/// (`one_thread`: on this one) when the blocks are enough bytes to be worth it
+/// (parallel_read_threads), in parts of whole chunks and small blocks in runs. Throws the error of
+/// the first damaged block in the walk's order.
+inline void read_pieces(sharded_plan& plan, const std::vector<ckpt::detail::block_read>& reads, std::size_t threads);
+
 inline void read_staged_pieces(sharded_plan& plan, bool one_thread) {
     namespace cd = ckpt::detail;
     const std::vector<cd::block_read> reads = std::move(plan.staged_reads);
@@ -137,7 +140,15 @@ inline void read_staged_pieces(sharded_plan& plan, bool one_thread) {
     cd::populate_pages(plan.fresh_pages);
     plan.fresh_pages.clear();
     if (reads.empty()) return;
-    const std::size_t threads = one_thread ? 1 : cd::parallel_read_threads(bytes, fresh, plan.read_threads);
+    read_pieces(plan, reads, one_thread ? 1 : cd::parallel_read_threads(bytes, fresh, plan.read_threads));
+}
+
+/// Reads `reads` (blocks of replicated and per-rank entries, by their logical entries) through the
+/// reader of the rank file that holds each, file after file, each file's on up to `threads`
+/// threads; what read_staged_pieces and the landings of apply() read with. Throws the error of the
+/// first damaged block in the order of `reads`.
+inline void read_pieces(sharded_plan& plan, const std::vector<ckpt::detail::block_read>& reads, std::size_t threads) {
+    namespace cd = ckpt::detail;
 
     // Per rank file, its blocks in the walk's order and where each stands in it. Blocks that are
     // not one piece (a shard's whole global tensor, which a replicated object may track) are read
@@ -226,12 +237,18 @@ inline std::pair<restore_status, std::uint64_t> restore_collectively(
     const std::uint32_t saved = source->world_size();
 
     // Check pass: nothing changes. Every rank finds its entries, reads and checks every block
-    // it uses (shards: only the covering pieces and chunks) into staged values, and collects
-    // every problem. The ranks agree before any of them applies: a restore that fails on any
-    // rank (a damaged chunk, a mismatch) leaves every object on every rank as it was.
-    // Always staged, also under ckpt::in_place: a read at apply time could fail on one rank
-    // after the others changed their objects.
+    // it uses (shards: only the covering pieces and chunks) into staged values or, for replicated
+    // and per-rank tensors whose storage has the file's shape, only checks it (landed in place by
+    // apply(), read again and checked again, as in one process: no second copy of the model), and
+    // collects every problem. The ranks agree before any of them applies: a restore that fails on
+    // any rank (a damaged chunk, a mismatch) leaves every object on every rank as it was.
+    // ckpt::in_place is the same here: reading an unchecked block at apply time could fail on one
+    // rank after the others changed their objects.
     sharded_plan plan(*source, partial, false, spares);
+    plan.lands_sized_in_place = plan.verifies_landings = true;
+    plan.read_landings = [&plan](const std::vector<cd::block_read>& reads, std::size_t threads) {
+        read_pieces(plan, reads, threads);
+    };
     // Replicated and per-rank tensors are read after the walk, on the pool (read_staged_pieces).
     if (!cd::includes(mode, restore_mode::single_threaded)) plan.read_threads = max_threads();
     try {
@@ -256,8 +273,15 @@ inline std::pair<restore_status, std::uint64_t> restore_collectively(
     }
     if (auto f = c.agree(mine, "to check the checkpoint against its objects")) raise(f, file);
 
-    // Apply: staged steps only move or swap values in, which does not fail.
-    plan.apply();
+    // Apply: staged steps only move or swap values in, which does not fail; landings read their
+    // blocks again, which fails only where the files changed since the check (or the device
+    // failed): then every rank says so, as the same error.
+    try {
+        plan.apply();
+    } catch (...) {
+        mine = capture();
+    }
+    if (auto f = c.agree(mine, "to land the checkpoint's blocks in its objects")) raise(f, file);
     return {restore_status(file, source->metadata(), std::move(plan.missing), plan.unused()),
             source->metadata().save_counter};
 }
