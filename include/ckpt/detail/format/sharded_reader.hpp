@@ -24,6 +24,7 @@
 #include <ckpt/detail/format/sharded_manifest.hpp>
 #include <ckpt/error.hpp>
 #include <ckpt/detail/format/file_reader.hpp>
+#include <ckpt/detail/format/read_buffer.hpp>
 #include <ckpt/metadata.hpp>
 
 namespace ckpt::detail {
@@ -79,7 +80,8 @@ public:
     /// `dest` (a split by rows, the same storage order) is read straight into `dest`: no buffer, no
     /// second copy. Any other goes through a bounded buffer reused from call to call, a window of
     /// whole chunks at a time (a fresh full-size buffer costs a page fault per 4 KiB, which on our
-    /// machines took longer than the read).
+    /// machines took longer than the read). With `dest` nullptr the box is only checked: every chunk
+    /// that covers it is read and checked, nothing kept (a box verified before it is landed).
     void read_box(const manifest_entry& m, const shape& lo, const shape& ext, bool column_major, void* dest);
 
 private:
@@ -110,6 +112,7 @@ private:
     std::vector<std::unique_ptr<file_reader>> files_;
     std::unique_ptr<char[]> scratch_;
     std::size_t scratch_size_ = 0;
+    read_buffer verify_buffer_;  // of read_box without a destination
 };
 
 }  // namespace ckpt::detail
@@ -298,6 +301,13 @@ CKPT_INLINE void sharded_reader::read_box(const manifest_entry& m, const shape& 
         const std::uint64_t n = iext.elements();
         file_reader& f = file(p.file);
         const entry_info& e = piece_entry(m, p);
+        if (!out) {  // checked only: the chunks from the overlap's first element to its last
+            const std::uint64_t unit = f.part_size(e), lo_byte = first * elem, hi_byte = (last + 1) * elem;
+            f.read_part(e, unit ? lo_byte / unit * unit : 0,
+                        unit ? std::min((hi_byte + unit - 1) / unit * unit, e.length) : e.length, nullptr,
+                        verify_buffer_);
+            continue;
+        }
         // Both spans hold exactly the overlap's elements, each in its own storage order; the
         // orders agree when they are the same or at most one dimension is longer than 1.
         if (last - first + 1 == n && to_last - to_first + 1 == n && (src_cm == dst_cm || spread <= 1)) {
@@ -306,7 +316,7 @@ CKPT_INLINE void sharded_reader::read_box(const manifest_entry& m, const shape& 
         }
         copy_runs(f, e, p, ilo, iext, lo, dst_stride, elem, first, last + 1, out);
     }
-    if (m.dtype == ckpt::dtype::boolean) check_bool_bytes(dest, ext.elements(), dir_, m.path);
+    if (dest && m.dtype == ckpt::dtype::boolean) check_bool_bytes(dest, ext.elements(), dir_, m.path);
 }
 
 CKPT_INLINE void sharded_reader::copy_runs(file_reader& f, const entry_info& e, const manifest_piece& p,

@@ -106,6 +106,9 @@ public:
     /// read_blocks from the source. A sharded restore reads each block from the rank file that
     /// holds it instead (ckpt/mpi/detail/shard_restore.hpp).
     std::function<void(const std::vector<block_read>& reads, std::size_t threads)> read_landings;
+    /// Other reads into the objects that apply() makes after the landings, which may fail as they
+    /// do: a sharded restore's shards, their boxes verified by the check pass.
+    std::vector<std::function<void()>> late_landings;
 
     /// A tensor block that the check pass reads after the walk, with the others (read_staged), into
     /// staging memory that nothing else sees before apply(); or, with memory nullptr, only checks.
@@ -173,6 +176,7 @@ CKPT_INLINE void restore_plan_core::apply() {
             read_landings(reads, threads);
         else
             read_blocks(source, reads, threads);
+        for (const auto& land : late_landings) land();
     } catch (const error& x) {
         if (!verifies_landings) throw;
         // Every block checked out in the check pass: the file changed since, or the device failed.
@@ -188,6 +192,7 @@ CKPT_INLINE void restore_plan_core::apply() {
     for (const auto& s : steps) s->apply();
     steps.clear();
     landings.clear();
+    late_landings.clear();
     if (spares) spares->replace(std::move(swapped_out));
     swapped_out.clear();
 }

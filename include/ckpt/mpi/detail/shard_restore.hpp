@@ -1,7 +1,8 @@
 #pragma once
 // A restore from a sharded checkpoint, collective over a communicator, on any number of ranks:
-// every rank opens the checkpoint, stages what its objects need (a shard: only the pieces and
-// chunks its box covers) and collects every problem; the ranks agree before any of them applies.
+// every rank opens the checkpoint, checks what its objects need (a shard: only the pieces and
+// chunks its box covers), staging what must take new storage, and collects every problem; the
+// ranks agree before any of them applies, which lands the rest in place.
 
 #include <cstddef>
 #include <cstdint>
@@ -52,8 +53,10 @@ void stage(sharded_plan& plan, tracked_per_rank<T>& t, std::uint32_t saved, std:
                                              ": restore with ckpt::partial to leave it as it is " +
                                              "(ckpt::reader can read any rank's copy)"});
 }
-/// Stages a shard: its box is read (only the pieces and chunks that cover it) into a fresh tensor
-/// of the object's shape, which a plan step moves in.
+/// Checks a shard, whose box is the object's own shape: its box is verified (only the pieces and
+/// chunks that cover it are read and checked, nothing kept) and read again straight into the
+/// object by the plan's apply (late_landings), checked again as it lands. Bool shards, whose bytes
+/// must be checked too, are staged instead: read into a fresh tensor that a plan step moves in.
 template <class T>
 void stage(sharded_plan& plan, tracked_shard<T>& t, std::uint32_t, std::uint32_t) {
     namespace cd = ckpt::detail;
@@ -83,6 +86,13 @@ void stage(sharded_plan& plan, tracked_shard<T>& t, std::uint32_t, std::uint32_t
                       " lies outside the global shape " + t.global.to_string();
     if (!why.empty()) return plan.problems.push_back({t.name, why});
     if (!plan.problems.empty()) return;  // the restore will throw: not worth reading
+    if (m.dtype != dtype::boolean) {
+        plan.file.read_box(m, t.offsets, ext, traits::column_major, nullptr);
+        plan.late_landings.push_back([&file = plan.file, &m, &t, ext] {
+            file.read_box(m, t.offsets, ext, traits::column_major, traits::data(*t.object));
+        });
+        return;
+    }
     auto read_into = [&](auto& value) {
         plan.file.read_box(m, t.offsets, ext, traits::column_major, traits::data(value));
     };
