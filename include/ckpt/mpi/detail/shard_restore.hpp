@@ -132,6 +132,8 @@ void stage(sharded_plan& plan, tracked_shard<T>& t, std::uint32_t, std::uint32_t
     }
 }
 
+inline void read_pieces(sharded_plan& plan, const std::vector<ckpt::detail::block_read>& reads, std::size_t threads);
+
 /// Reads the tensor blocks the check pass collected (plan.staged_reads: replicated and per-rank
 /// tensors of a page or more, and the blocks of landings, only checked), as read_staged reads a
 /// single file's: each such block is one piece in one rank file, so the blocks are read through
@@ -139,8 +141,6 @@ void stage(sharded_plan& plan, tracked_shard<T>& t, std::uint32_t, std::uint32_t
 /// (`one_thread`: on this one) when the blocks are enough bytes to be worth it
 /// (parallel_read_threads), in parts of whole chunks and small blocks in runs. Throws the error of
 /// the first damaged block in the walk's order.
-inline void read_pieces(sharded_plan& plan, const std::vector<ckpt::detail::block_read>& reads, std::size_t threads);
-
 inline void read_staged_pieces(sharded_plan& plan, bool one_thread) {
     namespace cd = ckpt::detail;
     const std::vector<cd::block_read> reads = std::move(plan.staged_reads);
@@ -247,13 +247,12 @@ inline std::pair<restore_status, std::uint64_t> restore_collectively(
     const std::uint32_t saved = source->world_size();
 
     // Check pass: nothing changes. Every rank finds its entries, reads and checks every block
-    // it uses (shards: only the covering pieces and chunks) into staged values or, for replicated
-    // and per-rank tensors whose storage has the file's shape, only checks it (landed in place by
-    // apply(), read again and checked again, as in one process: no second copy of the model), and
-    // collects every problem. The ranks agree before any of them applies: a restore that fails on
-    // any rank (a damaged chunk, a mismatch) leaves every object on every rank as it was.
-    // ckpt::in_place is the same here: reading an unchecked block at apply time could fail on one
-    // rank after the others changed their objects.
+    // it uses (shards: only the covering pieces and chunks) into staged values or, for shards and
+    // for replicated and per-rank tensors whose storage has the file's shape, only checks it
+    // (landed in place by apply(), read again and checked again, as in one process: no second
+    // copy of the model), and collects every problem. The ranks agree before any of them applies: a restore that fails
+    // on any rank (a damaged chunk, a mismatch) leaves every object on every rank as it was. ckpt::in_place is the same
+    // here: reading an unchecked block at apply time could fail on one rank after the others changed their objects.
     sharded_plan plan(*source, partial, false, spares);
     plan.lands_sized_in_place = plan.verifies_landings = true;
     plan.read_landings = [&plan](const std::vector<cd::block_read>& reads, std::size_t threads) {
