@@ -188,8 +188,9 @@ namespace {
 int created_temporaries = 0;
 std::thread cleaner;
 
-// The first temporary created is taken by a cleaner: at once, or held for 100 ms and then removed.
-template <bool Holds>
+// The first temporary created is taken by a cleaner: at once, or held for 100 ms and then removed
+// (or, with Leaves, released as it is: a cleaner that only looked at it).
+template <bool Holds, bool Leaves = false>
 void take_first_temporary(const fs::path& temp) {
     if (created_temporaries++ != 0) return;
     if (!Holds) {
@@ -205,7 +206,7 @@ void take_first_temporary(const fs::path& temp) {
     cleaner = std::thread([fd, temp] {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         std::error_code ec;
-        fs::remove_all(temp, ec);
+        if (!Leaves) fs::remove_all(temp, ec);
         ::close(fd);
     });
 }
@@ -259,4 +260,21 @@ TEST_CASE("a cleaner that takes a sharded save's new temporary directory before 
         ckpt::detail::remove_stale_temporary_directories(dir);  // held: left alone
         CHECK(fs::is_directory(temp));
     }
+}
+
+TEST_CASE("a sharded save's new temporary directory that a cleaner locked and left is held as it is", "[trust][io]") {
+    // Seen on 4 ranks: another rank's cleaner of temporary files (save_async under a prefix) locked
+    // rank 0's new directory for a moment, and rank 0 then failed to create it again.
+    const auto dir = fresh("trust_cleaner_leaves");
+    hooks_reset reset;
+    cleaner_joined joined;
+    created_temporaries = 0;
+    ckpt::detail::temporary_created_hook = take_first_temporary<true, true>;
+    const auto temp = dir / (std::string("left") + ckpt::detail::temp_marker + "1.0");
+    const auto held = ckpt::detail::make_held_directory(temp);
+    ckpt::detail::temporary_created_hook = nullptr;
+    if (cleaner.joinable()) cleaner.join();
+    CHECK(static_cast<bool>(held));
+    CHECK(created_temporaries == 1);
+    CHECK(fs::is_directory(temp));
 }

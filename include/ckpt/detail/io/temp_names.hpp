@@ -49,14 +49,17 @@ void remove_stale_temporaries(const std::filesystem::path& dir, Accept&& ours) n
              it.increment(ec)) {
             const std::string name = it->path().filename().string();
             if (name.find(temp_marker) == std::string::npos || !ours(name)) continue;
+            // Files only, and not even locked otherwise: a sharded save's new temporary directory,
+            // locked here for a moment before its save holds it, would cost that save its name.
+            struct stat named {
+            }, opened{};
+            if (::lstat(it->path().c_str(), &named) != 0 || !S_ISREG(named.st_mode)) continue;
             file_descriptor fd(::open(it->path().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
             if (!fd || ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0)
                 continue;  // a writer is at work (or not ours to open)
-            struct stat opened {
-            }, named{};
             // Unlink only the file we locked, not one that replaced it meanwhile.
-            if (::fstat(fd.get(), &opened) == 0 && ::lstat(it->path().c_str(), &named) == 0 &&
-                S_ISREG(opened.st_mode) && opened.st_ino == named.st_ino && opened.st_dev == named.st_dev)
+            if (::fstat(fd.get(), &opened) == 0 && S_ISREG(opened.st_mode) && opened.st_ino == named.st_ino &&
+                opened.st_dev == named.st_dev)
                 ::unlink(it->path().c_str());
         }
     } catch (...) {}
@@ -124,16 +127,18 @@ CKPT_INLINE file_descriptor make_held_directory(const std::filesystem::path& dir
     constexpr int attempts = 5;
     for (int attempt = 1;; ++attempt) {
         std::error_code ec;
-        if (!std::filesystem::create_directory(dir, ec) || ec)
-            throw io_error("cannot create the temporary directory", dir, ec);
-        if (temporary_created_hook) temporary_created_hook(dir);
+        // After a cleaner took it, the directory is gone, or still there when the cleaner only
+        // looked (it is ours: the name is this save's): then it is held as it is.
+        const bool created = std::filesystem::create_directory(dir, ec);
+        if (!created && (ec || attempt == 1)) throw io_error("cannot create the temporary directory", dir, ec);
+        if (created && temporary_created_hook) temporary_created_hook(dir);
         try {
             return hold_directory(dir);
         } catch (const io_error&) {
             if (attempt == attempts) throw;
         }
-        // A cleaner took it: once its lock is gone, so is the directory (the name is the ranks'
-        // agreed one, so the same name is made again).
+        // A cleaner took it: once its lock is gone, the directory is gone too (the name is the
+        // ranks' agreed one, so the same name is made again) or, where it only looked, still ours.
         file_descriptor cleaned(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (cleaned) ::flock(cleaned.get(), LOCK_EX);
     }
