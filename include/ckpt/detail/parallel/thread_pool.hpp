@@ -5,6 +5,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <memory>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -102,6 +103,19 @@ inline void add_copy(std::vector<copy_part>& parts, const void* from, void* to, 
 }
 /// The number of parts add_copy makes of `length` bytes (room to reserve ahead).
 constexpr std::size_t copy_parts(std::size_t length) noexcept { return (length + (std::size_t{4} << 20) - 1) >> 22; }
+
+/// The storage an asynchronous save copies tensors into (`bytes`, `capacity` of them), kept from one
+/// save to the next: grown to `needed` without zero-filling or keeping the old bytes (every byte is
+/// copied into before it is read), shrunk to it when more than `budget` is held. Forgotten before
+/// the new allocation, so that a bad_alloc leaves no capacity without bytes.
+inline void reserve_copy_storage(std::unique_ptr<char[]>& bytes, std::size_t& capacity, std::size_t needed,
+                                 std::size_t budget) {
+    if (needed <= capacity && capacity <= budget) return;
+    capacity = 0;
+    bytes.reset();
+    bytes.reset(new char[needed]);
+    capacity = needed;
+}
 
 /// Makes the copies of `parts`, `bytes` in all, on threads_for_bytes(bytes) of ckpt::max_threads().
 /// Throws only where the pool cannot take the job (then nothing or some of it was copied).

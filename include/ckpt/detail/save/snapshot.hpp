@@ -70,10 +70,6 @@ private:
         const char* source;  // a tensor's bytes in its object, until finish() has copied them
     };
 
-    // Grows without zero-filling and without keeping the old bytes (new char[] leaves them
-    // uninitialised: every byte is copied into before it is read); once grown, later saves of the
-    // same state allocate nothing. Shrinks to `needed` when more than `budget` is held.
-    void reserve(std::size_t needed, std::size_t budget);
     // Under a budget: begins the file and writes the blocks ahead of the first copied byte.
     void write_ahead();
     // Where the bytes of record `r` from its byte `at` on are kept.
@@ -133,7 +129,7 @@ CKPT_INLINE void snapshot::finish(std::size_t budget) {
     ahead_ = tensor_bytes_ > budget ? tensor_bytes_ - budget : 0;
     if (ahead_) write_ahead();
     const std::size_t copied_bytes = tensor_bytes_ - ahead_;
-    reserve(copied_bytes, budget);
+    reserve_copy_storage(bytes_, capacity_, copied_bytes, budget);  // once grown, allocates nothing
     // The bytes from ahead_ on, large tensors cut in parts for the threads.
     parts_.clear();
     for (const record& r : records_) {
@@ -184,16 +180,6 @@ CKPT_INLINE void snapshot::write(const save_options& options, std::uint64_t coun
                      r.column_major, copied(r, 0), r.length);
     }
     writer.finish(options, counter, when);
-}
-
-CKPT_INLINE void snapshot::reserve(std::size_t needed, std::size_t budget) {
-    if (needed <= capacity_ && capacity_ <= budget) return;
-    // Freed before the larger one is allocated (nothing in it is kept), and forgotten first, so
-    // that a bad_alloc leaves no capacity without bytes for the next save to write into.
-    capacity_ = 0;
-    bytes_.reset();
-    bytes_.reset(new char[needed]);
-    capacity_ = needed;
 }
 
 }  // namespace ckpt::detail

@@ -98,7 +98,7 @@ public:
             if (b.kind == entry_kind::tensor) parts += ckpt::detail::copy_parts(ckpt::detail::to_size(b.size));
         parts_.clear();
         parts_.reserve(parts);  // copy() adds no more
-        reserve_bytes(tensor_bytes_, no_budget);
+        ckpt::detail::reserve_copy_storage(bytes_, capacity_, tensor_bytes_, no_budget);
     }
 
     /// The memory kept from one save to the next: the tensors' copies and the encoded values.
@@ -141,7 +141,7 @@ public:
         }
         parts_.clear();
         parts_.reserve(count);
-        reserve_bytes(needed, budget);
+        cd::reserve_copy_storage(bytes_, capacity_, needed, budget);
         if (begun)
             cd::add_copy(parts_, static_cast<const char*>(begun->data) + from.begun_bytes, bytes_.get(), begun_rest);
         std::vector<const void*> copies(blocks.size());
@@ -162,16 +162,6 @@ public:
 
 private:
     static constexpr std::size_t no_budget = static_cast<std::size_t>(-1);
-
-    // Grows without zero-filling and without keeping the old bytes (every byte is copied into
-    // before it is read); shrinks to `needed` when more than `budget` is held.
-    void reserve_bytes(std::size_t needed, std::size_t budget) {
-        if (needed <= capacity_ && capacity_ <= budget) return;
-        capacity_ = 0;  // forgotten first: a bad_alloc leaves no capacity without bytes
-        bytes_.reset();
-        bytes_.reset(new char[needed]);
-        capacity_ = needed;
-    }
 
     void run_copies(std::size_t bytes) noexcept {
         try {
