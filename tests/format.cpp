@@ -447,6 +447,34 @@ TEST_CASE("read_range checks the chunks it covers: damage inside them is caught,
     CHECK_THROWS_WITH(r1.read_range(big, 0, 4, dest), Catch::Contains("checksum mismatch") && Catch::Contains("big"));
 }
 
+TEST_CASE("verify reads chunks longer than its buffer piece by piece and still catches any damage", "[format][range]") {
+    // Chunks of 1 MiB are verified in pieces of 256 KiB: damage in a later piece of a chunk, in
+    // the short last chunk and in the padding after it must each be found, and a sound file passes.
+    fs::create_directories("verify_pieces");
+    const std::uint64_t c = std::uint64_t{1} << 20;
+    const std::string block = random_bytes(3 * c + 300 * 1024 + 7, 41);  // 4 chunks, the last of 2 pieces
+    const std::string good = slurp(write_chunked("verify_pieces/good", c, {random_bytes(100, 42), block}));
+    const ckpt::entry_info e = *ckpt::reader("verify_pieces/good").find("t1");
+    REQUIRE(e.length == block.size());
+    ckpt::reader("verify_pieces/good").verify();
+    struct damage {
+        std::uint64_t at;
+        const char* expected;
+    };
+    for (const damage d :
+         {damage{c + 700 * 1024 + 3, "checksum mismatch in chunk 1"},
+          damage{3 * c + 290 * 1024, "checksum mismatch in chunk 3"}, damage{e.length + 1, "padding"}}) {
+        std::string bytes = good;
+        bytes[static_cast<std::size_t>(e.offset + d.at)] ^= 0x10;
+        spit("verify_pieces/damaged", bytes);
+        ckpt::reader r("verify_pieces/damaged");
+        CHECK_THROWS_WITH(r.verify(), Catch::Contains("verify_pieces/damaged") && Catch::Contains("t1") &&
+                                          Catch::Contains(d.expected));
+        // The same bytes read whole are refused alike.
+        CHECK_THROWS_WITH(r.read_bytes(e, aligned_scratch(e.length, 0)), Catch::Contains(d.expected));
+    }
+}
+
 TEST_CASE("every single-bit flip of a file with chunk tables is detected", "[format][range]") {
     fs::create_directories("range_flips");
     const std::vector<std::string> blocks = {random_bytes(200, 31), random_bytes(30, 32), random_bytes(129, 33)};

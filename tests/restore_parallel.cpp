@@ -176,26 +176,27 @@ TEST_CASE("a landing that fails after every block checked out says the objects a
     hooks_reset reset;
     const auto file = saved_file("parallel_landing");
     // One thread, so that the reads come in a fixed order: the check pass's, then the landings'.
-    // A restore in place without verification makes only the landings' reads: that many reads in,
-    // the default restore starts landing.
-    std::int64_t reads_in_place = 0;
+    // A restore in place without verification makes only the landings' reads, so the default
+    // restore makes more; its last read lands the last block, after every block checked out.
+    std::int64_t reads_to_last = 0;
     {
         big_state s(-1.0f);
         auto ck = s.checkpoint();
         reads = 0;
         ckpt::testing::io_fault_injector = count_reads;
         ck.restore(file, ckpt::in_place | ckpt::single_threaded);
-        reads_in_place = reads.load();
+        const std::int64_t reads_in_place = reads.load();
         reads = 0;
         ck.restore(file, ckpt::single_threaded);
         ckpt::testing::io_fault_injector = nullptr;
-        REQUIRE(reads.load() > reads_in_place);
+        reads_to_last = reads.load();
+        REQUIRE(reads_to_last > reads_in_place);
     }
     static std::atomic<std::int64_t> countdown;
     SECTION("a read error") {
         big_state s(-1.0f);
         auto ck = s.checkpoint();
-        countdown = reads_in_place + 1;
+        countdown = reads_to_last;
         ckpt::testing::io_fault_injector = [](ckpt::testing::io_op op, const fs::path&) {
             return op == ckpt::testing::io_op::read && countdown.fetch_sub(1) == 1 ? EIO : 0;
         };
@@ -213,7 +214,7 @@ TEST_CASE("a landing that fails after every block checked out says the objects a
         fs::copy_file(file, copy);
         big_state s(-1.0f);
         auto ck = s.checkpoint();
-        countdown = reads_in_place + 1;
+        countdown = reads_to_last;
         ckpt::testing::io_fault_injector = [](ckpt::testing::io_op op, const fs::path& p) {
             if (op == ckpt::testing::io_op::read && countdown.fetch_sub(1) == 1) fs::resize_file(p, 4096);
             return 0;

@@ -138,9 +138,10 @@ CKPT_INLINE void file_reader::read_large(const entry_info& e, std::uint64_t lo, 
         out && lo == 0 && hi == e.length && (reinterpret_cast<std::uintptr_t>(out) - e.offset) % 32 == 0;
     char pad[block_alignment];
     hasher h;
+    const std::size_t piece = out ? chunk : verify_piece;
     for (std::uint64_t done = 0; done < e.length;) {
-        const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, e.length - done));
-        char* into = direct ? out + done : buffer.get(chunk);
+        const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(piece, e.length - done));
+        char* into = direct ? out + done : buffer.get(piece);
         if (done + n < e.length)
             pread_all(fd_.get(), into, n, e.offset + done, path_);
         else
@@ -155,6 +156,7 @@ CKPT_INLINE void file_reader::read_large(const entry_info& e, std::uint64_t lo, 
 CKPT_INLINE void file_reader::read_chunks(const entry_info& e, std::uint64_t lo, std::uint64_t hi, char* out,
                                           read_buffer& buffer) const {
     const std::uint64_t size = header_.chunk_size;
+    if (!out && size > verify_piece) return verify_chunks(e, lo, hi, buffer);
     const std::uint64_t group = std::max<std::uint64_t>(size, chunk);
     const std::uint64_t* sums = chunk_table(e);
     const std::uint64_t padding = padding_after(e);
@@ -170,18 +172,34 @@ CKPT_INLINE void file_reader::read_chunks(const entry_info& e, std::uint64_t lo,
             pread_all(fd_.get(), into, n, e.offset + begin, path_);
         else
             pread_all_with_tail(fd_.get(), into, n, pad, static_cast<std::size_t>(padding), e.offset + begin, path_);
-        for (std::uint64_t at = begin; at < end; at += size) {
-            const auto k = at / size;
-            if (hash64(into + (at - begin), static_cast<std::size_t>(std::min(size, end - at))) != sums[k] &&
-                checksums_enforced)
-                throw corrupt_error("checksum mismatch in chunk " + std::to_string(k) + " (bytes " +
-                                        std::to_string(at) + " to " + std::to_string(std::min(at + size, e.length)) +
-                                        " of " + std::to_string(e.length) + "): the block's bytes are damaged",
-                                    path_, e.path);
-        }
+        for (std::uint64_t at = begin; at < end; at += size)
+            check_chunk(e, at / size, hash64(into + (at - begin), to_size(std::min(size, end - at))), sums[at / size]);
         if (last) check(e, e.checksum, pad, padding);
         if (out && !direct) copy_overlap(into, begin, end, lo, hi, out);
         begin = end;
+    }
+}
+
+CKPT_INLINE void file_reader::verify_chunks(const entry_info& e, std::uint64_t lo, std::uint64_t hi,
+                                            read_buffer& buffer) const {
+    const std::uint64_t size = header_.chunk_size;
+    const std::uint64_t* sums = chunk_table(e);
+    const std::uint64_t padding = padding_after(e);
+    char* into = buffer.get(verify_piece);
+    char pad[block_alignment];
+    for (std::uint64_t begin = lo / size * size; begin < hi; begin += size) {
+        const std::uint64_t end = std::min(begin + size, e.length);
+        hasher h;
+        for (std::uint64_t at = begin; at < end; at += verify_piece) {
+            const auto n = to_size(std::min<std::uint64_t>(verify_piece, end - at));
+            if (at + n < e.length)
+                pread_all(fd_.get(), into, n, e.offset + at, path_);
+            else
+                pread_all_with_tail(fd_.get(), into, n, pad, to_size(padding), e.offset + at, path_);
+            h.update(into, n);
+        }
+        check_chunk(e, begin / size, h.digest(), sums[begin / size]);
+        if (end == e.length) check(e, e.checksum, pad, padding);
     }
 }
 
@@ -189,6 +207,16 @@ CKPT_INLINE void file_reader::copy_overlap(const char* from, std::uint64_t begin
                                            std::uint64_t hi, char* out) {
     const std::uint64_t a = std::max(begin, lo), b = std::min(end, hi);
     if (a < b) std::memcpy(out + (a - lo), from + (a - begin), to_size(b - a));
+}
+
+CKPT_INLINE void file_reader::check_chunk(const entry_info& e, std::uint64_t k, std::uint64_t digest,
+                                          std::uint64_t expected) const {
+    if (digest == expected || !checksums_enforced) return;
+    const std::uint64_t size = header_.chunk_size;
+    throw corrupt_error("checksum mismatch in chunk " + std::to_string(k) + " (bytes " + std::to_string(k * size) +
+                            " to " + std::to_string(std::min(k * size + size, e.length)) + " of " +
+                            std::to_string(e.length) + "): the block's bytes are damaged",
+                        path_, e.path);
 }
 
 CKPT_INLINE void file_reader::check(const entry_info& e, std::uint64_t digest, const char* pad,

@@ -101,6 +101,10 @@ private:
     static constexpr std::uint64_t small_block = 16 << 10;
     static constexpr std::size_t chunk = 1 << 20;
     static constexpr std::size_t window_size = 1 << 20;
+    // Bytes that are only checked are read in pieces that stay in a core's L2 cache while they are
+    // hashed: 1.3-1.4x faster than 1 MiB pieces, which spill (measured on our 2-core VM: 256 MiB
+    // checked on 2 threads in 14-15 ms against 19-25 ms).
+    static constexpr std::size_t verify_piece = 256 << 10;
 
     static std::uint64_t padding_after(const entry_info& e) noexcept {
         return align_up(e.offset + e.length) - (e.offset + e.length);
@@ -127,12 +131,17 @@ private:
     // read. A group entirely inside the range whose destination is in step with the file (see
     // read_large) is read straight into `out`.
     void read_chunks(const entry_info& e, std::uint64_t lo, std::uint64_t hi, char* out, read_buffer& buffer) const;
+    // read_chunks with no destination, for chunks longer than verify_piece: each chunk read in
+    // pieces of verify_piece into one buffer and hashed as they come.
+    void verify_chunks(const entry_info& e, std::uint64_t lo, std::uint64_t hi, read_buffer& buffer) const;
 
     // `from` holds block bytes [begin, end); copies their overlap with [lo, hi) to `out` (byte lo).
     static void copy_overlap(const char* from, std::uint64_t begin, std::uint64_t end, std::uint64_t lo,
                              std::uint64_t hi, char* out);
 
     void check(const entry_info& e, std::uint64_t digest, const char* pad, std::uint64_t padding) const;
+    // Chunk k of a chunked block: its digest against the checksum its chunk table holds.
+    void check_chunk(const entry_info& e, std::uint64_t k, std::uint64_t digest, std::uint64_t expected) const;
 
     // Serves small reads from a 1 MiB read-ahead window, so many tiny entries cost few syscalls.
     const char* window(std::uint64_t offset, std::uint64_t length);
