@@ -255,10 +255,14 @@ CKPT_INLINE void file_reader::read_index() {
     std::uint64_t expected_offset = header_size;
     for (std::uint64_t i = 0; i < h.entry_count; ++i) {
         const std::size_t first_sum = chunk_sums_.size();
-        entry_info& e = entries_.emplace_back();
+        // Decoded into a local and moved: emplace_back() would value-initialize the vector's
+        // element, zero-filling all its 144 bytes first (a rep stos that cost 20% of opening
+        // 100k entries; moving is cheaper).
+        entry_info e;
         decode_entry_record(in, expected_offset, h.index_offset, h.chunk_size, chunk_sums_, e);
-        if (chunk_sums_.size() != first_sum) chunk_tables_.emplace_back(entries_.size() - 1, first_sum);
         expected_offset = align_up(e.offset + e.length);
+        entries_.push_back(std::move(e));
+        if (chunk_sums_.size() != first_sum) chunk_tables_.emplace_back(entries_.size() - 1, first_sum);
     }
     if (expected_offset != h.index_offset) in.fail("blocks do not end where the index begins");
     lookup_.build(entries_, in);

@@ -219,17 +219,20 @@ CKPT_INLINE std::string_view index_parser::text_view(const char* what) {
 
 CKPT_INLINE bool is_valid_entry_path(std::string_view p) noexcept {
     if (p.empty() || p.size() > max_path_length) return false;
-    std::size_t segment_start = 0;
-    for (std::size_t i = 0; i <= p.size(); ++i) {
-        if (i < p.size() && p[i] != '/') {
-            if (p[i] == '\0') return false;
-            continue;
+    // One pass over the characters, no substrings: a file's index holds up to millions of paths.
+    auto segment_ok = [](const char* s, std::size_t n) {
+        return n != 0 && !(s[0] == '.' && (n == 1 || (n == 2 && s[1] == '.')));
+    };
+    const char* const s = p.data();
+    std::size_t start = 0;
+    for (std::size_t i = 0; i < p.size(); ++i) {
+        if (s[i] == '\0') return false;
+        if (s[i] == '/') {
+            if (!segment_ok(s + start, i - start)) return false;
+            start = i + 1;
         }
-        const auto segment = p.substr(segment_start, i - segment_start);
-        if (segment.empty() || segment == "." || segment == "..") return false;
-        segment_start = i + 1;
     }
-    return true;
+    return segment_ok(s + start, p.size() - start);
 }
 
 }  // namespace ckpt::detail
