@@ -534,7 +534,7 @@ const char* const first_names[] = {"raw pread of the same bytes into new memory"
                                    "ckpt::in_place",
                                    "ckpt::in_place | ckpt::verify_first",
                                    "raw pread, N threads, into new memory",
-                                   "ckpt default into empty matrices (staged in new memory)"};
+                                   "ckpt default into an empty vector (new matrices, new memory)"};
 constexpr int first_count = 8;
 
 // The child of a "first restore" run: builds the state, reads once with method m (first_names),
@@ -705,8 +705,8 @@ void print_restore_modes(const std::vector<restore_mode_result>& results, int re
         "buffer laid out as the file (repeated runs: read into before; first reads: new to the process), in the same "
         "run (1.00x = as fast). Warm and cold: repeated restores in one process, methods interleaved. First read: a "
         "new process per read, the methods in a new (shuffled) order each repetition. \"ckpt default\" restores into "
-        "matrices of the file's shapes: every block verified, then read into the matrices in place; \"into empty "
-        "matrices\" stages every tensor in new memory, which the matrices then take\n",
+        "matrices of the file's shapes: every block verified, then read into the matrices in place; \"into an empty "
+        "vector\" builds a new vector of the file's matrices in new memory, which the tracked vector then takes\n",
         machine_threads(), reps);
 }
 

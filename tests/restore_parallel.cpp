@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -169,6 +170,51 @@ TEST_CASE("a read that fails on one of the restore's threads surfaces on the cal
         CHECK(s.step == 0);
         ck.restore(file);
         CHECK(holds_saved(s));
+    }
+}
+
+TEST_CASE("a restore into empty containers reads their new tensors on the pool, and a failed read leaves them empty",
+          "[restore]") {
+    // A program that builds its model from the checkpoint: the vector takes the file's 40 tensors,
+    // read after the walk, on several threads, before it is swapped in.
+    hooks_reset reset;
+    fs::remove_all("parallel_empty");
+    fs::create_directories("parallel_empty");
+    std::vector<Eigen::MatrixXf> saved(40);
+    for (std::size_t i = 0; i < saved.size(); ++i) saved[i] = Eigen::MatrixXf::Constant(262144, 1, float(i + 1));
+    const fs::path file = ckpt::checkpoint{ckpt::track("w", saved)}.write("parallel_empty/ckpt");
+    for (const std::size_t threads : {1, 2, 16}) {
+        ckpt::set_max_threads(threads);
+        std::vector<Eigen::MatrixXf> ws;
+        ckpt::checkpoint ck{ckpt::track("w", ws)};
+        ck.restore(file).assert_consumed();
+        CHECK(ws == saved);
+    }
+    ckpt::set_max_threads(4);
+    {
+        std::vector<Eigen::MatrixXf> ws;
+        ckpt::checkpoint ck{ckpt::track("w", ws)};
+        std::size_t most = 0;
+        for (int round = 0; round < 20 && most < 2; ++round) {
+            ws.clear();
+            most = std::max(most, reading_threads(ck, file, ckpt::strict, 1));
+        }
+        CHECK(most >= 2);
+        CHECK(ws == saved);
+    }
+    for (const int nth : {3, 12, 30}) {
+        std::vector<Eigen::MatrixXf> ws;
+        ckpt::checkpoint ck{ckpt::track("w", ws)};
+        static std::atomic<int> countdown;
+        countdown = nth;
+        ckpt::testing::io_fault_injector = [](ckpt::testing::io_op op, const fs::path&) {
+            return op == ckpt::testing::io_op::read && countdown.fetch_sub(1) == 1 ? EIO : 0;
+        };
+        CHECK_THROWS_AS(ck.restore(file), ckpt::io_error);
+        ckpt::testing::io_fault_injector = nullptr;
+        CHECK(ws.empty());
+        ck.restore(file);
+        CHECK(ws == saved);
     }
 }
 

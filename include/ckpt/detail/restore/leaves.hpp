@@ -72,6 +72,14 @@ protected:
     void read_staged_tensor(const entry_info& e, void* obj, const tensor_ops& ops);
     // Checks the block of a landing now, or collects it for read_staged to check.
     void verify_block_later(const entry_info& e);
+    // Storage just allocated for `e` and filled next: advised (advise_fresh_buffer) and, when it is
+    // read after the walk, its pages populated with the others' by read_staged. A box's bytes count
+    // as fresh, so that a first restore reads them on one thread (parallel_read_threads); a new
+    // container element's do not: into a cleared std::vector of matrices, two threads measured
+    // faster both in a new process (16 x 16 MiB: 0.21-0.37 s against 0.33-0.43 s) and again and
+    // again in one, where the allocator hands back memory it had mapped (4096 x 64 KiB: 35 ms
+    // against 54 ms).
+    void fresh_storage(void* data, const entry_info& e);
 
     // A tensor leaf of any type, described by `ops`: checked, then read directly, landed in place
     // by the plan (a landing) or staged. False when the type cannot be staged in a box: the caller stages it.
@@ -277,6 +285,13 @@ CKPT_INLINE void restore_leaves::verify_block_later(const entry_info& e) {
     plan_.staged_bytes += e.length;
 }
 
+CKPT_INLINE void restore_leaves::fresh_storage(void* data, const entry_info& e) {
+    advise_fresh_buffer(data, to_size(e.length), plan_.read_threads == 0);
+    if (plan_.read_threads == 0) return;
+    plan_.fresh_pages.push_back(page_interior(data, to_size(e.length)));
+    if (!direct_) plan_.fresh_bytes += e.length;
+}
+
 CKPT_INLINE void restore_leaves::read_staged_tensor(const entry_info& e, void* obj, const tensor_ops& ops) {
     if (plan_.read_threads == 0) return read_tensor(plan_.source, e, obj, ops);
     plan_.staged_reads.push_back({&e, ops.data(obj), static_cast<std::uint32_t>(ops.element_size),
@@ -293,8 +308,18 @@ CKPT_INLINE bool restore_leaves::tensor_leaf(void* obj, const tensor_ops& ops, c
     }
     if (!reading()) return true;
     if (direct_) {
-        if (ops.shape_of(obj) != e.shape) ops.resize(obj, e.shape);
-        read_tensor(plan_.source, e, obj, ops);
+        // An element of a container being built, which nobody sees before the plan swaps the
+        // container in: read with the staged blocks after the walk (the element stays where it is,
+        // as the plan moves the container whole), into storage advised as fresh when it is new.
+        if (ops.shape_of(obj) != e.shape) {
+            try {
+                ops.resize(obj, e.shape);
+            } catch (const std::bad_alloc&) {
+                out_of_memory(e);
+            }
+            if (e.length >= spare_min_bytes) fresh_storage(ops.data(obj), e);
+        }
+        read_staged_tensor(e, obj, ops);
         return true;
     }
     if (!ops.bools && (plan_.in_place || (plan_.lands_sized_in_place && ops.shape_of(obj) == e.shape))) {
@@ -314,13 +339,7 @@ CKPT_INLINE bool restore_leaves::tensor_leaf(void* obj, const tensor_ops& ops, c
                 box.reset(ops.new_box());
                 if (ops.shape_of(ops.value(*box)) != e.shape) {
                     ops.resize(ops.value(*box), e.shape);
-                    void* fresh = ops.data(ops.value(*box));
-                    // Filled next. Read after the walk: its pages are populated with the others.
-                    advise_fresh_buffer(fresh, to_size(e.length), plan_.read_threads == 0);
-                    if (plan_.read_threads != 0) {
-                        plan_.fresh_pages.push_back(page_interior(fresh, to_size(e.length)));
-                        plan_.fresh_bytes += e.length;
-                    }
+                    fresh_storage(ops.data(ops.value(*box)), e);
                 }
             }
         } catch (const std::bad_alloc&) {
