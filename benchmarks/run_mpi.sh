@@ -151,19 +151,26 @@ print("4 ranks. *save_async*: the slowest rank's time inside `save_async`. *wait
       "in `wait()` called 2 s later, when the background write is long done (what is left on the caller's "
       "thread: nothing under `MPI_THREAD_MULTIPLE`, the commit under lower thread levels, where it runs at "
       "the next save, `wait()` or restore). *memcpy*: a copy of the same rank's state (replicated: the whole "
-      "model; sharded: its rows) into a buffer touched beforehand, all ranks at once.\n")
-print("| MPI thread level | state | memcpy (ms) | save_async (ms) | ratio | wait (ms) | (save_async + wait) / memcpy |")
-print("|---|---|---:|---:|---:|---:|---:|")
+      "model; sharded: its rows) into a buffer touched beforehand, all ranks at once. *Budget*: the same "
+      "saves by a checkpoint given `set_async_memory_budget` of half the rank's state (each rank its own), "
+      "whose caller waits while the part that does not fit is written; *kept*: the copies that checkpoint "
+      "holds between saves (`async_memory()`), as a share of the rank's state, the largest of any rank.\n")
+print("| MPI thread level | state | memcpy (ms) | save_async (ms) | ratio | wait (ms) | (save_async + wait) / memcpy "
+      "| budget: save_async (ms) | budget: wait (ms) | budget: kept / state |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for section, level in [("async-multiple", "MULTIPLE"), ("async-single", "SINGLE")]:
     for state in ["replicated", "sharded"]:
         if (section, state, 4, "not available") in t:
-            print(f"| {level} | {state} | | not available: `save_async` threw | | | |")
+            print(f"| {level} | {state} | | not available: `save_async` threw | | | | | | |")
             continue
         v = {m: t.get((section, state, 4, m)) for m in ["memcpy", "save_async", "wait"]}
         if not all(v.values()):
             continue
         c, a, w = v["memcpy"][0], v["save_async"][0], v["wait"][0]
-        print(f"| {level} | {state} | {c * 1e3:.1f} | {a * 1e3:.1f} | {a / c:.2f}x | {w * 1e3:.1f} | {(a + w) / c:.2f}x |")
+        b = [t.get((section, state, 4, m), (None,))[0] for m in ["save_async budget", "wait budget", "kept budget"]]
+        budget = (f"{b[0] * 1e3:.1f} | {b[1] * 1e3:.1f} | {b[2]:.2f}" if None not in b else "| |")
+        print(f"| {level} | {state} | {c * 1e3:.1f} | {a * 1e3:.1f} | {a / c:.2f}x | {w * 1e3:.1f} | {(a + w) / c:.2f}x "
+              f"| {budget} |")
 print()
 
 print("## The interrupt check per step\n")
