@@ -835,38 +835,50 @@ int replicated(const fs::path& dir) {
     ck.restore(file).assert_consumed();
     CHECK(same_layers(l, saved), "the restore after a failed landing differs");
 
-    // One byte in the middle of net/layers/3, in whichever rank file holds it.
-    MPI_Barrier(MPI_COMM_WORLD);
-    if (world_rank == 0) {
-        bool damaged = false;
-        for (int r = 0; r < world_size && !damaged; ++r) {
-            const fs::path rank_file = file / ("rank-" + std::to_string(r));
-            ckpt::reader reader(rank_file);
-            const auto* e = reader.find("net/layers/3");
-            if (!e) continue;
-            std::FILE* f = std::fopen(rank_file.c_str(), "r+b");
-            const long at = static_cast<long>(e->offset + e->length / 2);
-            CHECK(f && std::fseek(f, at, SEEK_SET) == 0, "open");
-            const int c = std::fgetc(f);
-            std::fseek(f, at, SEEK_SET);
-            std::fputc(c ^ 0x5a, f);
-            std::fclose(f);
-            damaged = true;
+    // One byte in the middle of a layer, in whichever rank file holds it: every rank refuses
+    // before changing anything, whichever rank's share of the check the layer falls in (the ranks
+    // share the check of the replicated blocks they all land: the first layer is rank 0's, the
+    // last the last rank's). Flipped twice, the byte is as it was.
+    auto flip = [&](const std::string& entry) {
+        MPI_Barrier(MPI_COMM_WORLD);
+        if (world_rank == 0) {
+            bool damaged = false;
+            for (int r = 0; r < world_size && !damaged; ++r) {
+                const fs::path rank_file = file / ("rank-" + std::to_string(r));
+                ckpt::reader reader(rank_file);
+                const auto* e = reader.find(entry);
+                if (!e) continue;
+                std::FILE* f = std::fopen(rank_file.c_str(), "r+b");
+                const long at = static_cast<long>(e->offset + e->length / 2);
+                CHECK(f && std::fseek(f, at, SEEK_SET) == 0, "open");
+                const int c = std::fgetc(f);
+                std::fseek(f, at, SEEK_SET);
+                std::fputc(c ^ 0x5a, f);
+                std::fclose(f);
+                damaged = true;
+            }
+            CHECK(damaged, "no rank file holds %s", entry.c_str());
         }
-        CHECK(damaged, "no rank file holds net/layers/3");
-    }
-    MPI_Barrier(MPI_COMM_WORLD);
-    for (const auto mode : {ckpt::strict, ckpt::single_threaded}) {
-        l = untouched;
-        try {
-            ck.restore(file, mode);
-            CHECK(false, "a damaged checkpoint was restored");
-        } catch (const ckpt::corrupt_error& e) {
-            CHECK(contains(e.what(), "checksum") && e.entry() == "net/layers/3", "message: %s (entry %s)", e.what(),
-                  e.entry().c_str());
+        MPI_Barrier(MPI_COMM_WORLD);
+    };
+    for (const char* entry : {"net/layers/0", "net/layers/5", "net/layers/3"}) {
+        flip(entry);
+        for (const auto mode : {ckpt::strict, ckpt::single_threaded}) {
+            l = untouched;
+            try {
+                ck.restore(file, mode);
+                CHECK(false, "a damaged checkpoint was restored");
+            } catch (const ckpt::corrupt_error& e) {
+                CHECK(contains(e.what(), "checksum") && e.entry() == entry && !contains(e.what(), "now hold"),
+                      "message: %s (entry %s)", e.what(), e.entry().c_str());
+            }
+            CHECK(same_layers(l, untouched), "a refused restore changed the layers");
         }
-        CHECK(same_layers(l, untouched), "a refused restore changed the layers");
+        flip(entry);
     }
+    l = untouched;
+    ck.restore(file).assert_consumed();
+    CHECK(same_layers(l, saved), "the restore after the damage was undone differs");
     return 0;
 }
 

@@ -4,6 +4,7 @@
 // chunks its box covers), staging what must take new storage, and collects every problem; the
 // ranks agree before any of them applies, which lands the rest in place.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -19,6 +20,7 @@
 
 #include <ckpt/checkpoint.hpp>
 #include <ckpt/detail/format/sharded_reader.hpp>
+#include <ckpt/detail/hash.hpp>
 #include <ckpt/detail/restore/block_reads.hpp>
 #include <ckpt/detail/restore/spare_storage.hpp>
 #include <ckpt/detail/restore/staged_reads.hpp>
@@ -153,6 +155,70 @@ inline void read_staged_pieces(sharded_plan& plan, bool one_thread) {
     read_pieces(plan, reads, one_thread ? 1 : cd::parallel_read_threads(bytes, fresh, plan.read_threads));
 }
 
+/// Shares the check of replicated blocks among the ranks (collective: every rank calls it, after
+/// its walk). Every rank lands every replicated tensor it tracks and checks it again while it lands;
+/// the check pass before need not read each such block on every rank as well: when every rank
+/// collected the same replicated blocks to check (`walked`: this rank's walk succeeded), each
+/// checks a share of them, by bytes, and drops the others from plan.staged_reads. The ranks agree
+/// on the outcome of the check pass before any applies, so damage any rank finds still leaves
+/// every object as it was; should the files differ between ranks' views (another program
+/// rewriting them), the landing's own check fails and says the objects are partly restored. Where
+/// the ranks collected different blocks (partial restores tracking different objects) nothing is
+/// shared: every rank checks all of its own.
+inline void share_replica_checks(const communicator& c, sharded_plan& plan, bool walked) {
+    namespace cd = ckpt::detail;
+    const auto world = static_cast<std::uint64_t>(c.size()), me = static_cast<std::uint64_t>(c.rank());
+    // The replicated blocks only to check (no memory: landings), as (manifest index, bytes, read).
+    struct check {
+        std::uint64_t index, bytes;
+        std::size_t read;
+    };
+    std::vector<check> checks;
+    std::string mine;
+    if (walked) {
+        const auto* first = plan.file.manifest().entries.data();
+        for (std::size_t i = 0; i < plan.staged_reads.size(); ++i) {
+            const cd::block_read& r = plan.staged_reads[i];
+            if (r.memory) continue;
+            try {
+                const cd::manifest_entry& m = plan.file.logical(*r.entry);
+                if (m.role == cd::entry_role::replicated)
+                    checks.push_back({static_cast<std::uint64_t>(&m - first), r.entry->length, i});
+            } catch (...) {  // left to read_staged_pieces, which reports it
+            }
+        }
+        std::sort(checks.begin(), checks.end(), [](const check& a, const check& b) { return a.index < b.index; });
+        std::vector<std::uint64_t> words;
+        for (const check& k : checks) words.insert(words.end(), {k.index, k.bytes});
+        const std::uint64_t digest[2] = {cd::hash64(words.data(), words.size() * 8), words.size()};
+        mine.assign(reinterpret_cast<const char*>(digest), sizeof digest);
+    }
+    const std::vector<std::string> all = c.allgather(mine);
+    if (!walked || checks.empty() ||
+        std::any_of(all.begin(), all.end(), [&](const std::string& a) { return a != mine; }))
+        return;
+    std::uint64_t total = 0;
+    for (const check& k : checks) total += k.bytes;
+    // Block k goes to the rank in whose share of the bytes it begins: the same on every rank.
+    std::vector<bool> dropped(plan.staged_reads.size(), false);
+    std::uint64_t before = 0;
+    for (const check& k : checks) {
+        const std::uint64_t owner =
+            total == 0 ? 0 : static_cast<std::uint64_t>(static_cast<long double>(before) * world / total);
+        before += k.bytes;
+        if (std::min(owner, world - 1) != me) dropped[k.read] = true;
+    }
+    std::vector<cd::block_read> kept;
+    kept.reserve(plan.staged_reads.size());
+    for (std::size_t i = 0; i < plan.staged_reads.size(); ++i) {
+        if (dropped[i])
+            plan.staged_bytes -= plan.staged_reads[i].entry->length;
+        else
+            kept.push_back(plan.staged_reads[i]);
+    }
+    plan.staged_reads = std::move(kept);
+}
+
 /// Reads `reads` (blocks of replicated and per-rank entries, by their logical entries) through the
 /// reader of the rank file that holds each, file after file, each file's on up to `threads`
 /// threads; what read_staged_pieces and the landings of apply() read with. Throws the error of the
@@ -250,9 +316,11 @@ inline std::pair<restore_status, std::uint64_t> restore_collectively(
     // it uses (shards: only the covering pieces and chunks) into staged values or, for shards and
     // for replicated and per-rank tensors whose storage has the file's shape, only checks it
     // (landed in place by apply(), read again and checked again, as in one process: no second
-    // copy of the model), and collects every problem. The ranks agree before any of them applies: a restore that fails
-    // on any rank (a damaged chunk, a mismatch) leaves every object on every rank as it was. ckpt::in_place is the same
-    // here: reading an unchecked block at apply time could fail on one rank after the others changed their objects.
+    // copy of the model; the replicated blocks every rank lands are checked once among the ranks,
+    // each rank its share: share_replica_checks), and collects every problem. The ranks agree before any of them
+    // applies: a restore that fails on any rank (a damaged chunk, a mismatch) leaves every object on every rank as it
+    // was. ckpt::in_place is the same here: reading an unchecked block at apply time could fail on one rank after the
+    // others changed their objects.
     sharded_plan plan(*source, partial, false, spares);
     plan.lands_sized_in_place = plan.verifies_landings = true;
     plan.read_landings = [&plan](const std::vector<cd::block_read>& reads, std::size_t threads) {
@@ -260,25 +328,34 @@ inline std::pair<restore_status, std::uint64_t> restore_collectively(
     };
     // Replicated and per-rank tensors are read after the walk, on the pool (read_staged_pieces).
     if (!cd::includes(mode, restore_mode::single_threaded)) plan.read_threads = max_threads();
+    bool walked = false;
     try {
+        check_all(plan, saved);
+        walked = true;
+    } catch (...) {
         try {
-            check_all(plan, saved);
-        } catch (...) {
             // The blocks the walk collected come before its failure: a damaged one among them is
             // what a restore reading in order meets first, so its error wins (as in run_restore).
             read_staged_pieces(plan, true);
             throw;
+        } catch (...) {
+            mine = capture();
         }
-        read_staged_pieces(plan, false);
-        if (!plan.problems.empty()) {
-            std::string what = plan.problems.front().what;
-            for (std::size_t i = 1; i < plan.problems.size() && i < 20; ++i)
-                what += "\n  and entry '" + plan.problems[i].path + "': " + plan.problems[i].what;
-            if (plan.problems.size() > 20) what += "\n  and " + std::to_string(plan.problems.size() - 20) + " more";
-            throw mismatch_error(what, {}, plan.problems.front().path);
+    }
+    if (world > 1) share_replica_checks(c, plan, walked);
+    if (walked) {
+        try {
+            read_staged_pieces(plan, false);
+            if (!plan.problems.empty()) {
+                std::string what = plan.problems.front().what;
+                for (std::size_t i = 1; i < plan.problems.size() && i < 20; ++i)
+                    what += "\n  and entry '" + plan.problems[i].path + "': " + plan.problems[i].what;
+                if (plan.problems.size() > 20) what += "\n  and " + std::to_string(plan.problems.size() - 20) + " more";
+                throw mismatch_error(what, {}, plan.problems.front().path);
+            }
+        } catch (...) {
+            mine = capture();
         }
-    } catch (...) {
-        mine = capture();
     }
     if (auto f = c.agree(mine, "to check the checkpoint against its objects")) raise(f, file);
 
