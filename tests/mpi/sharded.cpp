@@ -807,6 +807,27 @@ int replicated(const fs::path& dir) {
         CHECK(allocated == (empty ? 1u : 0u), "restore %d allocated %zu times", round, allocated);
     }
 
+    // The ranks share the check of the replicated layers: on several ranks each makes fewer reads
+    // in a default restore than in a single-threaded one, whose walk checks every block itself
+    // (the landings read alike in both; a 4 MiB layer is checked in 16 reads).
+    static std::atomic<long> read_calls{0};
+    ckpt::detail::io_fault_injector = [](ckpt::detail::io_op op, const fs::path&) {
+        if (op == ckpt::detail::io_op::read) ++read_calls;
+        return 0;
+    };
+    l = untouched;
+    read_calls = 0;
+    ck.restore(file, ckpt::single_threaded);
+    const long alone = read_calls.load();
+    l = untouched;
+    read_calls = 0;
+    ck.restore(file);
+    const long shared = read_calls.load();
+    ckpt::detail::io_fault_injector = nullptr;
+    CHECK(same_layers(l, saved), "the restore with shared checks differs");
+    CHECK(world_size == 1 || shared + 16 <= alone, "reads: %ld in a default restore, %ld single-threaded", shared,
+          alone);
+
     // A landing that fails (the file changed between the check and the landing; here the last
     // rank's last read, which is a landing's, fails) fails the restore on every rank as the same
     // error, which says that objects changed.
