@@ -15,6 +15,7 @@
 
 #include <ckpt/detail/format/file_reader.hpp>
 #include <ckpt/detail/hash.hpp>  // XXH3, needed by the definitions only
+#include <ckpt/detail/io/page_population.hpp>
 
 namespace ckpt::detail {
 
@@ -243,6 +244,13 @@ CKPT_INLINE void file_reader::read_index() {
     // clearing it first cost as much as reading it).
     const auto length = static_cast<std::size_t>(h.index_length);  // index_length <= file size: checked
     const std::unique_ptr<char[]> bytes(new char[length]);
+    // This buffer and the entries' are a large index's largest allocations (5.5 and 14 MB for 100k
+    // tensors), whose pages a process's first open faulted in one by one: its first restore of
+    // 100k tiny tensors took 0.11 s and 7,700 faults, against 0.013 s for a repeated one. Advised
+    // as fresh (2 MiB pages; this one, filled next, mapped in one call; see advise_fresh_buffer):
+    // 0.063-0.070 s and 4,100 faults (a repeated restore about 2% slower: the call walks pages
+    // that are mapped already).
+    advise_fresh_buffer(bytes.get(), length);
     pread_all(fd_.get(), bytes.get(), length, h.index_offset, path_);
     if (hash64(bytes.get(), length) != h.index_checksum && checksums_enforced)
         throw corrupt_error("index checksum mismatch", path_);
@@ -252,6 +260,8 @@ CKPT_INLINE void file_reader::read_index() {
     if (h.entry_count > length / 33 || h.entry_count >= UINT32_MAX)
         in.fail("entry count " + std::to_string(h.entry_count) + " cannot fit in the index");
     entries_.reserve(static_cast<std::size_t>(h.entry_count));
+    // Not mapped at once: the count is the file's word until the records are decoded.
+    advise_fresh_buffer(entries_.data(), entries_.capacity() * sizeof(entry_info), false);
     std::uint64_t expected_offset = header_size;
     // Decoded into one local entry and copied: emplace_back() would value-initialize the vector's
     // element, zero-filling all its 144 bytes first (a rep stos that cost 20% of opening 100k
