@@ -51,7 +51,7 @@ CKPT_INLINE void encode_entry_record(index_builder& out, std::string_view path, 
 /// `expected_offset` and before `blocks_end` (the index), its chunk table (appended to `chunk_sums`
 /// when the block is longer than `chunk_size`; 0 in version 1) matching its checksum, and a shape
 /// that agrees with its length. Throws corrupt_error (through `in`) naming the entry. Decodes into
-/// `e`, whose shape must be empty (every other field is set).
+/// `e`, every field of it, so that one entry can take record after record.
 CKPT_INLINE void decode_entry_record(index_parser& in, std::uint64_t expected_offset, std::uint64_t blocks_end,
                                      std::uint64_t chunk_size, std::vector<std::uint64_t>& chunk_sums, entry_info& e);
 
@@ -118,6 +118,7 @@ CKPT_INLINE void decode_entry_record(index_parser& in, std::uint64_t expected_of
     e.kind = static_cast<entry_kind>(kind);
     e.dtype = static_cast<ckpt::dtype>(type);
     e.column_major = flags == 1;
+    e.shape = shape{};  // no dimension of an earlier record left beyond the rank
     for (unsigned r = 0; r < rank; ++r) e.shape.push_back(in.u64());
     e.offset = in.u64();
     e.length = in.u64();

@@ -269,7 +269,6 @@ CKPT_INLINE void file_reader::read_index() {
     entry_info e;
     for (std::uint64_t i = 0; i < h.entry_count; ++i) {
         const std::size_t first_sum = chunk_sums_.size();
-        e.shape = ckpt::shape{};  // as a new entry's: no dimension of the last one left beyond the rank
         decode_entry_record(in, expected_offset, h.index_offset, h.chunk_size, chunk_sums_, e);
         expected_offset = align_up(e.offset + e.length);
         entries_.push_back(e);
